@@ -1,0 +1,1 @@
+"""Identification from data: signatures/, the vendor catalogue and the IEEE OUI registry."""

@@ -1,0 +1,125 @@
+"""Combining the evidence of every matching signature into one identification."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+
+from camscan.fingerprint.signatures import Rule, default_rules
+from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
+from camscan.model import Evidence, Identification, Observation
+
+OUI_WEIGHT = 0.6
+DEFAULT_TYPE_WEIGHT = 0.3
+
+
+def noisy_or(weights: Iterable[float]) -> float:
+    """The chance at least one of several independent signs is right."""
+    doubt = 1.0
+    for weight in weights:
+        doubt *= 1.0 - weight
+    return 1.0 - doubt
+
+
+class Identifier:
+    """Matches observations against the rules and weighs what they say."""
+
+    def __init__(self, rules: Sequence[Rule] | None = None, catalogue: Catalogue | None = None) -> None:
+        self.catalogue = catalogue or default_catalogue()
+        self._rules: dict[str, list[Rule]] = defaultdict(list)
+        for rule in rules if rules is not None else default_rules():
+            self._rules[rule.field].append(rule)
+
+    def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
+        """Every rule that matches a value of a field, with what each says."""
+        found = []
+        for rule in self._rules.get(field, ()):
+            said = rule.match(value)
+            if said is not None:
+                found.append((rule, said))
+        return found
+
+    def evidence(self, observations: Iterable[Observation]) -> list[Evidence]:
+        """Evidence from every matching rule, plus the MAC's registered organisation."""
+        collected: dict[tuple[str, str, str], Evidence] = {}
+        for seen in observations:
+            if seen.field == "mac.address":
+                self._oui_evidence(seen, collected)
+                continue
+            for rule, said in self.match(seen.field, seen.value):
+                key = (rule.id, seen.field, seen.value)
+                if key not in collected:
+                    collected[key] = Evidence(
+                        source=seen.source, field=seen.field, value=seen.value, signature=rule.id,
+                        weight=rule.weight, port=seen.port, sets=tuple(sorted(said.items())),
+                    )
+        return list(collected.values())
+
+    def _oui_evidence(self, seen: Observation, collected: dict) -> None:
+        org = oui_organisation(seen.value)
+        vendor = self.catalogue.vendor_for_org(org) if org else None
+        if vendor:
+            collected[("oui", "mac.oui_org", org)] = Evidence(
+                source="oui", field="mac.oui_org", value=org, signature=f"ieee-oui:{vendor}",
+                weight=OUI_WEIGHT, sets=(("vendor", vendor),),
+            )
+
+    def identify(self, observations: Iterable[Observation]) -> Identification:
+        """The most likely vendor, maker, model, firmware and device type, with confidence."""
+        evidence = self.evidence(observations)
+        claims = [(item, dict(item.sets)) for item in evidence]
+
+        by_maker: dict[str, list[float]] = defaultdict(list)
+        for item, said in claims:
+            maker = said.get("manufacturer") or (self.catalogue.manufacturer_of(said["vendor"]) if "vendor" in said else None)
+            if maker:
+                by_maker[maker].append(item.weight)
+        scores = {maker: noisy_or(weights) for maker, weights in by_maker.items()}
+        manufacturer = max(scores, key=lambda maker: (scores[maker], len(by_maker[maker]), maker), default=None)
+
+        def agrees(said: dict[str, str]) -> bool:
+            maker = said.get("manufacturer") or (self.catalogue.manufacturer_of(said["vendor"]) if "vendor" in said else None)
+            return maker is None or maker == manufacturer
+
+        supporting = [(item, said) for item, said in claims if agrees(said)]
+        vendor = self._brand(manufacturer, supporting)
+        device_type = self._device_type(manufacturer, supporting)
+        if manufacturer:
+            total = sum(scores.values())
+            confidence = scores[manufacturer] * scores[manufacturer] / total
+        else:
+            confidence = noisy_or(item.weight for item, said in supporting if said.get("device_type") == device_type) if device_type else 0.0
+        return Identification(
+            vendor=vendor,
+            manufacturer=manufacturer,
+            model=self._best(supporting, "model"),
+            firmware=self._best(supporting, "firmware"),
+            device_type=device_type,
+            confidence=round(confidence, 2),
+            evidence=sorted(evidence, key=lambda item: -item.weight),
+        )
+
+    def _brand(self, manufacturer: str | None, supporting) -> str | None:
+        """The brand on the box: a rebadging brand when evidence names one, else the maker."""
+        brands: dict[str, float] = defaultdict(float)
+        for item, said in supporting:
+            if "vendor" in said and said["vendor"] != manufacturer:
+                brands[said["vendor"]] = max(brands[said["vendor"]], item.weight)
+        return max(brands, key=brands.get) if brands else manufacturer
+
+    def _device_type(self, manufacturer: str | None, supporting) -> str | None:
+        votes: dict[str, list[float]] = defaultdict(list)
+        for item, said in supporting:
+            if "device_type" in said:
+                votes[said["device_type"]].append(item.weight)
+        maker = self.catalogue.get(manufacturer)
+        if maker and maker.default_device_type:
+            votes[maker.default_device_type].append(DEFAULT_TYPE_WEIGHT)
+        if not votes:
+            return None
+        return max(votes, key=lambda kind: (noisy_or(votes[kind]), kind))
+
+    @staticmethod
+    def _best(supporting, key: str) -> str | None:
+        values = [(item.weight, said[key]) for item, said in supporting if said.get(key)]
+        return max(values)[1] if values else None

@@ -1,0 +1,76 @@
+"""Plain data passed between stages: observations in, identified devices out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "dvr", "nvr", "video-encoder"})
+
+
+@dataclass(frozen=True)
+class Observation:
+    """One fact a probe saw on the wire, kept verbatim as evidence.
+
+    ``field`` names what the value is (``http.server``, ``rtsp.server``,
+    ``tls.subject``, ``mac.address`` ...); signatures match on it.
+    """
+
+    ip: str
+    source: str
+    field: str
+    value: str
+    port: int | None = None
+    transport: str = "tcp"
+    observed_at: float = 0.0
+
+
+@dataclass(frozen=True)
+class Service:
+    """An open port and what it was found to speak."""
+
+    ip: str
+    port: int
+    protocol: str
+    transport: str = "tcp"
+    banner: str = ""
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """A signature that matched an observation, and what it contributed."""
+
+    source: str
+    field: str
+    value: str
+    signature: str
+    weight: float
+    port: int | None = None
+    sets: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass
+class Identification:
+    """What a device is believed to be, with the evidence that decided it."""
+
+    vendor: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    device_type: str | None = None
+    confidence: float = 0.0
+    evidence: list[Evidence] = field(default_factory=list)
+
+    @property
+    def is_camera(self) -> bool:
+        return self.device_type in CAMERA_DEVICE_TYPES
+
+
+@dataclass
+class Device:
+    """Everything one scan learned about one address."""
+
+    ip: str
+    mac: str | None = None
+    services: list[Service] = field(default_factory=list)
+    observations: list[Observation] = field(default_factory=list)
+    identification: Identification = field(default_factory=Identification)

@@ -1,0 +1,1 @@
+"""Probes: which ports get which conversation. Flows are sans-IO generators a transport drives."""

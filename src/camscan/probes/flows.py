@@ -1,0 +1,82 @@
+"""The conversations camscan holds with an open port, as sans-IO flows.
+
+Each flow yields :class:`~camscan.protocols.Exchange` steps and returns observations; the
+live transport, a pcap replay and the unit tests drive the same generators.
+"""
+
+from __future__ import annotations
+
+from camscan.model import Observation
+from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp
+from camscan.protocols.message import parse_response
+
+# Read-only pages that name the maker even behind a login (each answers 401 with a
+# vendor realm, or the device information itself on unprotected units).
+VENDOR_PATHS = (
+    "/ISAPI/System/deviceInfo",  # Hikvision ISAPI
+    "/cgi-bin/magicBox.cgi?action=getSystemInfo",  # Dahua CGI
+    "/axis-cgi/param.cgi?action=list&group=root.Brand",  # Axis VAPIX
+)
+MAX_REDIRECTS = 2
+
+
+def _host_header(ip: str, port: int, default_port: int) -> str:
+    return ip if port == default_port else f"{ip}:{port}"
+
+
+def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ...] = VENDOR_PATHS) -> Flow:
+    """GET /, follow same-host redirects, then the vendor paths (only if / spoke HTTP)."""
+    host = _host_header(ip, port, 443 if tls else 80)
+    found: list[Observation] = []
+    queue = ["/"]
+    fetched: set[str] = set()
+    redirects = 0
+    spoke_http = False
+    while queue:
+        path = queue.pop(0)
+        if path in fetched:
+            continue
+        fetched.add(path)
+        reply = yield Exchange(http.build_get(host, path), http.response_complete)
+        try:
+            response = parse_response(reply)
+        except ProtocolError:
+            if not spoke_http:
+                return found
+            continue
+        if response.protocol != "HTTP":
+            return found
+        found += http.observations(response, ip, port, path)
+        if not spoke_http:
+            spoke_http = True
+            queue.extend(vendor_paths)
+        target = http.same_host_redirect(response, ip, port)
+        if target and redirects < MAX_REDIRECTS:
+            redirects += 1
+            queue.insert(0, target)
+    return found
+
+
+def rtsp_flow(ip: str, port: int) -> Flow:
+    """OPTIONS then DESCRIBE of the root URL, without credentials."""
+    url = f"rtsp://{ip}:{port}/"
+    found: list[Observation] = []
+    for cseq, method in enumerate(("OPTIONS", "DESCRIBE"), start=1):
+        reply = yield Exchange(rtsp.build_request(method, url, cseq), rtsp.response_complete)
+        try:
+            response = parse_response(reply)
+        except ProtocolError:
+            return found
+        if response.protocol != "RTSP":
+            return found
+        found += rtsp.observations(response, ip, port, method)
+    return found
+
+
+def banner_flow(ip: str, port: int) -> Flow:
+    """Listen for what the service says on connect, refusing telnet options once."""
+    data = yield Exchange(b"", banner.banner_complete, max_bytes=banner.BANNER_LIMIT)
+    refusals = banner.telnet_refusals(data)
+    if refusals and not banner.strip_telnet(data).strip():
+        data += yield Exchange(refusals, banner.banner_complete, max_bytes=banner.BANNER_LIMIT)
+    return banner.observations(data, ip, port)

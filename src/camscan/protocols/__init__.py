@@ -1,0 +1,32 @@
+"""Sans-IO protocol code: ``build_*`` makes request bytes, ``parse_*`` turns reply bytes into facts.
+
+Nothing here opens a socket or reads a clock, so the live scanner, a pcap replay and
+passive analysis all run the same parsers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from dataclasses import dataclass
+
+from camscan.model import Observation
+
+
+class ProtocolError(ValueError):
+    """Bytes that do not form a valid message of the expected protocol."""
+
+
+@dataclass(frozen=True)
+class Exchange:
+    """One step of a conversation: bytes to send, and when the reply is complete.
+
+    An empty ``payload`` means "just listen" (a banner the service sends on connect).
+    """
+
+    payload: bytes
+    is_complete: Callable[[bytes], bool]
+    max_bytes: int = 65536
+
+
+Flow = Generator[Exchange, bytes, list[Observation]]
+"""A conversation: yields exchanges, is sent each reply (b"" if none came), returns observations."""

@@ -1,0 +1,73 @@
+"""HTTP/1.1: GET requests and the identifying parts of a response."""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import urlsplit
+
+from camscan.model import Observation
+from camscan.protocols.message import Response, message_complete, parse_response
+
+USER_AGENT = "camscan/0.1 (+inventory scan)"
+BODY_EVIDENCE_LIMIT = 4096
+_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+
+__all__ = ["build_get", "parse_response", "response_complete", "observations", "same_host_redirect"]
+
+
+def build_get(host: str, path: str = "/") -> bytes:
+    """A read-only GET that asks the server to close the connection after replying."""
+    return (
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        "Accept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1")
+
+
+def response_complete(data: bytes) -> bool:
+    return message_complete(data)
+
+
+def html_title(body: bytes) -> str | None:
+    match = _TITLE.search(body[:65536])
+    if match is None:
+        return None
+    title = " ".join(html.unescape(match.group(1).decode("utf-8", "replace")).split())
+    return title or None
+
+
+def observations(response: Response, ip: str, port: int, path: str, at: float = 0.0) -> list[Observation]:
+    """What an HTTP response says about the device, as observations."""
+
+    def seen(field: str, value: str) -> Observation:
+        return Observation(ip=ip, source="http", field=field, value=value, port=port, observed_at=at)
+
+    found = [seen("http.status", f"{response.status} {path}")]
+    if server := response.header("server"):
+        found.append(seen("http.server", server))
+    found += [seen("http.www_authenticate", value) for value in response.header_values("www-authenticate")]
+    if location := response.header("location"):
+        found.append(seen("http.location", location))
+    if title := html_title(response.body):
+        found.append(seen("html.title", title))
+    if response.body.strip():
+        text = response.body[:BODY_EVIDENCE_LIMIT].decode("utf-8", "replace")
+        found.append(seen("http.body", text))
+    return found
+
+
+def same_host_redirect(response: Response, host: str, port: int) -> str | None:
+    """The path a 3xx response redirects to, only when it stays on the same host and port."""
+    if response.status not in (301, 302, 303, 307, 308):
+        return None
+    location = response.header("location")
+    if not location:
+        return None
+    target = urlsplit(location)
+    if target.netloc:
+        if target.hostname != host or (target.port or port) != port:
+            return None
+    path = target.path or "/"
+    if not path.startswith("/"):
+        path = "/" + path
+    return path + (f"?{target.query}" if target.query else "")

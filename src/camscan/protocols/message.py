@@ -1,0 +1,130 @@
+"""The message format HTTP/1.x and RTSP/1.0 share: a status line, headers, a body."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from camscan.protocols import ProtocolError
+
+HEADER_END = b"\r\n\r\n"
+_STATUS_LINE = re.compile(rb"^(HTTP|RTSP)/(\d\.\d) (\d{3})(?: (.*))?$")
+
+
+@dataclass(frozen=True)
+class Response:
+    """A parsed response; header names are lower-cased, repeated headers kept in order."""
+
+    protocol: str
+    version: str
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...] = field(default=())
+    body: bytes = b""
+
+    def header(self, name: str) -> str | None:
+        """The first value of a header, or None."""
+        name = name.lower()
+        return next((value for key, value in self.headers if key == name), None)
+
+    def header_values(self, name: str) -> list[str]:
+        name = name.lower()
+        return [value for key, value in self.headers if key == name]
+
+
+def _split_head(data: bytes) -> tuple[bytes, bytes] | None:
+    for separator in (HEADER_END, b"\n\n"):
+        index = data.find(separator)
+        if index >= 0:
+            return data[:index], data[index + len(separator):]
+    return None
+
+
+def _parse_headers(lines: list[bytes]) -> tuple[tuple[str, str], ...]:
+    headers: list[tuple[str, str]] = []
+    for raw in lines:
+        line = raw.decode("latin-1").rstrip("\r")
+        if not line:
+            continue
+        if line[0] in " \t" and headers:  # obsolete line folding
+            name, value = headers.pop()
+            headers.append((name, f"{value} {line.strip()}"))
+            continue
+        name, colon, value = line.partition(":")
+        if colon:
+            headers.append((name.strip().lower(), value.strip()))
+    return tuple(headers)
+
+
+def _declared_length(head: bytes) -> int | None:
+    match = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    return int(match.group(1)) if match else None
+
+
+def _is_chunked(head: bytes) -> bool:
+    return re.search(rb"(?im)^transfer-encoding:[^\r\n]*chunked", head) is not None
+
+
+def _dechunk(body: bytes) -> tuple[bytes, bool]:
+    """Decode a chunked body; the flag says whether the final chunk was seen."""
+    out = bytearray()
+    position = 0
+    while True:
+        line_end = body.find(b"\r\n", position)
+        if line_end < 0:
+            return bytes(out), False
+        size_text = body[position:line_end].split(b";", 1)[0].strip()
+        try:
+            size = int(size_text, 16)
+        except ValueError:
+            return bytes(out), False
+        if size == 0:
+            return bytes(out), True
+        start = line_end + 2
+        out += body[start:start + size]
+        if start + size > len(body):
+            return bytes(out), False
+        position = start + size + 2
+
+
+def message_complete(data: bytes, unframed_body_runs_to_close: bool = True) -> bool:
+    """Whether ``data`` holds a whole response (headers plus any declared body).
+
+    HTTP bodies with neither Content-Length nor chunking run until the server closes;
+    RTSP messages without Content-Length have no body.
+    """
+    parts = _split_head(data)
+    if parts is None:
+        return False
+    head, body = parts
+    length = _declared_length(head)
+    if length is not None:
+        return len(body) >= length
+    if _is_chunked(head):
+        return _dechunk(body)[1]
+    return not unframed_body_runs_to_close
+
+
+def parse_response(data: bytes) -> Response:
+    """Parse an HTTP or RTSP response; raises ProtocolError if it is not one."""
+    parts = _split_head(data)
+    head, body = parts if parts is not None else (data, b"")
+    lines = head.split(b"\n")
+    status_line = lines[0].rstrip(b"\r")
+    match = _STATUS_LINE.match(status_line)
+    if match is None:
+        raise ProtocolError(f"not an HTTP/RTSP status line: {status_line[:60]!r}")
+    protocol, version, status, reason = match.groups()
+    length = _declared_length(head)
+    if _is_chunked(head):
+        body = _dechunk(body)[0]
+    elif length is not None:
+        body = body[:length]
+    return Response(
+        protocol=protocol.decode(),
+        version=version.decode(),
+        status=int(status),
+        reason=(reason or b"").decode("latin-1").strip(),
+        headers=_parse_headers(lines[1:]),
+        body=body,
+    )

@@ -1,0 +1,29 @@
+"""X.509 certificates a TLS service presents: subject and issuer as evidence."""
+
+from __future__ import annotations
+
+from cryptography import x509
+
+from camscan.model import Observation
+from camscan.protocols import ProtocolError
+
+
+def parse_certificate(der: bytes, ip: str, port: int, at: float = 0.0) -> list[Observation]:
+    """Subject, issuer and subject-alternative names of a DER certificate."""
+    try:
+        certificate = x509.load_der_x509_certificate(der)
+        subject = certificate.subject.rfc4514_string()
+        issuer = certificate.issuer.rfc4514_string()
+    except (ValueError, TypeError) as error:
+        raise ProtocolError(f"unreadable TLS certificate from {ip}:{port}: {error}") from None
+
+    def seen(field: str, value: str) -> Observation:
+        return Observation(ip=ip, source="tls", field=field, value=value, port=port, observed_at=at)
+
+    found = [seen("tls.subject", subject), seen("tls.issuer", issuer)]
+    try:
+        names = certificate.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        found += [seen("tls.san", str(name.value)) for name in names]
+    except (x509.ExtensionNotFound, ValueError):
+        pass
+    return found

@@ -1,0 +1,108 @@
+"""The authorised scope: parsing targets and scope files, and the one ``allowed(ip)`` decision."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from netaddr import IPNetwork, IPRange, IPSet
+
+
+class ScopeError(ValueError):
+    """A target, exclusion or scope file could not be accepted."""
+
+
+def parse_target(text: str) -> IPSet:
+    """An IP, a CIDR block, or a range (``a.b.c.d-e.f.g.h`` or ``a.b.c.d-h``) as a set."""
+    spec = text.strip()
+    try:
+        if "-" in spec:
+            start, end = (part.strip() for part in spec.split("-", 1))
+            if "." not in end and ":" not in end:
+                end = start.rsplit(".", 1)[0] + "." + end
+            return IPSet(IPRange(start, end))
+        return IPSet(IPNetwork(spec))
+    except Exception as error:
+        raise ScopeError(
+            f"{text!r} is not an IP address, CIDR block (198.18.0.0/24) or range (198.18.0.1-20): {error}"
+        ) from None
+
+
+def read_scope_file(path: str | Path) -> list[str]:
+    """Target specs from a file: one per line, ``#`` starts a comment."""
+    try:
+        lines = Path(path).read_text().splitlines()
+    except OSError as error:
+        raise ScopeError(f"cannot read scope file {path}: {error.strerror}") from None
+    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+
+
+# IANA special-purpose blocks (RFC 6890 and successors): everything else is public.
+NON_PUBLIC = IPSet([
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
+    "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
+    "::1/128", "::/128", "fc00::/7", "fe80::/10", "2001:db8::/32",
+])
+
+
+class Scope:
+    """What the user authorised: targets, narrowed by a scope file, minus exclusions.
+
+    Every packet camscan sends passes :meth:`allowed`; nothing else decides.
+    """
+
+    def __init__(
+        self,
+        targets: Iterable[str],
+        scope_specs: Iterable[str] | None = None,
+        exclude: Iterable[str] = (),
+        allow_public: bool = False,
+    ) -> None:
+        self.targets = list(targets)
+        if not self.targets:
+            raise ScopeError("no targets given: name at least one IP, CIDR block or range")
+        authorised = IPSet()
+        for spec in self.targets:
+            authorised |= parse_target(spec)
+        if scope_specs is not None:
+            boundary = IPSet()
+            for spec in scope_specs:
+                boundary |= parse_target(spec)
+            authorised &= boundary
+        for spec in exclude:
+            authorised -= parse_target(spec)
+        self.allow_public = allow_public
+        public = authorised - NON_PUBLIC
+        if public.size and not allow_public:
+            blocks = ", ".join(str(cidr) for cidr in list(public.iter_cidrs())[:5])
+            raise ScopeError(
+                f"{blocks} are public (Internet) addresses; camscan scans them only with "
+                "--allow-public, and only where you are authorised to"
+            )
+        self._set = authorised
+
+    def allowed(self, ip: str) -> bool:
+        """True only for an address inside the authorised scope."""
+        try:
+            return ip in self._set
+        except Exception:
+            return False
+
+    def hosts(self) -> Iterator[str]:
+        """Every address to probe, skipping network and broadcast addresses of blocks."""
+        for cidr in self._set.iter_cidrs():
+            if cidr.version == 4 and cidr.prefixlen <= 30:
+                yield from (str(ip) for ip in cidr.iter_hosts())
+            else:
+                yield from (str(ip) for ip in cidr)
+
+    @property
+    def size(self) -> int:
+        return self._set.size
+
+    def __contains__(self, ip: str) -> bool:
+        return self.allowed(ip)
+
+    def describe(self) -> str:
+        return ", ".join(str(cidr) for cidr in self._set.iter_cidrs()) or "(empty)"

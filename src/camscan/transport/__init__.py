@@ -1,0 +1,51 @@
+"""The only code that touches the network. Every send passes ``Scope.allowed`` first."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+
+from camscan.scope import Scope
+
+
+class OutOfScopeError(RuntimeError):
+    """A send to an address outside the authorised scope was attempted and refused."""
+
+
+def guard(scope: Scope, ip: str) -> None:
+    """Refuse, loudly, any packet to an address outside scope."""
+    if not scope.allowed(ip):
+        raise OutOfScopeError(f"refused to send to {ip}: it is outside the authorised scope")
+
+
+class Pacer:
+    """A token bucket shared by every sender (asyncio tasks and the ARP thread alike)."""
+
+    def __init__(self, rate: float, burst: int | None = None) -> None:
+        if rate <= 0:
+            raise ValueError("rate must be positive")
+        self.rate = rate
+        self.burst = burst or max(1, int(rate / 50))
+        self._tokens = float(self.burst)
+        self._updated = time.monotonic()
+        self._lock = threading.Lock()
+
+    def reserve(self) -> float:
+        """Take one token; the seconds to wait before sending."""
+        with self._lock:
+            now = time.monotonic()
+            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
+            self._updated = now
+            self._tokens -= 1
+            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def wait_blocking(self) -> None:
+        delay = self.reserve()
+        if delay:
+            time.sleep(delay)
+
+    async def wait(self) -> None:
+        delay = self.reserve()
+        if delay:
+            await asyncio.sleep(delay)

@@ -1,0 +1,199 @@
+"""Live network I/O: ARP sweep (scapy, raw L2), TCP connects and flows over asyncio streams."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import select
+import ssl
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+from camscan.model import Observation
+from camscan.protocols import Exchange, Flow, arp
+from camscan.scope import Scope
+from camscan.transport import Pacer, guard
+
+READ_CHUNK = 16384
+
+
+@dataclass(frozen=True)
+class FlowResult:
+    """What a flow returned, plus the peer's TLS certificate when the flow ran over TLS."""
+
+    observations: list[Observation]
+    certificate: bytes | None = None
+    connected: bool = True
+
+
+def _permissive_tls() -> ssl.SSLContext:
+    """Accept any certificate and old protocol versions: cameras run ancient TLS stacks."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    with contextlib.suppress(ValueError, ssl.SSLError):
+        context.minimum_version = ssl.TLSVersion.MINIMUM_SUPPORTED
+        context.set_ciphers("ALL:@SECLEVEL=0")
+    return context
+
+
+def on_link_interface(ip: str, forced: str | None = None) -> str | None:
+    """The interface on which ``ip`` is directly reachable (so ARP applies), or None."""
+    address = ipaddress.ip_address(ip)
+    if address.version != 4 or address.is_loopback:
+        return None
+    from scapy.config import conf
+
+    iface, _source, gateway = conf.route.route(ip)
+    name = getattr(iface, "name", iface)
+    if forced:
+        return forced if name == forced and gateway == "0.0.0.0" else None
+    if gateway != "0.0.0.0" or not name or name == conf.loopback_name:
+        return None
+    return name
+
+
+class LiveTransport:
+    """Sends only to in-scope addresses, at a bounded rate and concurrency."""
+
+    def __init__(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> None:
+        self.scope = scope
+        self.pacer = Pacer(rate)
+        self.timeout = timeout
+        self._slots = asyncio.Semaphore(concurrency)
+        self._tls = _permissive_tls()
+
+    async def tcp_open(self, ip: str, port: int) -> bool:
+        """Whether a TCP connect to ip:port succeeds (nothing is sent)."""
+        guard(self.scope, ip)
+        async with self._slots:
+            await self.pacer.wait()
+            try:
+                _reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), self.timeout)
+            except (OSError, asyncio.TimeoutError):
+                return False
+            writer.transport.abort()
+            return True
+
+    async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
+        """Drive a sans-IO flow over real connections, reconnecting when the peer closes."""
+        guard(self.scope, ip)
+        certificate: bytes | None = None
+        writer: asyncio.StreamWriter | None = None
+        connected = False
+        async with self._slots:
+            try:
+                exchange = next(flow)
+                while True:
+                    reply = b""
+                    if writer is None:
+                        opened = await self._open(ip, port, tls)
+                        if opened is not None:
+                            reader, writer = opened
+                            connected = True
+                            certificate = certificate or self._peer_certificate(writer)
+                    if writer is not None:
+                        reply, closed = await self._exchange(reader, writer, exchange)
+                        if closed:
+                            writer.transport.abort()
+                            writer = None
+                    exchange = flow.send(reply)
+            except StopIteration as finished:
+                return FlowResult(finished.value or [], certificate, connected)
+            finally:
+                if writer is not None:
+                    writer.transport.abort()
+
+    async def _open(self, ip: str, port: int, tls: bool):
+        await self.pacer.wait()
+        try:
+            return await asyncio.wait_for(
+                asyncio.open_connection(ip, port, ssl=self._tls if tls else None), self.timeout
+            )
+        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            return None
+
+    @staticmethod
+    def _peer_certificate(writer: asyncio.StreamWriter) -> bytes | None:
+        ssl_object = writer.get_extra_info("ssl_object")
+        return ssl_object.getpeercert(binary_form=True) if ssl_object else None
+
+    async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exchange: Exchange):
+        """Send the payload, read until the reply is complete; returns (reply, peer closed)."""
+        buffer = bytearray()
+        deadline = time.monotonic() + self.timeout
+        try:
+            if exchange.payload:
+                writer.write(exchange.payload)
+                await asyncio.wait_for(writer.drain(), self.timeout)
+            while len(buffer) < exchange.max_bytes and not exchange.is_complete(bytes(buffer)):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return bytes(buffer), True
+                chunk = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
+                if not chunk:
+                    return bytes(buffer), True
+                buffer += chunk
+        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            return bytes(buffer), True
+        return bytes(buffer[: exchange.max_bytes]), False
+
+    def arp_sweep(
+        self,
+        interface: str,
+        targets: Iterable[str],
+        on_reply: Callable[[Observation], None],
+        wait: float,
+        stop: threading.Event,
+    ) -> None:
+        """Send every who-has at the paced rate, retry the silent once, collect replies.
+
+        Blocking (raw sockets): run it in a thread. ``on_reply`` is called from that thread.
+        """
+        from scapy.arch import get_if_addr, get_if_hwaddr
+        from scapy.config import conf
+
+        source_mac = get_if_hwaddr(interface)
+        source_ip = get_if_addr(interface)
+        pending = [ip for ip in targets if ip != source_ip]
+        answered: set[str] = set()
+        socket_ = conf.L2socket(iface=interface, filter=arp.REPLY_FILTER)
+        try:
+
+            def collect(until: float) -> None:
+                while not stop.is_set():
+                    remaining = until - time.monotonic()
+                    readable, _, _ = select.select([socket_], [], [], max(0.0, remaining))
+                    if not readable:
+                        if remaining <= 0:
+                            return
+                        continue
+                    frame = socket_.recv_raw()[1]
+                    if frame is None:
+                        continue
+                    try:
+                        seen = arp.parse_reply(frame, at=time.time())
+                    except ValueError:
+                        continue
+                    if seen.ip in answered or not self.scope.allowed(seen.ip) or seen.ip not in wanted:
+                        continue
+                    answered.add(seen.ip)
+                    on_reply(seen)
+
+            wanted = set(pending)
+            for attempt in range(2):
+                for ip in pending:
+                    if stop.is_set():
+                        return
+                    if ip in answered:
+                        continue
+                    guard(self.scope, ip)
+                    self.pacer.wait_blocking()
+                    socket_.send(arp.build_request(source_mac, source_ip, ip))
+                    collect(time.monotonic())
+                collect(time.monotonic() + (wait / 2 if attempt == 0 else wait))
+        finally:
+            socket_.close()
