@@ -65,7 +65,8 @@ def same_host_redirect(response: Response, host: str, port: int) -> str | None:
         return None
     target = urlsplit(location)
     if target.netloc:
-        if target.hostname != host or (target.port or port) != port:
+        default_port = {"http": 80, "https": 443}.get(target.scheme, port)
+        if target.hostname != host or (target.port or default_port) != port:
             return None
     path = target.path or "/"
     if not path.startswith("/"):

@@ -89,17 +89,21 @@ class LiveTransport:
                 exchange = next(flow)
                 while True:
                     reply = b""
-                    if writer is None:
-                        opened = await self._open(ip, port, tls)
-                        if opened is not None:
+                    # A reused connection the peer has quietly closed gets one fresh retry.
+                    for fresh in (writer is None, True):
+                        if writer is None:
+                            opened = await self._open(ip, port, tls)
+                            if opened is None:
+                                break
                             reader, writer = opened
                             connected = True
                             certificate = certificate or self._peer_certificate(writer)
-                    if writer is not None:
                         reply, closed = await self._exchange(reader, writer, exchange)
                         if closed:
                             writer.transport.abort()
                             writer = None
+                        if reply or fresh:
+                            break
                     exchange = flow.send(reply)
             except StopIteration as finished:
                 return FlowResult(finished.value or [], certificate, connected)

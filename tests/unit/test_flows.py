@@ -1,0 +1,84 @@
+"""Flows driven with canned bytes: the same generators the live transport runs."""
+
+from camscan.probes import flows
+
+
+def drive(flow, replies):
+    """Feed a flow canned replies keyed by request prefix; return (requests, observations)."""
+    requests = []
+    try:
+        exchange = next(flow)
+        while True:
+            requests.append(exchange.payload)
+            reply = next((data for prefix, data in replies.items() if exchange.payload.startswith(prefix)), b"")
+            exchange = flow.send(reply)
+    except StopIteration as done:
+        return requests, done.value
+
+
+def http_reply(status, headers=(), body=b""):
+    head = f"HTTP/1.1 {status}\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers)
+    return head.encode() + f"Content-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_http_flow_follows_same_host_redirect_then_vendor_paths():
+    replies = {
+        b"GET / ": http_reply("302 Found", [("Server", "App-webs/"), ("Location", "/doc/page/login.asp?_17")]),
+        b"GET /doc/page/login.asp": http_reply("200 OK", [("Server", "App-webs/")], b"<title>Login</title>"),
+        b"GET /ISAPI/System/deviceInfo": http_reply("401 Unauthorized", [("WWW-Authenticate", 'Digest realm="IP Camera(E3097)"')]),
+    }
+    requests, found = drive(flows.http_flow("198.18.0.10", 80), replies)
+    paths = [request.split(b" ")[1].decode() for request in requests]
+    assert paths[:2] == ["/", "/doc/page/login.asp?_17"]
+    assert set(flows.VENDOR_PATHS) <= set(paths)
+    assert all(b"Host: 198.18.0.10\r\n" in request for request in requests)
+    values = {(seen.field, seen.value) for seen in found}
+    assert ("html.title", "Login") in values
+    assert ("http.www_authenticate", 'Digest realm="IP Camera(E3097)"') in values
+
+
+def test_http_flow_stops_at_once_when_the_port_does_not_speak_http():
+    requests, found = drive(flows.http_flow("198.18.0.10", 8000), {})
+    assert len(requests) == 1 and found == []
+    requests, found = drive(flows.http_flow("198.18.0.10", 8000), {b"GET": b"RTSP/1.0 400 Bad Request\r\n\r\n"})
+    assert len(requests) == 1 and found == []
+
+
+def test_http_flow_never_loops_on_redirects():
+    loop = http_reply("302 Found", [("Location", "/a")])
+    again = http_reply("302 Found", [("Location", "/b")])
+    back = http_reply("302 Found", [("Location", "/")])
+    requests, _ = drive(flows.http_flow("198.18.0.10", 80, vendor_paths=()), {b"GET / ": loop, b"GET /a": again, b"GET /b": back})
+    assert len(requests) <= 1 + flows.MAX_REDIRECTS
+
+
+def test_http_flow_ignores_redirects_to_other_hosts():
+    away = http_reply("302 Found", [("Location", "http://203.0.113.9/login")])
+    requests, found = drive(flows.http_flow("198.18.0.10", 80, vendor_paths=()), {b"GET / ": away})
+    assert len(requests) == 1
+    assert ("http.location", "http://203.0.113.9/login") in {(seen.field, seen.value) for seen in found}
+
+
+def test_rtsp_flow_options_then_describe():
+    replies = {
+        b"OPTIONS": b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: Rtsp Server/3.0\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n",
+        b"DESCRIBE": b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\nWWW-Authenticate: Basic realm=\"/\"\r\n\r\n",
+    }
+    requests, found = drive(flows.rtsp_flow("198.18.0.11", 554), replies)
+    assert [request.split(b" ")[0] for request in requests] == [b"OPTIONS", b"DESCRIBE"]
+    assert {("rtsp.server", "Rtsp Server/3.0"), ("rtsp.www_authenticate", 'Basic realm="/"')} <= {
+        (seen.field, seen.value) for seen in found
+    }
+
+
+def test_banner_flow_answers_telnet_options_then_reads_prompt():
+    negotiation = bytes([255, 253, 24, 255, 253, 32])
+    replies = {bytes([255, 252]): b"\r\nLocalHost login: ", b"": negotiation}
+    requests, found = drive(flows.banner_flow("198.18.0.12", 23), replies)
+    assert requests == [b"", bytes([255, 252, 24, 255, 252, 32])]
+    assert [(seen.field, seen.value) for seen in found] == [("telnet.banner", "LocalHost login:")]
+
+
+def test_banner_flow_on_a_silent_port_returns_nothing():
+    requests, found = drive(flows.banner_flow("198.18.0.12", 9999), {})
+    assert requests == [b""] and found == []

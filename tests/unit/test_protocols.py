@@ -1,0 +1,121 @@
+"""Parsers on real-looking bytes, including malformed and hostile input."""
+
+import pytest
+
+from camscan.protocols import ProtocolError, banner, http, rtsp
+from camscan.protocols.message import message_complete, parse_response
+
+HIKVISION_ROOT = (
+    b"HTTP/1.1 302 Found\r\n"
+    b"Date: Sun, 29 Nov 2026 05:45:31 GMT\r\n"
+    b"Server: App-webs/\r\n"
+    b"Location: http://198.18.0.10/doc/page/login.asp?_1764395131\r\n"
+    b"Content-Length: 0\r\n"
+    b"Connection: close\r\n\r\n"
+)
+DAHUA_LOGIN = (
+    b"HTTP/1.1 401 Unauthorized\r\n"
+    b"WWW-Authenticate: Digest realm=\"Login to 6J0A3B2PAZ12345\", qop=\"auth\", nonce=\"180936278\", opaque=\"5ccc069c\"\r\n"
+    b"Content-Type: text/html\r\nContent-Length: 31\r\n\r\n"
+    b"<title>401 Unauthorized</title>"
+)
+CHUNKED = (
+    b"HTTP/1.1 200 OK\r\nServer: lighttpd/1.4.35\r\nTransfer-Encoding: chunked\r\n\r\n"
+    b"1b\r\n<html><title>NVR</title></h\r\n5\r\ntml>\n\r\n0\r\n\r\n"
+)
+
+
+def test_http_redirect_parsed_and_followed_only_on_same_host():
+    response = parse_response(HIKVISION_ROOT)
+    assert (response.status, response.header("server")) == (302, "App-webs/")
+    assert http.same_host_redirect(response, "198.18.0.10", 80) == "/doc/page/login.asp?_1764395131"
+    assert http.same_host_redirect(response, "198.18.0.11", 80) is None
+    assert http.same_host_redirect(response, "198.18.0.10", 8080) is None
+
+
+def test_http_observations_carry_server_realm_title():
+    found = http.observations(parse_response(DAHUA_LOGIN), "198.18.0.20", 80, "/")
+    fields = {seen.field: seen.value for seen in found}
+    assert fields["http.www_authenticate"].startswith('Digest realm="Login to 6J0A3B2PAZ12345"')
+    assert fields["html.title"] == "401 Unauthorized"
+    assert fields["http.status"] == "401 /"
+    assert all(seen.port == 80 and seen.ip == "198.18.0.20" for seen in found)
+
+
+def test_chunked_body_is_reassembled_and_completion_detected():
+    assert message_complete(CHUNKED)
+    assert not message_complete(CHUNKED[:-5])
+    assert http.html_title(parse_response(CHUNKED).body) == "NVR"
+
+
+def test_completion_waits_for_declared_body():
+    assert not message_complete(DAHUA_LOGIN[:-4])
+    assert message_complete(DAHUA_LOGIN)
+    assert not message_complete(b"HTTP/1.1 200 OK\r\nServer: x\r\n")
+
+
+@pytest.mark.parametrize("garbage", [b"", b"\x15\x03\x01\x00\x02\x02\x28", b"SSH-2.0-dropbear\r\n", b"HTTP/1.1 abc\r\n\r\n", b"\xff" * 300])
+def test_non_http_bytes_raise_protocol_error(garbage):
+    with pytest.raises(ProtocolError):
+        parse_response(garbage)
+
+
+def test_title_entities_and_whitespace_are_normalised():
+    body = b"<html><head><TITLE>\n  Network &amp; Camera\n</TITLE></head></html>"
+    assert http.html_title(body) == "Network & Camera"
+
+
+def test_rtsp_options_and_describe_401():
+    options = (
+        b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nServer: Dahua Rtsp Server\r\n"
+        b"Public: OPTIONS, DESCRIBE, ANNOUNCE, SETUP, PLAY, PAUSE, TEARDOWN, GET_PARAMETER, SET_PARAMETER\r\n\r\n"
+    )
+    describe = (
+        b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n"
+        b"WWW-Authenticate: Digest realm=\"Login to 6J0A3B2PAZ12345\", nonce=\"7c4e5b7b\"\r\n\r\n"
+    )
+    assert rtsp.response_complete(options) and rtsp.response_complete(describe)
+    found = rtsp.observations(parse_response(options), "198.18.0.20", 554, "OPTIONS")
+    found += rtsp.observations(parse_response(describe), "198.18.0.20", 554, "DESCRIBE")
+    fields = {seen.field: seen.value for seen in found}
+    assert fields["rtsp.server"] == "Dahua Rtsp Server"
+    assert "DESCRIBE" in fields["rtsp.public"]
+    assert fields["rtsp.www_authenticate"].startswith("Digest realm=")
+
+
+def test_rtsp_sdp_session_name():
+    sdp = b"v=0\r\no=- 1109162014219182 0 IN IP4 0.0.0.0\r\ns=Media Presentation\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n"
+    reply = b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp
+    assert rtsp.response_complete(reply)
+    assert not rtsp.response_complete(reply[:-10])
+    found = rtsp.observations(parse_response(reply), "198.18.0.30", 554, "DESCRIBE")
+    assert ("sdp.session_name", "Media Presentation") in {(seen.field, seen.value) for seen in found}
+
+
+def test_rtsp_request_bytes():
+    request = rtsp.build_request("DESCRIBE", "rtsp://198.18.0.2:554/", 2)
+    assert request.startswith(b"DESCRIBE rtsp://198.18.0.2:554/ RTSP/1.0\r\nCSeq: 2\r\n")
+    assert b"Accept: application/sdp" in request and request.endswith(b"\r\n\r\n")
+
+
+def test_telnet_negotiation_is_stripped_and_refused():
+    data = bytes([255, 253, 1, 255, 253, 31, 255, 251, 1, 255, 251, 3]) + b"\r\n(none) login: "
+    assert banner.strip_telnet(data).strip() == b"(none) login:"
+    assert banner.telnet_refusals(data) == bytes([255, 252, 1, 255, 252, 31, 255, 254, 1, 255, 254, 3])
+    [seen] = banner.observations(data, "198.18.0.40", 23)
+    assert (seen.field, seen.value) == ("telnet.banner", "(none) login:")
+
+
+def test_banner_classification():
+    [ssh] = banner.observations(b"SSH-2.0-dropbear_2014.63\r\n", "198.18.0.41", 22)
+    [ftp] = banner.observations(b"220 DVR FTP server ready\r\n", "198.18.0.41", 2121)
+    assert (ssh.field, ssh.value) == ("ssh.banner", "SSH-2.0-dropbear_2014.63")
+    assert (ftp.field, ftp.value) == ("ftp.banner", "220 DVR FTP server ready")
+    assert banner.observations(b"\xff\xfd\x18", "198.18.0.41", 23) == []
+    assert banner.banner_complete(b"220 ready\r\n") and not banner.banner_complete(b"220 rea")
+
+
+def test_truncated_telnet_sequences_do_not_crash():
+    for cut in range(1, 6):
+        banner.strip_telnet(bytes([255, 250, 24, 1, 255, 240])[:cut])
+        banner.telnet_refusals(bytes([255, 253, 24])[:cut])
