@@ -1,0 +1,5 @@
+"""``python -m camscan``: the same as the ``camscan`` command."""
+
+from camscan.cli import main
+
+main()

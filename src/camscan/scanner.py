@@ -1,0 +1,179 @@
+"""The active scan: ARP sweep, TCP connect sweep, protocol probes, identification, storage.
+
+Hosts flow through as soon as they are found: an ARP reply starts that host's port
+sweep, open ports get their conversations, and the device is identified and stored
+the moment its probes finish, so an interrupted scan keeps everything already seen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+
+from camscan.fingerprint.identify import Identifier
+from camscan.model import Device, Observation, Service
+from camscan.probes import flows
+from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
+from camscan.protocols import ProtocolError, tls
+from camscan.scope import Scope
+from camscan.store import Store
+from camscan.transport.live import LiveTransport, on_link_interface
+
+
+@dataclass
+class ScanSettings:
+    ports: list[int]
+    rate: float = 3000.0
+    concurrency: int = 512
+    timeout: float = 2.0
+    interface: str | None = None
+    arp_wait: float = 1.0
+
+
+@dataclass
+class Progress:
+    """Counters a progress display reads; updated as the scan goes."""
+
+    total_hosts: int = 0
+    hosts_done: int = 0
+    live_hosts: int = 0
+    devices: list[Device] = field(default_factory=list)
+
+
+def _service_protocol(kind: str, found: list[Observation]) -> str | None:
+    fields = {seen.field for seen in found}
+    if kind in (HTTP, HTTPS):
+        return kind if "http.status" in fields else None
+    if kind == RTSP:
+        return "rtsp" if "rtsp.status" in fields else None
+    banners = [f.split(".")[0] for f in fields if f.endswith(".banner")]
+    return banners[0] if banners else None
+
+
+class Scan:
+    """One run over a scope; ``run`` returns the devices found, each already stored."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        settings: ScanSettings,
+        store: Store,
+        scan_id: int,
+        identifier: Identifier | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        self.scope = scope
+        self.settings = settings
+        self.store = store
+        self.scan_id = scan_id
+        self.identifier = identifier or Identifier()
+        self.progress = Progress()
+        self._on_progress = on_progress or (lambda progress: None)
+
+    async def run(self) -> list[Device]:
+        transport = LiveTransport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
+        hosts = list(self.scope.hosts())
+        self.progress.total_hosts = len(hosts)
+        by_interface: dict[str, list[str]] = {}
+        routed: list[str] = []
+        for ip in hosts:
+            interface = on_link_interface(ip, self.settings.interface)
+            (by_interface.setdefault(interface, []) if interface else routed).append(ip)
+
+        tasks: set[asyncio.Task] = set()
+        for ip in routed:
+            tasks.add(asyncio.create_task(self._host(transport, ip, None)))
+
+        stop = threading.Event()
+        loop = asyncio.get_running_loop()
+        arp_threads = []
+        for interface, on_link in by_interface.items():
+
+            def reply(seen: Observation) -> None:
+                loop.call_soon_threadsafe(lambda: tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen))))
+
+            arp_threads.append(
+                asyncio.to_thread(transport.arp_sweep, interface, on_link, reply, self.settings.arp_wait, stop)
+            )
+        try:
+            await asyncio.gather(*arp_threads)
+            self.progress.hosts_done += sum(len(v) for v in by_interface.values()) - self.progress.live_hosts
+            self._on_progress(self.progress)
+            while pending := [task for task in tasks if not task.done()]:
+                await asyncio.wait(pending)
+            for task in tasks:
+                task.result()
+        finally:
+            stop.set()
+            for task in tasks:
+                task.cancel()
+        return sorted(self.progress.devices, key=lambda device: tuple(int(p) for p in device.ip.split(".")))
+
+    async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
+        observations = []
+        if arp_reply:
+            self.progress.live_hosts += 1
+            observations.append(arp_reply)
+            self.store.record_observations(self.scan_id, observations)
+        states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))
+        open_ports = [port for port, is_open in zip(self.settings.ports, states) if is_open]
+        services = await asyncio.gather(*(self._probe_port(transport, ip, port, observations) for port in open_ports))
+        if observations:
+            device = Device(
+                ip=ip,
+                mac=arp_reply.value if arp_reply else None,
+                services=list(services),
+                observations=observations,
+                identification=self.identifier.identify(observations),
+            )
+            self.store.record_device(self.scan_id, device)
+            self.progress.devices.append(device)
+        self.progress.hosts_done += 1
+        self._on_progress(self.progress)
+
+    async def _probe_port(self, transport: LiveTransport, ip: str, port: int, observations: list[Observation]) -> Service:
+        """Try the port's conversations in order until one gets a recognisable answer.
+
+        What it finds is stored at once and appended to the host's ``observations``.
+        """
+        found = [Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time())]
+        service = Service(ip=ip, port=port, protocol="unknown")
+        for kind in flows_for(port):
+            said = await self._run_kind(transport, ip, port, kind)
+            protocol = _service_protocol(kind, said)
+            if protocol:
+                now = time.time()
+                found += [replace(seen, observed_at=now) for seen in said]
+                service = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
+                break
+        self.store.record_observations(self.scan_id, found)
+        observations.extend(found)
+        return service
+
+    async def _run_kind(self, transport: LiveTransport, ip: str, port: int, kind: str) -> list[Observation]:
+        if kind == BANNER:
+            return (await transport.run_flow(ip, port, flows.banner_flow(ip, port))).observations
+        if kind == RTSP:
+            return (await transport.run_flow(ip, port, flows.rtsp_flow(ip, port))).observations
+        result = await transport.run_flow(ip, port, flows.http_flow(ip, port, tls=kind == HTTPS), tls=kind == HTTPS)
+        found = list(result.observations)
+        if result.certificate:
+            try:
+                found += tls.parse_certificate(result.certificate, ip, port)
+            except ProtocolError:
+                pass
+        return found
+
+
+def _summary(found: list[Observation]) -> str:
+    """A one-line account of what a service said, for tables and exports."""
+    wanted = ("http.server", "rtsp.server", "html.title", "tls.subject", "ssh.banner", "ftp.banner", "telnet.banner")
+    parts = []
+    for name in wanted:
+        value = next((seen.value for seen in found if seen.field == name), None)
+        if value:
+            parts.append(f"{name.split('.')[-1] if name.endswith('banner') else name}: {value.splitlines()[0][:80]}")
+    return "; ".join(parts)
