@@ -1,0 +1,367 @@
+"""The namespace tier: every lab host in its own network namespace on a private bridge.
+
+Layout (``prefix`` defaults to ``csl``)::
+
+    <prefix>-scan  lab0 198.18.0.1/22 ──┐            the scanner's namespace
+                                         ├─ br0 ─┐   <prefix>-sw, the "switch"
+    <prefix>-h0    eth0 198.18.0.2/22 ──┤        │   (bridge lives here, no address)
+    <prefix>-h1    eth0 198.18.0.3/22 ──┘  ...
+
+Safety: everything is created *inside* lab namespaces; the root namespace only gains
+the namespace files.  Veth pairs are created with both ends placed directly in lab
+namespaces (never in the root one), no namespace has a default route, addresses must
+lie in 198.18.0.0/15, and the root namespace's interface list is checked unchanged
+after bring-up.  Stale namespaces with the lab's prefix are removed at start, and
+teardown deletes all of the lab's namespaces (which deletes their veths).
+
+Listening sockets are created inside each host namespace from this process: a worker
+thread enters the namespace with ``setns(2)`` (via ctypes; Python 3.11 has no
+``os.setns``), binds, and returns to the original namespace; sockets keep the namespace
+they were created in, so one asyncio loop in the root namespace serves them all.
+"""
+
+from __future__ import annotations
+
+import atexit
+import ctypes
+import ctypes.util
+import hashlib
+import ipaddress
+import logging
+import os
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import threading
+import time
+import weakref
+from typing import Sequence
+
+from camscan.lab.loopback import raise_fd_limit
+from camscan.lab.profiles import LabHost, generate_lab
+from camscan.lab.servers import LabRuntime, make_listener
+
+log = logging.getLogger("camscan.lab")
+
+CLONE_NEWNET = 0x40000000
+SAFE_NETWORK = ipaddress.ip_network("198.18.0.0/15")
+DEFAULT_NETWORK = "198.18.0.0/22"
+NETNS_DIR = "/run/netns"
+SCANNER_IFACE = "lab0"
+HOST_IFACE = "eth0"
+_PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
+
+_libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+_live_labs: "weakref.WeakSet[NamespaceLab]" = weakref.WeakSet()
+
+
+class NamespaceLabError(RuntimeError):
+    """The namespace lab cannot be built here, or something went wrong building it."""
+
+
+def _setns(fd: int) -> None:
+    if _libc.setns(fd, CLONE_NEWNET) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"setns: {os.strerror(err)}")
+
+
+def require_privileges() -> None:
+    """Raise :class:`NamespaceLabError` unless we are root and iproute2 is installed."""
+    if os.geteuid() != 0:
+        raise NamespaceLabError("the namespace lab needs root (network namespaces, veths, bridge)")
+    if shutil.which("ip") is None:
+        raise NamespaceLabError("the namespace lab needs the 'ip' command (iproute2)")
+
+
+def _run_ip(args: list[str], lines: Sequence[str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
+    cmd = ["ip", *args]
+    proc = subprocess.run(
+        cmd,
+        input=("\n".join(lines) + "\n") if lines is not None else None,
+        capture_output=True,
+        text=True,
+    )
+    if check and proc.returncode != 0:
+        raise NamespaceLabError(f"{' '.join(cmd)} failed: {proc.stderr.strip() or proc.stdout.strip()}")
+    return proc
+
+
+def list_namespaces() -> list[str]:
+    try:
+        return sorted(os.listdir(NETNS_DIR))
+    except FileNotFoundError:
+        return []
+
+
+def cleanup_stale(prefix: str) -> list[str]:
+    """Delete every namespace named ``<prefix>-*`` (left over from a crashed run)."""
+    if not _PREFIX_RE.match(prefix):
+        raise ValueError(f"bad lab prefix {prefix!r}")
+    names = [n for n in list_namespaces() if n.startswith(prefix + "-")]
+    if names:
+        _run_ip(["-force", "-batch", "-"], [f"netns del {n}" for n in names], check=False)
+    return names
+
+
+def root_links() -> list[str]:
+    """``index: name`` of every interface in this process's (root) namespace."""
+    out = _run_ip(["-o", "link", "show"]).stdout
+    return sorted(" ".join(line.split()[:2]) for line in out.splitlines() if line.strip())
+
+
+def _scanner_mac(prefix: str) -> str:
+    digest = hashlib.sha256(f"camscan-lab-scanner:{prefix}".encode()).digest()
+    first = (digest[0] & 0xFC) | 0x02  # unicast, locally administered
+    return ":".join(f"{b:02x}" for b in [first, *digest[1:6]])
+
+
+class NamespaceLab:
+    """Context manager bringing *hosts* up in network namespaces (root only).
+
+    Attributes once up: ``scanner_netns`` (namespace to scan from), ``interface`` (the
+    scanner's interface inside it), ``scanner_ip``, ``network``, ``hosts`` (truth),
+    ``host_netns`` (ip -> namespace name), ``bringup_seconds``.
+    """
+
+    def __init__(
+        self,
+        hosts: Sequence[LabHost],
+        prefix: str = "csl",
+        network: str = DEFAULT_NETWORK,
+        scanner_ip: str | None = None,
+        workers: int = 8,
+    ) -> None:
+        require_privileges()
+        if not _PREFIX_RE.match(prefix):
+            raise ValueError("prefix must be 1-8 lowercase letters/digits, starting with a letter")
+        net = ipaddress.ip_network(network, strict=False)
+        if net.version != 4 or not net.subnet_of(SAFE_NETWORK):  # type: ignore[arg-type]
+            raise ValueError(f"namespace lab networks must lie inside {SAFE_NETWORK}, not {network}")
+        first = next(net.hosts())
+        scanner = ipaddress.ip_address(scanner_ip) if scanner_ip else first
+        if scanner not in net:
+            raise ValueError(f"scanner address {scanner} is outside {net}")
+        seen_ip, seen_mac = {str(scanner)}, set()
+        for host in hosts:
+            address = ipaddress.ip_address(host.ip)
+            if address not in net or address in (net.network_address, net.broadcast_address):
+                raise ValueError(f"host {host.ip} is not a host address of {net}")
+            if host.ip in seen_ip:
+                raise ValueError(f"address {host.ip} used twice (the scanner has {scanner})")
+            if host.mac.lower() in seen_mac:
+                raise ValueError(f"MAC {host.mac} used twice")
+            seen_ip.add(host.ip)
+            seen_mac.add(host.mac.lower())
+        self.hosts = list(hosts)
+        self.prefix = prefix
+        self.network = str(net)
+        self.prefixlen = net.prefixlen
+        self.scanner_ip = str(scanner)
+        self.scanner_mac = _scanner_mac(prefix)
+        self.scanner_netns = f"{prefix}-scan"
+        self.switch_netns = f"{prefix}-sw"
+        self.interface = SCANNER_IFACE
+        self.host_netns = {h.ip: f"{prefix}-h{i}" for i, h in enumerate(self.hosts)}
+        self.workers = max(1, workers)
+        self.runtime = LabRuntime("camscan-netns-lab")
+        self.bringup_seconds: float | None = None
+        self._sockets: list[socket.socket] = []
+        self._bindings: list[tuple[LabHost, int, socket.socket]] = []
+        self._lock = threading.Lock()
+        self._up = False
+
+    @classmethod
+    def generate(cls, n_hosts: int, seed: int, network: str = DEFAULT_NETWORK, **kw) -> "NamespaceLab":
+        return cls(generate_lab(n_hosts, network, seed), network=network, **kw)
+
+    # ------------------------------------------------------------------ public API
+
+    @property
+    def namespaces(self) -> list[str]:
+        return [self.switch_netns, self.scanner_netns, *self.host_netns.values()]
+
+    def exec_argv(self, argv: Sequence[str]) -> list[str]:
+        """*argv* prefixed to run inside the scanner's namespace."""
+        return ["ip", "netns", "exec", self.scanner_netns, *argv]
+
+    def run(self, argv: Sequence[str], **kwargs) -> subprocess.CompletedProcess:
+        """``subprocess.run`` of *argv* inside the scanner's namespace."""
+        return subprocess.run(self.exec_argv(argv), **kwargs)
+
+    def __enter__(self) -> "NamespaceLab":
+        try:
+            self.up()
+        except BaseException:
+            self.down()
+            raise
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.down()
+
+    # ------------------------------------------------------------------ bring-up
+
+    def up(self) -> None:
+        started = time.monotonic()
+        raise_fd_limit()
+        before = root_links()
+        cleanup_stale(self.prefix)
+        _live_labs.add(self)
+        self._up = True
+        self._create_namespaces_and_links()
+        self._configure_namespaces()
+        after = root_links()
+        if after != before:
+            raise NamespaceLabError(f"root namespace interfaces changed during bring-up: {before} -> {after}")
+        with self._lock:
+            bindings = [(host, port, sock) for host, port, sock in self._bindings]
+        self.runtime.serve(bindings)
+        self.bringup_seconds = time.monotonic() - started
+        log.info("namespace lab up: %d hosts in %.2fs", len(self.hosts), self.bringup_seconds)
+
+    def _create_namespaces_and_links(self) -> None:
+        lines = [f"netns add {name}" for name in self.namespaces]
+        lines.append(
+            f"link add scan netns {self.switch_netns} type veth "
+            f"peer name {SCANNER_IFACE} address {self.scanner_mac} netns {self.scanner_netns}"
+        )
+        for index, host in enumerate(self.hosts):
+            lines.append(
+                f"link add h{index} netns {self.switch_netns} type veth "
+                f"peer name {HOST_IFACE} address {host.mac.lower()} netns {self.host_netns[host.ip]}"
+            )
+        self._root_batch(lines)
+
+    def _root_batch(self, lines: list[str]) -> None:
+        """Run *lines* in the root namespace, refusing anything that would touch it."""
+        own = re.escape(self.prefix) + r"-[a-z0-9]+"
+        allowed = re.compile(
+            rf"^(netns add {own}|link add \S+ netns {own} type veth peer name \S+ address \S+ netns {own})$"
+        )
+        for line in lines:
+            if not allowed.match(line):
+                raise NamespaceLabError(f"refusing root-namespace command: {line}")
+        _run_ip(["-batch", "-"], lines)
+
+    def _configure_namespaces(self) -> None:
+        plen = self.prefixlen
+        jobs: "queue.Queue[tuple[str, list[str], LabHost | None]]" = queue.Queue()
+        switch = ["link add br0 type bridge stp_state 0 forward_delay 0", "link set dev br0 addrgenmode none up"]
+        switch.append("link set dev scan master br0 addrgenmode none up")
+        switch += [f"link set dev h{i} master br0 addrgenmode none up" for i in range(len(self.hosts))]
+        jobs.put((self.switch_netns, switch, None))
+        jobs.put((
+            self.scanner_netns,
+            ["link set dev lo up", f"link set dev {SCANNER_IFACE} addrgenmode none",
+             f"addr add {self.scanner_ip}/{plen} dev {SCANNER_IFACE}", f"link set dev {SCANNER_IFACE} up"],
+            None,
+        ))
+        for host in self.hosts:
+            jobs.put((
+                self.host_netns[host.ip],
+                ["link set dev lo up", f"link set dev {HOST_IFACE} addrgenmode none",
+                 f"addr add {host.ip}/{plen} dev {HOST_IFACE}", f"link set dev {HOST_IFACE} up"],
+                host,
+            ))
+        errors: list[BaseException] = []
+        home = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
+        try:
+            threads = [
+                threading.Thread(target=self._worker, args=(jobs, home, errors), name=f"csl-setup-{i}", daemon=True)
+                for i in range(min(self.workers, jobs.qsize()))
+            ]
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
+        finally:
+            os.close(home)
+        if errors:
+            raise NamespaceLabError(f"namespace setup failed: {errors[0]}") from errors[0]
+
+    def _worker(self, jobs: "queue.Queue", home: int, errors: list) -> None:
+        while not errors:
+            try:
+                netns, lines, host = jobs.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fd = os.open(os.path.join(NETNS_DIR, netns), os.O_RDONLY | os.O_CLOEXEC)
+            except OSError as error:
+                errors.append(error)
+                return
+            try:
+                _setns(fd)
+            except OSError as error:
+                os.close(fd)
+                errors.append(error)
+                return
+            try:
+                self._inside(netns, lines, host)
+            except BaseException as error:  # noqa: BLE001 - reported to the caller
+                errors.append(error)
+            finally:
+                os.close(fd)
+                try:
+                    _setns(home)
+                except OSError as error:  # this thread is stranded: end it, fail the lab
+                    errors.append(NamespaceLabError(f"could not return to the original namespace: {error}"))
+                    return
+
+    def _inside(self, netns: str, lines: list[str], host: LabHost | None) -> None:
+        """Runs with this thread inside *netns*."""
+        for path in ("net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"):
+            try:
+                with open(f"/proc/sys/{path}", "w") as handle:
+                    handle.write("1")
+            except OSError:
+                pass
+        _run_ip(["-n", netns, "-batch", "-"], lines)
+        if host is None:
+            return
+        made = []
+        try:
+            for port in host.ports:
+                made.append((host, port, make_listener(host.ip, port)))
+        except BaseException:
+            for _, _, sock in made:
+                sock.close()
+            raise
+        with self._lock:
+            self._bindings.extend(made)
+            self._sockets.extend(sock for _, _, sock in made)
+
+    # ------------------------------------------------------------------ teardown
+
+    def down(self) -> None:
+        """Stop serving and delete every namespace of this lab (idempotent)."""
+        self.runtime.stop()
+        with self._lock:
+            for sock in self._sockets:
+                try:
+                    sock.close()
+                except OSError:
+                    pass
+            self._sockets.clear()
+        if not self._up:
+            return
+        existing = set(list_namespaces())
+        names = [n for n in self.namespaces if n in existing]
+        if names:
+            _run_ip(["-force", "-batch", "-"], [f"netns del {n}" for n in names], check=False)
+        leftover = [n for n in self.namespaces if n in set(list_namespaces())]
+        for name in leftover:
+            _run_ip(["netns", "del", name], check=False)
+        self._up = False
+        _live_labs.discard(self)
+
+
+@atexit.register
+def _teardown_live_labs() -> None:  # pragma: no cover - only on abnormal exits
+    for lab in list(_live_labs):
+        try:
+            lab.down()
+        except Exception:
+            pass
