@@ -36,8 +36,8 @@ TEST_NET = "127.78.0.0/22"
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 REQUIRED_CAMERA_VENDORS = {
     "hikvision", "ezviz", "dahua", "amcrest", "lorex", "axis", "hanwha", "uniview", "bosch", "vivotek",
-    "i-pro", "sony", "mobotix", "avigilon", "pelco", "geovision", "foscam", "reolink", "xiongmai",
-    "tp-link", "ubiquiti", "tiandy", "honeywell", "hipcam", "hisilicon",
+    "ipro", "sony", "mobotix", "avigilon", "pelco", "geovision", "foscam", "reolink", "xiongmai",
+    "tplink", "ubiquiti", "tiandy", "honeywell", "hipcam", "hisilicon",
 }
 
 

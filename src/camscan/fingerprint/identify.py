@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
-from camscan.model import Evidence, Identification, Observation
+from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
 
 OUI_WEIGHT = 0.6
 DEFAULT_TYPE_WEIGHT = 0.3
@@ -66,6 +66,7 @@ class Identifier:
 
     def identify(self, observations: Iterable[Observation]) -> Identification:
         """The most likely vendor, maker, model, firmware and device type, with confidence."""
+        observations = list(observations)
         evidence = self.evidence(observations)
         claims = [(item, dict(item.sets)) for item in evidence]
 
@@ -82,8 +83,10 @@ class Identifier:
             return maker is None or maker == manufacturer
 
         supporting = [(item, said) for item, said in claims if agrees(said)]
+        device_type = self._device_type(manufacturer, supporting, observations)
         vendor = self._brand(manufacturer, supporting)
-        device_type = self._device_type(manufacturer, supporting)
+        if device_type in CAMERA_DEVICE_TYPES and (rebadger := self._camera_brand_from_oui(claims, manufacturer)):
+            vendor = rebadger
         if manufacturer:
             total = sum(scores.values())
             confidence = scores[manufacturer] * scores[manufacturer] / total
@@ -107,7 +110,15 @@ class Identifier:
                 brands[said["vendor"]] = max(brands[said["vendor"]], item.weight)
         return max(brands, key=brands.get) if brands else manufacturer
 
-    def _device_type(self, manufacturer: str | None, supporting) -> str | None:
+    def _camera_brand_from_oui(self, claims, manufacturer: str | None) -> str | None:
+        """A camera brand whose registered MAC sits on another maker's firmware: a rebadged unit."""
+        for item, said in claims:
+            brand = self.catalogue.get(said.get("vendor")) if item.source == "oui" else None
+            if brand and brand.manufacturer != manufacturer and CAMERA_DEVICE_TYPES & set(brand.makes):
+                return brand.key
+        return None
+
+    def _device_type(self, manufacturer: str | None, supporting, observations: list[Observation]) -> str | None:
         votes: dict[str, list[float]] = defaultdict(list)
         for item, said in supporting:
             if "device_type" in said:
@@ -115,6 +126,9 @@ class Identifier:
         maker = self.catalogue.get(manufacturer)
         if maker and maker.default_device_type:
             votes[maker.default_device_type].append(DEFAULT_TYPE_WEIGHT)
+        elif maker and "ip-camera" in maker.makes and any(seen.field == "rtsp.status" for seen in observations):
+            # A video stream from a maker that sells cameras among other things.
+            votes["ip-camera"].append(DEFAULT_TYPE_WEIGHT)
         if not votes:
             return None
         return max(votes, key=lambda kind: (noisy_or(votes[kind]), kind))

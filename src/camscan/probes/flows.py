@@ -46,7 +46,11 @@ def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ..
             continue
         if response.protocol != "HTTP":
             return found
-        found += http.observations(response, ip, port, path)
+        if spoke_http and path in vendor_paths and response.status == 404:
+            # A page this device does not have says nothing beyond its status.
+            found += http.observations(response, ip, port, path)[:1]
+        else:
+            found += http.observations(response, ip, port, path)
         if not spoke_http:
             spoke_http = True
             queue.extend(vendor_paths)

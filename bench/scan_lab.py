@@ -1,0 +1,141 @@
+"""Benchmark: camscan against nmap on a namespace lab of emulated cameras and other hosts.
+
+Builds a lab (default 200 hosts in a /22 on 198.18.0.0/15, inside network namespaces with
+no route out), then times `camscan scan`, `nmap -sS` and `nmap -sV` from the lab's scanner
+namespace over the same addresses and ports, and prints wall time, peak memory and vendor
+accuracy for each. Needs root. Usage: sudo .venv/bin/python bench/scan_lab.py [--hosts N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+
+import nmap
+
+from camscan.lab.netns import NamespaceLab
+from camscan.lab.profiles import generate_lab
+from camscan.probes.ports import DEFAULT_PORTS
+
+
+@dataclass
+class Run:
+    name: str
+    seconds: float
+    peak_mb: float
+    output: str
+
+
+def timed(name: str, argv: list[str]) -> Run:
+    """Run a command, returning its wall time, peak resident memory and standard output."""
+    with tempfile.TemporaryFile() as out:
+        started = time.perf_counter()
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
+        _pid, status, usage = os.wait4(process.pid, 0)
+        seconds = time.perf_counter() - started
+        out.seek(0)
+        output = out.read().decode("utf-8", "replace")
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise SystemExit(f"{name} failed (exit {os.waitstatus_to_exitcode(status)}): {' '.join(argv)}")
+    return Run(name, seconds, usage.ru_maxrss / 1024, output)
+
+
+def identifiable_cameras(hosts) -> list:
+    return [host for host in hosts if host.is_camera and host.truth.get("identifiable", True)]
+
+
+def truth_names(host) -> set[str]:
+    return {name for name in (host.truth.get("vendor"), host.truth.get("manufacturer")) if name}
+
+
+def camscan_accuracy(hosts, exported: list[dict]) -> tuple[float, int]:
+    """Share of identifiable cameras whose maker camscan named, and non-cameras called cameras."""
+    by_ip = {device["ip"]: device for device in exported}
+    cameras = identifiable_cameras(hosts)
+    right = sum(
+        1 for host in cameras
+        if truth_names(host) & {by_ip.get(host.ip, {}).get("vendor"), by_ip.get(host.ip, {}).get("manufacturer")}
+    )
+    false_cameras = sum(
+        1 for host in hosts if not host.is_camera and by_ip.get(host.ip, {}).get("is_camera")
+    )
+    return right / max(1, len(cameras)), false_cameras
+
+
+def misidentified(hosts, exported: list[dict]) -> list[str]:
+    """One line per camera whose maker was missed and per non-camera called a camera."""
+    by_ip = {device["ip"]: device for device in exported}
+    lines = []
+    for host in hosts:
+        device = by_ip.get(host.ip, {})
+        named = {device.get("vendor"), device.get("manufacturer")}
+        if host in identifiable_cameras(hosts) and not truth_names(host) & named:
+            lines.append(f"missed   {host.ip} {host.profile}: got {sorted(map(str, named))}")
+        elif not host.is_camera and device.get("is_camera"):
+            lines.append(f"false    {host.ip} {host.profile}: called {device.get('vendor')} {device.get('device_type')}")
+    return lines
+
+
+def nmap_accuracy(hosts, xml: str) -> float:
+    """Share of identifiable cameras whose maker appears anywhere in nmap's view of the host."""
+    scanner = nmap.PortScanner()
+    result = scanner.analyse_nmap_xml_scan(xml)["scan"]
+    cameras = identifiable_cameras(hosts)
+    right = 0
+    for host in cameras:
+        seen = json.dumps(result.get(host.ip, {})).lower()
+        if any(name in seen for name in truth_names(host)):
+            right += 1
+    return right / max(1, len(cameras))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--hosts", type=int, default=200)
+    parser.add_argument("--network", default="198.18.0.0/22")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--no-nmap", action="store_true", help="time camscan only")
+    parser.add_argument("--no-version-scan", action="store_true", help="skip nmap -sV (slow)")
+    parser.add_argument("--explain", action="store_true", help="list camscan's misses and false cameras")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the benchmark builds network namespaces: run it as root")
+
+    hosts = generate_lab(args.hosts, args.network, args.seed)
+    ports = ",".join(str(port) for port in sorted(DEFAULT_PORTS))
+    runs: list[tuple[Run, str]] = []
+    with NamespaceLab(hosts) as lab, tempfile.TemporaryDirectory() as workdir:
+        db = os.path.join(workdir, "bench.db")
+        scan = timed("camscan scan", lab.exec_argv([sys.executable, "-m", "camscan", "scan", args.network,
+                                                    "--db", db, "--yes", "--json"]))
+        accuracy, false_cameras = camscan_accuracy(hosts, json.loads(scan.output))
+        runs.append((scan, f"{accuracy:.1%} of cameras' makers; {false_cameras} non-cameras called cameras"))
+        if args.explain:
+            print("\n".join(misidentified(hosts, json.loads(scan.output))))
+        if not args.no_nmap and shutil.which("nmap"):
+            base = ["nmap", "-n", "-T4", "-p", ports, "-oX", "-"]
+            syn = timed("nmap -sS", lab.exec_argv(base + ["-sS", args.network]))
+            runs.append((syn, f"{nmap_accuracy(hosts, syn.output):.1%} (MAC vendor only)"))
+            if not args.no_version_scan:
+                version = timed("nmap -sV", lab.exec_argv(base + ["-sV", args.network]))
+                runs.append((version, f"{nmap_accuracy(hosts, version.output):.1%} (MAC vendor + service info)"))
+
+    cameras = len(identifiable_cameras(hosts))
+    print(f"lab: {len(hosts)} hosts in {args.network}, {cameras} identifiable cameras/recorders, "
+          f"{sum(1 for h in hosts if not h.is_camera)} non-cameras; {len(DEFAULT_PORTS)} ports")
+    print(f"{'tool':<14}{'wall s':>9}{'peak MB':>10}  vendor accuracy")
+    for run, accuracy in runs:
+        print(f"{run.name:<14}{run.seconds:>9.2f}{run.peak_mb:>10.1f}  {accuracy}")
+    if len(runs) > 1:
+        print(f"camscan / nmap -sS wall-time ratio: {runs[0][0].seconds / runs[1][0].seconds:.2f}")
+
+
+if __name__ == "__main__":
+    main()
