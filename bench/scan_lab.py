@@ -22,6 +22,7 @@ import nmap
 
 from camscan.lab.netns import NamespaceLab
 from camscan.lab.profiles import generate_lab
+from camscan.lab.score import score
 from camscan.probes.ports import DEFAULT_PORTS
 
 
@@ -51,38 +52,6 @@ def identifiable_cameras(hosts) -> list:
     return [host for host in hosts if host.is_camera and host.truth.get("identifiable", True)]
 
 
-def truth_names(host) -> set[str]:
-    return {name for name in (host.truth.get("vendor"), host.truth.get("manufacturer")) if name}
-
-
-def camscan_accuracy(hosts, exported: list[dict]) -> tuple[float, int]:
-    """Share of identifiable cameras whose maker camscan named, and non-cameras called cameras."""
-    by_ip = {device["ip"]: device for device in exported}
-    cameras = identifiable_cameras(hosts)
-    right = sum(
-        1 for host in cameras
-        if truth_names(host) & {by_ip.get(host.ip, {}).get("vendor"), by_ip.get(host.ip, {}).get("manufacturer")}
-    )
-    false_cameras = sum(
-        1 for host in hosts if not host.is_camera and by_ip.get(host.ip, {}).get("is_camera")
-    )
-    return right / max(1, len(cameras)), false_cameras
-
-
-def misidentified(hosts, exported: list[dict]) -> list[str]:
-    """One line per camera whose maker was missed and per non-camera called a camera."""
-    by_ip = {device["ip"]: device for device in exported}
-    lines = []
-    for host in hosts:
-        device = by_ip.get(host.ip, {})
-        named = {device.get("vendor"), device.get("manufacturer")}
-        if host in identifiable_cameras(hosts) and not truth_names(host) & named:
-            lines.append(f"missed   {host.ip} {host.profile}: got {sorted(map(str, named))}")
-        elif not host.is_camera and device.get("is_camera"):
-            lines.append(f"false    {host.ip} {host.profile}: called {device.get('vendor')} {device.get('device_type')}")
-    return lines
-
-
 def nmap_accuracy(hosts, xml: str) -> float:
     """Share of identifiable cameras whose maker appears anywhere in nmap's view of the host."""
     scanner = nmap.PortScanner()
@@ -91,7 +60,7 @@ def nmap_accuracy(hosts, xml: str) -> float:
     right = 0
     for host in cameras:
         seen = json.dumps(result.get(host.ip, {})).lower()
-        if any(name in seen for name in truth_names(host)):
+        if any(name and name in seen for name in (host.truth.get("vendor"), host.truth.get("manufacturer"))):
             right += 1
     return right / max(1, len(cameras))
 
@@ -115,10 +84,10 @@ def main() -> None:
         db = os.path.join(workdir, "bench.db")
         scan = timed("camscan scan", lab.exec_argv([sys.executable, "-m", "camscan", "scan", args.network,
                                                     "--db", db, "--yes", "--json"]))
-        accuracy, false_cameras = camscan_accuracy(hosts, json.loads(scan.output))
-        runs.append((scan, f"{accuracy:.1%} of cameras' makers; {false_cameras} non-cameras called cameras"))
+        result = score(hosts, json.loads(scan.output))
+        runs.append((scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras"))
         if args.explain:
-            print("\n".join(misidentified(hosts, json.loads(scan.output))))
+            print("\n".join(result.problems))
         if not args.no_nmap and shutil.which("nmap"):
             base = ["nmap", "-n", "-T4", "-p", ports, "-oX", "-"]
             syn = timed("nmap -sS", lab.exec_argv(base + ["-sS", args.network]))

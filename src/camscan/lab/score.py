@@ -1,0 +1,41 @@
+"""Scoring an exported inventory against a lab's truth (demo, tests and benchmark)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from camscan.lab.profiles import LabHost
+
+
+@dataclass
+class Score:
+    identifiable: int = 0
+    named: int = 0
+    false_cameras: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def accuracy(self) -> float:
+        """Share of identifiable cameras/recorders whose brand or maker was named."""
+        return self.named / self.identifiable if self.identifiable else 1.0
+
+
+def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
+    """How many identifiable cameras got their maker right, and which non-cameras were called cameras."""
+    by_ip = {device["ip"]: device for device in exported}
+    result = Score()
+    for host in hosts:
+        device = by_ip.get(host.ip, {})
+        named = {device.get("vendor"), device.get("manufacturer")} - {None}
+        truth = {host.truth.get("vendor"), host.truth.get("manufacturer")} - {None}
+        if host.is_camera and host.truth.get("identifiable", True):
+            result.identifiable += 1
+            if truth & named:
+                result.named += 1
+            else:
+                result.problems.append(f"missed {host.ip} {host.profile}: named {sorted(named) or 'nothing'}")
+        elif not host.is_camera and device.get("is_camera"):
+            result.false_cameras += 1
+            result.problems.append(f"false camera {host.ip} {host.profile}: {device.get('vendor')} {device.get('device_type')}")
+    return result
