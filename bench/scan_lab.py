@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import nmap
 
+from camscan.fingerprint.vendors import default_catalogue
 from camscan.lab.netns import NamespaceLab
 from camscan.lab.profiles import generate_lab
 from camscan.lab.score import score
@@ -54,13 +55,16 @@ def identifiable_cameras(hosts) -> list:
 
 def nmap_accuracy(hosts, xml: str) -> float:
     """Share of identifiable cameras whose maker appears anywhere in nmap's view of the host."""
+    catalogue = default_catalogue()
     scanner = nmap.PortScanner()
     result = scanner.analyse_nmap_xml_scan(xml)["scan"]
     cameras = identifiable_cameras(hosts)
     right = 0
     for host in cameras:
         seen = json.dumps(result.get(host.ip, {})).lower()
-        if any(name and name in seen for name in (host.truth.get("vendor"), host.truth.get("manufacturer"))):
+        keys = {host.truth.get("vendor"), host.truth.get("manufacturer")} - {None}
+        names = keys | {vendor.name.lower() for key in keys if (vendor := catalogue.get(key))}
+        if any(name in seen for name in names):
             right += 1
     return right / max(1, len(cameras))
 
@@ -72,6 +76,7 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--no-nmap", action="store_true", help="time camscan only")
     parser.add_argument("--no-version-scan", action="store_true", help="skip nmap -sV (slow)")
+    parser.add_argument("--camscan-args", default="", help="extra options for camscan scan, e.g. '--rate 10000'")
     parser.add_argument("--explain", action="store_true", help="list camscan's misses and false cameras")
     args = parser.parse_args()
     if os.geteuid() != 0:
@@ -80,28 +85,32 @@ def main() -> None:
     hosts = generate_lab(args.hosts, args.network, args.seed)
     ports = ",".join(str(port) for port in sorted(DEFAULT_PORTS))
     runs: list[tuple[Run, str]] = []
+
+    def report(run: Run, accuracy: str) -> None:
+        runs.append((run, accuracy))
+        print(f"{run.name:<14}{run.seconds:>9.2f}{run.peak_mb:>10.1f}  {accuracy}", flush=True)
+
+    cameras = len(identifiable_cameras(hosts))
+    print(f"lab: {len(hosts)} hosts in {args.network}, {cameras} identifiable cameras/recorders, "
+          f"{sum(1 for h in hosts if not h.is_camera)} non-cameras; {len(DEFAULT_PORTS)} ports")
+    print(f"{'tool':<14}{'wall s':>9}{'peak MB':>10}  vendor accuracy", flush=True)
     with NamespaceLab(hosts) as lab, tempfile.TemporaryDirectory() as workdir:
         db = os.path.join(workdir, "bench.db")
         scan = timed("camscan scan", lab.exec_argv([sys.executable, "-m", "camscan", "scan", args.network,
-                                                    "--db", db, "--yes", "--json"]))
+                                                    "--db", db, "--yes", "--json",
+                                                    *args.camscan_args.split()]))
         result = score(hosts, json.loads(scan.output))
-        runs.append((scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras"))
+        report(scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras")
         if args.explain:
             print("\n".join(result.problems))
         if not args.no_nmap and shutil.which("nmap"):
             base = ["nmap", "-n", "-T4", "-p", ports, "-oX", "-"]
             syn = timed("nmap -sS", lab.exec_argv(base + ["-sS", args.network]))
-            runs.append((syn, f"{nmap_accuracy(hosts, syn.output):.1%} (MAC vendor only)"))
+            report(syn, f"{nmap_accuracy(hosts, syn.output):.1%} (MAC vendor only)")
             if not args.no_version_scan:
                 version = timed("nmap -sV", lab.exec_argv(base + ["-sV", args.network]))
-                runs.append((version, f"{nmap_accuracy(hosts, version.output):.1%} (MAC vendor + service info)"))
+                report(version, f"{nmap_accuracy(hosts, version.output):.1%} (MAC vendor + service info)")
 
-    cameras = len(identifiable_cameras(hosts))
-    print(f"lab: {len(hosts)} hosts in {args.network}, {cameras} identifiable cameras/recorders, "
-          f"{sum(1 for h in hosts if not h.is_camera)} non-cameras; {len(DEFAULT_PORTS)} ports")
-    print(f"{'tool':<14}{'wall s':>9}{'peak MB':>10}  vendor accuracy")
-    for run, accuracy in runs:
-        print(f"{run.name:<14}{run.seconds:>9.2f}{run.peak_mb:>10.1f}  {accuracy}")
     if len(runs) > 1:
         print(f"camscan / nmap -sS wall-time ratio: {runs[0][0].seconds / runs[1][0].seconds:.2f}")
 

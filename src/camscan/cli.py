@@ -54,7 +54,7 @@ def friendly_errors(command: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (ScopeError, StoreError, SignatureError, ValueError) as error:
+        except (ScopeError, StoreError, SignatureError, ValueError, OSError) as error:
             raise click.ClickException(str(error)) from None
 
     return wrapper
@@ -158,6 +158,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         click.echo(f"\nInterrupted: {len(runner.progress.devices)} device(s) found so far are saved in {db_path}.", err=True)
     finally:
         store.finish_scan(scan_id, status)
+        for notice in runner.notices:
+            click.echo(f"note: {notice}", err=True)
     found = {device.ip for device in runner.progress.devices}
     devices = [device for device in store.devices() if device["ip"] in found]
     store.close()

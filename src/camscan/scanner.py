@@ -8,6 +8,8 @@ the moment its probes finish, so an interrupted scan keeps everything already se
 from __future__ import annotations
 
 import asyncio
+import ipaddress
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -71,6 +73,7 @@ class Scan:
         self.scan_id = scan_id
         self.identifier = identifier or Identifier()
         self.progress = Progress()
+        self.notices: list[str] = []
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -79,9 +82,12 @@ class Scan:
         self.progress.total_hosts = len(hosts)
         by_interface: dict[str, list[str]] = {}
         routed: list[str] = []
+        can_arp = os.geteuid() == 0
         for ip in hosts:
-            interface = on_link_interface(ip, self.settings.interface)
+            interface = on_link_interface(ip, self.settings.interface) if can_arp else None
             (by_interface.setdefault(interface, []) if interface else routed).append(ip)
+        if not can_arp:
+            self.notices.append("not root: no ARP sweep (no MAC addresses); every address gets a TCP sweep instead")
 
         tasks: set[asyncio.Task] = set()
         for ip in routed:
@@ -89,12 +95,12 @@ class Scan:
 
         stop = threading.Event()
         loop = asyncio.get_running_loop()
+
+        def reply(seen: Observation) -> None:
+            loop.call_soon_threadsafe(self._host_answered, transport, seen, tasks)
+
         arp_threads = []
         for interface, on_link in by_interface.items():
-
-            def reply(seen: Observation) -> None:
-                loop.call_soon_threadsafe(lambda: tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen))))
-
             arp_threads.append(
                 asyncio.to_thread(transport.arp_sweep, interface, on_link, reply, self.settings.arp_wait, stop)
             )
@@ -110,12 +116,15 @@ class Scan:
             stop.set()
             for task in tasks:
                 task.cancel()
-        return sorted(self.progress.devices, key=lambda device: tuple(int(p) for p in device.ip.split(".")))
+        return sorted(self.progress.devices, key=lambda device: ipaddress.ip_address(device.ip))
+
+    def _host_answered(self, transport: LiveTransport, arp_reply: Observation, tasks: set[asyncio.Task]) -> None:
+        self.progress.live_hosts += 1
+        tasks.add(asyncio.create_task(self._host(transport, arp_reply.ip, arp_reply)))
 
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations = []
         if arp_reply:
-            self.progress.live_hosts += 1
             observations.append(arp_reply)
             self.store.record_observations(self.scan_id, observations)
         states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))

@@ -15,7 +15,7 @@ import socket
 from typing import Sequence
 
 from camscan.lab.profiles import LabHost, generate_lab
-from camscan.lab.servers import LabRuntime, make_listener
+from camscan.lab.servers import LabRuntime, close_sockets, make_listener
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 DEFAULT_NETWORK = "127.77.0.0/22"
@@ -89,9 +89,4 @@ class LoopbackLab:
 
     def stop(self) -> None:
         self.runtime.stop()
-        for sock in self._sockets:
-            try:
-                sock.close()
-            except OSError:
-                pass
-        self._sockets.clear()
+        close_sockets(self._sockets)

@@ -41,7 +41,7 @@ from typing import Sequence
 
 from camscan.lab.loopback import raise_fd_limit
 from camscan.lab.profiles import LabHost, generate_lab
-from camscan.lab.servers import LabRuntime, make_listener
+from camscan.lab.servers import LabRuntime, close_sockets, make_listener
 
 log = logging.getLogger("camscan.lab")
 
@@ -339,12 +339,7 @@ class NamespaceLab:
         """Stop serving and delete every namespace of this lab (idempotent)."""
         self.runtime.stop()
         with self._lock:
-            for sock in self._sockets:
-                try:
-                    sock.close()
-                except OSError:
-                    pass
-            self._sockets.clear()
+            close_sockets(self._sockets)
         if not self._up:
             return
         existing = set(list_namespaces())

@@ -58,6 +58,16 @@ Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter, LabHost, dict], 
 # --------------------------------------------------------------------------- helpers
 
 
+def close_sockets(sockets: list[socket.socket]) -> None:
+    """Close and forget every socket in the list, ignoring ones already gone."""
+    for sock in sockets:
+        try:
+            sock.close()
+        except OSError:
+            pass
+    sockets.clear()
+
+
 def http_date() -> str:
     return email.utils.formatdate(usegmt=True)
 
