@@ -113,7 +113,7 @@ def main() -> None:
 @click.option("--scope", "scope_file", type=click.Path(exists=True, dir_okay=False), help="File of authorised ranges; targets outside it are dropped.")
 @click.option("--exclude", multiple=True, help="Addresses, CIDRs or ranges never to touch (repeatable, comma-separated).")
 @click.option("--ports", default="default", show_default=True, help="Ports to sweep, e.g. 80,443,8000-8100 ('default' = the camera port set).")
-@click.option("--rate", default=3000.0, show_default=True, type=click.FloatRange(min=1), help="Packets (ARP requests and TCP connects) per second.")
+@click.option("--rate", default=10000.0, show_default=True, type=click.FloatRange(min=1), help="Packets (ARP requests and TCP connects) per second.")
 @click.option("--concurrency", default=512, show_default=True, type=click.IntRange(min=1), help="Open connections at once.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for a connect or a reply.")
 @click.option("--interface", help="Only ARP-sweep targets on this interface.")

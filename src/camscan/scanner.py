@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import os
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -28,7 +27,7 @@ from camscan.transport.live import LiveTransport, on_link_interface
 @dataclass
 class ScanSettings:
     ports: list[int]
-    rate: float = 3000.0
+    rate: float = 10000.0
     concurrency: int = 512
     timeout: float = 2.0
     interface: str | None = None
@@ -93,19 +92,16 @@ class Scan:
         for ip in routed:
             tasks.add(asyncio.create_task(self._host(transport, ip, None)))
 
-        stop = threading.Event()
-        loop = asyncio.get_running_loop()
-
         def reply(seen: Observation) -> None:
-            loop.call_soon_threadsafe(self._host_answered, transport, seen, tasks)
+            self.progress.live_hosts += 1
+            tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen)))
 
-        arp_threads = []
-        for interface, on_link in by_interface.items():
-            arp_threads.append(
-                asyncio.to_thread(transport.arp_sweep, interface, on_link, reply, self.settings.arp_wait, stop)
-            )
+        sweeps = [
+            transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait)
+            for interface, on_link in by_interface.items()
+        ]
         try:
-            await asyncio.gather(*arp_threads)
+            await asyncio.gather(*sweeps)
             self.progress.hosts_done += sum(len(v) for v in by_interface.values()) - self.progress.live_hosts
             self._on_progress(self.progress)
             while pending := [task for task in tasks if not task.done()]:
@@ -113,14 +109,9 @@ class Scan:
             for task in tasks:
                 task.result()
         finally:
-            stop.set()
             for task in tasks:
                 task.cancel()
         return sorted(self.progress.devices, key=lambda device: ipaddress.ip_address(device.ip))
-
-    def _host_answered(self, transport: LiveTransport, arp_reply: Observation, tasks: set[asyncio.Task]) -> None:
-        self.progress.live_hosts += 1
-        tasks.add(asyncio.create_task(self._host(transport, arp_reply.ip, arp_reply)))
 
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations = []

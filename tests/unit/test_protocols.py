@@ -113,9 +113,34 @@ def test_banner_classification():
     assert (ftp.field, ftp.value) == ("ftp.banner", "220 DVR FTP server ready")
     assert banner.observations(b"\xff\xfd\x18", "198.18.0.41", 23) == []
     assert banner.banner_complete(b"220 ready\r\n") and not banner.banner_complete(b"220 rea")
+    assert banner.banner_complete(bytes([255, 253, 24]))  # negotiation waits for our answer
+    assert not banner.banner_complete(bytes([255, 253]))
 
 
 def test_truncated_telnet_sequences_do_not_crash():
     for cut in range(1, 6):
         banner.strip_telnet(bytes([255, 250, 24, 1, 255, 240])[:cut])
         banner.telnet_refusals(bytes([255, 253, 24])[:cut])
+
+
+def test_arp_request_bytes_follow_rfc_826():
+    from camscan.protocols import arp
+
+    frame = arp.build_request("02:00:5e:10:00:01", "198.18.0.1", "198.18.0.77")
+    assert frame[:6] == b"\xff" * 6 and frame[6:12] == bytes.fromhex("02005e100001") and frame[12:14] == b"\x08\x06"
+    assert frame[14:22] == bytes.fromhex("0001080006040001")
+    assert frame[28:32] == bytes([198, 18, 0, 1]) and frame[38:42] == bytes([198, 18, 0, 77])
+
+
+def test_arp_reply_parsed_and_junk_refused():
+    from camscan.protocols import arp
+
+    reply = (bytes.fromhex("02005e100001") + bytes.fromhex("4419b6010203") + b"\x08\x06"
+             + bytes.fromhex("0001080006040002") + bytes.fromhex("4419b6010203") + bytes([198, 18, 0, 77])
+             + bytes.fromhex("02005e100001") + bytes([198, 18, 0, 1]))
+    seen = arp.parse_reply(reply)
+    assert (seen.ip, seen.field, seen.value) == ("198.18.0.77", "mac.address", "44:19:b6:01:02:03")
+    with pytest.raises(ProtocolError):
+        arp.parse_reply(arp.build_request("02:00:5e:10:00:01", "198.18.0.1", "198.18.0.77"))
+    with pytest.raises(ProtocolError):
+        arp.parse_reply(b"\x00" * 10)

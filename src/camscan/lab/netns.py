@@ -215,11 +215,26 @@ class NamespaceLab:
         after = root_links()
         if after != before:
             raise NamespaceLabError(f"root namespace interfaces changed during bring-up: {before} -> {after}")
+        self._wait_for_forwarding()
         with self._lock:
             bindings = [(host, port, sock) for host, port, sock in self._bindings]
         self.runtime.serve(bindings)
         self.bringup_seconds = time.monotonic() - started
         log.info("namespace lab up: %d hosts in %.2fs", len(self.hosts), self.bringup_seconds)
+
+    def _wait_for_forwarding(self, limit: float = 10.0) -> None:
+        """Wait until every bridge port has carrier: the kernel reports veth carrier
+        changes lazily (up to a second), and frames to a port without it are dropped."""
+        deadline = time.monotonic() + limit
+        wanted = len(self.hosts) + 1
+        while True:
+            listing = _run_ip(["-n", self.switch_netns, "-o", "link", "show", "master", "br0", "up"]).stdout
+            ready = sum(1 for line in listing.splitlines() if "state UP" in line)
+            if ready >= wanted:
+                return
+            if time.monotonic() > deadline:
+                raise NamespaceLabError(f"only {ready} of {wanted} lab links came up within {limit:.0f}s")
+            time.sleep(0.05)
 
     def _create_namespaces_and_links(self) -> None:
         lines = [f"netns add {name}" for name in self.namespaces]

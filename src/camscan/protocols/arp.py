@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import struct
+
 from scapy.layers.l2 import ARP, Ether
 
 from camscan.model import Observation
@@ -9,11 +12,16 @@ from camscan.protocols import ProtocolError
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 REPLY_FILTER = "arp and arp[6:2] = 2"
+ETHERTYPE_ARP = b"\x08\x06"
 
 
 def build_request(source_mac: str, source_ip: str, target_ip: str) -> bytes:
-    """An Ethernet broadcast who-has for ``target_ip``."""
-    return bytes(Ether(src=source_mac, dst=BROADCAST) / ARP(op=1, hwsrc=source_mac, psrc=source_ip, pdst=target_ip))
+    """An Ethernet broadcast who-has for ``target_ip`` (RFC 826 over Ethernet II)."""
+    sender = bytes.fromhex(source_mac.replace(":", ""))
+    header = b"\xff" * 6 + sender + ETHERTYPE_ARP
+    # hardware type Ethernet, protocol IPv4, address lengths 6 and 4, opcode 1 (request)
+    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)
+    return header + body + sender + socket.inet_aton(source_ip) + b"\x00" * 6 + socket.inet_aton(target_ip)
 
 
 def parse_reply(frame: bytes, at: float = 0.0) -> Observation:

@@ -9,9 +9,12 @@ BANNER_LIMIT = 512
 
 
 def banner_complete(data: bytes) -> bool:
-    """A banner is complete at its first line end, or at a login prompt."""
-    text = strip_telnet(data).rstrip()
-    return bool(text) and (b"\n" in strip_telnet(data) or text.endswith((b":", b">", b"#", b"$")))
+    """A banner is complete at its first line end or a login prompt; bare telnet
+    negotiation is complete too, since the server waits for our answer before its prompt."""
+    text = strip_telnet(data)
+    if not text.strip():
+        return bool(telnet_refusals(data))
+    return b"\n" in text or text.rstrip().endswith((b":", b">", b"#", b"$"))
 
 
 def strip_telnet(data: bytes) -> bytes:

@@ -6,8 +6,9 @@ import asyncio
 import contextlib
 import ipaddress
 import select
+import socket
 import ssl
-import threading
+import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -67,16 +68,20 @@ class LiveTransport:
         self._tls = _permissive_tls()
 
     async def tcp_open(self, ip: str, port: int) -> bool:
-        """Whether a TCP connect to ip:port succeeds (nothing is sent)."""
+        """Whether a TCP connect to ip:port succeeds; nothing is sent and the connection is reset."""
         guard(self.scope, ip)
         async with self._slots:
             await self.pacer.wait()
-            try:
-                _reader, writer = await asyncio.wait_for(asyncio.open_connection(ip, port), self.timeout)
-            except (OSError, asyncio.TimeoutError):
-                return False
-            writer.transport.abort()
-            return True
+            family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+            with socket.socket(family, socket.SOCK_STREAM) as probe:
+                probe.setblocking(False)
+                # Close with RST, as a SYN scan does: no FIN exchange, no TIME_WAIT.
+                probe.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                try:
+                    await asyncio.wait_for(asyncio.get_running_loop().sock_connect(probe, (ip, port)), self.timeout)
+                except (OSError, asyncio.TimeoutError):
+                    return False
+                return True
 
     async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
         """Drive a sans-IO flow over real connections, reconnecting when the peer closes."""
@@ -145,59 +150,49 @@ class LiveTransport:
             return bytes(buffer), True
         return bytes(buffer[: exchange.max_bytes]), False
 
-    def arp_sweep(
+    async def arp_sweep(
         self,
         interface: str,
         targets: Iterable[str],
         on_reply: Callable[[Observation], None],
         wait: float,
-        stop: threading.Event,
     ) -> None:
-        """Send every who-has at the paced rate, retry the silent once, collect replies.
+        """Send every who-has at the paced rate, retry the silent once, report replies as they come.
 
-        Blocking (raw sockets): run it in a thread. ``on_reply`` is called from that thread.
+        The raw socket is read from the event loop (no thread), through a BPF filter that
+        passes only ARP replies.
         """
         from scapy.arch import get_if_addr, get_if_hwaddr
         from scapy.config import conf
 
         source_mac = get_if_hwaddr(interface)
         source_ip = get_if_addr(interface)
-        pending = [ip for ip in targets if ip != source_ip]
+        wanted = {ip for ip in targets if ip != source_ip}
         answered: set[str] = set()
-        socket_ = conf.L2socket(iface=interface, filter=arp.REPLY_FILTER)
-        try:
+        socket_ = await asyncio.to_thread(conf.L2socket, iface=interface, filter=arp.REPLY_FILTER)
 
-            def collect(until: float) -> None:
-                while not stop.is_set():
-                    remaining = until - time.monotonic()
-                    readable, _, _ = select.select([socket_], [], [], max(0.0, remaining))
-                    if not readable:
-                        if remaining <= 0:
-                            return
-                        continue
-                    frame = socket_.recv_raw()[1]
-                    if frame is None:
-                        continue
-                    try:
-                        seen = arp.parse_reply(frame, at=time.time())
-                    except ValueError:
-                        continue
-                    if seen.ip in answered or not self.scope.allowed(seen.ip) or seen.ip not in wanted:
-                        continue
+        def read_replies() -> None:
+            while select.select([socket_], [], [], 0)[0]:
+                frame = socket_.recv_raw()[1]
+                if frame is None:
+                    continue
+                try:
+                    seen = arp.parse_reply(frame, at=time.time())
+                except ValueError:
+                    continue
+                if seen.ip in wanted and seen.ip not in answered and self.scope.allowed(seen.ip):
                     answered.add(seen.ip)
                     on_reply(seen)
 
-            wanted = set(pending)
-            for attempt in range(2):
-                for ip in pending:
-                    if stop.is_set():
-                        return
-                    if ip in answered:
-                        continue
+        loop = asyncio.get_running_loop()
+        loop.add_reader(socket_.fileno(), read_replies)
+        try:
+            for listen in (wait / 2, wait):
+                for ip in sorted(wanted - answered, key=ipaddress.ip_address):
                     guard(self.scope, ip)
-                    self.pacer.wait_blocking()
+                    await self.pacer.wait()
                     socket_.send(arp.build_request(source_mac, source_ip, ip))
-                    collect(time.monotonic())
-                collect(time.monotonic() + (wait / 2 if attempt == 0 else wait))
+                await asyncio.sleep(listen)
         finally:
+            loop.remove_reader(socket_.fileno())
             socket_.close()
