@@ -37,6 +37,8 @@ def read_scope_file(path: str | Path) -> list[str]:
     return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
 
 
+MAX_ADDRESSES = 1 << 20
+
 # IANA special-purpose blocks (RFC 6890 and successors): everything else is public.
 NON_PUBLIC = IPSet([
     "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
@@ -79,6 +81,11 @@ class Scope:
             raise ScopeError(
                 f"{blocks} are public (Internet) addresses; camscan scans them only with "
                 "--allow-public, and only where you are authorised to"
+            )
+        if authorised.size > MAX_ADDRESSES:
+            raise ScopeError(
+                f"the scope holds {authorised.size:,} addresses; camscan sweeps at most {MAX_ADDRESSES:,} "
+                "per scan: split it into several scans"
             )
         self._set = authorised
 

@@ -48,3 +48,9 @@ def test_guard_refuses_out_of_scope_and_junk():
 def test_missing_scope_file_is_a_clear_error(tmp_path):
     with pytest.raises(ScopeError, match="cannot read scope file"):
         read_scope_file(tmp_path / "missing.txt")
+
+
+def test_oversized_scopes_are_refused_before_anything_is_sent():
+    with pytest.raises(ScopeError, match="split it"):
+        Scope(["fd00::/64"])
+    assert Scope(["198.18.0.0/15"]).size == 131072
