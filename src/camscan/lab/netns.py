@@ -27,6 +27,7 @@ import ctypes
 import ctypes.util
 import hashlib
 import ipaddress
+import json
 import logging
 import os
 import queue
@@ -223,17 +224,21 @@ class NamespaceLab:
         log.info("namespace lab up: %d hosts in %.2fs", len(self.hosts), self.bringup_seconds)
 
     def _wait_for_forwarding(self, limit: float = 10.0) -> None:
-        """Wait until every bridge port has carrier: the kernel reports veth carrier
-        changes lazily (up to a second), and frames to a port without it are dropped."""
+        """Wait until every bridge port has carrier and forwards: the kernel turns veth
+        carrier on lazily (linkwatch, up to a second), and frames sent before are dropped."""
         deadline = time.monotonic() + limit
         wanted = len(self.hosts) + 1
         while True:
-            listing = _run_ip(["-n", self.switch_netns, "-o", "link", "show", "master", "br0", "up"]).stdout
-            ready = sum(1 for line in listing.splitlines() if "state UP" in line)
+            ports = json.loads(_run_ip(["-n", self.switch_netns, "-d", "-j", "link", "show", "master", "br0"]).stdout or "[]")
+            ready = sum(
+                1 for port in ports
+                if port.get("operstate") == "UP"
+                and port.get("linkinfo", {}).get("info_slave_data", {}).get("state") == "forwarding"
+            )
             if ready >= wanted:
                 return
             if time.monotonic() > deadline:
-                raise NamespaceLabError(f"only {ready} of {wanted} lab links came up within {limit:.0f}s")
+                raise NamespaceLabError(f"only {ready} of {wanted} lab links forward after {limit:.0f}s")
             time.sleep(0.05)
 
     def _create_namespaces_and_links(self) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import select
 import socket
@@ -150,6 +151,21 @@ class LiveTransport:
             return bytes(buffer), True
         return bytes(buffer[: exchange.max_bytes]), False
 
+    @staticmethod
+    async def _send_frame(socket_, frame: bytes) -> None:
+        """Send one frame; a full device queue gets one short wait, then the frame is
+        left to the next pass rather than ending the scan."""
+        for attempt in range(2):
+            try:
+                socket_.send(frame)
+                return
+            except OSError as error:
+                if error.errno not in (errno.ENOBUFS, errno.EAGAIN):
+                    raise
+                if attempt:
+                    return
+                await asyncio.sleep(0.01)
+
     async def arp_sweep(
         self,
         interface: str,
@@ -191,7 +207,7 @@ class LiveTransport:
                 for ip in sorted(wanted - answered, key=ipaddress.ip_address):
                     guard(self.scope, ip)
                     await self.pacer.wait()
-                    socket_.send(arp.build_request(source_mac, source_ip, ip))
+                    await self._send_frame(socket_, arp.build_request(source_mac, source_ip, ip))
                 await asyncio.sleep(listen)
         finally:
             loop.remove_reader(socket_.fileno())
