@@ -12,8 +12,11 @@ class ScopeError(ValueError):
     """A target, exclusion or scope file could not be accepted."""
 
 
-def parse_target(text: str) -> IPSet:
-    """An IP, a CIDR block, or a range (``a.b.c.d-e.f.g.h`` or ``a.b.c.d-h``) as a set."""
+def parse_target(text: str, hosts_only: bool = False) -> IPSet:
+    """An IP, a CIDR block or a range (``a.b.c.d-e.f.g.h`` or ``a.b.c.d-h``) as a set.
+
+    With ``hosts_only`` an IPv4 block loses its network and broadcast addresses.
+    """
     spec = text.strip()
     try:
         if "-" in spec:
@@ -21,7 +24,13 @@ def parse_target(text: str) -> IPSet:
             if "." not in end and ":" not in end:
                 end = start.rsplit(".", 1)[0] + "." + end
             return IPSet(IPRange(start, end))
-        return IPSet(IPNetwork(spec))
+        network = IPNetwork(spec)
+        block = IPSet(network)
+        if hosts_only and network.version == 4 and network.prefixlen <= 30:
+            # A block's network and broadcast addresses are not hosts.
+            block.remove(network.network)
+            block.remove(network.broadcast)
+        return block
     except Exception as error:
         raise ScopeError(
             f"{text!r} is not an IP address, CIDR block (198.18.0.0/24) or range (198.18.0.1-20): {error}"
@@ -66,7 +75,7 @@ class Scope:
             raise ScopeError("no targets given: name at least one IP, CIDR block or range")
         authorised = IPSet()
         for spec in self.targets:
-            authorised |= parse_target(spec)
+            authorised |= parse_target(spec, hosts_only=True)
         if scope_specs is not None:
             boundary = IPSet()
             for spec in scope_specs:
@@ -97,15 +106,13 @@ class Scope:
             return False
 
     def hosts(self) -> Iterator[str]:
-        """Every address to probe, skipping network and broadcast addresses of blocks."""
+        """Every address to probe, in order."""
         for cidr in self._set.iter_cidrs():
-            if cidr.version == 4 and cidr.prefixlen <= 30:
-                yield from (str(ip) for ip in cidr.iter_hosts())
-            else:
-                yield from (str(ip) for ip in cidr)
+            yield from (str(ip) for ip in cidr)
 
     @property
     def size(self) -> int:
+        """Addresses in scope."""
         return self._set.size
 
     def __contains__(self, ip: str) -> bool:

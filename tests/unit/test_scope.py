@@ -10,13 +10,22 @@ def test_cidr_range_and_single_targets():
     scope = Scope(["198.18.0.0/30", "198.18.1.5-7", "198.18.2.9"])
     assert list(scope.hosts()) == ["198.18.0.1", "198.18.0.2", "198.18.1.5", "198.18.1.6", "198.18.1.7", "198.18.2.9"]
     assert scope.allowed("198.18.1.6") and not scope.allowed("198.18.1.8")
+    assert scope.size == len(list(scope.hosts())) == 6
+
+
+def test_exclusions_do_not_cost_neighbouring_hosts():
+    scope = Scope(["198.18.0.0/24"], exclude=["198.18.0.5"])
+    hosts = list(scope.hosts())
+    assert len(hosts) == 253 and "198.18.0.8" in hosts and "198.18.0.15" in hosts
+    assert "198.18.0.0" not in hosts and "198.18.0.255" not in hosts
+    assert Scope(["198.18.0.0/24"], exclude=["198.18.0.0/30"]).size == 254 - 3
 
 
 def test_scope_file_narrows_and_exclude_removes(tmp_path):
     scope_file = tmp_path / "scope.txt"
     scope_file.write_text("# school A\n198.18.0.0/25  # cameras VLAN\n\n")
     scope = Scope(["198.18.0.0/24"], scope_specs=read_scope_file(scope_file), exclude=["198.18.0.1-10"])
-    assert scope.size == 128 - 10
+    assert scope.size == 128 - 10 - 1  # .0 is the /24's network address
     assert not scope.allowed("198.18.0.200")
     assert not scope.allowed("198.18.0.5")
     assert scope.allowed("198.18.0.11")
@@ -53,4 +62,4 @@ def test_missing_scope_file_is_a_clear_error(tmp_path):
 def test_oversized_scopes_are_refused_before_anything_is_sent():
     with pytest.raises(ScopeError, match="split it"):
         Scope(["fd00::/64"])
-    assert Scope(["198.18.0.0/15"]).size == 131072
+    assert Scope(["198.18.0.0/15"]).size == 131070
