@@ -7,7 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from camscan.model import Observation
-from camscan.protocols.message import Response, message_complete, parse_response
+from camscan.protocols.message import Response, message_complete, parse_response, response_observations
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
@@ -38,22 +38,9 @@ def html_title(body: bytes) -> str | None:
 
 def observations(response: Response, ip: str, port: int, path: str, at: float = 0.0) -> list[Observation]:
     """What an HTTP response says about the device, as observations."""
-
-    def seen(field: str, value: str) -> Observation:
-        return Observation(ip=ip, source="http", field=field, value=value, port=port, observed_at=at)
-
-    found = [seen("http.status", f"{response.status} {path}")]
-    if server := response.header("server"):
-        found.append(seen("http.server", server))
-    found += [seen("http.www_authenticate", value) for value in response.header_values("www-authenticate")]
-    if location := response.header("location"):
-        found.append(seen("http.location", location))
-    if title := html_title(response.body):
-        found.append(seen("html.title", title))
-    if response.body.strip():
-        text = response.body[:BODY_EVIDENCE_LIMIT].decode("utf-8", "replace")
-        found.append(seen("http.body", text))
-    return found
+    body = response.body[:BODY_EVIDENCE_LIMIT].decode("utf-8", "replace") if response.body.strip() else None
+    extra = {"location": response.header("location"), "html.title": html_title(response.body), "body": body}
+    return response_observations(response, ip, port, path, extra, at)
 
 
 def same_host_redirect(response: Response, host: str, port: int) -> str | None:

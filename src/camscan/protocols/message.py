@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from camscan.model import Observation
 from camscan.protocols import ProtocolError
 
 HEADER_END = b"\r\n\r\n"
@@ -128,3 +129,25 @@ def parse_response(data: bytes) -> Response:
         headers=_parse_headers(lines[1:]),
         body=body,
     )
+
+
+def response_observations(
+    response: Response, ip: str, port: int, request: str, extra: dict[str, str | None], at: float = 0.0
+) -> list[Observation]:
+    """Status, Server and WWW-Authenticate of a response plus ``extra`` fields, as observations.
+
+    Fields are prefixed with the response's protocol (``http.server``, ``rtsp.server``)
+    unless an ``extra`` name already carries a prefix; empty extras are left out.
+    """
+    source = response.protocol.lower()
+
+    def seen(field: str, value: str) -> Observation:
+        name = field if "." in field else f"{source}.{field}"
+        return Observation(ip=ip, source=source, field=name, value=value, port=port, observed_at=at)
+
+    found = [seen("status", f"{response.status} {request}")]
+    if server := response.header("server"):
+        found.append(seen("server", server))
+    found += [seen("www_authenticate", value) for value in response.header_values("www-authenticate")]
+    found += [seen(field, value) for field, value in extra.items() if value]
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from camscan.model import Observation
 from camscan.protocols.http import USER_AGENT
-from camscan.protocols.message import Response, message_complete
+from camscan.protocols.message import Response, message_complete, response_observations
 
 __all__ = ["build_request", "response_complete", "observations"]
 
@@ -28,17 +28,6 @@ def sdp_session_name(sdp: bytes) -> str | None:
 
 def observations(response: Response, ip: str, port: int, method: str, at: float = 0.0) -> list[Observation]:
     """What an RTSP response says about the device, as observations."""
-
-    def seen(field: str, value: str) -> Observation:
-        return Observation(ip=ip, source="rtsp", field=field, value=value, port=port, observed_at=at)
-
-    found = [seen("rtsp.status", f"{response.status} {method}")]
-    if server := response.header("server"):
-        found.append(seen("rtsp.server", server))
-    found += [seen("rtsp.www_authenticate", value) for value in response.header_values("www-authenticate")]
-    if public := response.header("public"):
-        found.append(seen("rtsp.public", public))
-    if response.status == 200 and (response.header("content-type") or "").startswith("application/sdp"):
-        if name := sdp_session_name(response.body):
-            found.append(seen("sdp.session_name", name))
-    return found
+    is_sdp = response.status == 200 and (response.header("content-type") or "").startswith("application/sdp")
+    extra = {"public": response.header("public"), "sdp.session_name": sdp_session_name(response.body) if is_sdp else None}
+    return response_observations(response, ip, port, method, extra, at)
