@@ -89,8 +89,8 @@ class Scan:
             self.notices.append("not root: no ARP sweep (no MAC addresses); every address gets a TCP sweep instead")
 
         tasks: set[asyncio.Task] = set()
-        for ip in routed:
-            tasks.add(asyncio.create_task(self._host(transport, ip, None)))
+        if routed:
+            tasks.add(asyncio.create_task(self._sweep_routed(transport, routed)))
 
         def reply(seen: Observation) -> None:
             self.progress.live_hosts += 1
@@ -112,6 +112,17 @@ class Scan:
             for task in tasks:
                 task.cancel()
         return sorted(self.progress.devices, key=lambda device: ipaddress.ip_address(device.ip))
+
+    async def _sweep_routed(self, transport: LiveTransport, hosts: list[str]) -> None:
+        """Sweep hosts that ARP cannot vouch for, a bounded number at a time (memory stays flat)."""
+        pending = iter(hosts)
+
+        async def worker() -> None:
+            for ip in pending:
+                await self._host(transport, ip, None)
+
+        workers = max(1, self.settings.concurrency // 4)
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(hosts)))))
 
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations = []
