@@ -119,4 +119,6 @@ class Scope:
         return self.allowed(ip)
 
     def describe(self) -> str:
-        return ", ".join(str(cidr) for cidr in self._set.iter_cidrs()) or "(empty)"
+        """The scope as address ranges, e.g. ``198.18.0.1-198.18.3.254``."""
+        ranges = [str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in self._set.iter_ipranges()]
+        return ", ".join(ranges) or "(empty)"
