@@ -511,8 +511,10 @@ class Store:
         marks = ", ".join("?" * len(ids))
         related: dict[str, dict[int, list[dict]]] = {"services": {}, "evidence": {}, "findings": {}}
         queries = {
-            "services": f"SELECT device_id, port, protocol, transport, banner FROM services "
-            f"WHERE device_id IN ({marks}) ORDER BY port, transport",
+            # Only the services open at the device's latest sighting: a closed port is history.
+            "services": f"SELECT s.device_id, s.port, s.protocol, s.transport, s.banner FROM services s "
+            f"JOIN devices d ON d.id = s.device_id "
+            f"WHERE s.device_id IN ({marks}) AND s.last_scan_id = d.last_scan_id ORDER BY s.port, s.transport",
             "evidence": f"SELECT device_id, source, field, value, signature, weight, port FROM evidence "
             f"WHERE device_id IN ({marks}) ORDER BY weight DESC, id",
             "findings": f"SELECT device_id, check_name, severity, port, detail, evidence, first_seen, last_seen "

@@ -248,7 +248,7 @@ def test_port_only_rescan_keeps_identification(store):
     store.record_device(second, Device(HIK_IP, HIK_MAC, services=[Service(HIK_IP, 443, "https")]))
     device = store.device(HIK_IP)
     assert (device["model"], device["confidence"], len(device["evidence"])) == ("DS-2CD2043G2-I", 0.94, 2)
-    assert [s["port"] for s in device["services"]] == [80, 443, 554]
+    assert [s["port"] for s in device["services"]] == [443]  # what is open now
 
 
 def test_new_identification_replaces_evidence(store):
@@ -427,3 +427,17 @@ def test_reopening_keeps_data_and_schema(tmp_path):
     with Store(path) as store:
         assert store.scans()[0]["site"] == "warehouse"
         assert store.device(HIK_MAC)["ip"] == HIK_IP
+
+
+def test_export_lists_only_services_open_at_the_latest_scan(store, clock):
+    first = store.start_scan(["198.18.0.0/24"], {})
+    store.record_device(first, hikvision())
+    store.finish_scan(first)
+    clock.advance(days=1)
+    second = store.start_scan(["198.18.0.0/24"], {})
+    closed_rtsp = hikvision()
+    closed_rtsp.services = [service for service in closed_rtsp.services if service.port != 554]
+    store.record_device(second, closed_rtsp)
+    store.finish_scan(second)
+    [device] = store.devices()
+    assert [service["port"] for service in device["services"]] == [80]
