@@ -33,7 +33,7 @@ class Response:
         return [value for key, value in self.headers if key == name]
 
 
-def _split_head(data: bytes) -> tuple[bytes, bytes] | None:
+def split_head(data: bytes) -> tuple[bytes, bytes] | None:
     for separator in (HEADER_END, b"\n\n"):
         index = data.find(separator)
         if index >= 0:
@@ -41,7 +41,7 @@ def _split_head(data: bytes) -> tuple[bytes, bytes] | None:
     return None
 
 
-def _parse_headers(lines: list[bytes]) -> tuple[tuple[str, str], ...]:
+def parse_headers(lines: list[bytes]) -> tuple[tuple[str, str], ...]:
     headers: list[tuple[str, str]] = []
     for raw in lines:
         line = raw.decode("latin-1").rstrip("\r")
@@ -94,7 +94,7 @@ def message_complete(data: bytes, unframed_body_runs_to_close: bool = True) -> b
     HTTP bodies with neither Content-Length nor chunking run until the server closes;
     RTSP messages without Content-Length have no body.
     """
-    parts = _split_head(data)
+    parts = split_head(data)
     if parts is None:
         return False
     head, body = parts
@@ -108,7 +108,7 @@ def message_complete(data: bytes, unframed_body_runs_to_close: bool = True) -> b
 
 def parse_response(data: bytes) -> Response:
     """Parse an HTTP or RTSP response; raises ProtocolError if it is not one."""
-    parts = _split_head(data)
+    parts = split_head(data)
     head, body = parts if parts is not None else (data, b"")
     lines = head.split(b"\n")
     status_line = lines[0].rstrip(b"\r")
@@ -126,7 +126,7 @@ def parse_response(data: bytes) -> Response:
         version=version.decode(),
         status=int(status),
         reason=(reason or b"").decode("latin-1").strip(),
-        headers=_parse_headers(lines[1:]),
+        headers=parse_headers(lines[1:]),
         body=body,
     )
 

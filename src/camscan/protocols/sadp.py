@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import re
 import uuid as uuid_module
-import xml.etree.ElementTree as ElementTree
+from xml.etree.ElementTree import Element
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.xmlsafe import parse_untrusted_xml
 
 PORT = 37020
 MULTICAST_GROUP = "239.255.255.250"
@@ -26,7 +27,6 @@ __all__ = ["PORT", "MULTICAST_GROUP", "BPF", "build_inquiry", "parse_probe_match
 _MAC = re.compile(r"^[0-9A-Fa-f]{2}([-:])[0-9A-Fa-f]{2}(?:\1[0-9A-Fa-f]{2}){4}$")
 # No DTD can be needed in a SADP reply, so any declaration is refused before expat sees it:
 # that closes entity expansion ("billion laughs") and external entities in one check.
-_DTD = re.compile(r"<!\s*(?:DOCTYPE|ENTITY)", re.IGNORECASE)
 
 # (element in the ProbeMatch, observation field, how the value is cleaned)
 _TEXT, _PORT, _MACADDR, _BOOL = "text", "port", "mac", "bool"
@@ -93,26 +93,16 @@ def parse_probe_match(data: bytes, ip: str, port: int | None = None, at: float =
     return found
 
 
-def _parse_xml(data: bytes, ip: str) -> ElementTree.Element:
+def _parse_xml(data: bytes, ip: str) -> Element:
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"SADP datagram from {ip} is not bytes")
-    if len(data) > MAX_DATAGRAM:
-        raise ProtocolError(f"SADP datagram from {ip} is {len(data)} bytes, larger than any UDP datagram")
     raw = bytes(data).rstrip(b"\x00 \t\r\n")
-    if not raw:
-        raise ProtocolError(f"empty SADP datagram from {ip}")
     try:
-        text = raw.decode("utf-8")
+        raw.decode("utf-8")
     except UnicodeDecodeError:
         # Non-UTF-8 descriptions exist on some firmware; latin-1 keeps the ASCII model and serial intact.
-        text = raw.decode("latin-1")
-    if _DTD.search(text):
-        raise ProtocolError(f"SADP reply from {ip} carries a DTD (DOCTYPE/ENTITY); refused")
-    try:
-        # Parsing a str makes expat ignore the declared encoding: the bytes were decoded above.
-        return ElementTree.fromstring(text)
-    except ElementTree.ParseError as error:
-        raise ProtocolError(f"SADP reply from {ip} is not well-formed XML: {error}") from None
+        raw = raw.decode("latin-1").encode("utf-8")
+    return parse_untrusted_xml(raw, f"SADP reply from {ip}", MAX_DATAGRAM)
 
 
 def _local_name(tag: object) -> str:
