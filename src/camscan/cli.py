@@ -40,7 +40,10 @@ def json_option(command: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
 
 
-def open_store(db_path: str) -> Store:
+def open_store(db_path: str, create: bool = False) -> Store:
+    """The inventory at ``db_path``; only a scan may create a new one."""
+    if not create and not os.path.exists(db_path):
+        raise click.ClickException(f"no camscan database at {db_path}: run `camscan scan` first, or pass --db")
     try:
         return Store(db_path)
     except StoreError as error:
@@ -144,7 +147,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface)
-    store = open_store(db_path)
+    store = open_store(db_path, create=True)
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file}
     scan_id = store.start_scan(list(targets), parameters, site=site)
@@ -160,8 +163,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         store.finish_scan(scan_id, status)
         for notice in runner.notices:
             click.echo(f"note: {notice}", err=True)
-    found = {device.ip for device in runner.progress.devices}
-    devices = [device for device in store.devices() if device["ip"] in found]
+    devices = [device for device in store.devices() if device["id"] in runner.device_ids]
     store.close()
     if as_json:
         click.echo(json.dumps(devices, indent=2))

@@ -73,6 +73,7 @@ class Scan:
         self.identifier = identifier or Identifier()
         self.progress = Progress()
         self.notices: list[str] = []
+        self.device_ids: set[int] = set()
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -125,30 +126,36 @@ class Scan:
         await asyncio.gather(*(worker() for _ in range(min(workers, len(hosts)))))
 
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
-        observations = []
-        if arp_reply:
-            observations.append(arp_reply)
-            self.store.record_observations(self.scan_id, observations)
-        states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))
-        open_ports = [port for port, is_open in zip(self.settings.ports, states) if is_open]
-        services = await asyncio.gather(*(self._probe_port(transport, ip, port, observations) for port in open_ports))
-        if observations:
-            device = Device(
-                ip=ip,
-                mac=arp_reply.value if arp_reply else None,
-                services=list(services),
-                observations=observations,
-                identification=self.identifier.identify(observations),
-            )
-            self.store.record_device(self.scan_id, device)
-            self.progress.devices.append(device)
-        self.progress.hosts_done += 1
-        self._on_progress(self.progress)
+        observations: list[Observation] = []
+        services: list[Service] = []
+        try:
+            if arp_reply:
+                observations.append(arp_reply)
+                self.store.record_observations(self.scan_id, observations)
+            states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))
+            open_ports = [port for port, is_open in zip(self.settings.ports, states) if is_open]
+            await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
+        finally:
+            # Runs on Ctrl-C too: a host part-way through keeps what it already said.
+            if observations:
+                device = Device(
+                    ip=ip,
+                    mac=arp_reply.value if arp_reply else None,
+                    services=sorted(services, key=lambda service: service.port),
+                    observations=observations,
+                    identification=self.identifier.identify(observations),
+                )
+                self.device_ids.add(self.store.record_device(self.scan_id, device))
+                self.progress.devices.append(device)
+            self.progress.hosts_done += 1
+            self._on_progress(self.progress)
 
-    async def _probe_port(self, transport: LiveTransport, ip: str, port: int, observations: list[Observation]) -> Service:
+    async def _probe_port(
+        self, transport: LiveTransport, ip: str, port: int, observations: list[Observation], services: list[Service]
+    ) -> None:
         """Try the port's conversations in order until one gets a recognisable answer.
 
-        What it finds is stored at once and appended to the host's ``observations``.
+        What it finds is stored at once and appended to the host's ``observations`` and ``services``.
         """
         found = [Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time())]
         service = Service(ip=ip, port=port, protocol="unknown")
@@ -162,20 +169,24 @@ class Scan:
                 break
         self.store.record_observations(self.scan_id, found)
         observations.extend(found)
-        return service
+        services.append(service)
 
     async def _run_kind(self, transport: LiveTransport, ip: str, port: int, kind: str) -> list[Observation]:
         if kind == BANNER:
-            return (await transport.run_flow(ip, port, flows.banner_flow(ip, port))).observations
-        if kind == RTSP:
-            return (await transport.run_flow(ip, port, flows.rtsp_flow(ip, port))).observations
-        result = await transport.run_flow(ip, port, flows.http_flow(ip, port, tls=kind == HTTPS), tls=kind == HTTPS)
+            flow, tls_wanted = flows.banner_flow(ip, port), False
+        elif kind == RTSP:
+            flow, tls_wanted = flows.rtsp_flow(ip, port), False
+        else:
+            flow, tls_wanted = flows.http_flow(ip, port, tls=kind == HTTPS), kind == HTTPS
+        result = await transport.run_flow(ip, port, flow, tls=tls_wanted)
+        if result.error:
+            self.notices.append(f"{kind} conversation cut short by an unreadable reply from {result.error}")
         found = list(result.observations)
         if result.certificate:
             try:
                 found += tls.parse_certificate(result.certificate, ip, port)
-            except ProtocolError:
-                pass
+            except ProtocolError as error:
+                self.notices.append(str(error))
         return found
 
 

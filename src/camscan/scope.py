@@ -47,6 +47,8 @@ def read_scope_file(path: str | Path) -> list[str]:
 
 
 MAX_ADDRESSES = 1 << 20
+# IPv4-mapped and NAT64 addresses reach IPv4 hosts under another name.
+TRANSLATED_IPV4 = IPSet(["::ffff:0:0/96", "64:ff9b::/96"])
 
 # IANA special-purpose blocks (RFC 6890 and successors): everything else is public.
 NON_PUBLIC = IPSet([
@@ -84,6 +86,12 @@ class Scope:
         for spec in exclude:
             authorised -= parse_target(spec)
         self.allow_public = allow_public
+        translated = authorised & TRANSLATED_IPV4
+        if translated.size:
+            raise ScopeError(
+                f"{translated.iter_cidrs()[0]} embeds IPv4 addresses in IPv6; name the IPv4 addresses instead "
+                "so that exclusions and the public-address check apply to them"
+            )
         public = authorised - NON_PUBLIC
         if public.size and not allow_public:
             blocks = ", ".join(str(cidr) for cidr in list(public.iter_cidrs())[:5])

@@ -82,3 +82,10 @@ def test_banner_flow_answers_telnet_options_then_reads_prompt():
 def test_banner_flow_on_a_silent_port_returns_nothing():
     requests, found = drive(flows.banner_flow("198.18.0.12", 9999), {})
     assert requests == [b""] and found == []
+
+
+def test_ipv6_addresses_are_bracketed_in_urls_and_host_headers():
+    requests, _ = drive(flows.http_flow("fd00::5", 8080, vendor_paths=()), {})
+    assert b"Host: [fd00::5]:8080\r\n" in requests[0]
+    requests, _ = drive(flows.rtsp_flow("fd00::5", 554), {})
+    assert requests[0].startswith(b"OPTIONS rtsp://[fd00::5]:554/ RTSP/1.0")

@@ -29,6 +29,16 @@ def test_rebadged_dahua_keeps_the_brand_on_the_box():
         seen("rtsp.server", "Dahua Rtsp Server", 554),
     ])
     assert (result.vendor, result.manufacturer, result.is_camera) == ("honeywell", "dahua", True)
+    alone = IDENTIFIER.identify([seen("rtsp.server", "Dahua Rtsp Server", 554)])
+    assert result.confidence >= alone.confidence  # the reseller's MAC is no conflict
+
+
+def test_a_video_makers_mac_on_another_makers_firmware_is_a_conflict_not_a_rebadge():
+    result = IDENTIFIER.identify([
+        seen("mac.address", "00:40:8c:aa:bb:cc", source="arp"),  # Axis
+        seen("rtsp.server", "Dahua Rtsp Server", 554),
+    ])
+    assert (result.vendor, result.manufacturer) == ("dahua", "dahua")
 
 
 def test_amcrest_mac_alone_names_dahua_as_maker():

@@ -144,3 +144,31 @@ def test_arp_reply_parsed_and_junk_refused():
         arp.parse_reply(arp.build_request("02:00:5e:10:00:01", "198.18.0.1", "198.18.0.77"))
     with pytest.raises(ProtocolError):
         arp.parse_reply(b"\x00" * 10)
+
+
+def test_hostile_framing_neither_hangs_nor_raises():
+    negative_chunk = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n-6\r\nxx"
+    assert not message_complete(negative_chunk)
+    assert parse_response(negative_chunk).body == b""
+    absurd_length = b"HTTP/1.1 200 OK\r\nContent-Length: " + b"9" * 5000 + b"\r\n\r\nbody"
+    assert not message_complete(absurd_length)
+    parse_response(absurd_length)
+
+
+@pytest.mark.parametrize("location", ["http://198.18.0.10:99999/", "http://[::1/", "http://198.18.0.10:abc/"])
+def test_malformed_redirects_are_not_followed(location):
+    response = parse_response(f"HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\n\r\n".encode())
+    assert http.same_host_redirect(response, "198.18.0.10", 80) is None
+
+
+def test_title_search_is_bounded():
+    assert http.html_title(b"<title>" * 20000) is None
+
+
+def test_arp_reply_with_foreign_address_lengths_is_refused():
+    from camscan.protocols import arp
+
+    odd = (b"\xff" * 6 + bytes.fromhex("4419b6010203") + b"\x08\x06" + bytes.fromhex("0001080008040002")
+           + b"\xaa" * 8 + bytes([198, 18, 0, 77]) + b"\x00" * 8 + bytes([198, 18, 0, 1]))
+    with pytest.raises(ProtocolError):
+        arp.parse_reply(odd)

@@ -63,3 +63,8 @@ def test_oversized_scopes_are_refused_before_anything_is_sent():
     with pytest.raises(ScopeError, match="split it"):
         Scope(["fd00::/64"])
     assert Scope(["198.18.0.0/15"]).size == 131070
+
+
+def test_ipv4_hidden_in_ipv6_is_refused():
+    with pytest.raises(ScopeError, match="embeds IPv4"):
+        Scope(["::ffff:198.18.0.0/120"], exclude=["198.18.0.5"], allow_public=True)

@@ -85,10 +85,12 @@ class Identifier:
         supporting = [(item, said) for item, said in claims if agrees(said)]
         device_type = self._device_type(manufacturer, supporting, observations)
         vendor = self._brand(manufacturer, supporting)
-        if device_type in CAMERA_DEVICE_TYPES and (rebadger := self._camera_brand_from_oui(claims, manufacturer)):
+        rebadger = self._camera_brand_from_oui(claims, manufacturer) if device_type in CAMERA_DEVICE_TYPES else None
+        if rebadger:
             vendor = rebadger
         if manufacturer:
-            total = sum(scores.values())
+            # A rebadging brand's MAC agrees with the maker's firmware: it is no conflict.
+            total = sum(score for maker, score in scores.items() if maker != rebadger)
             confidence = scores[manufacturer] * scores[manufacturer] / total
         else:
             confidence = noisy_or(item.weight for item, said in supporting if said.get("device_type") == device_type) if device_type else 0.0
@@ -111,10 +113,17 @@ class Identifier:
         return max(brands, key=brands.get) if brands else manufacturer
 
     def _camera_brand_from_oui(self, claims, manufacturer: str | None) -> str | None:
-        """A camera brand whose registered MAC sits on another maker's firmware: a rebadged unit."""
+        """A brand whose registered MAC sits on another maker's camera firmware: a rebadged unit.
+
+        Only a brand documented as that maker's reseller, or a diversified company that sells
+        cameras among other things (no default device type), counts; the MAC of a maker that
+        makes nothing but its own video gear on someone else's firmware is a conflict instead.
+        """
         for item, said in claims:
             brand = self.catalogue.get(said.get("vendor")) if item.source == "oui" else None
-            if brand and brand.manufacturer != manufacturer and CAMERA_DEVICE_TYPES & set(brand.makes):
+            if not brand or brand.key == manufacturer or not CAMERA_DEVICE_TYPES & set(brand.makes):
+                continue
+            if brand.manufactured_by == manufacturer or brand.default_device_type is None:
                 return brand.key
         return None
 

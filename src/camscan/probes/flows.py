@@ -20,8 +20,13 @@ VENDOR_PATHS = (
 MAX_REDIRECTS = 2
 
 
+def _url_host(ip: str) -> str:
+    """An address as it stands in a URL or Host header (IPv6 in brackets)."""
+    return f"[{ip}]" if ":" in ip else ip
+
+
 def _host_header(ip: str, port: int, default_port: int) -> str:
-    return ip if port == default_port else f"{ip}:{port}"
+    return _url_host(ip) if port == default_port else f"{_url_host(ip)}:{port}"
 
 
 def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ...] = VENDOR_PATHS) -> Flow:
@@ -63,7 +68,7 @@ def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ..
 
 def rtsp_flow(ip: str, port: int) -> Flow:
     """OPTIONS then DESCRIBE of the root URL, without credentials."""
-    url = f"rtsp://{ip}:{port}/"
+    url = f"rtsp://{_url_host(ip)}:{port}/"
     found: list[Observation] = []
     for cseq, method in enumerate(("OPTIONS", "DESCRIBE"), start=1):
         reply = yield Exchange(rtsp.build_request(method, url, cseq), rtsp.response_complete)

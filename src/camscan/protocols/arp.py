@@ -33,4 +33,6 @@ def parse_reply(frame: bytes, at: float = 0.0) -> Observation:
     arp = packet.getlayer(ARP)
     if arp is None or arp.op != 2:
         raise ProtocolError("not an ARP reply")
+    if (arp.hwtype, arp.ptype, arp.hwlen, arp.plen) != (1, 0x0800, 6, 4):
+        raise ProtocolError("not an Ethernet/IPv4 ARP reply")
     return Observation(ip=arp.psrc, source="arp", field="mac.address", value=arp.hwsrc.lower(), transport="arp", observed_at=at)

@@ -11,7 +11,8 @@ from camscan.protocols.message import Response, message_complete, parse_response
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
-_TITLE = re.compile(rb"<title[^>]*>(.*?)</title", re.IGNORECASE | re.DOTALL)
+_TITLE = re.compile(rb"<title[^>]{0,200}>(.{0,1024}?)</title", re.IGNORECASE | re.DOTALL)
+TITLE_SEARCH_LIMIT = 16384
 
 __all__ = ["build_get", "parse_response", "response_complete", "observations", "same_host_redirect"]
 
@@ -29,7 +30,7 @@ def response_complete(data: bytes) -> bool:
 
 
 def html_title(body: bytes) -> str | None:
-    match = _TITLE.search(body[:65536])
+    match = _TITLE.search(body[:TITLE_SEARCH_LIMIT])
     if match is None:
         return None
     title = " ".join(html.unescape(match.group(1).decode("utf-8", "replace")).split())
@@ -50,10 +51,14 @@ def same_host_redirect(response: Response, host: str, port: int) -> str | None:
     location = response.header("location")
     if not location:
         return None
-    target = urlsplit(location)
+    try:
+        target = urlsplit(location)
+        target_port = target.port
+    except ValueError:  # a malformed URL or port: not a redirect worth following
+        return None
     if target.netloc:
         default_port = {"http": 80, "https": 443}.get(target.scheme, port)
-        if target.hostname != host or (target.port or default_port) != port:
+        if target.hostname != host or (target_port or default_port) != port:
             return None
     path = target.path or "/"
     if not path.startswith("/"):

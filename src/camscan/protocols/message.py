@@ -58,7 +58,7 @@ def parse_headers(lines: list[bytes]) -> tuple[tuple[str, str], ...]:
 
 
 def _declared_length(head: bytes) -> int | None:
-    match = re.search(rb"(?im)^content-length:\s*(\d+)\s*$", head)
+    match = re.search(rb"(?im)^content-length:\s*(\d{1,12})\s*$", head)
     return int(match.group(1)) if match else None
 
 
@@ -75,10 +75,9 @@ def _dechunk(body: bytes) -> tuple[bytes, bool]:
         if line_end < 0:
             return bytes(out), False
         size_text = body[position:line_end].split(b";", 1)[0].strip()
-        try:
-            size = int(size_text, 16)
-        except ValueError:
+        if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_text):
             return bytes(out), False
+        size = int(size_text, 16)
         if size == 0:
             return bytes(out), True
         start = line_end + 2

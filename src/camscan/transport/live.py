@@ -29,6 +29,7 @@ class FlowResult:
     observations: list[Observation]
     certificate: bytes | None = None
     connected: bool = True
+    error: str | None = None
 
 
 def _permissive_tls() -> ssl.SSLContext:
@@ -113,6 +114,9 @@ class LiveTransport:
                     exchange = flow.send(reply)
             except StopIteration as finished:
                 return FlowResult(finished.value or [], certificate, connected)
+            except (ValueError, TypeError, LookupError, UnicodeError) as error:
+                # A reply no parser foresaw ends this conversation, never the scan.
+                return FlowResult([], certificate, connected, error=f"{ip}:{port}: {error}")
             finally:
                 if writer is not None:
                     writer.transport.abort()
@@ -149,7 +153,8 @@ class LiveTransport:
                 buffer += chunk
         except (OSError, asyncio.TimeoutError, ssl.SSLError):
             return bytes(buffer), True
-        return bytes(buffer[: exchange.max_bytes]), False
+        # A reply cut off at max_bytes leaves the rest in the stream: do not reuse it.
+        return bytes(buffer[: exchange.max_bytes]), len(buffer) >= exchange.max_bytes
 
     @staticmethod
     async def _send_frame(socket_, frame: bytes) -> None:
