@@ -1,7 +1,8 @@
 """Run the lab by hand: ``python -m camscan.lab up --hosts 200 --seed 1``.
 
-``up`` prints the lab's truth as JSON on stdout (or to ``--truth FILE``) and serves until
-Ctrl-C / SIGTERM, then tears everything down.  ``profiles`` lists the device profiles;
+``up`` prints the lab's truth as JSON on stdout (or to ``--truth FILE``; each host lists
+the discovery protocols it answers) and serves until Ctrl-C / SIGTERM, then tears
+everything down.  ``profiles`` lists the device profiles and what discovery they answer;
 ``cleanup`` removes namespaces left by a crashed run.
 """
 
@@ -15,7 +16,7 @@ import threading
 
 from camscan.lab.loopback import DEFAULT_NETWORK as LOOPBACK_NETWORK, LoopbackLab
 from camscan.lab.netns import DEFAULT_NETWORK as NETNS_NETWORK, NamespaceLab, cleanup_stale
-from camscan.lab.profiles import generate_lab, load_profiles
+from camscan.lab.profiles import DISCOVERY, generate_lab, load_profiles
 
 
 def _wait_for_signal() -> None:
@@ -83,8 +84,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "profiles":
         for p in load_profiles():
             t = p.truth
-            kinds = ",".join(f"{port}/{spec['kind']}" for port, spec in sorted(p.services.items()))
-            print(f"{p.name:22} {'camera' if p.is_camera else 'other ':6} {t['device_type']:13} {str(t['vendor']):10} {kinds}")
+            kinds = ",".join(f"{port}/{spec['kind']}" for port, spec in sorted(p.services.items())) or "-"
+            answers = ",".join(name for name in DISCOVERY if name in p.discovery) or "-"
+            print(f"{p.name:26} {'camera' if p.is_camera else 'other ':6} {t['device_type']:13} {str(t['vendor']):10} "
+                  f"{kinds}  discovery:{answers}")
         return 0
     if args.command == "cleanup":
         removed = cleanup_stale(args.prefix)

@@ -3,7 +3,10 @@
 No interfaces, routes or namespaces are created: all of 127.0.0.0/8 is already local on
 Linux, so each host's ports are simply bound on its loopback address.  There is no ARP
 on loopback, so MACs exist only in the truth records.  Binding ports below 1024 needs
-root.
+root.  With ``discovery=True`` hosts also answer discovery, unicast only (each host's UDP
+sockets are bound to its own 127.x address; nothing is sent to a multicast group from
+the root namespace); a discovery port another program already holds is skipped, never
+fatal.
 """
 
 from __future__ import annotations
@@ -14,8 +17,9 @@ import resource
 import socket
 from typing import Sequence
 
+from camscan.lab.discovery import ENDPOINTS, Site
 from camscan.lab.profiles import LabHost, generate_lab
-from camscan.lab.servers import LabRuntime, close_sockets, make_listener
+from camscan.lab.servers import LabRuntime, close_sockets, make_listener, make_responder_socket
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 DEFAULT_NETWORK = "127.77.0.0/22"
@@ -39,7 +43,7 @@ class LoopbackLab:
     ...     ...  # scan 127.77.0.0/22
     """
 
-    def __init__(self, hosts: Sequence[LabHost], on_conflict: str = "raise") -> None:
+    def __init__(self, hosts: Sequence[LabHost], on_conflict: str = "raise", discovery: bool = False) -> None:
         if on_conflict not in ("raise", "skip"):
             raise ValueError("on_conflict must be 'raise' or 'skip'")
         for host in hosts:
@@ -50,6 +54,7 @@ class LoopbackLab:
             raise ValueError("two lab hosts share an address")
         self.hosts = list(hosts)
         self.on_conflict = on_conflict
+        self.discovery = discovery
         self.skipped: list[tuple[str, int, str]] = []  # (ip, port, reason) not served
         self.runtime = LabRuntime("camscan-loopback-lab")
         self._sockets: list[socket.socket] = []
@@ -86,6 +91,23 @@ class LoopbackLab:
                 self._sockets.append(sock)
                 bindings.append((host, port, sock))
         self.runtime.serve(bindings)
+        if self.discovery:
+            self.runtime.serve_datagrams(self._responders())
+
+    def _responders(self) -> list:
+        """Unicast-only discovery sockets, one per host and UDP discovery protocol that could be bound."""
+        answering = []
+        site = Site(netmask="255.0.0.0")
+        for host in self.hosts:
+            for protocol in host.udp_discovery:
+                try:
+                    sock = make_responder_socket(protocol, host.ip, join_group=False)
+                except OSError as error:
+                    self.skipped.append((host.ip, ENDPOINTS[protocol][0], f"udp {protocol}: {error.strerror or error}"))
+                    continue
+                self._sockets.append(sock)
+                answering.append((host, protocol, sock, site, False))
+        return answering
 
     def stop(self) -> None:
         self.runtime.stop()

@@ -14,7 +14,12 @@ lie in 198.18.0.0/15, and the root namespace's interface list is checked unchang
 after bring-up.  Stale namespaces with the lab's prefix are removed at start, and
 teardown deletes all of the lab's namespaces (which deletes their veths).
 
-Listening sockets are created inside each host namespace from this process: a worker
+The bridge forwards multicast to every port (no IGMP snooping), so a discovery request
+multicast from the scanner namespace reaches every host; hosts have no default route and
+send their multicast replies out of eth0 by IP_MULTICAST_IF.
+
+Listening sockets (TCP services and UDP discovery responders joined to their multicast
+groups) are created inside each host namespace from this process: a worker
 thread enters the namespace with ``setns(2)`` (via ctypes; Python 3.11 has no
 ``os.setns``), binds, and returns to the original namespace; sockets keep the namespace
 they were created in, so one asyncio loop in the root namespace serves them all.
@@ -42,7 +47,8 @@ from typing import Sequence
 
 from camscan.lab.loopback import raise_fd_limit
 from camscan.lab.profiles import LabHost, generate_lab
-from camscan.lab.servers import LabRuntime, close_sockets, make_listener
+from camscan.lab.discovery import Site
+from camscan.lab.servers import DatagramBinding, LabRuntime, close_sockets, make_listener, make_responder_socket
 
 log = logging.getLogger("camscan.lab")
 
@@ -170,6 +176,8 @@ class NamespaceLab:
         self.bringup_seconds: float | None = None
         self._sockets: list[socket.socket] = []
         self._bindings: list[tuple[LabHost, int, socket.socket]] = []
+        self._datagram_bindings: list[DatagramBinding] = []
+        self.site = Site(netmask=str(net.netmask))
         self._lock = threading.Lock()
         self._up = False
 
@@ -219,7 +227,9 @@ class NamespaceLab:
         self._wait_for_forwarding()
         with self._lock:
             bindings = [(host, port, sock) for host, port, sock in self._bindings]
+            datagram_bindings = list(self._datagram_bindings)
         self.runtime.serve(bindings)
+        self.runtime.serve_datagrams(datagram_bindings)
         self.bringup_seconds = time.monotonic() - started
         log.info("namespace lab up: %d hosts in %.2fs", len(self.hosts), self.bringup_seconds)
 
@@ -268,7 +278,12 @@ class NamespaceLab:
     def _configure_namespaces(self) -> None:
         plen = self.prefixlen
         jobs: "queue.Queue[tuple[str, list[str], LabHost | None]]" = queue.Queue()
-        switch = ["link add br0 type bridge stp_state 0 forward_delay 0", "link set dev br0 addrgenmode none up"]
+        # No IGMP snooping: with it the bridge forwards a group only after seeing reports
+        # (and a querier), so discovery multicast would reach hosts by timing, not by design.
+        switch = [
+            "link add br0 type bridge stp_state 0 forward_delay 0 mcast_snooping 0",
+            "link set dev br0 addrgenmode none up",
+        ]
         switch.append("link set dev scan master br0 addrgenmode none up")
         switch += [f"link set dev h{i} master br0 addrgenmode none up" for i in range(len(self.hosts))]
         jobs.put((self.switch_netns, switch, None))
@@ -342,16 +357,21 @@ class NamespaceLab:
         if host is None:
             return
         made = []
+        answering: list[DatagramBinding] = []
         try:
             for port in host.ports:
                 made.append((host, port, make_listener(host.ip, port)))
+            for protocol in host.udp_discovery:
+                answering.append((host, protocol, make_responder_socket(protocol, host.ip, join_group=True), self.site, True))
         except BaseException:
-            for _, _, sock in made:
+            for sock in [made_sock for _, _, made_sock in made] + [binding[2] for binding in answering]:
                 sock.close()
             raise
         with self._lock:
             self._bindings.extend(made)
+            self._datagram_bindings.extend(answering)
             self._sockets.extend(sock for _, _, sock in made)
+            self._sockets.extend(binding[2] for binding in answering)
 
     # ------------------------------------------------------------------ teardown
 

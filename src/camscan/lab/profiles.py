@@ -1,16 +1,21 @@
 """Device profiles and lab generation: which devices a lab holds, where, and what they are.
 
-A profile (``profiles.yaml``) says what one kind of device speaks on the wire and what a
-scanner should conclude about it (``truth``).  :func:`generate_lab` turns a seed into a
-deterministic list of :class:`LabHost` — address, MAC, profile and truth — that the
-loopback and namespace tiers then bring to life.
+A profile (``profiles.yaml``) says what one kind of device speaks on the wire (TCP
+services and UDP discovery answers) and what a scanner should conclude about it
+(``truth``).  :func:`generate_lab` turns a seed into a deterministic list of
+:class:`LabHost` — address, MAC, profile and truth — that the loopback and namespace
+tiers then bring to life.
 """
 
 from __future__ import annotations
 
+import email.utils
+import hashlib
 import ipaddress
 import random
 import re
+import secrets
+import time
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +31,13 @@ except Exception:  # pragma: no cover - the lab also works on its own
 PROFILES_PATH = Path(__file__).with_name("profiles.yaml")
 KINDS = frozenset({"http", "https", "rtsp", "banner", "silent"})
 CAMERA_FRACTION = 0.75
+# Discovery protocols a profile may answer: UDP responders plus the ONVIF device service (TCP).
+UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns")
+DISCOVERY = (*UDP_DISCOVERY, "onvif")
+ONVIF_PATH = "/onvif/device_service"
+WSD_FLAVORS = frozenset({"hikvision", "axis", "dahua", "gsoap"})
+# Discovery answers that carry a model string (ONVIF only when anyone may ask for it).
+_MODEL_BEARING = ("sadp", "dhip", "ssdp", "wsd")
 
 _OUI_RE = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$")
 _SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
@@ -44,6 +56,7 @@ class Profile:
     oui: tuple[str, ...]
     services: dict[int, dict[str, Any]]
     notes: str = ""
+    discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def is_camera(self) -> bool:
@@ -65,6 +78,7 @@ class LabHost:
     truth: dict[str, Any]
     serial: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def ports(self) -> list[int]:
@@ -74,6 +88,30 @@ class LabHost:
     def is_camera(self) -> bool:
         return self.truth.get("device_type") in CAMERA_DEVICE_TYPES
 
+    @property
+    def discovery_protocols(self) -> tuple[str, ...]:
+        """The discovery protocols this host answers (``wsd``, ``sadp``, ``dhip``, ``ssdp``, ``mdns``, ``onvif``)."""
+        return tuple(name for name in DISCOVERY if name in self.discovery)
+
+    @property
+    def udp_discovery(self) -> tuple[str, ...]:
+        """The discovery protocols answered on UDP (everything but ``onvif``)."""
+        return tuple(name for name in UDP_DISCOVERY if name in self.discovery)
+
+    @property
+    def endpoint_uuid(self) -> str:
+        """A stable per-host UUID ending in the MAC, as Hikvision and Dahua build theirs."""
+        digest = hashlib.sha1(f"camscan-lab:{self.profile}:{self.mac}".encode()).hexdigest()
+        return f"{digest[:8]}-{digest[8:12]}-11b3-{digest[12:16]}-{self.mac.replace(':', '').lower()}"
+
+    @property
+    def onvif_credentials(self) -> tuple[str, str] | None:
+        """(username, password) the ONVIF device service wants for GetDeviceInformation, or None when open."""
+        spec = self.discovery.get("onvif")
+        if not spec or spec.get("auth", "digest") == "none":
+            return None
+        return str(spec["username"]), str(spec["password"])
+
     def context(self) -> dict[str, str]:
         """Per-host values for ``${...}`` placeholders in profile text."""
         mac_hex = self.mac.replace(":", "").upper()
@@ -82,11 +120,25 @@ class LabHost:
             "mac": self.mac.lower(),
             "MAC": mac_hex,
             "MACC": self.mac.upper(),
+            "mac_dash": self.mac.lower().replace(":", "-"),
+            "mac_plain": mac_hex.lower(),
             "serial": self.serial,
             "serial5": self.serial[-5:],
+            "serial9": "".join(str(int(c, 36) % 10) for c in self.serial[-9:]),
+            "uuid": self.endpoint_uuid,
             "model": str(self.truth.get("model") or ""),
             "firmware": str(self.truth.get("firmware") or ""),
         }
+
+    def render(self, text: str) -> str:
+        """*text* with ``${...}`` placeholders filled with this host's values (nonce/ts/date per call)."""
+        if "${" not in text:
+            return text
+        values = self.context()
+        values.update(nonce=secrets.token_hex(16), ts=str(int(time.time())), date=email.utils.formatdate(usegmt=True))
+        for key, value in values.items():
+            text = text.replace("${" + key + "}", value)
+        return text
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-friendly truth record (what the benchmark scores against)."""
@@ -97,6 +149,8 @@ class LabHost:
             "ports": self.ports,
             "kinds": {str(port): spec["kind"] for port, spec in sorted(self.services.items())},
             "is_camera": self.is_camera,
+            "discovery": list(self.discovery_protocols),
+            "onvif_auth": self.onvif_credentials is not None if "onvif" in self.discovery else None,
             "truth": dict(self.truth),
         }
 
@@ -129,8 +183,9 @@ def _check_profile(raw: Any, index: int) -> Profile:
         if int(o[:2], 16) & 0x03:
             raise ProfileError(f"{name}: OUI {o} is multicast or locally administered")
     services_raw = raw.get("services") or {}
-    if not isinstance(services_raw, dict) or not services_raw:
-        raise ProfileError(f"{name}: services must be a non-empty mapping")
+    discovery_raw = raw.get("discovery") or {}
+    if not isinstance(services_raw, dict) or not (services_raw or discovery_raw):
+        raise ProfileError(f"{name}: services must be a non-empty mapping (or discovery must say what answers)")
     services: dict[int, dict[str, Any]] = {}
     for port, spec in services_raw.items():
         try:
@@ -149,7 +204,120 @@ def _check_profile(raw: Any, index: int) -> Profile:
         if routes is not None and not isinstance(routes, dict):
             raise ProfileError(f"{name}:{port_num}: routes must be a mapping")
         services[port_num] = spec
-    return Profile(name=name, truth=truth, oui=ouis, services=services, notes=str(raw.get("notes") or ""))
+    discovery, services = _check_discovery(name, discovery_raw, services)
+    if "discovery_model" not in truth:
+        bearing = any(p in discovery and "raw" not in discovery[p] for p in _MODEL_BEARING) or (
+            "onvif" in discovery and discovery["onvif"]["auth"] == "none"
+        )
+        truth["discovery_model"] = truth["model"] if bearing else None
+    return Profile(
+        name=name, truth=truth, oui=ouis, services=services, notes=str(raw.get("notes") or ""), discovery=discovery
+    )
+
+
+_DISCOVERY_KEYS = {
+    "wsd": {"flavor", "types", "scopes", "xaddrs", "metadata_version", "raw"},
+    "sadp": {"reply", "device_type", "description", "serial", "software_version", "dsp_version", "boot_time",
+             "activated", "command_port", "http_port", "analog_channels", "digital_channels", "dhcp"},
+    "dhip": {"reply", "device_class", "device_type", "vendor", "manufacturer", "version", "machine_name", "serial",
+             "http_port", "port", "video_inputs"},
+    "ssdp": {"server", "st", "usn_uuid", "location", "location_url", "headers", "cache_control", "description"},
+    "mdns": {"hostname", "services"},
+    "onvif": {"port", "auth", "username", "password", "fault_status", "device_information"},
+}
+_DEVICE_INFORMATION = ("Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")
+_MDNS_TYPE = re.compile(r"^_[a-z0-9-]{1,15}\._(tcp|udp)$")
+
+
+def _check_discovery(
+    name: str, raw: Any, services: dict[int, dict[str, Any]]
+) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
+    """Validate a profile's ``discovery`` section; returns it with defaults filled in, and the
+    services with the HTTP routes discovery needs (ONVIF device service, UPnP description)."""
+    from camscan.lab.discovery import upnp_description_template  # the lab's byte builders
+
+    if not isinstance(raw, dict):
+        raise ProfileError(f"{name}: discovery must be a mapping")
+    discovery: dict[str, dict[str, Any]] = {}
+    services = dict(services)
+    for protocol, spec in raw.items():
+        where = f"{name}: discovery.{protocol}"
+        if protocol not in _DISCOVERY_KEYS:
+            raise ProfileError(f"{name}: unknown discovery protocol {protocol!r} (want one of {list(DISCOVERY)})")
+        if not isinstance(spec, dict):
+            raise ProfileError(f"{where} must be a mapping")
+        unknown = set(spec) - _DISCOVERY_KEYS[protocol]
+        if unknown:
+            raise ProfileError(f"{where}: unknown keys {sorted(unknown)}")
+        spec = dict(spec)
+        if protocol in ("sadp", "dhip"):
+            spec.setdefault("reply", "unicast")
+            if spec["reply"] not in ("unicast", "multicast"):
+                raise ProfileError(f"{where}.reply must be unicast or multicast")
+        if protocol == "wsd":
+            spec.setdefault("flavor", "gsoap")
+            if spec["flavor"] not in WSD_FLAVORS:
+                raise ProfileError(f"{where}.flavor must be one of {sorted(WSD_FLAVORS)}")
+            for key in ("scopes", "xaddrs"):
+                if key in spec and not (isinstance(spec[key], list) and all(isinstance(v, str) for v in spec[key])):
+                    raise ProfileError(f"{where}.{key} must be a list of strings")
+            if "raw" not in spec and not spec.get("scopes"):
+                raise ProfileError(f"{where} needs scopes (or a raw reply)")
+        if protocol == "mdns":
+            entries = spec.get("services")
+            if not isinstance(entries, list) or not entries or not isinstance(spec.get("hostname"), str):
+                raise ProfileError(f"{where} needs a hostname and a list of services")
+            for entry in entries:
+                if not isinstance(entry, dict) or not _MDNS_TYPE.match(str(entry.get("type"))):
+                    raise ProfileError(f"{where}: each service needs a type such as _http._tcp")
+                if not isinstance(entry.get("name"), str) or not isinstance(entry.get("port"), int):
+                    raise ProfileError(f"{where}: service {entry.get('type')} needs a name and a port")
+                if not isinstance(entry.get("txt") or {}, dict):
+                    raise ProfileError(f"{where}: service {entry.get('type')} txt must be a mapping")
+        if protocol == "ssdp":
+            if not isinstance(spec.get("st"), str) or not isinstance(spec.get("server"), str):
+                raise ProfileError(f"{where} needs st and server")
+            if ("location" in spec) == ("location_url" in spec):
+                raise ProfileError(f"{where} needs exactly one of location {{port, path}} or location_url")
+            spec.setdefault("description", {})
+            if not isinstance(spec["description"], dict):
+                raise ProfileError(f"{where}.description must be a mapping")
+            if "location" in spec:
+                if not spec["description"].get("manufacturer"):
+                    raise ProfileError(f"{where}.description must name at least the manufacturer")
+                location = spec["location"]
+                if not isinstance(location, dict) or not str(location.get("path", "")).startswith("/"):
+                    raise ProfileError(f"{where}.location must be {{port, path}} with an absolute path")
+                port = int(location.get("port", 80))
+                spec["location"] = {"port": port, "path": str(location["path"])}
+                service = services.get(port) or {"kind": "http", "server": spec["server"], "routes": {}}
+                route = {"content_type": 'text/xml; charset="utf-8"', "body": upnp_description_template(spec)}
+                services[port] = _with_route(where, port, service, spec["location"]["path"], route)
+        if protocol == "onvif":
+            spec.setdefault("auth", "digest")
+            if spec["auth"] not in ("digest", "none"):
+                raise ProfileError(f"{where}.auth must be digest or none")
+            if spec["auth"] == "digest" and not (spec.get("username") and spec.get("password")):
+                raise ProfileError(f"{where}: digest auth needs username and password")
+            spec.setdefault("fault_status", 400)
+            if spec["fault_status"] not in (400, 401):
+                raise ProfileError(f"{where}.fault_status must be 400 or 401")
+            info = spec.get("device_information")
+            if not isinstance(info, dict) or set(info) != set(_DEVICE_INFORMATION):
+                raise ProfileError(f"{where}.device_information needs exactly {list(_DEVICE_INFORMATION)}")
+            port = int(spec.get("port", 80))
+            spec["port"] = port
+            if port not in services:
+                raise ProfileError(f"{where}.port {port} is not one of the profile's services")
+            services[port] = _with_route(where, port, services[port], ONVIF_PATH, {"onvif": spec})
+        discovery[protocol] = spec
+    return discovery, services
+
+
+def _with_route(where: str, port: int, service: dict[str, Any], path: str, route: dict[str, Any]) -> dict[str, Any]:
+    if service.get("kind") != "http":
+        raise ProfileError(f"{where}: port {port} must be an http service to serve {path}")
+    return {**service, "routes": {**(service.get("routes") or {}), path: route}}
 
 
 @lru_cache(maxsize=8)
@@ -217,6 +385,7 @@ def _make_host(profile: Profile, ip: str, rng: random.Random, taken: set[str]) -
         services=profile.services,
         truth={**profile.truth, "profile": profile.name},
         serial=_serial(rng),
+        discovery=profile.discovery,
     )
 
 

@@ -13,12 +13,19 @@ class Score:
     identifiable: int = 0
     named: int = 0
     false_cameras: int = 0
+    with_discovery_model: int = 0
+    discovery_models: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def accuracy(self) -> float:
         """Share of identifiable cameras/recorders whose brand or maker was named."""
         return self.named / self.identifiable if self.identifiable else 1.0
+
+    @property
+    def model_accuracy(self) -> float:
+        """Share of cameras whose discovery replies carry a model that got it in ``model``."""
+        return self.discovery_models / self.with_discovery_model if self.with_discovery_model else 1.0
 
 
 def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
@@ -35,7 +42,15 @@ def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
                 result.named += 1
             else:
                 result.problems.append(f"missed {host.ip} {host.profile}: named {sorted(named) or 'nothing'}")
-        elif not host.is_camera and device.get("is_camera"):
+        if host.is_camera and host.truth.get("discovery_model"):
+            result.with_discovery_model += 1
+            if (device.get("model") or "").lower() == host.truth["discovery_model"].lower():
+                result.discovery_models += 1
+            else:
+                result.problems.append(
+                    f"model of {host.ip} {host.profile}: {device.get('model')!r}, replies say {host.truth['discovery_model']!r}"
+                )
+        if not host.is_camera and device.get("is_camera"):
             result.false_cameras += 1
             result.problems.append(f"false camera {host.ip} {host.profile}: {device.get('vendor')} {device.get('device_type')}")
     return result

@@ -11,6 +11,11 @@ thread.  Service kinds:
 ``banner``          sends the profile's banner on connect, then listens.
 ``silent``          accepts and never sends a byte.
 
+An ``http`` route may carry ``onvif`` (added by the profile loader for a profile's
+``discovery.onvif``): SOAP POSTs to it are answered by :mod:`camscan.lab.onvif_service`.
+UDP discovery sockets (WS-Discovery, SADP, DHIP, SSDP, mDNS) are served by the same loop;
+:mod:`camscan.lab.discovery` decides what each datagram gets back.
+
 Every handler tolerates scanners: half-open and immediately closed connections, junk,
 oversized requests and slow readers end that one connection, never the lab.
 """
@@ -20,15 +25,15 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import functools
+import ipaddress
 import logging
 import re
-import secrets
 import socket
 import ssl
 import threading
-import time
 from typing import Any, Awaitable, Callable, Iterable
 
+from camscan.lab import discovery, onvif_service
 from camscan.lab.certs import server_context
 from camscan.lab.profiles import LabHost
 
@@ -45,7 +50,7 @@ MAX_BANNER_REPLIES = 3
 REASONS = {
     200: "OK", 301: "Moved Permanently", 302: "Found", 304: "Not Modified", 400: "Bad Request",
     401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
-    408: "Request Timeout", 454: "Session Not Found", 455: "Method Not Valid in This State",
+    408: "Request Timeout", 411: "Length Required", 413: "Request Entity Too Large", 454: "Session Not Found", 455: "Method Not Valid in This State",
     461: "Unsupported Transport", 500: "Internal Server Error", 501: "Not Implemented",
     503: "Service Unavailable", 505: "RTSP Version Not Supported",
 }
@@ -70,17 +75,6 @@ def close_sockets(sockets: list[socket.socket]) -> None:
 
 def http_date() -> str:
     return email.utils.formatdate(usegmt=True)
-
-
-def render(text: str, host: LabHost) -> str:
-    """Fill ``${...}`` placeholders with the host's values (nonce/ts/date per call)."""
-    if "${" not in text:
-        return text
-    values = host.context()
-    values.update(nonce=secrets.token_hex(16), ts=str(int(time.time())), date=http_date())
-    for key, value in values.items():
-        text = text.replace("${" + key + "}", value)
-    return text
 
 
 def _header_items(headers: Any) -> list[tuple[str, str]]:
@@ -125,6 +119,15 @@ class _Stream:
                 return self.buffer, "overflow"
             if not await self._fill(deadline):
                 return self.buffer, "eof"
+
+    async def body(self, count: int, timeout: float) -> bytes:
+        """The next *count* bytes (fewer if the client stops sending)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while len(self.buffer) < count:
+            if not await self._fill(deadline):
+                break
+        data, self.buffer = self.buffer[:count], self.buffer[count:]
+        return data
 
     async def skip(self, count: int, timeout: float) -> None:
         """Drop a request body of *count* bytes (capped)."""
@@ -186,18 +189,18 @@ def _route(spec: dict, path: str) -> dict | None:
     return best
 
 
-def http_response(spec: dict, route: dict, host: LabHost, head_only: bool = False) -> bytes:
-    """The bytes of one HTTP reply built from a route spec."""
+def http_response(spec: dict, route: dict, host: LabHost, head_only: bool = False, content: bytes | None = None) -> bytes:
+    """The bytes of one HTTP reply built from a route spec (*content*, when given, is the body as is)."""
     status = int(route.get("status", 200))
     reason = route.get("reason") or REASONS.get(status, "Unknown")
     body = route.get("body")
     if body is None:
         title = route.get("title")
         body = _page(title) if title is not None else _error_body(status, reason)
-    body_bytes = render(str(body), host).encode("utf-8")
+    body_bytes = content if content is not None else host.render(str(body)).encode("utf-8")
     headers: list[tuple[str, str]] = []
     if spec.get("server"):
-        headers.append(("Server", render(str(spec["server"]), host)))
+        headers.append(("Server", host.render(str(spec["server"]))))
     if spec.get("date", True):
         headers.append(("Date", http_date()))
     headers.append(("Content-Type", str(route.get("content_type") or spec.get("content_type") or "text/html")))
@@ -210,8 +213,8 @@ def http_response(spec: dict, route: dict, host: LabHost, head_only: bool = Fals
             headers.append((name, value))
     headers.extend(route_headers)
     lines = [f"HTTP/1.1 {status} {reason}"]
-    lines += [f"{name}: {render(value, host)}" for name, value in headers]
-    lines += [render(str(line), host) for line in spec.get("headers_raw") or ()]
+    lines += [f"{name}: {host.render(value)}" for name, value in headers]
+    lines += [host.render(str(line)) for line in spec.get("headers_raw") or ()]
     head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace")
     return head if head_only else head + body_bytes
 
@@ -245,7 +248,27 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     route = _route(spec, _request_target(parts[1]))
     if route is None:
         route = spec.get("not_found") or {"status": 404}
+    if "onvif" in route:
+        await _send(writer, await _onvif_exchange(stream, method, _parse_headers(head)[1], route["onvif"], spec, host))
+        return
     await _send(writer, http_response(spec, route, host, head_only=method == b"HEAD"))
+
+
+async def _onvif_exchange(stream: _Stream, method: bytes, headers: dict[str, str], onvif: dict, spec: dict,
+                          host: LabHost) -> bytes:
+    """The device service's answer to one request: a SOAP POST with a bounded Content-Length."""
+    if method != b"POST":
+        return http_response(spec, {"status": 405, "headers": {"Allow": "POST"}}, host)
+    length = headers.get("content-length", "")
+    if not length.isdigit():
+        return http_response(spec, {"status": 411, "reason": "Length Required"}, host)
+    if int(length) > onvif_service.MAX_REQUEST_BODY:
+        return http_response(spec, {"status": 413, "reason": "Request Entity Too Large"}, host)
+    body = await stream.body(int(length), READ_TIMEOUT)
+    status, content_type, content = onvif_service.device_service_reply(
+        body, headers.get("content-type", ""), onvif, host
+    )
+    return http_response(spec, {"status": status, "content_type": content_type}, host, content=content)
 
 
 # --------------------------------------------------------------------------- RTSP
@@ -270,7 +293,7 @@ _SDP = (
 
 def sdp_for(spec: dict, host: LabHost) -> bytes:
     if spec.get("sdp"):
-        text = render(str(spec["sdp"]), host).replace("\r\n", "\n").replace("\n", "\r\n")
+        text = host.render(str(spec["sdp"])).replace("\r\n", "\n").replace("\n", "\r\n")
         return text.encode("utf-8")
     info = f"i={spec['sdp_info']}\r\n" if spec.get("sdp_info") else ""
     tool = f"a=tool:{spec['sdp_tool']}\r\n" if spec.get("sdp_tool") else ""
@@ -294,13 +317,13 @@ def rtsp_response(
     if cseq is not None:
         lines.append(f"CSeq: {cseq}")
     if spec.get("server"):
-        lines.append(f"Server: {render(str(spec['server']), host)}")
+        lines.append(f"Server: {host.render(str(spec['server']))}")
     if spec.get("date", True):
         lines.append(f"Date: {http_date()}")
     for name, value in _header_items(spec.get("headers")):
-        lines.append(f"{name}: {render(value, host)}")
+        lines.append(f"{name}: {host.render(value)}")
     for name, value in headers:
-        lines.append(f"{name}: {render(value, host)}")
+        lines.append(f"{name}: {host.render(value)}")
     if body:
         lines.append(f"Content-Length: {len(body)}")
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1", errors="replace") + body
@@ -316,7 +339,7 @@ def _auth_headers(spec: dict) -> list[tuple[str, str]]:
 
 def _rtsp_bad_request(spec: dict, host: LabHost) -> bytes:
     if spec.get("bad_request"):
-        return render(str(spec["bad_request"]), host).encode("latin-1", errors="replace")
+        return host.render(str(spec["bad_request"])).encode("latin-1", errors="replace")
     return rtsp_response(400, None, spec, host)
 
 
@@ -359,7 +382,7 @@ async def serve_rtsp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
         request_line, headers = _parse_headers(head)
         parts = request_line.split(b" ")
         if len(parts) == 3 and parts[2].startswith(b"HTTP/") and spec.get("http_response"):
-            await _send(writer, render(str(spec["http_response"]), host).encode("latin-1", errors="replace"))
+            await _send(writer, host.render(str(spec["http_response"])).encode("latin-1", errors="replace"))
             return
         if len(parts) != 3 or not parts[2].startswith(b"RTSP/") or not _TOKEN.match(parts[0]):
             await _send(writer, _rtsp_bad_request(spec, host))
@@ -380,12 +403,12 @@ async def serve_rtsp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 
 async def serve_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: LabHost, spec: dict) -> None:
-    await _send(writer, render(str(spec["banner"]), host).encode("latin-1", errors="replace"))
+    await _send(writer, host.render(str(spec["banner"])).encode("latin-1", errors="replace"))
     reply = spec.get("reply")
     if not reply:
         await _discard(reader, IDLE_TIMEOUT)
         return
-    answer = render(str(reply), host).encode("latin-1", errors="replace")
+    answer = host.render(str(reply)).encode("latin-1", errors="replace")
     replies, total = 0, 0
     while replies < MAX_BANNER_REPLIES and total < MAX_DISCARD:
         try:
@@ -446,6 +469,70 @@ def make_listener(ip: str, port: int, backlog: int = 1024) -> socket.socket:
     return sock
 
 
+def make_responder_socket(protocol: str, ip: str, join_group: bool) -> socket.socket:
+    """A UDP socket on *protocol*'s discovery port (in the calling thread's network namespace).
+
+    ``join_group`` (namespace tier): bound to the wildcard address, joined to the protocol's
+    multicast group on the interface that owns *ip*, sending multicast out of that interface
+    (IP_MULTICAST_IF, so no route is needed) without looping it back.  Otherwise (loopback
+    tier) bound to *ip* alone: unicast only, nothing joined.
+    """
+    port, group = discovery.ENDPOINTS[protocol]
+    if join_group and not any(ipaddress.ip_address(ip) in net for net in discovery.LAB_SOURCES[:1]):
+        raise ValueError(f"refusing to join {group} for {ip}: multicast is for lab namespaces on 198.18.0.0/15 only")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if join_group:
+            sock.bind(("0.0.0.0", port))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ip))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            # RFC 6762 §11: mDNS goes out with TTL 255; the others stay on the link.
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 255 if protocol == "mdns" else 1)
+        else:
+            sock.bind((ip, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class _Responder(asyncio.DatagramProtocol):
+    """Answers each datagram on one host's discovery socket once, through :func:`discovery.answer`."""
+
+    def __init__(self, runtime: "LabRuntime", binding: "DatagramBinding") -> None:
+        self.runtime = runtime
+        self.host, self.protocol, _sock, self.site, self.multicast = binding
+        self.transport: asyncio.DatagramTransport | None = None
+        self.sequence = 0
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.runtime.datagrams += 1
+        self.sequence += 1
+        try:
+            replies = discovery.answer(
+                self.protocol, data, addr, self.host, self.site, multicast=self.multicast, sequence=self.sequence
+            )
+        except Exception:  # a bug in a reply builder must not take the lab down
+            log.exception("lab %s responder failed for %s (%s)", self.protocol, self.host.ip, self.host.profile)
+            return
+        for payload, destination in replies:
+            if self.transport is not None and not self.transport.is_closing():
+                self.transport.sendto(payload, destination)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("lab %s responder on %s: %r", self.protocol, self.host.ip, exc)
+
+
+# (host, protocol, bound UDP socket, what the host knows of its network, may it send multicast)
+DatagramBinding = tuple[LabHost, str, socket.socket, discovery.Site, bool]
+
+
 class LabRuntime:
     """One asyncio loop in a background thread serving every lab socket."""
 
@@ -455,8 +542,10 @@ class LabRuntime:
         self._thread: threading.Thread | None = None
         self._servers: list[asyncio.base_events.Server] = []
         self._writers: set[asyncio.StreamWriter] = set()
+        self._datagram_transports: list[asyncio.BaseTransport] = []
         self._ready = threading.Event()
         self.connections = 0  # accepted so far (for diagnostics)
+        self.datagrams = 0  # discovery datagrams received so far (for diagnostics)
 
     @property
     def running(self) -> bool:
@@ -514,6 +603,25 @@ class LabRuntime:
                 raise
             self._servers.append(server)
 
+    def serve_datagrams(self, bindings: Iterable[DatagramBinding]) -> None:
+        """Answer discovery on each bound UDP socket; sockets are owned by the lab from now on."""
+        if not self.running:
+            self.start()
+        future = asyncio.run_coroutine_threadsafe(self._serve_datagrams(list(bindings)), self._loop)  # type: ignore[arg-type]
+        future.result(timeout=120)
+
+    async def _serve_datagrams(self, bindings: list[DatagramBinding]) -> None:
+        loop = asyncio.get_running_loop()
+        for binding in bindings:
+            try:
+                transport, _ = await loop.create_datagram_endpoint(
+                    functools.partial(_Responder, self, binding), sock=binding[2]
+                )
+            except BaseException:
+                binding[2].close()
+                raise
+            self._datagram_transports.append(transport)
+
     async def _client(
         self, handler: Handler, host: LabHost, spec: dict, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
@@ -544,6 +652,9 @@ class LabRuntime:
             self._thread.join(timeout=15)
 
     async def _shutdown(self) -> None:
+        for transport in self._datagram_transports:
+            transport.close()
+        self._datagram_transports.clear()
         for server in self._servers:
             server.close()
         for writer in list(self._writers):
