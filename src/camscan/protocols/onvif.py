@@ -1,0 +1,191 @@
+"""ONVIF device service replies: GetDeviceInformation, GetSystemDateAndTime and SOAP Faults.
+
+The live scan asks through onvif-zeep-async and hands its dict-like results to
+:func:`device_information_observations` and :func:`system_time_observations`;
+the ``parse_*`` functions read the same replies from raw SOAP envelopes (pcap replay,
+tests) and go through those same functions. Element names follow the ONVIF device
+service WSDL (ver10/device/wsdl) and schema (ver10/schema); elements are matched by
+local name, so SOAP 1.1 or 1.2 envelopes parse whatever prefixes a camera uses.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime, timezone
+from typing import Any
+from xml.etree.ElementTree import Element
+
+from camscan.model import Observation
+from camscan.protocols import ProtocolError
+from camscan.protocols.xmlsafe import parse_untrusted_xml
+
+# A device-information or date reply is a few kilobytes even with the long namespace
+# lists some firmware declares; this leaves ample room and still bounds the parse.
+MAX_REPLY_BYTES = 262144
+
+# GetDeviceInformationResponse element -> observation field (ONVIF Core, GetDeviceInformation).
+DEVICE_INFORMATION_FIELDS = {
+    "Manufacturer": "onvif.manufacturer",
+    "Model": "onvif.model",
+    "FirmwareVersion": "onvif.firmware",
+    "SerialNumber": "onvif.serial",
+    "HardwareId": "onvif.hardware_id",
+}
+
+__all__ = [
+    "OnvifFault",
+    "device_information_observations",
+    "parse_device_information",
+    "parse_fault",
+    "parse_system_date_and_time",
+    "system_time_observations",
+]
+
+
+class OnvifFault(ProtocolError):
+    """A device answered with a SOAP Fault; ``code`` is its most specific code, e.g. ``ter:NotAuthorized``."""
+
+    def __init__(self, message: str, code: str, reason: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+        self.reason = reason
+
+
+def _child(element: Element | None, name: str) -> Element | None:
+    if element is None:
+        return None
+    return next((child for child in element if child.tag == name), None)
+
+
+def _text(element: Element | None) -> str | None:
+    if element is None:
+        return None
+    text = " ".join((element.text or "").split())
+    return text or None
+
+
+def _value(info: Any, key: str) -> Any:
+    """``info[key]`` for a dict or a zeep object (which has ``[]`` and ``in`` but no ``get``), else None."""
+    try:
+        return info[key] if key in info else None
+    except (TypeError, KeyError, AttributeError):
+        return getattr(info, key, None)
+
+
+def _clean(value: Any) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    text = " ".join(str(value).split())
+    return "".join(char for char in text if char.isprintable()) or None
+
+
+def _observations(fields: list[tuple[str, str | None]], ip: str, port: int | None, at: float) -> list[Observation]:
+    return [
+        Observation(ip=ip, source="onvif", field=field, value=value, port=port, transport="tcp", observed_at=at)
+        for field, value in fields
+        if value
+    ]
+
+
+def device_information_observations(
+    info: Mapping[str, str | None], ip: str, port: int | None, at: float = 0.0
+) -> list[Observation]:
+    """Manufacturer, model, firmware, serial number and hardware id of a GetDeviceInformation result.
+
+    ``info`` is the dict-like onvif-zeep-async returns (keys ``Manufacturer``, ``Model``,
+    ``FirmwareVersion``, ``SerialNumber``, ``HardwareId``); missing or empty values are left out.
+    """
+    return _observations(
+        [(field, _clean(_value(info, key))) for key, field in DEVICE_INFORMATION_FIELDS.items()], ip, port, at
+    )
+
+
+def system_time_observations(
+    system_date_and_time: Mapping[str, Any], ip: str, port: int | None, at: float = 0.0
+) -> list[Observation]:
+    """The device clock (``onvif.utc_time``, ISO 8601) and time zone (``onvif.timezone``).
+
+    ``system_date_and_time`` is shaped like ONVIF's ``tt:SystemDateAndTime``: ``TimeZone``
+    holding ``TZ``, ``UTCDateTime`` holding ``Date`` (Year, Month, Day) and ``Time`` (Hour,
+    Minute, Second). An impossible date (some unset clocks report month 0) is left out.
+    """
+    zone = _value(system_date_and_time, "TimeZone")
+    fields: list[tuple[str, str | None]] = [("onvif.timezone", _clean(_value(zone, "TZ")) if zone else None)]
+    utc = _value(system_date_and_time, "UTCDateTime")
+    date, clock = (_value(utc, "Date"), _value(utc, "Time")) if utc is not None else (None, None)
+    if date is not None and clock is not None:
+        parts = [_value(date, "Year"), _value(date, "Month"), _value(date, "Day"),
+                 _value(clock, "Hour"), _value(clock, "Minute"), _value(clock, "Second")]
+        try:
+            moment = datetime(*(int(str(part).strip()) for part in parts), tzinfo=timezone.utc)  # type: ignore[misc]
+        except (TypeError, ValueError, OverflowError):
+            moment = None
+        if moment is not None:
+            fields.append(("onvif.utc_time", moment.isoformat().replace("+00:00", "Z")))
+    return _observations(fields, ip, port, at)
+
+
+def _body(xml: bytes, what: str) -> Element:
+    root = parse_untrusted_xml(xml, what, MAX_REPLY_BYTES)
+    if root.tag != "Envelope":
+        raise ProtocolError(f"{what}: root element is <{root.tag}>, not a SOAP Envelope")
+    body = _child(root, "Body")
+    if body is None:
+        raise ProtocolError(f"{what}: SOAP envelope has no Body")
+    fault = _child(body, "Fault")
+    if fault is not None:
+        code, reason = _fault_details(fault)
+        raise OnvifFault(f"{what}: SOAP Fault {code}{f' ({reason})' if reason else ''}", code, reason)
+    return body
+
+
+def _fault_details(fault: Element) -> tuple[str, str]:
+    """The most specific fault code and the reason text, for SOAP 1.2 or SOAP 1.1 faults."""
+    code = None
+    level = _child(fault, "Code")
+    while level is not None:  # SOAP 1.2: Code/Value, then Subcode/Value, nested
+        code = _text(_child(level, "Value")) or code
+        level = _child(level, "Subcode")
+    code = code or _text(_child(fault, "faultcode"))
+    reason = _text(_child(_child(fault, "Reason"), "Text")) or _text(_child(fault, "faultstring")) or ""
+    return code or "unknown fault code", reason
+
+
+def parse_fault(xml: bytes, ip: str = "device") -> str:
+    """The most specific code of a SOAP Fault reply (``ter:NotAuthorized``, ``env:Sender`` ...), for evidence.
+
+    Raises ProtocolError when the reply is not a Fault.
+    """
+    try:
+        _body(xml, f"ONVIF reply from {ip}")
+    except OnvifFault as fault:
+        return fault.code
+    raise ProtocolError(f"ONVIF reply from {ip}: not a SOAP Fault")
+
+
+def parse_device_information(xml: bytes, ip: str, port: int | None, at: float = 0.0) -> list[Observation]:
+    """Observations from a GetDeviceInformationResponse envelope; a Fault raises :class:`OnvifFault`."""
+    what = f"ONVIF GetDeviceInformation reply from {ip}:{port}"
+    response = _child(_body(xml, what), "GetDeviceInformationResponse")
+    if response is None:
+        raise ProtocolError(f"{what}: SOAP body holds no GetDeviceInformationResponse")
+    info = {key: _text(_child(response, key)) for key in DEVICE_INFORMATION_FIELDS}
+    return device_information_observations(info, ip, port, at)
+
+
+def _as_tree(element: Element) -> dict[str, Any] | str | None:
+    """Nested dicts of child elements, leaves as text: the shape onvif-zeep-async's ``to_dict`` gives."""
+    if len(element) == 0:
+        return _text(element)
+    return {child.tag: _as_tree(child) for child in element}
+
+
+def parse_system_date_and_time(xml: bytes, ip: str, port: int | None, at: float = 0.0) -> list[Observation]:
+    """Observations from a GetSystemDateAndTimeResponse envelope; a Fault raises :class:`OnvifFault`."""
+    what = f"ONVIF GetSystemDateAndTime reply from {ip}:{port}"
+    response = _child(_body(xml, what), "GetSystemDateAndTimeResponse")
+    system = _child(response, "SystemDateAndTime")
+    if system is None:
+        raise ProtocolError(f"{what}: SOAP body holds no GetSystemDateAndTimeResponse/SystemDateAndTime")
+    tree = _as_tree(system)
+    return system_time_observations(tree if isinstance(tree, dict) else {}, ip, port, at)
