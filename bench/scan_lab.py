@@ -100,7 +100,8 @@ def main() -> None:
                                                     "--db", db, "--yes", "--json",
                                                     *args.camscan_args.split()]))
         result = score(hosts, json.loads(scan.output))
-        report(scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras")
+        report(scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras; "
+                     f"model from discovery for {result.model_accuracy:.1%} of {result.with_discovery_model} cameras")
         if args.explain:
             print("\n".join(result.problems))
         if not args.no_nmap and shutil.which("nmap"):

@@ -10,8 +10,10 @@ import json
 import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 
 import click
+import yaml
 
 from camscan import __version__
 from camscan.fingerprint.identify import Identifier
@@ -122,11 +124,21 @@ def main() -> None:
 @click.option("--interface", help="Only ARP-sweep targets on this interface.")
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @click.option("--site", help="Label the scan with a site name.")
+@click.option("--discovery-wait", default=2.0, show_default=True, type=click.FloatRange(min=0.1, max=60),
+              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
+@click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
+@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all: ARP and TCP only.")
+@click.option("--onvif-user", help="ONVIF account to try when a device refuses anonymous GetDeviceInformation.")
+@click.option("--onvif-password", envvar="CAMSCAN_ONVIF_PASSWORD", help="Its password (or CAMSCAN_ONVIF_PASSWORD); never stored.")
+@click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
+              help="YAML file with onvif: {username: ..., password: ...}; never stored or printed.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
 @json_option
 @friendly_errors
-def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site, yes, as_json):
+def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
+         discovery_wait, no_multicast, no_discovery, onvif_user, onvif_password, credentials_file, yes, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
+    from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
 
     excluded = [part for item in exclude for part in item.split(",") if part.strip()]
@@ -141,17 +153,26 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
     click.echo(
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
-        f"at most {rate:g} packets/s and {concurrency} connections at once.",
+        f"at most {rate:g} packets/s and {concurrency} connections at once"
+        + ("." if no_discovery else
+           f"; discovery probes (WS-Discovery, SADP, DHIP, SSDP{'' if no_multicast else ', mDNS'}) to each live host"
+           + ("" if no_multicast else " and, on links wholly in scope, to their multicast groups") + "."),
         err=True,
     )
     if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface)
+    credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
+    discovery = None if no_discovery else DiscoverySettings(
+        wait=discovery_wait, multicast=not no_multicast, credentials=credentials
+    )
     store = open_store(db_path, create=True)
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
-                  "interface": interface, "exclude": excluded, "scope_file": scope_file}
+                  "interface": interface, "exclude": excluded, "scope_file": scope_file,
+                  "discovery": discovery is not None, "discovery_wait": discovery_wait,
+                  "multicast": discovery is not None and not no_multicast, "onvif_credentials": credentials is not None}
     scan_id = store.start_scan(list(targets), parameters, site=site)
-    runner = Scan(scope, settings, store, scan_id)
+    runner = Scan(scope, settings, store, scan_id, discovery=discovery)
     status = "failed"
     try:
         _run_with_progress(runner)
@@ -173,6 +194,25 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} (scan {scan_id}).", err=True)
     if status == "interrupted":
         sys.exit(130)
+
+
+def onvif_credentials(user: str | None, password: str | None, path: str | None):
+    """The ONVIF account from the options or a credentials file (the options win), or None."""
+    from camscan.transport.onvif import Credentials
+
+    if path:
+        try:
+            loaded = yaml.safe_load(Path(path).read_text()) or {}
+        except (OSError, yaml.YAMLError) as error:
+            raise click.ClickException(f"cannot read credentials file {path}: {type(error).__name__}") from None
+        account = loaded.get("onvif") if isinstance(loaded, dict) else None
+        if not isinstance(account, dict) or not account.get("username"):
+            raise click.ClickException(f"credentials file {path} needs onvif: {{username: ..., password: ...}}")
+        user = user or str(account["username"])
+        password = password if password is not None else str(account.get("password") or "")
+    if password is not None and not user:
+        raise click.UsageError("--onvif-password needs --onvif-user")
+    return Credentials(user, password or "") if user else None
 
 
 def _run_with_progress(runner) -> None:

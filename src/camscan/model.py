@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "dvr", "nvr", "video-encoder"})
+
+
+def canonical_mac(value: str | None) -> str | None:
+    """``44-19-B6-01-02-03`` or ``4419.b601.0203`` → ``44:19:b6:01:02:03``; None if it is no MAC."""
+    digits = re.sub(r"[\s:.\-]", "", value or "").lower()
+    if re.fullmatch(r"[0-9a-f]{12}", digits):
+        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
+    return None
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,10 @@
-"""The active scan: ARP sweep, TCP connect sweep, protocol probes, identification, storage.
+"""The active scan: ARP sweep, discovery, TCP connect sweep, protocol probes, identification, storage.
 
-Hosts flow through as soon as they are found: an ARP reply starts that host's port
-sweep, open ports get their conversations, and the device is identified and stored
-the moment its probes finish, so an interrupted scan keeps everything already seen.
+Hosts flow through as soon as they are found: an ARP reply starts that host's unicast
+discovery probes and port sweep, open ports get their conversations, and the device is
+identified and stored the moment its probes (and its discovery replies) are in, so an
+interrupted scan keeps everything already seen. Multicast discovery and mDNS run beside
+the sweep; an address heard only through discovery is still inventoried.
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from camscan import correlate
+from camscan.discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service
 from camscan.probes import flows
@@ -65,6 +69,7 @@ class Scan:
         scan_id: int,
         identifier: Identifier | None = None,
         on_progress: Callable[[Progress], None] | None = None,
+        discovery: DiscoverySettings | None = None,
     ) -> None:
         self.scope = scope
         self.settings = settings
@@ -74,6 +79,9 @@ class Scan:
         self.progress = Progress()
         self.notices: list[str] = []
         self.device_ids: set[int] = set()
+        self.discovery_settings = discovery
+        self.discovery: Discovery | None = None
+        self._recorded: dict[str, Device] = {}
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -89,30 +97,55 @@ class Scan:
         if not can_arp:
             self.notices.append("not root: no ARP sweep (no MAC addresses); every address gets a TCP sweep instead")
 
+        if self.discovery_settings:
+            self.discovery = Discovery(
+                self.scope, self.discovery_settings, transport, self.store, self.scan_id, self.settings.interface
+            )
         tasks: set[asyncio.Task] = set()
-        if routed:
-            tasks.add(asyncio.create_task(self._sweep_routed(transport, routed)))
-
-        def reply(seen: Observation) -> None:
-            self.progress.live_hosts += 1
-            tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen)))
-
-        sweeps = [
-            transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait)
-            for interface, on_link in by_interface.items()
-        ]
         try:
-            await asyncio.gather(*sweeps)
+            if self.discovery:
+                await self.discovery.start()
+            if routed:
+                tasks.add(asyncio.create_task(self._sweep_routed(transport, routed)))
+
+            def reply(seen: Observation) -> None:
+                self.progress.live_hosts += 1
+                tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen)))
+
+            await asyncio.gather(*(
+                transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait)
+                for interface, on_link in by_interface.items()
+            ))
             self.progress.hosts_done += sum(len(v) for v in by_interface.values()) - self.progress.live_hosts
             self._on_progress(self.progress)
             while pending := [task for task in tasks if not task.done()]:
                 await asyncio.wait(pending)
             for task in tasks:
                 task.result()
+            if self.discovery:
+                await self._finish_discovery()
         finally:
             for task in tasks:
                 task.cancel()
-        return sorted(self.progress.devices, key=lambda device: ipaddress.ip_address(device.ip))
+            if self.discovery:
+                await self.discovery.close()
+                self.notices += self.discovery.notices
+        return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
+
+    async def _finish_discovery(self) -> None:
+        """Devices heard only through discovery, replies that came after their device was
+        stored, and addresses reporting the same serial or ONVIF endpoint."""
+        discovery = self.discovery
+        await discovery.finish()
+        for ip in discovery.untaken() + discovery.late_arrivals():
+            found = discovery.take(ip)
+            self._absorb(ip, found + await discovery.follow_up(ip, found))
+        by_ip = {ip: device.observations for ip, device in self._recorded.items()}
+        shared: dict[str, list[Observation]] = {}
+        for seen in correlate.shared_identities(by_ip, time.time()):
+            shared.setdefault(seen.ip, []).append(seen)
+        for ip, extra in shared.items():
+            self._absorb(ip, extra)
 
     async def _sweep_routed(self, transport: LiveTransport, hosts: list[str]) -> None:
         """Sweep hosts that ARP cannot vouch for, a bounded number at a time (memory stays flat)."""
@@ -131,31 +164,68 @@ class Scan:
         try:
             if arp_reply:
                 observations.append(arp_reply)
-                self.store.record_observations(self.scan_id, observations)
-            states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))
-            open_ports = [port for port, is_open in zip(self.settings.ports, states) if is_open]
-            await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
+            await asyncio.gather(
+                self._sweep_ports(transport, ip, observations, services), self._discover(ip, observations)
+            )
         finally:
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
-                device = Device(
-                    ip=ip,
-                    mac=arp_reply.value if arp_reply else None,
-                    services=sorted(services, key=lambda service: service.port),
-                    observations=observations,
-                    identification=self.identifier.identify(observations),
-                )
-                self.device_ids.add(self.store.record_device(self.scan_id, device))
-                self.progress.devices.append(device)
+                self._record(ip, services, observations)
             self.progress.hosts_done += 1
             self._on_progress(self.progress)
+
+    async def _sweep_ports(
+        self, transport: LiveTransport, ip: str, observations: list[Observation], services: list[Service]
+    ) -> None:
+        states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))
+        open_ports = [port for port, is_open in zip(self.settings.ports, states) if is_open]
+        await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
+
+    async def _discover(self, ip: str, observations: list[Observation]) -> None:
+        """Unicast discovery to one host while its ports are swept; then the replies' follow-ups."""
+        if not self.discovery:
+            return
+        await self.discovery.probe_host(ip)
+        await self.discovery.settle(ip)
+        found = self.discovery.take(ip)
+        if found:
+            observations += found
+            observations += await self.discovery.follow_up(ip, found)
+
+    def _absorb(self, ip: str, found: list[Observation]) -> None:
+        """Add discovery replies to an address's device (a new one if it had none) and store it again."""
+        device = self._recorded.get(ip)
+        known = set(device.observations) if device else set()
+        self._record(
+            ip, device.services if device else [], (device.observations if device else []) + [
+                seen for seen in found if seen not in known
+            ]
+        )
+
+    def _record(self, ip: str, services: list[Service], observations: list[Observation]) -> None:
+        """Identify and store one address's device (again, if it was stored before)."""
+        observations = [seen for seen in observations if not seen.field.startswith("conflict.")]
+        observations += correlate.conflicts(ip, observations, time.time())
+        device = Device(
+            ip=ip,
+            mac=correlate.device_mac(observations),
+            services=sorted(services, key=lambda service: service.port),
+            observations=observations,
+            identification=self.identifier.identify(observations),
+        )
+        self.device_ids.add(self.store.record_device(self.scan_id, device))
+        if ip in self._recorded:
+            self.progress.devices.remove(self._recorded[ip])
+        self._recorded[ip] = device
+        self.progress.devices.append(device)
 
     async def _probe_port(
         self, transport: LiveTransport, ip: str, port: int, observations: list[Observation], services: list[Service]
     ) -> None:
         """Try the port's conversations in order until one gets a recognisable answer.
 
-        What it finds is stored at once and appended to the host's ``observations`` and ``services``.
+        What it finds is appended to the host's ``observations`` and ``services``, which are
+        stored when the host is done (or interrupted).
         """
         found = [Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time())]
         service = Service(ip=ip, port=port, protocol="unknown")
@@ -167,7 +237,6 @@ class Scan:
                 found += [replace(seen, observed_at=now) for seen in said]
                 service = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
                 break
-        self.store.record_observations(self.scan_id, found)
         observations.extend(found)
         services.append(service)
 

@@ -113,6 +113,18 @@ class Scope:
         except Exception:
             return False
 
+    def covers_network(self, network: str) -> bool:
+        """True when every host address of ``network`` (e.g. ``198.18.0.0/22``) is in scope.
+
+        Multicast reaches a whole link, so discovery multicasts only on a link in scope.
+        """
+        try:
+            net = IPNetwork(network)
+            hosts = IPRange(net.first + 1, net.last - 1) if net.size > 2 else net
+            return self._set.issuperset(IPSet(hosts))
+        except Exception:
+            return False
+
     def hosts(self) -> Iterator[str]:
         """Every address to probe, in order."""
         for cidr in self._set.iter_cidrs():

@@ -21,7 +21,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from camscan.model import Device, Identification, Observation
+from camscan.model import Device, Identification, Observation, canonical_mac
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 APPLICATION_ID = 0x63616D73  # "cams" in the file header; `file` and sqlite3 show it
@@ -44,13 +44,10 @@ def _iso(moment: datetime) -> str:
 
 
 def normalize_mac(mac: str | None) -> str | None:
-    """``44-19-B6-01-02-03`` or ``4419.b601.0203`` → ``44:19:b6:01:02:03``; None stays None."""
+    """A MAC in camscan's one form (see :func:`canonical_mac`); other text lower-cased; None stays None."""
     if not mac or not mac.strip():
         return None
-    digits = re.sub(r"[\s:.\-]", "", mac).lower()
-    if re.fullmatch(r"[0-9a-f]{12}", digits):
-        return ":".join(digits[i : i + 2] for i in range(0, 12, 2))
-    return mac.strip().lower()
+    return canonical_mac(mac) or mac.strip().lower()
 
 
 _MAC_PATTERN = re.compile(r"[0-9a-fA-F]{2}([:\-]?[0-9a-fA-F]{2}){5}|[0-9a-fA-F]{4}(\.[0-9a-fA-F]{4}){2}")
@@ -243,6 +240,9 @@ class Store:
         try:
             self.db.execute("PRAGMA foreign_keys = ON")
             self.db.enable_wal()
+            # With WAL, NORMAL loses nothing when camscan crashes or is interrupted (only on
+            # power loss), and spares an fsync per result written as it arrives.
+            self.db.execute("PRAGMA synchronous = NORMAL")
             self._migrate(version)
         except sqlite3.Error as error:
             self.db.close()

@@ -13,7 +13,6 @@ import ipaddress
 import json
 import os
 import random
-import select
 import shutil
 import signal
 import sqlite3
@@ -28,6 +27,7 @@ import pytest
 from camscan.lab import LabHost, NamespaceLab, build_hosts, generate_lab
 from camscan.lab.netns import list_namespaces
 from camscan.probes.ports import DEFAULT_PORTS
+from capture import start_capture, stop_capture
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="namespace labs need root and iproute2"
@@ -300,34 +300,6 @@ def scope_lab():
     ]
     with NamespaceLab(hosts, prefix="cslib", network=SCOPE_NET) as lab:
         yield lab
-
-
-def start_capture(lab: NamespaceLab, pcap: Path) -> subprocess.Popen:
-    """tcpdump on the scanner's interface, inside its namespace; returns once it listens."""
-    argv = lab.exec_argv(["tcpdump", "-i", lab.interface, "-n", "-U", "-Z", "root", "-w", str(pcap)])
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    said = b""
-    deadline = time.monotonic() + 10
-    while b"listening on" not in said:
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            process.wait()
-            pytest.fail(f"tcpdump did not start: {said.decode(errors='replace')}")
-        ready, _, _ = select.select([process.stderr], [], [], 0.2)
-        if ready:
-            said += os.read(process.stderr.fileno(), 4096)
-    return process
-
-
-def stop_capture(process: subprocess.Popen) -> str:
-    time.sleep(0.3)  # let the last replies land in the capture
-    process.send_signal(signal.SIGINT)
-    try:
-        _, err = process.communicate(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        _, err = process.communicate()
-    return err.decode(errors="replace")
 
 
 @pytest.mark.skipif(shutil.which("tcpdump") is None, reason="needs tcpdump")

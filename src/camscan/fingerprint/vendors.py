@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 
 import yaml
-from netaddr import EUI, AddrFormatError, NotRegisteredError
+from netaddr import EUI, OUI, AddrFormatError, NotRegisteredError
 
-from camscan.fingerprint.signatures import SignatureError, signatures_dir
+from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
 
 
 def normalise_org(name: str) -> str:
@@ -46,7 +46,7 @@ class Catalogue:
     @classmethod
     def load(cls, path: Path) -> Catalogue:
         try:
-            raw = yaml.safe_load(path.read_text()) or {}
+            raw = load_yaml(path.read_text()) or {}
         except (OSError, yaml.YAMLError) as error:
             raise SignatureError(f"{path}: cannot read the vendor catalogue: {error}") from None
         vendors = {}
@@ -82,8 +82,17 @@ class Catalogue:
 def oui_organisation(mac: str) -> str | None:
     """The IEEE registrant of a MAC address's OUI (netaddr's bundled registry), or None."""
     try:
-        return EUI(mac).oui.registration().org
-    except (NotRegisteredError, AddrFormatError, ValueError, TypeError, IndexError):
+        return _registrant(int(EUI(mac)) >> 24)
+    except (AddrFormatError, ValueError, TypeError):
+        return None
+
+
+@lru_cache(maxsize=4096)
+def _registrant(oui: int) -> str | None:
+    """netaddr reads the registry file on every lookup; a site has few OUIs, so remember them."""
+    try:
+        return OUI(oui).registration().org
+    except (NotRegisteredError, IndexError):
         return None
 
 

@@ -7,7 +7,7 @@ live transport, a pcap replay and the unit tests drive the same generators.
 from __future__ import annotations
 
 from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp
+from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp, ssdp
 from camscan.protocols.message import parse_response
 
 # Read-only pages that name the maker even behind a login (each answers 401 with a
@@ -89,3 +89,22 @@ def banner_flow(ip: str, port: int) -> Flow:
     if refusals and not banner.strip_telnet(data).strip():
         data += yield Exchange(refusals, banner.banner_complete, max_bytes=banner.BANNER_LIMIT)
     return banner.observations(data, ip, port)
+
+
+def upnp_description_flow(ip: str, host: str, port: int, path: str, tls: bool = False) -> Flow:
+    """GET the UPnP device description an SSDP LOCATION names; observations are filed under ``ip``.
+
+    ``host`` is the LOCATION's address (the caller has checked it is in scope).
+    """
+    reply = yield Exchange(
+        http.build_get(_host_header(host, port, 443 if tls else 80), path),
+        http.response_complete,
+        max_bytes=ssdp.MAX_DESCRIPTION_BYTES,
+    )
+    try:
+        response = parse_response(reply)
+    except ProtocolError:
+        return []
+    if response.protocol != "HTTP" or response.status != 200:
+        return []
+    return ssdp.parse_device_description(response.body, ip, port)

@@ -1,0 +1,72 @@
+"""Merging what several protocols said about one address into one device.
+
+The MAC comes from ARP when camscan saw the device on its link, else from what the
+device reported about itself (SADP, DHIP, mDNS). Disagreements between sources, and
+addresses that report the same serial number or ONVIF endpoint, are kept as evidence
+rather than settled silently.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+
+from camscan.model import Observation, canonical_mac
+
+# Most trustworthy first: ARP is what the wire said, the rest is what the device claims.
+MAC_FIELDS = ("mac.address", "sadp.mac", "dhip.mac", "mdns.txt.macaddress")
+SERIAL_FIELDS = ("sadp.serial", "dhip.serial", "onvif.serial", "upnp.serial_number")
+ENDPOINT_FIELD = "wsd.endpoint"
+
+
+def _values(observations: Iterable[Observation], fields: Iterable[str], clean) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for seen in observations:
+        if seen.field in fields and seen.field not in found and (value := clean(seen.value)):
+            found[seen.field] = value
+    return found
+
+
+def _serial(value: str) -> str | None:
+    return value.strip().upper() or None
+
+
+def device_mac(observations: Iterable[Observation]) -> str | None:
+    """The device's MAC: ARP's if seen, else the first one the device reported."""
+    macs = _values(observations, MAC_FIELDS, canonical_mac)
+    return next((macs[name] for name in MAC_FIELDS if name in macs), None)
+
+
+def conflicts(ip: str, observations: list[Observation], at: float) -> list[Observation]:
+    """A ``conflict.mac`` / ``conflict.serial`` observation where sources disagree."""
+    found = []
+    for kind, fields, clean in (("mac", MAC_FIELDS, canonical_mac), ("serial", SERIAL_FIELDS, _serial)):
+        values = _values(observations, fields, clean)
+        if len(set(values.values())) > 1:
+            said = ", ".join(f"{name}={value}" for name, value in values.items())
+            found.append(Observation(ip=ip, source="correlate", field=f"conflict.{kind}", value=said, observed_at=at))
+    return found
+
+
+def shared_identities(by_ip: Mapping[str, list[Observation]], at: float) -> list[Observation]:
+    """``correlate.same_device`` evidence for addresses reporting the same serial or ONVIF endpoint.
+
+    One box with two addresses (two NICs, or a recorder answering for its cameras' ports)
+    shows up this way; each address keeps its own record and names the others.
+    """
+    holders: dict[tuple[str, str], set[str]] = defaultdict(set)
+    for ip, observations in by_ip.items():
+        for seen in observations:
+            if seen.field in SERIAL_FIELDS and (serial := _serial(seen.value)):
+                holders[("serial", serial)].add(ip)
+            elif seen.field == ENDPOINT_FIELD and seen.value.strip():
+                holders[("endpoint", seen.value.strip().lower())].add(ip)
+    found = []
+    for (kind, value), ips in sorted(holders.items()):
+        if len(ips) < 2:
+            continue
+        for ip in sorted(ips):
+            others = ", ".join(sorted(ips - {ip}))
+            found.append(Observation(ip=ip, source="correlate", field="correlate.same_device",
+                                     value=f"{kind} {value} also reported by {others}", observed_at=at))
+    return found

@@ -1,0 +1,182 @@
+"""One scan's discovery: multicast and unicast probes, mDNS, and the follow-ups replies invite.
+
+Runs beside the port sweep. Replies are parsed as they arrive and kept per address until
+the scanner takes them for that address's device; a follow-up (ONVIF device information
+at an XAddr, the UPnP description at an SSDP LOCATION) happens only where the address it
+names is in scope — otherwise it stays evidence and is never contacted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from camscan.model import Observation
+from camscan.probes import flows
+from camscan.probes.discovery import DiscoveryProbe, discovery_probes
+from camscan.protocols import ProtocolError
+from camscan.scope import Scope
+from camscan.store import Store
+from camscan.transport import mdns as mdns_transport
+from camscan.transport import onvif as onvif_transport
+from camscan.transport.discovery import DiscoverySockets, multicast_links
+from camscan.transport.live import LiveTransport
+
+# Follow-ups per device: a camera lists one or two XAddrs (IPv4 and IPv6) and one LOCATION.
+MAX_XADDRS = 2
+MAX_LOCATIONS = 2
+
+
+@dataclass
+class DiscoverySettings:
+    wait: float = 2.0
+    multicast: bool = True
+    mdns: bool = True
+    onvif: bool = True
+    credentials: onvif_transport.Credentials | None = None
+
+
+class Discovery:
+    """Sends the probes, collects parsed replies per address, runs the follow-ups."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        settings: DiscoverySettings,
+        transport: LiveTransport,
+        store: Store,
+        scan_id: int,
+        interface: str | None = None,
+        probes: list[DiscoveryProbe] | None = None,
+    ) -> None:
+        self.scope = scope
+        self.settings = settings
+        self.transport = transport
+        self.store = store
+        self.scan_id = scan_id
+        self.notices: list[str] = []
+        self.links = multicast_links(scope, interface) if settings.multicast else {}
+        self.sockets = DiscoverySockets(scope, transport.pacer, probes or discovery_probes(), self.links, self._on_datagram)
+        self._found: dict[str, list[Observation]] = defaultdict(list)
+        self._taken: set[str] = set()
+        self._late: set[str] = set()
+        self._unicast_sent: dict[str, float] = {}
+        self._malformed: dict[tuple[str, str], str] = {}
+        self._window_ends = 0.0
+        self._mdns_task: asyncio.Task | None = None
+        self.onvif = onvif_transport.OnvifClient(scope, settings.credentials, transport.timeout)
+
+    async def start(self) -> None:
+        """Open the sockets; multicast the probes and start mDNS on every in-scope link."""
+        self.sockets.open()
+        if not self.links:
+            return
+        self._window_ends = time.monotonic() + self.settings.wait
+        await self.sockets.send_multicast()
+        if self.settings.mdns:
+            addresses = [str(link.ip) for link in self.links.values()]
+            self._mdns_task = asyncio.create_task(
+                mdns_transport.browse(self.scope, addresses, self.settings.wait, self._on_observations)
+            )
+
+    async def probe_host(self, ip: str) -> None:
+        """Unicast every probe to one host."""
+        self._unicast_sent[ip] = time.monotonic()
+        await self.sockets.send_unicast(ip)
+
+    async def settle(self, ip: str) -> None:
+        """Wait until the replies ``ip`` could still send have had their time."""
+        unicast = self._unicast_sent.get(ip)
+        deadline = max(self._window_ends, unicast + self.settings.wait if unicast is not None else 0.0)
+        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
+
+    def heard_from(self, ip: str) -> bool:
+        return ip in self._found
+
+    def take(self, ip: str) -> list[Observation]:
+        """The replies from ``ip`` so far; later ones are kept for :meth:`late_arrivals`."""
+        self._taken.add(ip)
+        self._late.discard(ip)
+        return list(self._found.get(ip, ()))
+
+    async def follow_up(self, ip: str, found: list[Observation]) -> list[Observation]:
+        """ONVIF device information for the XAddrs, UPnP descriptions for the LOCATIONs."""
+        extra: list[Observation] = []
+        xaddrs = list(dict.fromkeys(seen.value for seen in found if seen.field == "wsd.xaddr"))
+        if self.settings.onvif:
+            for xaddr in xaddrs[:MAX_XADDRS]:
+                result = await self.onvif.device_information(ip, xaddr)
+                self.notices += result.notices
+                extra += result.observations
+                if any(seen.field == "onvif.model" for seen in result.observations):
+                    break
+        locations = list(dict.fromkeys(seen.value for seen in found if seen.field == "ssdp.location"))
+        for location in locations[:MAX_LOCATIONS]:
+            extra += await self._description(ip, location)
+        return extra
+
+    async def _description(self, ip: str, location: str) -> list[Observation]:
+        target = onvif_transport.xaddr_target(location)
+        if target is None or not self.scope.allowed(target[0]):
+            self.notices.append(f"SSDP LOCATION {location} of {ip} is outside scope: recorded, not contacted")
+            return []
+        host, port = target
+        parts = urlsplit(location)
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        tls = parts.scheme == "https"
+        result = await self.transport.run_flow(host, port, flows.upnp_description_flow(ip, host, port, path, tls), tls=tls)
+        if result.error:
+            self.notices.append(f"UPnP description {location} of {ip} is unreadable: {result.error}")
+        return result.observations
+
+    async def finish(self) -> None:
+        """Let the multicast window and mDNS run out, then close the sockets."""
+        await asyncio.sleep(max(0.0, self._window_ends - time.monotonic()))
+        try:
+            if self._mdns_task:
+                self.notices += await self._mdns_task
+        finally:
+            self.sockets.close()
+        if self.sockets.dropped_out_of_scope:
+            self.notices.append(f"ignored {self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope")
+        for (ip, protocol), reason in sorted(self._malformed.items()):
+            self.notices.append(f"{protocol} reply from {ip} skipped: {reason}")
+
+    async def close(self) -> None:
+        """Stop listening; replies no device took (an interrupted scan) are stored as they are."""
+        untaken = [seen for ip in self.untaken() for seen in self._found[ip]]
+        if untaken:
+            self.store.record_observations(self.scan_id, untaken)
+            self._taken.update(self.untaken())
+        if self._mdns_task and not self._mdns_task.done():
+            self._mdns_task.cancel()
+        self.sockets.close()
+        await self.onvif.close()
+
+    def untaken(self) -> list[str]:
+        """Addresses heard only through discovery: no device was built for them yet."""
+        return sorted(ip for ip in self._found if ip not in self._taken)
+
+    def late_arrivals(self) -> list[str]:
+        """Addresses whose device was built before all their replies were in."""
+        return sorted(self._late)
+
+    def _on_datagram(self, probe: DiscoveryProbe, data: bytes, ip: str, port: int, at: float) -> None:
+        try:
+            found = probe.parse(data, ip, port, at)
+        except ProtocolError as error:
+            self._malformed.setdefault((ip, probe.name), str(error)[:200])
+            return
+        self._on_observations(ip, found)
+
+    def _on_observations(self, ip: str, found: list[Observation]) -> None:
+        known = {(seen.field, seen.value, seen.port) for seen in self._found.get(ip, ())}
+        fresh = [seen for seen in found if (seen.field, seen.value, seen.port) not in known]
+        if not fresh:
+            return
+        self._found[ip].extend(fresh)
+        if ip in self._taken:
+            self._late.add(ip)

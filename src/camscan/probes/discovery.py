@@ -1,0 +1,51 @@
+"""The UDP discovery probes camscan sends, and how each reply is read.
+
+One :class:`DiscoveryProbe` per protocol names its port, its multicast group, the
+requests to send (built once per scan, so replies can be matched to them) and the
+sans-IO parser for what comes back. The live transport sends and listens; a pcap
+replay or passive analysis feeds the same parsers.
+"""
+
+from __future__ import annotations
+
+import random
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from camscan.model import Observation
+from camscan.protocols import dhip, sadp, ssdp, wsd
+
+Parser = Callable[[bytes, str, int, float], list[Observation]]
+
+# ONVIF Core §7.3.1: legacy cameras answer only NetworkVideoTransmitter, current ones
+# tds:Device; one type per probe because a target must match every listed type.
+WSD_PROBE_TYPES = ("dn:NetworkVideoTransmitter", "tds:Device")
+# Seconds devices may spread their M-SEARCH answers over (UDA 1.1 §1.3.2).
+SSDP_MX = 1
+
+
+@dataclass(frozen=True)
+class DiscoveryProbe:
+    """One discovery protocol: where its requests go and how its replies are parsed."""
+
+    name: str
+    port: int
+    group: str
+    requests: tuple[bytes, ...]
+    parse: Parser
+
+
+def discovery_probes(seed: int | None = None) -> list[DiscoveryProbe]:
+    """The probes of one scan: WS-Discovery, SADP, DHIP and SSDP, with fresh message ids."""
+    rng = random.Random(seed)
+    fresh_uuid = lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))  # noqa: E731
+    return [
+        DiscoveryProbe(
+            "wsd", wsd.PORT, wsd.MULTICAST_GROUP,
+            tuple(wsd.build_probe(types, f"uuid:{fresh_uuid()}") for types in WSD_PROBE_TYPES), wsd.parse_probe_matches,
+        ),
+        DiscoveryProbe("sadp", sadp.PORT, sadp.MULTICAST_GROUP, (sadp.build_inquiry(fresh_uuid()),), sadp.parse_probe_match),
+        DiscoveryProbe("dhip", dhip.PORT, dhip.MULTICAST_GROUP, (dhip.build_search(rng.getrandbits(31)),), dhip.parse_reply),
+        DiscoveryProbe("ssdp", ssdp.PORT, ssdp.MULTICAST_GROUP, (ssdp.build_msearch("ssdp:all", SSDP_MX),), ssdp.parse_ssdp),
+    ]

@@ -1,0 +1,166 @@
+"""Discovery over UDP: probes multicast on in-scope links and unicast to in-scope hosts, every reply in.
+
+One socket per protocol. When multicast is allowed it is bound to the protocol's own port
+and joined to its group on each in-scope link, because some devices (Hikvision SADP,
+Dahua DHIP) answer to the group rather than to the asker; otherwise it is an ephemeral
+unicast socket. Replies are accepted from any source port, but only from addresses in
+scope: anything else is counted and dropped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import fcntl
+import ipaddress
+import socket
+import struct
+import time
+from collections.abc import Callable
+
+from camscan.probes.discovery import DiscoveryProbe
+from camscan.scope import Scope
+from camscan.transport import OutOfScopeError, Pacer, guard
+
+# Linux ioctls (linux/sockios.h) and interface flags (linux/if.h).
+_SIOCGIFFLAGS, _SIOCGIFADDR, _SIOCGIFNETMASK = 0x8913, 0x8915, 0x891B
+_IFF_UP, _IFF_LOOPBACK, _IFF_MULTICAST = 0x1, 0x8, 0x1000
+MAX_DATAGRAM = 65535
+
+Datagram = Callable[[DiscoveryProbe, bytes, str, int, float], None]
+
+
+def _ioctl(name: str, request: int) -> bytes:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        return fcntl.ioctl(probe.fileno(), request, struct.pack("256s", name.encode()[:15]))
+
+
+def interface_link(name: str) -> ipaddress.IPv4Interface | None:
+    """The IPv4 address and network of an interface that is up and can multicast, else None."""
+    try:
+        flags = struct.unpack_from("H", _ioctl(name, _SIOCGIFFLAGS), 16)[0]
+        if not flags & _IFF_UP or flags & _IFF_LOOPBACK or not flags & _IFF_MULTICAST:
+            return None
+        address = socket.inet_ntoa(_ioctl(name, _SIOCGIFADDR)[20:24])
+        netmask = socket.inet_ntoa(_ioctl(name, _SIOCGIFNETMASK)[20:24])
+    except OSError:  # no such interface, or no IPv4 address on it
+        return None
+    return ipaddress.IPv4Interface(f"{address}/{netmask}")
+
+
+def multicast_links(scope: Scope, only: str | None = None) -> dict[str, ipaddress.IPv4Interface]:
+    """Interfaces whose whole network lies in scope: the only links discovery may multicast on."""
+    links = {}
+    for _index, name in socket.if_nameindex():
+        if only and name != only:
+            continue
+        link = interface_link(name)
+        if link and scope.covers_network(str(link.network)):
+            links[name] = link
+    return links
+
+
+class DiscoverySockets:
+    """The sockets of one scan's discovery; ``on_datagram`` is called for each in-scope reply."""
+
+    def __init__(
+        self,
+        scope: Scope,
+        pacer: Pacer,
+        probes: list[DiscoveryProbe],
+        links: dict[str, ipaddress.IPv4Interface],
+        on_datagram: Datagram,
+    ) -> None:
+        self.scope = scope
+        self.pacer = pacer
+        self.probes = probes
+        self.links = links
+        self.on_datagram = on_datagram
+        self.notices: list[str] = []
+        self.dropped_out_of_scope = 0
+        self._sockets: dict[str, socket.socket] = {}
+        self._own = {str(link.ip) for link in links.values()}
+
+    def open(self) -> None:
+        loop = asyncio.get_running_loop()
+        for probe in self.probes:
+            sock = self._socket_for(probe)
+            self._sockets[probe.name] = sock
+            loop.add_reader(sock.fileno(), self._read, probe, sock)
+
+    def _socket_for(self, probe: DiscoveryProbe) -> socket.socket:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self.links:
+                try:
+                    sock.bind(("", probe.port))
+                except OSError as error:
+                    sock.bind(("", 0))
+                    self.notices.append(
+                        f"{probe.name}: UDP port {probe.port} is taken ({error.strerror}); "
+                        "replies sent to the multicast group will be missed"
+                    )
+                for link in self.links.values():
+                    membership = socket.inet_aton(probe.group) + socket.inet_aton(str(link.ip))
+                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+                # Discovery is link-local by design: never let a probe be routed further.
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
+            else:
+                sock.bind(("", 0))
+        except BaseException:
+            sock.close()
+            raise
+        return sock
+
+    def _read(self, probe: DiscoveryProbe, sock: socket.socket) -> None:
+        while True:
+            try:
+                data, (ip, port) = sock.recvfrom(MAX_DATAGRAM)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError:  # e.g. ICMP port unreachable reported on the socket
+                continue
+            if ip in self._own:
+                continue
+            if not self.scope.allowed(ip):
+                self.dropped_out_of_scope += 1
+                continue
+            self.on_datagram(probe, data, ip, port, time.time())
+
+    async def _send(self, sock: socket.socket, payload: bytes, address: tuple[str, int]) -> None:
+        await self.pacer.wait()
+        try:
+            sock.sendto(payload, address)
+        except OSError as error:
+            if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.ENETUNREACH, errno.EHOSTUNREACH):
+                raise
+
+    async def send_multicast(self) -> None:
+        """Every probe to its group, on each in-scope link."""
+        for link in self.links.values():
+            if not self.scope.covers_network(str(link.network)):
+                raise OutOfScopeError(f"refused to multicast on {link.network}: it is not wholly in scope")
+            for probe in self.probes:
+                sock = self._sockets[probe.name]
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(str(link.ip)))
+                for request in probe.requests:
+                    await self._send(sock, request, (probe.group, probe.port))
+
+    async def send_unicast(self, ip: str) -> None:
+        """Every probe straight to one host (reaches routed subnets multicast cannot); IPv4 only."""
+        guard(self.scope, ip)
+        if ipaddress.ip_address(ip).version != 4:
+            return
+        for probe in self.probes:
+            for request in probe.requests:
+                await self._send(self._sockets[probe.name], request, (ip, probe.port))
+
+    def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sock in self._sockets.values():
+            loop.remove_reader(sock.fileno())
+            sock.close()
+        self._sockets.clear()
