@@ -18,7 +18,7 @@ from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
-from camscan.store import Store, StoreError
+from camscan.store import ANY_SITE, Store, StoreError
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
@@ -317,8 +317,6 @@ def diff(scan_ids, db_path, site, as_json):
         if scan_ids:
             pair = tuple(scan_ids)
         else:
-            from camscan.store import ANY_SITE
-
             pair = store.latest_scan_pair(site if site is not None else ANY_SITE)
             if pair is None:
                 where = f" of site {site!r}" if site is not None else ""

@@ -12,7 +12,6 @@ import ipaddress
 import json
 import os
 import re
-import shutil
 import sqlite3
 import tempfile
 import uuid

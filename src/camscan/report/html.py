@@ -28,7 +28,7 @@ h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px solid #ddd;padding
 .card b{display:block;font-size:1.8rem}.covered{color:#c0392b}.unknown{color:#8a6d00}
 table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}
 th,td{border:1px solid #ddd;padding:.3rem .45rem;text-align:left;vertical-align:top}
-th{background:#f3f3f3}td.num{text-align:right}ul.evidence{margin:0;padding-left:1.1rem}
+th{background:#f3f3f3}ul.evidence{margin:0;padding-left:1.1rem}
 code{font-size:.85em;word-break:break-all}.note{color:#555;font-size:.9rem}
 .badge{display:inline-block;padding:0 .4rem;border-radius:4px;color:#fff;font-size:.8rem}
 """
@@ -105,7 +105,7 @@ def _totals(devices: list[dict], key: str, label: str, table_id: str) -> str:
     for device in devices:
         groups.setdefault(device.get(key) or "(none)", []).append(device)
     rows = [
-        [_e(name), f'<span class="num">{len(members)}</span>',
+        [_e(name), str(len(members)),
          str(sum(1 for d in members if d["is_camera"])), str(sum(1 for d in members if d["ndaa_889"]))]
         for name, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     ]
