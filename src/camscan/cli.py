@@ -20,11 +20,12 @@ from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
-from camscan.store import Store, StoreError
+from camscan.store import ANY_SITE, Store, StoreError
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
-TABLE_COLUMNS = ("ip", "mac", "vendor", "model", "firmware", "device_type", "confidence", "services", "why")
+TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence", "services", "why")
+NDAA_TEXT = {True: "covered", False: "no", None: "unknown"}
 
 
 def db_option(command: Callable) -> Callable:
@@ -43,11 +44,20 @@ def json_option(command: Callable) -> Callable:
 
 
 def open_store(db_path: str, create: bool = False) -> Store:
-    """The inventory at ``db_path``; only a scan may create a new one."""
+    """The inventory at ``db_path``; only a scan (or merge) may create a new one.
+
+    Rows recorded before camscan kept NDAA s.889 attribution get it here, from their
+    stored identification and evidence.
+    """
     if not create and not os.path.exists(db_path):
         raise click.ClickException(f"no camscan database at {db_path}: run `camscan scan` first, or pass --db")
     try:
-        return Store(db_path)
+        store = Store(db_path)
+        if store.unattributed_count():
+            from camscan.reidentify import attribute_missing
+
+            attribute_missing(store)
+        return store
     except StoreError as error:
         raise click.ClickException(str(error)) from None
 
@@ -77,10 +87,12 @@ def _row(device: dict) -> dict[str, str]:
     return {
         "ip": device["ip"],
         "mac": device.get("mac") or "",
+        "site": device.get("site") or "",
         "vendor": device.get("vendor") or "",
         "model": device.get("model") or "",
         "firmware": device.get("firmware") or "",
         "device_type": device.get("device_type") or "",
+        "ndaa_889": NDAA_TEXT[device.get("ndaa_889")],
         "confidence": f"{device.get('confidence') or 0:.2f}",
         "services": _services_text(device),
         "why": _why_text(device),
@@ -265,8 +277,8 @@ def show(address, db_path, as_json):
     if as_json:
         click.echo(json.dumps(device, indent=2))
         return
-    for key in ("ip", "mac", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
-                "confidence", "first_seen", "last_seen"):
+    for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
+                "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
         click.echo(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
     click.echo("     services:")
     for service in device["services"]:
@@ -292,14 +304,172 @@ def export(db_path, fmt, output):
     if fmt == "json":
         output.write(json.dumps(found, indent=2) + "\n")
         return
-    columns = ["ip", "mac", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
-               "confidence", "first_seen", "last_seen", "services", "evidence"]
+    columns = ["ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
+               "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen", "services", "evidence"]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for device in found:
         writer.writerow({**device, "services": _services_text(device), "evidence": _why_text(device)})
     output.write(buffer.getvalue())
+
+
+@main.command("scans")
+@db_option
+@json_option
+@friendly_errors
+def scans_command(db_path, as_json):
+    """List the scans in the inventory, oldest first."""
+    with open_store(db_path) as store:
+        found = store.scans()
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    columns = ("id", "site", "started_at", "finished_at", "status", "targets", "host_count", "device_count",
+               "cameras", "covered")
+    click.echo("\t".join(columns))
+    for scan in found:
+        row = {**scan, "targets": ",".join(scan["targets"])}
+        click.echo("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+
+
+def _describe_sighting(item: dict) -> str:
+    said = " ".join(filter(None, [item.get("vendor"), item.get("model"), item.get("firmware")]))
+    return f"{item['ip']:<15} {item.get('mac') or '-':<17} {said or '(unidentified)'}"
+
+
+@main.command()
+@click.argument("scan_ids", nargs=-1, type=int)
+@db_option
+@click.option("--site", help="Without scan ids: the last two complete scans of this site.")
+@json_option
+@friendly_errors
+def diff(scan_ids, db_path, site, as_json):
+    """Devices new, gone, moved and changed between two scans (default: the last two complete scans).
+
+    Give two scan ids (see `camscan scans`) to compare any pair. A moved device kept its
+    MAC and changed address; a changed one differs in vendor, maker, model, firmware,
+    type or NDAA s.889 status.
+    """
+    if len(scan_ids) not in (0, 2):
+        raise click.UsageError("give two scan ids, or none for the last two complete scans")
+    with open_store(db_path) as store:
+        if scan_ids:
+            pair = tuple(scan_ids)
+        else:
+            pair = store.latest_scan_pair(site if site is not None else ANY_SITE)
+            if pair is None:
+                where = f" of site {site!r}" if site is not None else ""
+                raise click.ClickException(f"{db_path} has fewer than two complete scans{where}; nothing to compare")
+        result = store.diff(*pair)
+    if as_json:
+        click.echo(json.dumps(result, indent=2))
+        return
+    a, b = result["scan_a"], result["scan_b"]
+    click.echo(f"scan {a['id']} ({a['started_at']}, site {a['site'] or '-'}) -> scan {b['id']} "
+               f"({b['started_at']}, site {b['site'] or '-'})")
+    if a["targets"] != b["targets"] or a["site"] != b["site"]:
+        click.echo("note: the two scans covered different targets or sites; 'gone' includes what scan "
+                   f"{b['id']} did not look at", err=True)
+    for kind in ("new", "gone", "moved", "changed"):
+        click.echo(f"{kind}: {len(result[kind])}")
+        for item in result[kind]:
+            line = _describe_sighting(item)
+            if kind == "moved":
+                line += f"  (was {item['old_ip']})"
+            if kind == "changed":
+                line += "  " + "; ".join(f"{name}: {change['old']} -> {change['new']}"
+                                         for name, change in item["changes"].items())
+            click.echo(f"  {line}")
+
+
+@main.command()
+@db_option
+@click.option("--dry-run", is_flag=True, help="Show what would change without writing it.")
+@json_option
+@friendly_errors
+def reidentify(db_path, dry_run, as_json):
+    """Recompute every identification from the stored observations with the current signatures.
+
+    Sends nothing: everything needed is in the database. Use it after updating camscan or
+    signatures/ to bring an old inventory (and its NDAA s.889 attribution) up to date.
+    """
+    from camscan.reidentify import reidentify as recompute
+
+    with open_store(db_path) as store:
+        examined, changed = recompute(store, dry_run=dry_run)
+    if as_json:
+        click.echo(json.dumps({"examined": examined, "dry_run": dry_run, "changed": [
+            {"device_id": c.device_id, "ip": c.ip, "mac": c.mac,
+             "changes": {name: {"old": old, "new": new} for name, (old, new) in c.changes.items()}}
+            for c in changed]}, indent=2))
+        return
+    for item in changed:
+        said = "; ".join(f"{name}: {old} -> {new}" for name, (old, new) in item.changes.items())
+        click.echo(f"{item.ip:<15} {item.mac or '-':<17} {said}")
+    verb = "would change" if dry_run else "changed"
+    click.echo(f"{examined} device(s) re-identified from stored observations; {len(changed)} {verb}.", err=True)
+
+
+@main.command()
+@click.argument("sources", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False),
+              help="The combined inventory (created, or added to if it exists).")
+@json_option
+@friendly_errors
+def merge(sources, output, as_json):
+    """Combine several sensors' inventories into one without duplicating devices.
+
+    The same MAC is the same device; without a MAC, the same site and IP. Scans,
+    observations, evidence, findings and history are kept; merging a file twice adds
+    nothing. The source files are only read.
+    """
+    summaries = []
+    with open_store(output, create=True) as store:
+        for source in sources:
+            summaries.append(store.merge_from(source))
+        total = len(store.devices())
+    if as_json:
+        click.echo(json.dumps({"output": output, "devices": total, "sources": summaries}, indent=2))
+        return
+    for summary in summaries:
+        click.echo(f"{summary['source']}: {summary['scans_added']} scan(s) added "
+                   f"({summary['scans_already_present']} already present), {summary['devices_added']} new device(s), "
+                   f"{summary['devices_matched']} matched, {summary['observations_added']} observation(s), "
+                   f"{summary['findings_added']} finding(s)")
+    click.echo(f"{output}: {total} device(s)", err=True)
+
+
+@main.command()
+@db_option
+@click.option("-o", "--output", required=True, type=click.Path(dir_okay=False), help="HTML file to write.")
+@friendly_errors
+def report(db_path, output):
+    """Write the audit report: one self-contained HTML file (no network needed to open it)."""
+    from camscan.report import gather, render_html
+
+    with open_store(db_path) as store:
+        document = render_html(gather(store))
+    with open(output, "w", encoding="utf-8") as handle:
+        handle.write(document)
+    click.echo(f"wrote {output}", err=True)
+
+
+@main.command("datasette-metadata")
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="Key the metadata to this database file's name (Datasette names a database by its file stem).")
+@click.option("-o", "--output", type=click.File("w"), default="-", help="Write here instead of standard output.")
+def datasette_metadata_command(db_path, output):
+    """Datasette metadata for a camscan database: descriptions and canned queries.
+
+    \b
+    camscan datasette-metadata --db school-a.db -o metadata.json
+    datasette school-a.db --metadata metadata.json
+    """
+    from camscan.report.datasette import TEMPLATE_DATABASE, database_name, datasette_metadata
+
+    name = database_name(db_path) if db_path else TEMPLATE_DATABASE
+    output.write(json.dumps(datasette_metadata(name), indent=2) + "\n")
 
 
 @main.group()

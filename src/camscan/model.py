@@ -68,6 +68,8 @@ class Identification:
     device_type: str | None = None
     confidence: float = 0.0
     evidence: list[Evidence] = field(default_factory=list)
+    ndaa_889: bool | None = None  # the maker is a FY2019 NDAA s.889 covered company; None: maker unknown
+    ndaa_basis: str = ""  # the evidence and catalogue facts that decided ndaa_889
 
     @property
     def is_camera(self) -> bool:

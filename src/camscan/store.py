@@ -13,6 +13,8 @@ import json
 import os
 import re
 import sqlite3
+import tempfile
+import uuid
 from collections.abc import Callable, Iterable
 from datetime import datetime, timezone
 from importlib import metadata
@@ -21,12 +23,15 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from camscan.model import Device, Identification, Observation, canonical_mac
+from camscan.model import Device, Evidence, Identification, Observation, canonical_mac
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 APPLICATION_ID = 0x63616D73  # "cams" in the file header; `file` and sqlite3 show it
 SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
 IDENTITY_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type")
+# What `diff` compares between two sightings of one device.
+ANY_SITE = object()  # latest_scan_pair: scans of every site
+CHANGE_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type", "ndaa_889")
 
 
 class StoreError(Exception):
@@ -190,8 +195,36 @@ def _migrate_to_1(db: Database) -> None:
             db.execute(statement)
 
 
+_SCHEMA_V2 = """
+ALTER TABLE devices ADD COLUMN site TEXT;
+ALTER TABLE devices ADD COLUMN ndaa_889 INTEGER CHECK (ndaa_889 IN (0, 1));
+ALTER TABLE devices ADD COLUMN ndaa_basis TEXT;
+ALTER TABLE sightings ADD COLUMN ndaa_889 INTEGER CHECK (ndaa_889 IN (0, 1));
+ALTER TABLE sightings ADD COLUMN ndaa_basis TEXT;
+ALTER TABLE scans ADD COLUMN origin TEXT;
+UPDATE devices SET site = (SELECT site FROM scans WHERE scans.id = devices.last_scan_id);
+CREATE INDEX devices_site_ip ON devices(site, ip);
+CREATE UNIQUE INDEX scans_origin ON scans(origin);
+CREATE INDEX sightings_scan_id ON sightings(scan_id)
+"""
+
+
+def _migrate_to_2(db: Database) -> None:
+    """Sites on devices, NDAA s.889 attribution on devices and sightings, scan origins for merging.
+
+    Attribution of existing rows is left NULL here (the store knows no signatures);
+    ``Store.fill_attribution`` computes it from the stored identification and evidence.
+    """
+    for statement in _SCHEMA_V2.split(";"):
+        if statement.strip():
+            db.execute(statement)
+    database_id = str(uuid.uuid4())
+    db.execute("INSERT OR REPLACE INTO camscan_meta (key, value) VALUES ('database_id', ?)", [database_id])
+    db.execute("UPDATE scans SET origin = ? || ':' || id", [database_id])
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1]
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -338,11 +371,18 @@ class Store:
                     self._now(),
                     json.dumps(list(targets)),
                     json.dumps(parameters, sort_keys=True, default=str),
-                    site,
+                    site or None,
                     self._camscan_version,
                 ],
             )
-        return cursor.lastrowid
+            scan_id = cursor.lastrowid
+            self.db.execute("UPDATE scans SET origin = ? WHERE id = ?", [f"{self.database_id}:{scan_id}", scan_id])
+        return scan_id
+
+    @property
+    def database_id(self) -> str:
+        """A random id given to this database when it was created; scans keep it through merges."""
+        return self._meta("database_id")
 
     def _insert_observations(self, scan_id: int, observations: Iterable[Observation]) -> None:
         now = self._now()
@@ -376,21 +416,29 @@ class Store:
             self._require_scan(scan_id)
             self._insert_observations(scan_id, observations)
 
-    def _find_device(self, ip: str, mac: str | None) -> dict | None:
+    def _find_device(self, ip: str, mac: str | None, site: str | None) -> dict | None:
+        """The recorded device this sighting is: the same MAC, else the same address at the same site.
+
+        A scan without a site matches an address at any site.
+        """
         query = "SELECT * FROM devices WHERE {} ORDER BY last_seen DESC, id DESC LIMIT 1"
+        at_site = "ip = ? AND (site IS ? OR ? IS NULL)"
         if mac:
             # the MAC decides; else adopt a MAC-less record at this address
-            for where, params in (("mac = ?", [mac]), ("ip = ? AND mac IS NULL", [ip])):
+            for where, params in (("mac = ?", [mac]), (f"{at_site} AND mac IS NULL", [ip, site, site])):
                 row = next(self.db.query(query.format(where), params), None)
                 if row:
                     return row
             return None
         # without a MAC, the address decides: a MAC-less record first, else whoever is there now
-        for where in ("ip = ? AND mac IS NULL", "ip = ?"):
-            row = next(self.db.query(query.format(where), [ip]), None)
+        for where in (f"{at_site} AND mac IS NULL", at_site):
+            row = next(self.db.query(query.format(where), [ip, site, site]), None)
             if row:
                 return row
         return None
+
+    def _scan_site(self, scan_id: int) -> str | None:
+        return self.db.execute("SELECT site FROM scans WHERE id = ?", [scan_id]).fetchone()[0]
 
     @staticmethod
     def _identifies(identification: Identification) -> bool:
@@ -400,8 +448,8 @@ class Store:
     def record_device(self, scan_id: int, device: Device) -> int:
         """Insert or update a device with its services, evidence and this scan's sighting.
 
-        Identity: the same MAC is the same device (its ip follows); without a MAC, the
-        same ip. An identification that names nothing (a port-only re-scan) keeps the
+        Identity: the same MAC is the same device (its ip and site follow); without a MAC,
+        the same ip at the same site. An identification that names nothing (a port-only re-scan) keeps the
         previous one. Also stores ``device.observations`` and links this scan's
         observations of ``device.ip`` to the device. Returns the device id.
         """
@@ -410,15 +458,16 @@ class Store:
         ident = device.identification
         with self.db.atomic():
             self._require_scan(scan_id)
-            existing = self._find_device(device.ip, mac)
+            site = self._scan_site(scan_id)
+            existing = self._find_device(device.ip, mac, site)
             identified = self._identifies(ident)
             values: dict[str, Any] = {"ip": device.ip, "last_seen": now, "last_scan_id": scan_id}
             if mac:
                 values["mac"] = mac
+            if site is not None or existing is None:
+                values["site"] = site
             if identified or existing is None:
-                values.update({name: getattr(ident, name) for name in IDENTITY_FIELDS})
-                values["is_camera"] = int(ident.is_camera)
-                values["confidence"] = float(ident.confidence)
+                values.update(self._identity_values(ident))
             if existing is None:
                 values.update(first_seen=now, first_scan_id=scan_id)
                 columns = ", ".join(values)
@@ -447,28 +496,9 @@ class Store:
                 )
 
             if identified:
-                self.db.execute("DELETE FROM evidence WHERE device_id = ?", [device_id])
-                self.db.conn.executemany(
-                    "INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [
-                        (device_id, scan_id, e.source, e.field, e.value, e.signature, e.weight, e.port,
-                         json.dumps(dict(e.sets), sort_keys=True))
-                        for e in ident.evidence
-                    ],
-                )
+                self._replace_evidence(device_id, scan_id, ident.evidence)
 
-            self.db.execute(
-                "INSERT INTO sightings (scan_id, device_id, ip, mac, vendor, manufacturer, model, firmware, "
-                "device_type, is_camera, confidence) "
-                "SELECT ?, id, ip, mac, vendor, manufacturer, model, firmware, device_type, is_camera, confidence "
-                "FROM devices WHERE id = ? "
-                "ON CONFLICT (scan_id, device_id) DO UPDATE SET ip = excluded.ip, mac = excluded.mac, "
-                "vendor = excluded.vendor, manufacturer = excluded.manufacturer, model = excluded.model, "
-                "firmware = excluded.firmware, device_type = excluded.device_type, "
-                "is_camera = excluded.is_camera, confidence = excluded.confidence",
-                [scan_id, device_id],
-            )
+            self._record_sighting(scan_id, device_id)
 
             self._insert_observations(scan_id, device.observations)
             self.db.execute(
@@ -476,6 +506,37 @@ class Store:
                 [device_id, scan_id, device.ip],
             )
         return device_id
+
+    @staticmethod
+    def _identity_values(ident: Identification) -> dict[str, Any]:
+        values: dict[str, Any] = {name: getattr(ident, name) for name in IDENTITY_FIELDS}
+        values["is_camera"] = int(ident.is_camera)
+        values["confidence"] = float(ident.confidence)
+        values["ndaa_889"] = None if ident.ndaa_889 is None else int(ident.ndaa_889)
+        values["ndaa_basis"] = ident.ndaa_basis or None
+        return values
+
+    def _replace_evidence(self, device_id: int, scan_id: int | None, evidence: Iterable[Evidence]) -> None:
+        self.db.execute("DELETE FROM evidence WHERE device_id = ?", [device_id])
+        self.db.conn.executemany(
+            "INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (device_id, scan_id, e.source, e.field, e.value, e.signature, e.weight, e.port,
+                 json.dumps(dict(e.sets), sort_keys=True))
+                for e in evidence
+            ],
+        )
+
+    def _record_sighting(self, scan_id: int, device_id: int) -> None:
+        """What the device was identified as at this scan (kept even when later scans say otherwise)."""
+        columns = "ip, mac, vendor, manufacturer, model, firmware, device_type, is_camera, confidence, ndaa_889, ndaa_basis"
+        updates = ", ".join(f"{name} = excluded.{name}" for name in columns.split(", "))
+        self.db.execute(
+            f"INSERT INTO sightings (scan_id, device_id, {columns}) SELECT ?, id, {columns} FROM devices WHERE id = ? "
+            f"ON CONFLICT (scan_id, device_id) DO UPDATE SET {updates}",
+            [scan_id, device_id],
+        )
 
     @_database_errors
     def finish_scan(self, scan_id: int, status: str = "complete") -> None:
@@ -496,8 +557,17 @@ class Store:
 
     @_database_errors
     def scans(self) -> list[dict]:
-        """All scans, oldest first; ``targets`` and ``parameters`` decoded from JSON."""
-        rows = list(self.db.query("SELECT * FROM scans ORDER BY id"))
+        """All scans, oldest first; ``targets`` and ``parameters`` decoded from JSON.
+
+        ``cameras`` and ``covered`` count the scan's sightings of cameras/recorders and of
+        devices whose maker NDAA s.889 covers.
+        """
+        rows = list(self.db.query(
+            "SELECT scans.*, "
+            "(SELECT count(*) FROM sightings WHERE scan_id = scans.id AND is_camera = 1) AS cameras, "
+            "(SELECT count(*) FROM sightings WHERE scan_id = scans.id AND ndaa_889 = 1) AS covered "
+            "FROM scans ORDER BY id"
+        ))
         for row in rows:
             row["targets"] = json.loads(row["targets"])
             row["parameters"] = json.loads(row["parameters"])
@@ -533,6 +603,9 @@ class Store:
                 **{name: row[name] for name in IDENTITY_FIELDS},
                 "is_camera": bool(row["is_camera"]),
                 "confidence": round(float(row["confidence"] or 0.0), 2),
+                "ndaa_889": None if row["ndaa_889"] is None else bool(row["ndaa_889"]),
+                "ndaa_basis": row["ndaa_basis"],
+                "site": row["site"],
                 "first_seen": row["first_seen"],
                 "last_seen": row["last_seen"],
                 "services": related["services"].get(row["id"], []),
@@ -581,6 +654,314 @@ class Store:
             )
         )
         return exported
+
+    @_database_errors
+    def findings(self) -> list[dict]:
+        """Every finding with its device's address, site and identification, most severe first."""
+        rows = list(self.db.query(
+            "SELECT f.id, f.device_id, d.ip, d.mac, d.site, d.vendor, d.model, f.scan_id, f.check_name, f.severity, "
+            "f.port, f.detail, f.evidence, f.first_seen, f.last_seen FROM findings f JOIN devices d ON d.id = f.device_id "
+            "ORDER BY CASE lower(f.severity) WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 "
+            "WHEN 'low' THEN 3 ELSE 4 END, f.id"
+        ))
+        for row in rows:
+            row["evidence"] = json.loads(row["evidence"])
+        return rows
+
+    # --- history ---------------------------------------------------------------------------
+
+    def _scan_or_error(self, scan_id: int) -> dict:
+        row = next(self.db.query("SELECT * FROM scans WHERE id = ?", [scan_id]), None)
+        if row is None:
+            raise StoreError(f"there is no scan {scan_id} in {self.path}; `camscan scans` lists them")
+        return row
+
+    @_database_errors
+    def latest_scan_pair(self, site: str | None | object = ANY_SITE) -> tuple[int, int] | None:
+        """The two most recent complete scans (of ``site``, None meaning scans without one), older first."""
+        where, params = "status = 'complete'", []
+        if site is not ANY_SITE:
+            where += " AND site IS ?"
+            params.append(site)
+        ids = [row[0] for row in self.db.execute(f"SELECT id FROM scans WHERE {where} ORDER BY id DESC LIMIT 2", params)]
+        return (ids[1], ids[0]) if len(ids) == 2 else None
+
+    @_database_errors
+    def sightings(self, scan_id: int) -> list[dict]:
+        """What each device seen in a scan was identified as then, by ip."""
+        self._scan_or_error(scan_id)
+        rows = list(self.db.query(
+            "SELECT s.*, scans.site FROM sightings s JOIN scans ON scans.id = s.scan_id WHERE s.scan_id = ?", [scan_id]
+        ))
+        for row in rows:
+            row["ndaa_889"] = None if row["ndaa_889"] is None else bool(row["ndaa_889"])
+            row["is_camera"] = bool(row["is_camera"])
+        rows.sort(key=lambda row: (_ip_sort_key(row["ip"]), row["device_id"]))
+        return rows
+
+    @_database_errors
+    def diff(self, scan_a: int, scan_b: int) -> dict:
+        """Devices new, gone, moved (same device, new ip) and changed between two scans.
+
+        Devices are matched by their stable id (the same MAC, or the same site and ip
+        without one). ``changed`` lists each differing field of CHANGE_FIELDS as old/new.
+        """
+        scans = [self._scan_or_error(scan_a), self._scan_or_error(scan_b)]
+        before = {row["device_id"]: row for row in self.sightings(scan_a)}
+        after = {row["device_id"]: row for row in self.sightings(scan_b)}
+
+        def brief(row: dict) -> dict:
+            keys = ("device_id", "ip", "mac", "site", *CHANGE_FIELDS, "is_camera")
+            return {key: row[key] for key in keys}
+
+        moved, changed = [], []
+        for device_id in before.keys() & after.keys():
+            old, new = before[device_id], after[device_id]
+            if old["ip"] != new["ip"]:
+                moved.append({**brief(new), "old_ip": old["ip"]})
+            fields = {name: {"old": old[name], "new": new[name]} for name in CHANGE_FIELDS if old[name] != new[name]}
+            if fields:
+                changed.append({**brief(new), "changes": fields})
+
+        def ordered(rows: list[dict]) -> list[dict]:
+            return sorted(rows, key=lambda row: (_ip_sort_key(row["ip"]), row["device_id"]))
+
+        return {
+            "scan_a": {key: scans[0][key] for key in ("id", "started_at", "site", "status", "targets")},
+            "scan_b": {key: scans[1][key] for key in ("id", "started_at", "site", "status", "targets")},
+            "new": ordered([brief(after[i]) for i in after.keys() - before.keys()]),
+            "gone": ordered([brief(before[i]) for i in before.keys() - after.keys()]),
+            "moved": ordered(moved),
+            "changed": ordered(changed),
+        }
+
+    # --- recomputing identifications --------------------------------------------------------
+
+    @_database_errors
+    def device_observations(self, device_id: int) -> list[tuple[int, list[Observation]]]:
+        """A device's stored observations grouped by scan, latest scan first."""
+        grouped: dict[int, list[Observation]] = {}
+        for row in self.db.query(
+            "SELECT scan_id, ip, source, field, value, port, transport FROM observations "
+            "WHERE device_id = ? ORDER BY scan_id DESC, id",
+            [device_id],
+        ):
+            grouped.setdefault(row["scan_id"], []).append(
+                Observation(row["ip"], row["source"], row["field"], row["value"], row["port"], row["transport"])
+            )
+        return list(grouped.items())
+
+    @_database_errors
+    def device_ids(self) -> list[int]:
+        return [row[0] for row in self.db.execute("SELECT id FROM devices ORDER BY id")]
+
+    @_database_errors
+    def update_identification(self, device_id: int, identification: Identification, scan_id: int | None) -> None:
+        """Replace a device's identification and evidence (``scan_id``: whose observations it came from)."""
+        values = self._identity_values(identification)
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self.db.atomic():
+            self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), device_id])
+            self._replace_evidence(device_id, scan_id, identification.evidence)
+
+    @_database_errors
+    def unattributed_count(self) -> int:
+        """Devices and sightings without NDAA s.889 attribution (recorded before camscan kept it)."""
+        return sum(self.db.execute(f"SELECT count(*) FROM {table} WHERE ndaa_basis IS NULL").fetchone()[0]
+                   for table in ("devices", "sightings"))
+
+    @_database_errors
+    def fill_attribution(
+        self, attribute: Callable[[str | None, str | None, list[Evidence]], tuple[bool | None, str]]
+    ) -> int:
+        """Compute NDAA s.889 attribution where a row has none (databases from before it existed).
+
+        ``attribute(vendor, manufacturer, evidence)`` returns (covered, basis). A sighting
+        uses its device's current evidence. Returns the number of rows filled.
+        """
+        filled = 0
+        evidence_cache: dict[int, list[Evidence]] = {}
+
+        def evidence_of(device_id: int) -> list[Evidence]:
+            if device_id not in evidence_cache:
+                evidence_cache[device_id] = [
+                    Evidence(row["source"] or "", row["field"] or "", row["value"] or "", row["signature"] or "",
+                             float(row["weight"] or 0.0), row["port"], tuple(sorted(json.loads(row["sets"]).items())))
+                    for row in self.db.query("SELECT * FROM evidence WHERE device_id = ? ORDER BY id", [device_id])
+                ]
+            return evidence_cache[device_id]
+
+        with self.db.atomic():
+            for table, key in (("devices", "id"), ("sightings", "device_id")):
+                rows = list(self.db.query(f"SELECT id, {key} AS device_id, vendor, manufacturer FROM {table} "
+                                          "WHERE ndaa_basis IS NULL"))
+                for row in rows:
+                    covered, basis = attribute(row["vendor"], row["manufacturer"], evidence_of(row["device_id"]))
+                    self.db.execute(f"UPDATE {table} SET ndaa_889 = ?, ndaa_basis = ? WHERE id = ?",
+                                    [None if covered is None else int(covered), basis, row["id"]])
+                filled += len(rows)
+        return filled
+
+    # --- merging ---------------------------------------------------------------------------
+
+    @_database_errors
+    def merge_from(self, source_path: str | os.PathLike) -> dict:
+        """Add another camscan database's scans, devices and their history to this one.
+
+        The same MAC is the same device; without a MAC, the same site and ip. Scans are
+        known by their origin, so merging the same file twice adds nothing. The source is
+        read from a private copy (upgraded there if older) and never written. Returns counts.
+        """
+        source_path = Path(source_path)
+        if not source_path.is_file():
+            raise StoreError(f"{source_path}: no such camscan database")
+        if source_path.resolve() == self.path.resolve():
+            raise StoreError(f"{source_path} is the output database itself; name another -o file")
+        with tempfile.TemporaryDirectory(prefix="camscan-merge-") as scratch:
+            copy = Path(scratch) / "source.db"
+            try:
+                origin_conn = sqlite3.connect(f"{source_path.resolve().as_uri()}?mode=ro", uri=True)
+                with sqlite3.connect(copy) as target_conn:
+                    origin_conn.backup(target_conn)
+                origin_conn.close()
+            except sqlite3.DatabaseError as error:
+                raise StoreError(f"cannot read {source_path}: {error}") from None
+            source = Store(copy, clock=self._clock)
+            try:
+                with self.db.atomic():
+                    summary = self._merge(source, str(source_path))
+            finally:
+                source.close()
+        return summary
+
+    def _merge(self, source: Store, label: str) -> dict:
+        src = source.db
+        summary = {"source": label, "scans_added": 0, "scans_already_present": 0, "devices_added": 0,
+                   "devices_matched": 0, "observations_added": 0, "findings_added": 0}
+        scan_map: dict[int, int] = {}
+        fresh_scans: set[int] = set()
+        scan_columns = [c for c in src["scans"].columns_dict if c != "id"]
+        for scan in src.query("SELECT * FROM scans ORDER BY id"):
+            present = self.db.execute("SELECT id FROM scans WHERE origin = ?", [scan["origin"]]).fetchone()
+            if present:
+                scan_map[scan["id"]] = present[0]
+                summary["scans_already_present"] += 1
+                continue
+            cursor = self.db.execute(
+                f"INSERT INTO scans ({', '.join(scan_columns)}) VALUES ({', '.join('?' * len(scan_columns))})",
+                [scan[c] for c in scan_columns],
+            )
+            scan_map[scan["id"]] = cursor.lastrowid
+            fresh_scans.add(scan["id"])
+            summary["scans_added"] += 1
+
+        device_map: dict[int, int] = {}
+        device_columns = [c for c in src["devices"].columns_dict if c != "id"]
+        for device in src.query("SELECT * FROM devices ORDER BY id"):
+            mapped = {**device,
+                      "first_scan_id": scan_map.get(device["first_scan_id"]),
+                      "last_scan_id": scan_map.get(device["last_scan_id"])}
+            existing = self._merge_target(device["mac"], device["ip"], device["site"])
+            if existing is None:
+                cursor = self.db.execute(
+                    f"INSERT INTO devices ({', '.join(device_columns)}) VALUES ({', '.join('?' * len(device_columns))})",
+                    [mapped[c] for c in device_columns],
+                )
+                target_id = cursor.lastrowid
+                summary["devices_added"] += 1
+                source_is_newer = True
+            else:
+                target_id = existing["id"]
+                summary["devices_matched"] += 1
+                source_is_newer = (device["last_seen"], 1) > (existing["last_seen"], 0)
+                values: dict[str, Any] = {"mac": existing["mac"] or device["mac"]}
+                if device["first_seen"] < existing["first_seen"]:
+                    values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
+                if source_is_newer:
+                    keep = ("ip", "site", "last_seen", "last_scan_id", *IDENTITY_FIELDS, "is_camera", "confidence",
+                            "ndaa_889", "ndaa_basis")
+                    values.update({name: mapped[name] for name in keep})
+                assignments = ", ".join(f"{name} = ?" for name in values)
+                self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), target_id])
+            device_map[device["id"]] = target_id
+            if source_is_newer:
+                self.db.execute("DELETE FROM evidence WHERE device_id = ?", [target_id])
+                for item in src.query("SELECT * FROM evidence WHERE device_id = ? ORDER BY id", [device["id"]]):
+                    self.db.execute(
+                        "INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) "
+                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [target_id, scan_map.get(item["scan_id"]), item["source"], item["field"], item["value"],
+                         item["signature"], item["weight"], item["port"], item["sets"]],
+                    )
+
+        for service in src.query("SELECT * FROM services ORDER BY id"):
+            self.db.execute(
+                "INSERT INTO services (device_id, port, transport, protocol, banner, first_seen, last_seen, last_scan_id) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (device_id, port, transport) DO UPDATE SET "
+                "first_seen = min(first_seen, excluded.first_seen), "
+                "protocol = CASE WHEN excluded.last_seen > last_seen THEN coalesce(excluded.protocol, protocol) ELSE protocol END, "
+                "banner = CASE WHEN excluded.last_seen > last_seen AND excluded.banner <> '' THEN excluded.banner ELSE banner END, "
+                "last_scan_id = CASE WHEN excluded.last_seen > last_seen THEN excluded.last_scan_id ELSE last_scan_id END, "
+                "last_seen = max(last_seen, excluded.last_seen)",
+                [device_map[service["device_id"]], service["port"], service["transport"], service["protocol"],
+                 service["banner"], service["first_seen"], service["last_seen"], scan_map.get(service["last_scan_id"])],
+            )
+
+        for old_scan in sorted(fresh_scans):
+            new_scan = scan_map[old_scan]
+            before = self.db.execute("SELECT count(*) FROM observations").fetchone()[0]
+            self.db.conn.executemany(
+                "INSERT OR IGNORE INTO observations (scan_id, device_id, ip, source, field, value, port, transport, "
+                "observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [(new_scan, device_map.get(o["device_id"]), o["ip"], o["source"], o["field"], o["value"], o["port"],
+                  o["transport"], o["observed_at"])
+                 for o in src.query("SELECT * FROM observations WHERE scan_id = ? ORDER BY id", [old_scan])],
+            )
+            summary["observations_added"] += self.db.execute("SELECT count(*) FROM observations").fetchone()[0] - before
+            sighting_columns = [c for c in src["sightings"].columns_dict if c not in ("id", "scan_id", "device_id")]
+            for sighting in src.query("SELECT * FROM sightings WHERE scan_id = ?", [old_scan]):
+                self.db.execute(
+                    f"INSERT OR IGNORE INTO sightings (scan_id, device_id, {', '.join(sighting_columns)}) "
+                    f"VALUES (?, ?, {', '.join('?' * len(sighting_columns))})",
+                    [new_scan, device_map[sighting["device_id"]], *(sighting[c] for c in sighting_columns)],
+                )
+
+        for finding in src.query("SELECT * FROM findings ORDER BY id"):
+            if finding["scan_id"] is not None and finding["scan_id"] not in fresh_scans:
+                continue
+            row = [device_map[finding["device_id"]], scan_map.get(finding["scan_id"]), finding["check_name"],
+                   finding["severity"], finding["port"], finding["detail"], finding["evidence"],
+                   finding["first_seen"], finding["last_seen"]]
+            duplicate = self.db.execute(
+                "SELECT 1 FROM findings WHERE device_id = ? AND scan_id IS ? AND check_name = ? AND severity IS ? "
+                "AND port IS ? AND detail IS ?", row[:6]).fetchone()
+            if not duplicate:
+                self.db.execute(
+                    "INSERT INTO findings (device_id, scan_id, check_name, severity, port, detail, evidence, "
+                    "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", row)
+                summary["findings_added"] += 1
+
+        merged = json.loads(self._meta("merged_from") or "[]")
+        merged.append({"database_id": source.database_id, "path": label, "merged_at": self._now(),
+                       "scans_added": summary["scans_added"]})
+        self.db.execute("INSERT OR REPLACE INTO camscan_meta (key, value) VALUES ('merged_from', ?)",
+                        [json.dumps(merged)])
+        return summary
+
+    def _merge_target(self, mac: str | None, ip: str, site: str | None) -> dict | None:
+        """The device a merged record is: the same MAC; without a MAC the same site and ip.
+
+        A MAC-less record at the same site and ip is adopted by a record that has a MAC.
+        """
+        query = "SELECT * FROM devices WHERE {} ORDER BY (mac IS NULL) DESC, last_seen DESC, id DESC LIMIT 1"
+        if mac:
+            found = next(self.db.query(query.format("mac = ?"), [mac]), None)
+            return found or next(self.db.query(query.format("mac IS NULL AND ip = ? AND site IS ?"), [ip, site]), None)
+        return next(self.db.query(query.format("ip = ? AND site IS ?"), [ip, site]), None)
+
+    def _meta(self, key: str) -> str | None:
+        row = self.db.execute("SELECT value FROM camscan_meta WHERE key = ?", [key]).fetchone()
+        return row[0] if row else None
 
     # --- closing ---------------------------------------------------------------------------
 

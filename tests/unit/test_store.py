@@ -55,6 +55,8 @@ def hikvision(ip: str = HIK_IP, mac: str | None = HIK_MAC, model: str | None = "
             firmware="V5.7.3",
             device_type="ip-camera",
             confidence=0.9361,
+            ndaa_889=True,
+            ndaa_basis="manufacturer hikvision (http.server 'App-webs/' via signature hikvision-webs)",
             evidence=[
                 Evidence("http", "http.server", "App-webs/", "hikvision-webs", 0.8, 80,
                          (("manufacturer", "hikvision"),)),
@@ -122,6 +124,9 @@ def test_record_and_read_back_export_shape(store):
         "device_type": "ip-camera",
         "is_camera": True,
         "confidence": 0.94,
+        "ndaa_889": True,
+        "ndaa_basis": "manufacturer hikvision (http.server 'App-webs/' via signature hikvision-webs)",
+        "site": None,
         "first_seen": "2026-11-29T05:45:31Z",
         "last_seen": "2026-11-29T05:45:31Z",
         "services": [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
+from camscan.fingerprint.attribution import attribute
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
@@ -65,7 +66,7 @@ class Identifier:
             )
 
     def identify(self, observations: Iterable[Observation]) -> Identification:
-        """The most likely vendor, maker, model, firmware and device type, with confidence."""
+        """The most likely vendor, maker, model, firmware and device type, with confidence and s.889 attribution."""
         observations = list(observations)
         evidence = self.evidence(observations)
         claims = [(item, dict(item.sets)) for item in evidence]
@@ -94,6 +95,8 @@ class Identifier:
             confidence = scores[manufacturer] * scores[manufacturer] / total
         else:
             confidence = noisy_or(item.weight for item, said in supporting if said.get("device_type") == device_type) if device_type else 0.0
+        evidence = sorted(evidence, key=lambda item: -item.weight)
+        attribution = attribute(vendor, manufacturer, evidence, self.catalogue)
         return Identification(
             vendor=vendor,
             manufacturer=manufacturer,
@@ -101,7 +104,9 @@ class Identifier:
             firmware=self._best(supporting, "firmware"),
             device_type=device_type,
             confidence=round(confidence, 2),
-            evidence=sorted(evidence, key=lambda item: -item.weight),
+            evidence=evidence,
+            ndaa_889=attribution.ndaa_889,
+            ndaa_basis=attribution.basis,
         )
 
     def _brand(self, manufacturer: str | None, supporting) -> str | None:

@@ -1,0 +1,239 @@
+"""The audit report: one self-contained HTML file a school board can read.
+
+Inline CSS and an inline SVG chart; no script, no external fetch (a Content-Security-Policy
+forbids any), every stored value escaped. Sections: scope and scan parameters, totals by
+vendor, type and site, the NDAA s.889 covered devices with their evidence, cameras whose
+maker is unknown, findings, changes since the previous scan, and the full inventory.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timezone
+from html import escape
+
+from camscan import __version__
+from camscan.store import ANY_SITE, Store
+
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CHART_ROWS = 15
+COLOURS = {True: "#c0392b", False: "#2e7d32", None: "#b8860b"}
+STATUS_TEXT = {True: "covered", False: "not covered", None: "maker unknown"}
+
+STYLE = """
+body{font-family:system-ui,-apple-system,"Segoe UI",sans-serif;margin:2rem auto;max-width:72rem;padding:0 1rem;color:#1b1b1b}
+h1{margin-bottom:.2rem}h2{margin-top:2.2rem;border-bottom:2px solid #ddd;padding-bottom:.2rem}
+.meta{color:#555}.cards{display:flex;gap:1rem;flex-wrap:wrap;margin:1rem 0}
+.card{border:1px solid #ccc;border-radius:6px;padding:.6rem 1rem;min-width:9rem}
+.card b{display:block;font-size:1.8rem}.covered{color:#c0392b}.unknown{color:#8a6d00}
+table{border-collapse:collapse;width:100%;margin:.6rem 0;font-size:.9rem}
+th,td{border:1px solid #ddd;padding:.3rem .45rem;text-align:left;vertical-align:top}
+th{background:#f3f3f3}ul.evidence{margin:0;padding-left:1.1rem}
+code{font-size:.85em;word-break:break-all}.note{color:#555;font-size:.9rem}
+.badge{display:inline-block;padding:0 .4rem;border-radius:4px;color:#fff;font-size:.8rem}
+"""
+
+
+def _e(value) -> str:
+    return escape("" if value is None else str(value), quote=True)
+
+
+def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
+    """An HTML table; cells are already escaped HTML."""
+    head = "".join(f"<th>{_e(header)}</th>" for header in headers)
+    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
+    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _badge(status: bool | None) -> str:
+    return f'<span class="badge" style="background:{COLOURS[status]}">{STATUS_TEXT[status]}</span>'
+
+
+def gather(store: Store) -> dict:
+    """Everything the report shows, read from the store (JSON-friendly)."""
+    scans = store.scans()
+    sites = sorted({scan["site"] for scan in scans}, key=lambda site: (site is not None, site or ""))
+    changes = []
+    for site in sites if len(sites) > 1 else [ANY_SITE]:
+        pair = store.latest_scan_pair(site)
+        if pair:
+            changes.append(store.diff(*pair))
+    return {
+        "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "database": str(store.path),
+        "camscan_version": __version__,
+        "scans": scans,
+        "devices": store.devices(),
+        "findings": store.findings(),
+        "changes": changes,
+    }
+
+
+def _chart(devices: list[dict]) -> str:
+    """Horizontal bars: cameras and recorders per brand, coloured by their maker's s.889 status."""
+    counts: Counter = Counter()
+    for device in devices:
+        if device["is_camera"]:
+            counts[(device["vendor"] or "unidentified", device["ndaa_889"])] += 1
+    rows = counts.most_common(CHART_ROWS)
+    if not rows:
+        return '<p class="note">No cameras or recorders were found, so there is nothing to chart.</p>'
+    bar_height, label_width, bar_width = 22, 190, 420
+    height = bar_height * len(rows) + 40
+    largest = max(count for _, count in rows)
+    parts = [f'<svg id="vendor-chart" role="img" width="{label_width + bar_width + 60}" '
+             f'height="{height}" viewBox="0 0 {label_width + bar_width + 60} {height}">',
+             "<title>Cameras and recorders by brand, coloured by NDAA s.889 status of the maker</title>"]
+    for index, ((brand, status), count) in enumerate(rows):
+        y = index * bar_height + 4
+        width = max(2, round(bar_width * count / largest))
+        parts.append(f'<text x="{label_width - 6}" y="{y + 15}" text-anchor="end" font-size="13">{_e(brand)}</text>'
+                     f'<rect x="{label_width}" y="{y}" width="{width}" height="{bar_height - 6}" fill="{COLOURS[status]}">'
+                     f"<title>{_e(brand)}: {count} ({STATUS_TEXT[status]})</title></rect>"
+                     f'<text x="{label_width + width + 6}" y="{y + 15}" font-size="13">{count}</text>')
+    legend_y = len(rows) * bar_height + 20
+    for offset, status in enumerate((True, False, None)):
+        x = label_width + offset * 140
+        parts.append(f'<rect x="{x}" y="{legend_y}" width="12" height="12" fill="{COLOURS[status]}"/>'
+                     f'<text x="{x + 16}" y="{legend_y + 11}" font-size="12">{STATUS_TEXT[status]}</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _totals(devices: list[dict], key: str, label: str, table_id: str) -> str:
+    groups: dict[str, list[dict]] = {}
+    for device in devices:
+        groups.setdefault(device.get(key) or "(none)", []).append(device)
+    rows = [
+        [_e(name), str(len(members)),
+         str(sum(1 for d in members if d["is_camera"])), str(sum(1 for d in members if d["ndaa_889"]))]
+        for name, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
+    ]
+    return _table([label, "devices", "cameras/recorders", "NDAA s.889 covered"], rows, table_id)
+
+
+def _evidence_list(device: dict) -> str:
+    items = "".join(
+        f"<li><code>{_e(item['signature'])}</code>: {_e(item['field'])} = <code>{_e(str(item['value'])[:120])}</code></li>"
+        for item in device["evidence"][:6]
+    )
+    return f'<ul class="evidence">{items}</ul>' if items else "none kept"
+
+
+def _scope(scans: list[dict]) -> str:
+    rows = []
+    for scan in scans:
+        parameters = scan["parameters"]
+        ports = parameters.get("ports") or []
+        rows.append([
+            str(scan["id"]), _e(scan["site"] or ""), _e(scan["started_at"]), _e(scan["finished_at"] or ""),
+            _e(scan["status"]), _e(", ".join(map(str, scan["targets"]))),
+            _e(", ".join(parameters.get("exclude") or []) or "none"),
+            _e(f"{len(ports)} TCP ports" if ports else ""),
+            _e(f"{parameters.get('rate', '')}/s, timeout {parameters.get('timeout', '')} s"),
+            str(scan["host_count"] or 0), str(scan["device_count"] or 0), str(scan["cameras"]), str(scan["covered"]),
+        ])
+    return _table(["scan", "site", "started", "finished", "status", "targets", "excluded", "ports", "pace",
+                   "hosts answering", "devices", "cameras", "covered"], rows, "scans-table")
+
+
+def _changes(changes: list[dict]) -> str:
+    if not changes:
+        return '<p class="note">Fewer than two complete scans of the same site: no changes to show yet.</p>'
+    parts = []
+    for diff in changes:
+        a, b = diff["scan_a"], diff["scan_b"]
+        site = f" at {_e(b['site'])}" if b["site"] else ""
+        parts.append(f"<h3>Scan {a['id']} ({_e(a['started_at'])}) → scan {b['id']} ({_e(b['started_at'])}){site}</h3>")
+        rows = []
+        for kind in ("new", "gone", "moved", "changed"):
+            for item in diff[kind]:
+                if kind == "moved":
+                    what = f"{_e(item['old_ip'])} → {_e(item['ip'])}"
+                elif kind == "changed":
+                    what = "; ".join(f"{_e(name)}: {_e(change['old'])} → {_e(change['new'])}"
+                                     for name, change in item["changes"].items())
+                else:
+                    what = _e(" ".join(filter(None, [item["vendor"], item["model"], item["firmware"]])))
+                rows.append([_e(kind), _e(item["ip"]), _e(item["mac"] or ""), what])
+        summary = ", ".join(f"{len(diff[kind])} {kind}" for kind in ("new", "gone", "moved", "changed"))
+        parts.append(f"<p>{summary}.</p>")
+        if rows:
+            parts.append(_table(["change", "ip", "mac", "what"], rows, f"changes-{a['id']}-{b['id']}"))
+    return "".join(parts)
+
+
+def render_html(data: dict) -> str:
+    """The report as one HTML document."""
+    devices = data["devices"]
+    cameras = [d for d in devices if d["is_camera"]]
+    covered = [d for d in devices if d["ndaa_889"]]
+    unknown = [d for d in cameras if d["ndaa_889"] is None]
+    sites = sorted({d["site"] or "(no site)" for d in devices})
+    cards = "".join(
+        f'<div class="card {css}"><b>{count}</b>{_e(label)}</div>'
+        for count, label, css in (
+            (len(devices), "devices found", ""), (len(cameras), "cameras and recorders", ""),
+            (len(covered), "made by NDAA s.889 covered companies", "covered"),
+            (len(unknown), "cameras whose maker is unknown", "unknown"), (len(data["scans"]), "scans", ""),
+        )
+    )
+    covered_rows = [
+        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
+         _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _e(d["ndaa_basis"] or ""),
+         _evidence_list(d)]
+        for d in covered
+    ]
+    unknown_rows = [[_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["device_type"] or ""),
+                     _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))] for d in unknown]
+    findings = data["findings"]
+    finding_rows = [[_e(f["severity"] or ""), _e(f["check_name"]), _e(f["ip"]), _e(f["port"] or ""),
+                     _e(f["vendor"] or ""), _e(f["detail"] or ""), _e(f["last_seen"] or "")] for f in findings]
+    inventory_rows = [
+        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
+         _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _badge(d["ndaa_889"]),
+         f"{d['confidence']:.2f}", _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))]
+        for d in devices
+    ]
+    sections = [
+        f'<section id="summary"><div class="cards">{cards}</div>'
+        f'<p class="note">Sites: {_e(", ".join(sites) or "none")}. NDAA s.889 (FY2019 NDAA, Pub. L. 115-232) '
+        "covers equipment produced by Huawei, ZTE, Hytera, Hikvision and Dahua and their subsidiaries and affiliates. "
+        "camscan attributes each device to the company that made it, so a Hikvision or Dahua device sold under "
+        "another brand is counted as covered; the basis column says which evidence and which published "
+        "relationship decided it.</p></section>",
+        f'<section id="scope"><h2>Scope and scan parameters</h2>{_scope(data["scans"])}</section>',
+        f'<section id="totals"><h2>Totals</h2>{_chart(devices)}<h3>By brand</h3>'
+        f'{_totals(devices, "vendor", "brand", "totals-vendor")}<h3>By device type</h3>'
+        f'{_totals(devices, "device_type", "type", "totals-type")}<h3>By site</h3>'
+        f'{_totals(devices, "site", "site", "totals-site")}</section>',
+        f'<section id="covered"><h2>Devices made by NDAA s.889 covered companies ({len(covered)})</h2>'
+        + (_table(["ip", "mac", "site", "brand", "maker", "model", "firmware", "type", "basis", "evidence"],
+                  covered_rows, "covered-table") if covered else '<p class="note">None found.</p>')
+        + "</section>",
+        f'<section id="unknown"><h2>Cameras whose maker is unknown ({len(unknown)})</h2>'
+        '<p class="note">Nothing these devices answered names a maker; check them by hand.</p>'
+        + (_table(["ip", "mac", "site", "type", "open services"], unknown_rows, "unknown-table") if unknown else "")
+        + "</section>",
+    ]
+    if findings:
+        sections.append(f'<section id="findings"><h2>Findings and exposures ({len(findings)})</h2>'
+                        + _table(["severity", "check", "ip", "port", "brand", "detail", "last seen"],
+                                 finding_rows, "findings-table") + "</section>")
+    sections += [
+        f'<section id="changes"><h2>Changes since the previous scan</h2>{_changes(data["changes"])}</section>',
+        f'<section id="inventory"><h2>Full inventory ({len(devices)})</h2>'
+        + _table(["ip", "mac", "site", "brand", "maker", "model", "firmware", "type", "NDAA s.889", "confidence",
+                  "services"], inventory_rows, "inventory-table") + "</section>",
+    ]
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}">'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>Camera inventory audit report</title><style>{STYLE}</style></head><body>"
+        "<h1>Camera inventory audit report</h1>"
+        f'<p class="meta">Generated {_e(data["generated_at"])} by camscan {_e(data["camscan_version"])} '
+        f'from <code>{_e(data["database"])}</code>.</p>'
+        + "".join(sections)
+        + "</body></html>\n"
+    )

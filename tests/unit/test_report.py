@@ -1,0 +1,172 @@
+"""The HTML audit report: what it shows, that it is self-contained and escaped, and how Chromium renders it."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+from html.parser import HTMLParser
+
+import pytest
+from click.testing import CliRunner
+from inventory import Clock, device, scan, school
+
+from camscan.cli import main
+from camscan.report import gather, render_html
+from camscan.store import Store
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+HOSTILE = '<script>alert("x")</script><img src="http://198.51.100.1/x.png">'
+
+
+class Tables(HTMLParser):
+    """Text of every table cell by table id, and which tags appear."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.tables: dict[str, list[list[str]]] = {}
+        self.tags: list[tuple[str, dict]] = []
+        self._table: str | None = None
+        self._cell: list[str] | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attributes = dict(attrs)
+        self.tags.append((tag, attributes))
+        if tag == "table":
+            self._table = attributes.get("id")
+            self.tables[self._table] = []
+        elif tag == "tr" and self._table:
+            self.tables[self._table].append([])
+        elif tag in ("td", "th") and self._table:
+            self._cell = []
+
+    def handle_endtag(self, tag):
+        if tag in ("td", "th") and self._cell is not None:
+            self.tables[self._table][-1].append(" ".join("".join(self._cell).split()))
+            self._cell = None
+        elif tag == "table":
+            self._table = None
+
+    def handle_data(self, data):
+        if self._cell is not None:
+            self._cell.append(data)
+
+
+def parse(document: str) -> Tables:
+    parser = Tables()
+    parser.feed(document)
+    return parser
+
+
+def rows_of(tables: Tables, table_id: str) -> list[dict[str, str]]:
+    header, *rows = tables.tables[table_id]
+    return [dict(zip(header, row)) for row in rows]
+
+
+@pytest.fixture
+def report(tmp_path):
+    store, _, _ = school(tmp_path / "a.db")
+    hostile = device("mystery-cam", "198.18.0.99", mac="02:00:00:00:00:99")
+    hostile.identification.model = HOSTILE
+    hostile.identification.device_type = "ip-camera"
+    scan(store, Clock(), [hostile], site=HOSTILE)
+    document = render_html(gather(store))
+    store.close()
+    return document
+
+
+def test_report_shows_covered_devices_with_their_evidence(report):
+    tables = parse(report)
+    covered = {row["ip"]: row for row in rows_of(tables, "covered-table")}
+    assert set(covered) == {"198.18.0.10", "198.18.0.15", "198.18.0.21"}
+    assert (covered["198.18.0.10"]["brand"], covered["198.18.0.10"]["maker"]) == ("lorex", "dahua")
+    assert "Lorex is a Dahua OEM brand" in covered["198.18.0.10"]["basis"]
+    assert "dahua-rtsp-server" in covered["198.18.0.10"]["evidence"]
+    assert (covered["198.18.0.15"]["brand"], covered["198.18.0.15"]["maker"]) == ("lts", "hikvision")
+    unknown = [row["ip"] for row in rows_of(tables, "unknown-table")]
+    assert unknown == ["198.18.0.14", "198.18.0.99"]
+
+
+def test_report_shows_scope_totals_and_changes(report):
+    tables = parse(report)
+    scans = rows_of(tables, "scans-table")
+    assert [(s["scan"], s["site"], s["targets"], s["status"]) for s in scans][:2] == [
+        ("1", "School A", "198.18.0.0/24", "complete"), ("2", "School A", "198.18.0.0/24", "complete")]
+    assert scans[0]["ports"] == "2 TCP ports"
+    vendors = {row["brand"]: row for row in rows_of(tables, "totals-vendor")}
+    assert vendors["lorex"]["NDAA s.889 covered"] == "1" and vendors["hp"]["cameras/recorders"] == "0"
+    sites = {row["site"]: row["devices"] for row in rows_of(tables, "totals-site")}
+    assert sites["School A"] == "6"
+    changes = {(row["change"], row["ip"]): row["what"] for row in rows_of(tables, "changes-1-2")}
+    assert changes == {
+        ("new", "198.18.0.15"): "lts", ("gone", "198.18.0.13"): "hp LaserJet Pro M404dn",
+        ("moved", "198.18.0.21"): "198.18.0.11 → 198.18.0.21",
+        ("changed", "198.18.0.12"): "firmware: 4.10.0.46 → 4.12.0.60",
+    }
+    assert "findings-table" not in tables.tables  # no findings recorded: no empty section
+
+
+def test_report_is_self_contained_and_escapes_everything(report):
+    tables = parse(report)
+    assert [tag for tag, _ in tables.tags if tag in ("script", "img", "link", "iframe", "object")] == []
+    assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", report)
+    assert "Content-Security-Policy" in report and "default-src 'none'" in report
+    assert HOSTILE not in report and "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt;" in report
+    inventory = {row["ip"]: row for row in rows_of(tables, "inventory-table")}
+    assert inventory["198.18.0.99"]["model"] == HOSTILE  # shown as text, not markup
+    assert inventory["198.18.0.99"]["site"] == HOSTILE
+
+
+def test_report_lists_findings_when_there_are_some(tmp_path):
+    store, _, (first, _) = school(tmp_path / "a.db")
+    device_id = next(d["id"] for d in store.devices() if d["ip"] == "198.18.0.10")
+    store.db.execute("INSERT INTO findings (device_id, scan_id, check_name, severity, port, detail) VALUES "
+                     "(?, ?, 'rtsp-describe-without-credentials', 'high', 554, 'stream described to anyone')",
+                     [device_id, first])
+    store.db.conn.commit()
+    [finding] = rows_of(parse(render_html(gather(store))), "findings-table")
+    assert (finding["severity"], finding["check"], finding["ip"], finding["port"]) == (
+        "high", "rtsp-describe-without-credentials", "198.18.0.10", "554")
+
+
+def test_report_of_a_single_scan_says_there_is_nothing_to_compare(tmp_path):
+    clock = Clock()
+    with Store(tmp_path / "one.db", clock=clock) as store:
+        scan(store, clock, [device("printer", "10.0.0.2")])
+        document = render_html(gather(store))
+    assert "no changes to show yet" in document and "nothing to chart" in document
+
+
+def test_cli_report_writes_the_file(tmp_path):
+    school(tmp_path / "a.db")[0].close()
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "a.db"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "covered-table" in out.read_text()
+
+
+def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    """Headless Chromium on a local file, with no network features and a fresh profile."""
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            "--disable-extensions", f"--user-data-dir={tmp_path / 'profile'}", *args]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`; scripts/setup.sh installs it)")
+def test_chromium_renders_the_report(report, tmp_path):
+    page = tmp_path / "report.html"
+    page.write_text(report, encoding="utf-8")
+    rendered = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    dom = parse(rendered.stdout)
+    covered = {row["ip"]: (row["brand"], row["maker"]) for row in rows_of(dom, "covered-table")}
+    assert covered == {"198.18.0.10": ("lorex", "dahua"), "198.18.0.15": ("lts", "hikvision"),
+                       "198.18.0.21": ("hikvision", "hikvision")}
+    bars = re.findall(r"<rect [^>]*><title>([^<]+)</title></rect>", rendered.stdout)
+    assert sorted(bars) == ["hikvision: 1 (covered)", "lorex: 1 (covered)", "lts: 1 (covered)",
+                            "motorolasolutions: 1 (not covered)", "unidentified: 2 (maker unknown)"]
+    assert "<script>" not in rendered.stdout.split("</head>", 1)[1]
+    shot = tmp_path / "report.png"
+    drawn = chromium(tmp_path, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri())
+    assert drawn.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20000
