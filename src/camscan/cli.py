@@ -14,6 +14,7 @@ from collections.abc import Callable
 import click
 
 from camscan import __version__
+from camscan.checks import CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
@@ -123,9 +124,11 @@ def main() -> None:
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @click.option("--site", help="Label the scan with a site name.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
+@click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
+@click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
 @json_option
 @friendly_errors
-def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site, yes, as_json):
+def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site, yes, checks, no_checks, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.scanner import Scan, ScanSettings
 
@@ -146,10 +149,12 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     )
     if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface)
+    selected = frozenset() if no_checks else parse_check_list(checks)
+    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
+                            checks=selected)
     store = open_store(db_path, create=True)
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
-                  "interface": interface, "exclude": excluded, "scope_file": scope_file}
+                  "interface": interface, "exclude": excluded, "scope_file": scope_file, "checks": sorted(selected)}
     scan_id = store.start_scan(list(targets), parameters, site=site)
     runner = Scan(scope, settings, store, scan_id)
     status = "failed"
@@ -346,3 +351,30 @@ def ports():
     """The default port set and why each port is in it."""
     for port, reason in sorted(DEFAULT_PORTS.items()):
         click.echo(f"{port:>6}  {reason}")
+
+
+@main.command()
+@db_option
+@click.option("--severity", "severities", multiple=True, type=click.Choice(SEVERITIES),
+              help="Only findings of this severity (repeatable).")
+@json_option
+@friendly_errors
+def findings(db_path, severities, as_json):
+    """What answers without a password: the exposure checks' findings, most severe first."""
+    with open_store(db_path) as store:
+        found = store.findings(severities)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    columns = ("severity", "ip", "port", "check", "detail")
+    click.echo("\t".join(columns))
+    for item in found:
+        click.echo("\t".join(str(item[column] if item[column] is not None else "") for column in columns))
+    click.echo(f"{len(found)} finding(s)", err=True)
+
+
+@main.command("checks")
+def list_checks():
+    """The exposure checks and what each sends."""
+    for name, what in CHECKS.items():
+        click.echo(f"{name:<20} {what}")

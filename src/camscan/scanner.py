@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
+from camscan.checks import DEFAULT_CHECKS
+from camscan.checks.runner import run_checks
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service
 from camscan.probes import flows
@@ -32,6 +34,7 @@ class ScanSettings:
     timeout: float = 2.0
     interface: str | None = None
     arp_wait: float = 1.0
+    checks: frozenset[str] = DEFAULT_CHECKS
 
 
 @dataclass
@@ -128,6 +131,7 @@ class Scan:
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations: list[Observation] = []
         services: list[Service] = []
+        recorded: tuple[Device, int] | None = None
         try:
             if arp_reply:
                 observations.append(arp_reply)
@@ -145,10 +149,20 @@ class Scan:
                     observations=observations,
                     identification=self.identifier.identify(observations),
                 )
-                self.device_ids.add(self.store.record_device(self.scan_id, device))
+                recorded = (device, self.store.record_device(self.scan_id, device))
+                self.device_ids.add(recorded[1])
                 self.progress.devices.append(device)
             self.progress.hosts_done += 1
             self._on_progress(self.progress)
+        if recorded and self.settings.checks:
+            await self._check(transport, *recorded)
+
+    async def _check(self, transport: LiveTransport, device: Device, device_id: int) -> None:
+        """Exposure checks on an identified device (see camscan.checks); findings stored at once."""
+        findings, notices = await run_checks(transport, device, self.settings.checks)
+        self.notices += notices
+        if findings:
+            self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _probe_port(
         self, transport: LiveTransport, ip: str, port: int, observations: list[Observation], services: list[Service]

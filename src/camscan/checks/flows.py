@@ -1,0 +1,120 @@
+"""The conversations of the active checks, as sans-IO flows that return findings.
+
+Each flow takes a :class:`RequestBudget` shared by every check of one device and stops
+asking once it is spent, so a device never gets more than the budget's requests.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Generator
+
+from camscan.checks import FTP_ANONYMOUS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH
+from camscan.model import Finding
+from camscan.protocols import Exchange, ProtocolError, ftp, http, rtsp, sdp
+from camscan.protocols.message import parse_response
+
+CheckFlow = Generator[Exchange, bytes, list[Finding]]
+SNAPSHOT_LIMIT = 4 * 1024 * 1024  # bytes of one image read to hash it (a camera JPEG is well below)
+ANONYMOUS_PASSWORD = "camscan@"  # RFC 1635: anonymous FTP asks for an e-mail-like password
+
+
+class RequestBudget:
+    """How many more requests the checks may send to one device."""
+
+    def __init__(self, limit: int) -> None:
+        self.remaining = limit
+
+    def take(self) -> bool:
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+
+def _url_host(ip: str) -> str:
+    return f"[{ip}]" if ":" in ip else ip
+
+
+def rtsp_no_auth_flow(ip: str, port: int, paths: list[str], budget: RequestBudget) -> CheckFlow:
+    """DESCRIBE each path without credentials until one answers with an SDP (the stream is open).
+
+    401/403 (protected) and 404 (no such stream) move on to the next path.
+    """
+    for cseq, path in enumerate(paths, start=1):
+        if not budget.take():
+            break
+        url = f"rtsp://{_url_host(ip)}:{port}{path}"
+        reply = yield Exchange(rtsp.build_request("DESCRIBE", url, cseq), rtsp.response_complete)
+        try:
+            response = parse_response(reply)
+        except ProtocolError:
+            break
+        if response.protocol != "RTSP":
+            break
+        if response.status != 200 or not sdp.is_session_description(response.body):
+            continue
+        codecs = sdp.parse_codecs(response.body)
+        detail = f"RTSP stream {url} plays without a password" + (f" ({', '.join(codecs)})" if codecs else "")
+        evidence = (("url", url), ("status", f"{response.status} {response.reason}".strip()), ("codecs", ",".join(codecs)))
+        return [Finding(RTSP_NO_AUTH, "high", detail, port, evidence)]
+    return []
+
+
+def snapshot_no_auth_flow(ip: str, port: int, paths: list[str], budget: RequestBudget, tls: bool = False) -> CheckFlow:
+    """GET each snapshot URL without credentials until one returns an image.
+
+    Only the content type, size and SHA-256 of the image are kept, never the image.
+    """
+    default_port = 443 if tls else 80
+    host = _url_host(ip) if port == default_port else f"{_url_host(ip)}:{port}"
+    scheme = "https" if tls else "http"
+    for path in paths:
+        if not budget.take():
+            break
+        reply = yield Exchange(http.build_get(host, path), http.response_complete, max_bytes=SNAPSHOT_LIMIT)
+        try:
+            response = parse_response(reply)
+        except ProtocolError:
+            break
+        if response.protocol != "HTTP":
+            break
+        content_type = (response.header("content-type") or "").split(";")[0].strip().lower()
+        if response.status != 200 or not content_type.startswith("image/") or not response.body:
+            continue
+        url = f"{scheme}://{host}{path}"
+        declared = response.header("content-length")
+        complete = declared is None or (declared.isdigit() and int(declared) == len(response.body))
+        size = int(declared) if declared and declared.isdigit() else len(response.body)
+        evidence = [("url", url), ("content_type", content_type), ("size", str(size))]
+        if complete:
+            evidence.append(("sha256", hashlib.sha256(response.body).hexdigest()))
+        detail = f"snapshot {url} returns an image without a password ({content_type}, {size} bytes)"
+        return [Finding(SNAPSHOT_NO_AUTH, "high", detail, port, tuple(evidence))]
+    return []
+
+
+def ftp_anonymous_flow(ip: str, port: int, budget: RequestBudget) -> CheckFlow:
+    """Log in as ``anonymous``; a 230 means anonymous access is granted. QUIT right after."""
+    greeting = yield Exchange(b"", ftp.reply_complete, max_bytes=ftp.REPLY_LIMIT)
+    try:
+        code, _ = ftp.parse_reply(greeting)
+    except ProtocolError:
+        return []
+    if code != 220 or not budget.take():
+        return []
+    reply = yield Exchange(ftp.build_command("USER", "anonymous"), ftp.reply_complete, max_bytes=ftp.REPLY_LIMIT)
+    try:
+        code, _ = ftp.parse_reply(reply)
+        if code == 331 and budget.take():
+            reply = yield Exchange(ftp.build_command("PASS", ANONYMOUS_PASSWORD), ftp.reply_complete,
+                                   max_bytes=ftp.REPLY_LIMIT)
+            code, _ = ftp.parse_reply(reply)
+    except ProtocolError:
+        return []
+    if code != 230:
+        return []
+    # Logged in: leave at once (QUIT is the session's last word, not counted as a probe).
+    yield Exchange(ftp.build_command("QUIT"), ftp.reply_complete, max_bytes=ftp.REPLY_LIMIT)
+    evidence = (("user", "anonymous"), ("reply", str(code)))
+    return [Finding(FTP_ANONYMOUS, "medium", f"FTP on port {port} accepts anonymous login", port, evidence)]

@@ -1,0 +1,224 @@
+"""The exposure checks' parsers and decisions on real-looking bytes, driven without sockets."""
+
+from __future__ import annotations
+
+import hashlib
+
+import pytest
+
+from camscan.checks import FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN, parse_check_list
+from camscan.checks import data, passive
+from camscan.checks.flows import RequestBudget, ftp_anonymous_flow, rtsp_no_auth_flow, snapshot_no_auth_flow
+from camscan.model import Device, Identification, Observation, Service
+from camscan.protocols import ProtocolError, ftp, sdp
+from camscan.store import Store
+
+HIK_SDP = (
+    b"v=0\r\no=- 1109162014219182 1109162014219192 IN IP4 10.0.0.64\r\ns=Media Presentation\r\n"
+    b"e=NONE\r\nb=AS:5050\r\nt=0 0\r\na=control:rtsp://10.0.0.64:554/Streaming/Channels/101/\r\n"
+    b"m=video 0 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\nb=AS:5000\r\na=recvonly\r\na=x-dimensions:1920,1080\r\n"
+    b"a=control:rtsp://10.0.0.64:554/Streaming/Channels/101/trackID=1\r\na=rtpmap:96 H264/90000\r\n"
+    b"a=fmtp:96 profile-level-id=420029; packetization-mode=1; sprop-parameter-sets=Z00AKp2oHgCJ+WbgICAgQA==,aO48gA==\r\n"
+    b"m=audio 0 RTP/AVP 8\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\n"
+    b"a=control:rtsp://10.0.0.64:554/Streaming/Channels/101/trackID=2\r\n"
+)
+# The smallest baseline JPEG markers: SOI, APP0 "JFIF", ..., EOI (content is never kept anyway).
+JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 40 + b"\xff\xd9"
+
+
+def rtsp_reply(status: str, cseq: int, body: bytes = b"", extra: str = "") -> bytes:
+    head = f"RTSP/1.0 {status}\r\nCSeq: {cseq}\r\n{extra}"
+    if body:
+        head += f"Content-Type: application/sdp\r\nContent-Length: {len(body)}\r\n"
+    return head.encode() + b"\r\n" + body
+
+
+def drive(flow, replies):
+    """Run a flow against canned replies; returns (requests sent, flow result)."""
+    sent = []
+    try:
+        exchange = next(flow)
+        for reply in replies:
+            sent.append(exchange.payload)
+            exchange = flow.send(reply)
+        raise AssertionError("the flow wanted more replies than the test has")
+    except StopIteration as finished:
+        return sent, finished.value
+
+
+# --------------------------------------------------------------------------- SDP and FTP parsers
+
+
+def test_sdp_codecs_from_rtpmap_and_static_payloads():
+    assert sdp.parse_codecs(HIK_SDP) == ["H264/90000", "PCMA"]
+
+
+def test_sdp_rejects_what_is_not_a_session_description():
+    with pytest.raises(ProtocolError):
+        sdp.parse_codecs(b"<html>401</html>")
+    assert sdp.parse_codecs(b"v=0\r\na=rtpmap:x y\r\nm=video\r\n") == []  # malformed lines are skipped
+
+
+def test_ftp_replies_single_and_multiline():
+    assert ftp.reply_complete(b"220 (vsFTPd 3.0.3)\r\n")
+    assert not ftp.reply_complete(b"230-Welcome\r\n")
+    assert ftp.reply_complete(b"230-Welcome\r\n230 Login successful.\r\n")
+    assert ftp.parse_reply(b"331 Please specify the password.\r\n") == (331, "Please specify the password.")
+    with pytest.raises(ProtocolError):
+        ftp.parse_reply(b"SSH-2.0-dropbear\r\n")
+    with pytest.raises(ValueError):
+        ftp.build_command("USER", "anonymous\r\nDELE x")
+
+
+# --------------------------------------------------------------------------- rtsp-no-auth
+
+
+def test_rtsp_open_stream_found_after_protected_and_missing_paths():
+    paths = ["/", "/Streaming/Channels/101", "/live"]
+    flow = rtsp_no_auth_flow("10.0.0.64", 554, paths, RequestBudget(10))
+    sent, found = drive(flow, [
+        rtsp_reply("401 Unauthorized", 1, extra='WWW-Authenticate: Digest realm="IP Camera(E3097)", nonce="ab"\r\n'),
+        rtsp_reply("200 OK", 2, HIK_SDP),
+    ])
+    assert [line.split(b" ")[1] for line in sent] == [b"rtsp://10.0.0.64:554/", b"rtsp://10.0.0.64:554/Streaming/Channels/101"]
+    assert all(b"Authorization" not in request for request in sent)
+    [finding] = found
+    assert finding.check == RTSP_NO_AUTH and finding.port == 554
+    assert dict(finding.evidence) == {"url": "rtsp://10.0.0.64:554/Streaming/Channels/101", "status": "200 OK",
+                                      "codecs": "H264/90000,PCMA"}
+
+
+def test_rtsp_protected_everywhere_gives_no_finding_and_respects_budget():
+    budget = RequestBudget(2)
+    flow = rtsp_no_auth_flow("10.0.0.64", 554, ["/", "/a", "/b", "/c"], budget)
+    sent, found = drive(flow, [rtsp_reply("401 Unauthorized", 1), rtsp_reply("404 Not Found", 2)])
+    assert found == [] and len(sent) == 2 and budget.remaining == 0
+
+
+def test_rtsp_200_without_sdp_and_garbage_are_not_open():
+    flow = rtsp_no_auth_flow("10.0.0.64", 554, ["/", "/x"], RequestBudget(5))
+    _, found = drive(flow, [b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n", b"\x00\x01garbage"])
+    assert found == []
+
+
+# --------------------------------------------------------------------------- snapshot-no-auth
+
+
+def http_reply(status: str, content_type: str, body: bytes) -> bytes:
+    return (f"HTTP/1.1 {status}\r\nContent-Type: {content_type}\r\nContent-Length: {len(body)}\r\n"
+            "Connection: close\r\n\r\n").encode() + body
+
+
+def test_snapshot_image_recorded_by_type_size_and_hash_only():
+    flow = snapshot_no_auth_flow("10.0.0.9", 8080, ["/cgi-bin/snapshot.cgi", "/snapshot.jpg"], RequestBudget(5))
+    sent, found = drive(flow, [
+        http_reply("401 Unauthorized", "text/html", b"<html>401</html>"),
+        http_reply("200 OK", "image/jpeg", JPEG),
+    ])
+    assert sent[1].startswith(b"GET /snapshot.jpg HTTP/1.1\r\nHost: 10.0.0.9:8080\r\n")
+    [finding] = found
+    assert finding.check == SNAPSHOT_NO_AUTH and finding.port == 8080
+    assert dict(finding.evidence) == {"url": "http://10.0.0.9:8080/snapshot.jpg", "content_type": "image/jpeg",
+                                      "size": str(len(JPEG)), "sha256": hashlib.sha256(JPEG).hexdigest()}
+    assert JPEG not in repr(finding).encode()
+
+
+def test_snapshot_login_page_with_200_is_not_an_image():
+    flow = snapshot_no_auth_flow("10.0.0.9", 80, ["/snapshot.jpg"], RequestBudget(5))
+    _, found = drive(flow, [http_reply("200 OK", "text/html; charset=utf-8", b"<html><title>Login</title></html>")])
+    assert found == []
+
+
+# --------------------------------------------------------------------------- ftp-anonymous
+
+
+def test_ftp_anonymous_accepted_logs_out():
+    flow = ftp_anonymous_flow("10.0.0.5", 21, RequestBudget(5))
+    sent, found = drive(flow, [b"220 NVR FTP server ready\r\n", b"331 Please specify the password.\r\n",
+                               b"230 Login successful.\r\n", b"221 Goodbye.\r\n"])
+    assert sent == [b"", b"USER anonymous\r\n", b"PASS camscan@\r\n", b"QUIT\r\n"]
+    assert [f.check for f in found] == [FTP_ANONYMOUS]
+
+
+def test_ftp_anonymous_refused_gives_nothing():
+    flow = ftp_anonymous_flow("10.0.0.5", 21, RequestBudget(5))
+    sent, found = drive(flow, [b"220 ready\r\n", b"331 Password required\r\n", b"530 Login incorrect.\r\n"])
+    assert found == [] and b"QUIT\r\n" not in sent
+
+
+# --------------------------------------------------------------------------- passive checks
+
+
+def device(services=(), observations=(), **ident) -> Device:
+    return Device(ip="10.0.0.7", services=list(services), observations=list(observations),
+                  identification=Identification(**ident))
+
+
+def test_telnet_open_from_banner():
+    seen = Observation("10.0.0.7", "banner", "telnet.banner", "(none) login:", port=23)
+    [finding] = passive.telnet_open(device(observations=[seen]))
+    assert finding.check == TELNET_OPEN and finding.port == 23
+    assert passive.telnet_open(device()) == []
+
+
+def test_http_no_tls_only_without_https():
+    http_only = [Service("10.0.0.7", 80, "http"), Service("10.0.0.7", 554, "rtsp")]
+    [finding] = passive.http_no_tls(device(http_only))
+    assert finding.check == HTTP_NO_TLS and finding.port == 80
+    assert passive.http_no_tls(device([*http_only, Service("10.0.0.7", 443, "https")])) == []
+
+
+@pytest.mark.parametrize("model, firmware, expected", [
+    ("DS-2CD2132F-I", "V5.3.0 build 150513", ["CVE-2017-7921"]),
+    # a day past CVE-2017-7921's last affected build, but inside CVE-2021-36260's range
+    ("DS-2CD2132F-I", "V5.4.0 build 160531", ["CVE-2021-36260"]),
+    ("DS-2CD2143G0-I", "V5.5.0", ["CVE-2021-36260"]),
+    ("DS-2CD2143G0-I", "V5.5.800 build 210628", []),
+    ("DS-2CD2143G0-I", None, []),
+    (None, "V5.5.0", []),  # no model: the ranges are per series
+])
+def test_vulnerable_firmware_by_version_range(model, firmware, expected):
+    found = passive.vulnerable_firmware(device(vendor="hikvision", manufacturer="hikvision", model=model,
+                                               firmware=firmware))
+    assert [dict(f.evidence)["advisory"] for f in found] == expected
+    other = passive.vulnerable_firmware(device(vendor="dahua", manufacturer="dahua", model=model, firmware=firmware))
+    assert other == []
+
+
+def test_version_parsing():
+    assert data.parse_version("V5.4.0 build 160530") == ((5, 4), 160530)
+    assert data.parse_version("firmware unknown") is None
+    assert data.version_at_most(((5, 4), None), ((5, 4), 160530))
+
+
+def test_vendor_paths_come_first():
+    paths = data.rtsp_paths(["dahua"])
+    assert paths[0] == "/cam/realmonitor?channel=1&subtype=0" and "/live" in paths
+    assert "/Streaming/Channels/101" not in paths
+    assert "/Streaming/Channels/101" in data.rtsp_paths([])  # unknown maker: every vendor's first path too
+
+
+def test_check_list_parsing():
+    assert parse_check_list("rtsp-no-auth, telnet-open") == {"rtsp-no-auth", "telnet-open"}
+    with pytest.raises(ValueError, match="unknown check"):
+        parse_check_list("rtsp-no-auth,exploit-everything")
+
+
+# --------------------------------------------------------------------------- store
+
+
+def test_findings_stored_once_per_check_and_port_and_exported(tmp_path):
+    from camscan.model import Finding
+
+    with Store(tmp_path / "f.db") as store:
+        scan = store.start_scan(["10.0.0.0/24"], {})
+        device_id = store.record_device(scan, device([Service("10.0.0.7", 554, "rtsp")]))
+        finding = Finding(RTSP_NO_AUTH, "high", "open", 554, (("url", "rtsp://10.0.0.7:554/"),))
+        store.record_findings(scan, device_id, [finding])
+        again = store.start_scan(["10.0.0.0/24"], {})
+        store.record_findings(again, device_id, [finding])
+        [row] = store.findings()
+        assert row["check"] == RTSP_NO_AUTH and row["port"] == 554 and row["evidence"]["url"].endswith(":554/")
+        assert store.findings(["low"]) == []
+        [exported] = store.devices()
+        assert [(f["check"], f["port"], f["severity"]) for f in exported["findings"]] == [(RTSP_NO_AUTH, 554, "high")]
