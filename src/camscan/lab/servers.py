@@ -29,6 +29,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
+from camscan.lab import exposure
 from camscan.lab.certs import server_context
 from camscan.lab.profiles import LabHost
 
@@ -195,12 +196,15 @@ def http_response(spec: dict, route: dict, host: LabHost, head_only: bool = Fals
         title = route.get("title")
         body = _page(title) if title is not None else _error_body(status, reason)
     body_bytes = render(str(body), host).encode("utf-8")
+    if route.get("image") == "jpeg":
+        body_bytes = exposure.tiny_jpeg()
     headers: list[tuple[str, str]] = []
     if spec.get("server"):
         headers.append(("Server", render(str(spec["server"]), host)))
     if spec.get("date", True):
         headers.append(("Date", http_date()))
-    headers.append(("Content-Type", str(route.get("content_type") or spec.get("content_type") or "text/html")))
+    default_type = "image/jpeg" if route.get("image") == "jpeg" else spec.get("content_type") or "text/html"
+    headers.append(("Content-Type", str(route.get("content_type") or default_type)))
     headers.append(("Content-Length", str(len(body_bytes))))
     headers.append(("Connection", "close"))
     route_headers = _header_items(route.get("headers"))
@@ -329,7 +333,10 @@ def rtsp_reply(method: str, url: str, cseq: str | None, spec: dict, host: LabHos
     if method == "DESCRIBE":
         if spec.get("describe_status"):
             return rtsp_response(int(spec["describe_status"]), cseq, spec, host)
-        if auth:
+        state = exposure.stream_state(spec, url)
+        if state == "missing":
+            return rtsp_response(404, cseq, spec, host)
+        if state == "auth" or (state is None and auth):
             return rtsp_response(401, cseq, spec, host, auth)
         base = url if url.endswith("/") else url + "/"
         body = sdp_for(spec, host)
@@ -381,6 +388,9 @@ async def serve_rtsp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 async def serve_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: LabHost, spec: dict) -> None:
     await _send(writer, render(str(spec["banner"]), host).encode("latin-1", errors="replace"))
+    if spec.get("ftp_login"):
+        await exposure.serve_ftp_login(reader, writer, host, spec, _send)
+        return
     reply = spec.get("reply")
     if not reply:
         await _discard(reader, IDLE_TIMEOUT)
