@@ -14,7 +14,7 @@ from collections.abc import Callable
 import click
 
 from camscan import __version__
-from camscan.checks import CHECKS, SEVERITIES, parse_check_list
+from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
@@ -126,9 +126,10 @@ def main() -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
+@click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
-def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site, yes, checks, no_checks, as_json):
+def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site, yes, checks, no_checks, check_default_credentials, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.scanner import Scan, ScanSettings
 
@@ -150,6 +151,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
     selected = frozenset() if no_checks else parse_check_list(checks)
+    if check_default_credentials:
+        selected |= {DEFAULT_CREDENTIALS}
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
     store = open_store(db_path, create=True)
@@ -378,3 +381,5 @@ def list_checks():
     """The exposure checks and what each sends."""
     for name, what in CHECKS.items():
         click.echo(f"{name:<20} {what}")
+    for name, what in OPT_IN_CHECKS.items():
+        click.echo(f"{name:<20} {what} (opt-in: --check-default-credentials)")

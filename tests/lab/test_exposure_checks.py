@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from camscan.checks import FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN
+from camscan.checks import DEFAULT_CREDENTIALS, FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN
 from camscan.lab import LabHost, NamespaceLab
 from camscan.lab.profiles import load_profiles
 
@@ -120,3 +120,26 @@ def test_no_checks_and_a_chosen_subset(lab, tmp_path):
     listed = json.loads(local_cli("findings", "--db", str(only_rtsp), "--json").stdout)
     assert {item["check"] for item in listed} == {RTSP_NO_AUTH}
     assert found_pairs(only_rtsp, RTSP_NO_AUTH) == truth_pairs(lab.hosts, RTSP_NO_AUTH)
+
+
+def login_attempts(lab: NamespaceLab) -> dict[str, int]:
+    return {host.profile: host.extra.get("login_attempts", 0) for host in lab.hosts}
+
+
+def test_default_credentials_off_by_default_then_bounded_and_never_shown(lab, scanned, tmp_path):
+    assert found_pairs(scanned, DEFAULT_CREDENTIALS) == set()
+    assert set(login_attempts(lab).values()) == {0}, "a scan without the opt-in must not log in"
+
+    db = tmp_path / "logins.db"
+    scan(lab, db, "--check-default-credentials")
+    assert found_pairs(db, DEFAULT_CREDENTIALS) == truth_pairs(lab.hosts, DEFAULT_CREDENTIALS)
+    attempts = login_attempts(lab)
+    assert attempts["exp-hikvision-factory-password"] == 1
+    assert attempts["exp-dahua-locks-out"] == 1, "the check must stop at the first lockout sign"
+    assert max(attempts.values()) <= 3
+    listed = local_cli("findings", "--db", str(db), "--json")
+    exported = local_cli("export", "--db", str(db), "--format", "json")
+    for output in (listed.stdout, exported.stdout, db.read_bytes().decode("latin-1")):
+        assert "12345" not in output
+    [finding] = [item for item in json.loads(listed.stdout) if item["check"] == DEFAULT_CREDENTIALS]
+    assert finding["evidence"]["account"] == "admin" and finding["severity"] == "critical"

@@ -222,3 +222,66 @@ def test_findings_stored_once_per_check_and_port_and_exported(tmp_path):
         assert store.findings(["low"]) == []
         [exported] = store.devices()
         assert [(f["check"], f["port"], f["severity"]) for f in exported["findings"]] == [(RTSP_NO_AUTH, 554, "high")]
+
+
+# --------------------------------------------------------------------------- default-credentials (opt-in)
+
+from camscan.checks import DEFAULT_CHECKS, DEFAULT_CREDENTIALS  # noqa: E402
+from camscan.checks.flows import default_credentials_flow  # noqa: E402
+from camscan.protocols import http_auth  # noqa: E402
+
+CHALLENGE = 'Digest qop="auth", realm="IP Camera(C2183)", nonce="4e5468694e7a42694e7a4d364f4449354d7a6b354d54513d", stale="FALSE"'
+
+
+def refused(body: bytes = b"<html>401</html>", challenge: str = CHALLENGE) -> bytes:
+    return (f"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: {challenge}\r\nContent-Length: {len(body)}\r\n"
+            "\r\n").encode() + body
+
+
+def test_digest_answer_matches_the_rfc_2617_example():
+    scheme, params = http_auth.parse_challenge(
+        'Digest realm="testrealm@host.com", qop="auth,auth-int", nonce="dcd98b7102dd2f0e8b11d0f600bfb0c093", '
+        'opaque="5ccc069c403ebaf9f0171e9517f40e41"')
+    header = http_auth.authorization(scheme, params, "GET", "/dir/index.html", "Mufasa", "Circle Of Life", "0a4f113b")
+    assert 'response="6629fae49393a05397450978507c4ef1"' in header and "nc=00000001" in header
+    with pytest.raises(ProtocolError):
+        http_auth.parse_challenge("")
+    with pytest.raises(ProtocolError):
+        http_auth.authorization("ntlm", {}, "GET", "/", "a", "b", "c")
+
+
+def test_default_credentials_opt_in_only():
+    assert DEFAULT_CREDENTIALS not in DEFAULT_CHECKS
+    with pytest.raises(ValueError, match="opt-in"):
+        parse_check_list("default-credentials")
+
+
+def test_default_credentials_stop_at_three_attempts():
+    pairs = [("admin", f"wrong{n}") for n in range(5)]
+    flow = default_credentials_flow("10.0.0.64", 80, "/ISAPI/System/deviceInfo", pairs, RequestBudget(24), "c0ffee")
+    sent, found = drive(flow, [refused()] * 4)
+    assert found == [] and len(sent) == 4  # one unauthenticated GET, then three logins
+    assert all(b"Authorization: Digest" in request for request in sent[1:])
+
+
+def test_default_credentials_stop_at_lockout_and_never_show_the_password():
+    pairs = [("admin", "12345"), ("admin", "admin")]
+    flow = default_credentials_flow("10.0.0.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
+    sent, found = drive(flow, [refused(), refused(b"<html>User locked: too many failed logins</html>")])
+    assert found == [] and len(sent) == 2
+
+    flow = default_credentials_flow("10.0.0.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
+    sent, found = drive(flow, [refused(), b"HTTP/1.1 423 Locked\r\nContent-Length: 0\r\n\r\n"])
+    assert found == []
+
+    flow = default_credentials_flow("10.0.0.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
+    _, found = drive(flow, [refused(), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+    [finding] = found
+    assert finding.check == DEFAULT_CREDENTIALS and dict(finding.evidence)["account"] == "admin"
+    assert "12345" not in repr(finding)
+
+
+def test_default_credentials_skip_pages_that_need_no_login():
+    flow = default_credentials_flow("10.0.0.64", 80, "/p", [("admin", "12345")], RequestBudget(24), "c0ffee")
+    sent, found = drive(flow, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
+    assert found == [] and len(sent) == 1

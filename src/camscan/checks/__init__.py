@@ -12,6 +12,7 @@ TELNET_OPEN = "telnet-open"
 FTP_ANONYMOUS = "ftp-anonymous"
 HTTP_NO_TLS = "http-no-tls"
 VULNERABLE_FIRMWARE = "vulnerable-firmware"
+DEFAULT_CREDENTIALS = "default-credentials"
 
 # What each check sends (nothing, for those that read the scan's own observations).
 CHECKS = {
@@ -23,12 +24,19 @@ CHECKS = {
     VULNERABLE_FIRMWARE: "identified vendor + firmware in a published advisory's range (no request)",
 }
 DEFAULT_CHECKS = frozenset(CHECKS)
+# Opt-in only (--check-default-credentials): it logs in, so it never runs unasked.
+OPT_IN_CHECKS = {
+    DEFAULT_CREDENTIALS: "at most 3 logins with the maker's factory password, stopping at the first lockout sign",
+}
 SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
 def parse_check_list(text: str) -> frozenset[str]:
     """``rtsp-no-auth,telnet-open`` -> the set of those checks; raises ValueError naming unknown ones."""
     wanted = {part.strip() for part in text.split(",") if part.strip()}
+    opt_in = sorted(wanted & set(OPT_IN_CHECKS))
+    if opt_in:
+        raise ValueError(f"{', '.join(opt_in)} is opt-in only: pass --check-default-credentials")
     unknown = sorted(wanted - set(CHECKS))
     if unknown:
         raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")

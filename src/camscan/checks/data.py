@@ -139,3 +139,24 @@ def advisories() -> tuple[Advisory, ...]:
         found.append(Advisory(ident, str(entry["vendor"]), str(entry["severity"]), str(entry["title"]),
                               str(entry["reference"]), tuple(ranges)))
     return tuple(found)
+
+
+@dataclass(frozen=True)
+class DefaultLogin:
+    """Where and with what a maker's factory login is tried."""
+
+    vendor: str
+    path: str
+    credentials: tuple[tuple[str, str], ...]
+
+
+@cache
+def default_logins() -> dict[str, DefaultLogin]:
+    found = {}
+    for entry in _load("default_credentials.yaml"):
+        vendor, path = str(entry.get("vendor")), entry.get("path")
+        pairs = entry.get("credentials") or []
+        if not isinstance(path, str) or not path.startswith("/") or not pairs:
+            raise SignatureError(f"default_credentials.yaml: {vendor} needs a path and credentials")
+        found[vendor] = DefaultLogin(vendor, path, tuple((str(c["user"]), str(c["password"])) for c in pairs))
+    return found

@@ -9,14 +9,16 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Generator
 
-from camscan.checks import FTP_ANONYMOUS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH
+from camscan.checks import DEFAULT_CREDENTIALS, FTP_ANONYMOUS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH
 from camscan.model import Finding
-from camscan.protocols import Exchange, ProtocolError, ftp, http, rtsp, sdp
+from camscan.protocols import Exchange, ProtocolError, ftp, http, http_auth, rtsp, sdp
 from camscan.protocols.message import parse_response
 
 CheckFlow = Generator[Exchange, bytes, list[Finding]]
 SNAPSHOT_LIMIT = 4 * 1024 * 1024  # bytes of one image read to hash it (a camera JPEG is well below)
-ANONYMOUS_PASSWORD = "camscan@"  # RFC 1635: anonymous FTP asks for an e-mail-like password
+ANONYMOUS_PASSWORD = "camscan@"
+MAX_LOGIN_ATTEMPTS = 3
+LOCKOUT_SIGNS = ("locked", "too many")  # RFC 1635: anonymous FTP asks for an e-mail-like password
 
 
 class RequestBudget:
@@ -118,3 +120,44 @@ def ftp_anonymous_flow(ip: str, port: int, budget: RequestBudget) -> CheckFlow:
     yield Exchange(ftp.build_command("QUIT"), ftp.reply_complete, max_bytes=ftp.REPLY_LIMIT)
     evidence = (("user", "anonymous"), ("reply", str(code)))
     return [Finding(FTP_ANONYMOUS, "medium", f"FTP on port {port} accepts anonymous login", port, evidence)]
+
+
+def _locked_out(response) -> bool:
+    text = (response.reason + " " + response.body[:4096].decode("utf-8", "replace")).lower()
+    return response.status == 423 or any(sign in text for sign in LOCKOUT_SIGNS)
+
+
+def default_credentials_flow(ip: str, port: int, path: str, credentials: list[tuple[str, str]],
+                             budget: RequestBudget, cnonce: str, tls: bool = False) -> CheckFlow:
+    """Try factory logins on a page that asks for one: at most MAX_LOGIN_ATTEMPTS, stopping at
+    the first success, the first lockout sign (423, 'locked', 'too many') or any other answer.
+
+    The finding names the account, never the password.
+    """
+    default_port = 443 if tls else 80
+    host = _url_host(ip) if port == default_port else f"{_url_host(ip)}:{port}"
+    url = f"{'https' if tls else 'http'}://{host}{path}"
+    if not budget.take():
+        return []
+    reply = yield Exchange(http.build_get(host, path), http.response_complete)
+    for attempt, (user, password) in enumerate(credentials[:MAX_LOGIN_ATTEMPTS], start=1):
+        try:
+            response = parse_response(reply)
+            if response.status != 401 or _locked_out(response):
+                return []
+            scheme, params = http_auth.parse_challenge(response.header("www-authenticate") or "")
+            answer = http_auth.authorization(scheme, params, "GET", path, user, password, cnonce, attempt)
+        except ProtocolError:
+            return []
+        if not budget.take():
+            return []
+        reply = yield Exchange(http.build_get(host, path, answer), http.response_complete)
+        try:
+            response = parse_response(reply)
+        except ProtocolError:
+            return []
+        if response.status == 200:
+            evidence = (("url", url), ("account", user), ("attempts", str(attempt)))
+            detail = f"{url} accepts the factory password of account {user!r}"
+            return [Finding(DEFAULT_CREDENTIALS, "critical", detail, port, evidence)]
+    return []

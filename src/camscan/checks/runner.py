@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import secrets
+
 from camscan.checks import (
-    FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN, VULNERABLE_FIRMWARE, passive,
+    DEFAULT_CREDENTIALS, FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN, VULNERABLE_FIRMWARE, passive,
 )
-from camscan.checks.data import rtsp_paths, snapshot_paths
-from camscan.checks.flows import RequestBudget, ftp_anonymous_flow, rtsp_no_auth_flow, snapshot_no_auth_flow
+from camscan.checks.data import default_logins, rtsp_paths, snapshot_paths
+from camscan.checks.flows import (
+    RequestBudget, default_credentials_flow, ftp_anonymous_flow, rtsp_no_auth_flow, snapshot_no_auth_flow,
+)
 from camscan.model import Device, Finding
 
 # The bounds the README promises: requests the checks send to one device, in all.
@@ -65,4 +69,18 @@ async def run_checks(transport, device: Device, selected: frozenset[str]) -> tup
             await drive(service.port, snapshot_no_auth_flow(device.ip, service.port, paths, budget, tls), tls)
         if FTP_ANONYMOUS in selected and service.protocol == "ftp":
             await drive(service.port, ftp_anonymous_flow(device.ip, service.port, budget))
+    if DEFAULT_CREDENTIALS in selected:
+        await _default_credentials(device, vendors, budget, drive)
     return findings, notices
+
+
+async def _default_credentials(device: Device, vendors: list[str], budget: RequestBudget, drive) -> None:
+    """The maker's factory login, on its first web port only (one set of attempts per device)."""
+    login = next((default_logins()[vendor] for vendor in vendors if vendor in default_logins()), None)
+    web = [service for service in device.services if service.protocol in ("http", "https")]
+    if login is None or not web:
+        return
+    tls = web[0].protocol == "https"
+    flow = default_credentials_flow(device.ip, web[0].port, login.path, list(login.credentials), budget,
+                                    secrets.token_hex(8), tls)
+    await drive(web[0].port, flow, tls)

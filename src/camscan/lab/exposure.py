@@ -7,6 +7,10 @@ The servers dispatch here when a service spec asks for it:
            WWW-Authenticate, ``missing`` with 404; ``stream_default`` covers other paths
            (default ``missing``).
 ``http``   a route with ``image: jpeg`` serves :func:`tiny_jpeg` as ``image/jpeg``.
+``http``   a route with ``login: {scheme: basic | digest, realm, user, password,
+           lockout_after, granted}`` asks for that login (401 + challenge), answers the right
+           one with the ``granted`` route and counts attempts in ``host.extra``; after
+           ``lockout_after`` failures it says the account is locked.
 ``banner`` ``ftp_login: anonymous | refuse`` answers USER/PASS/QUIT after the greeting:
            ``anonymous`` grants ``anonymous`` (230), ``refuse`` says 530 to every login.
 """
@@ -14,6 +18,9 @@ The servers dispatch here when a service spec asks for it:
 from __future__ import annotations
 
 import asyncio
+import base64
+import hashlib
+import re
 import struct
 from urllib.parse import urlsplit
 
@@ -90,3 +97,56 @@ async def serve_ftp_login(reader: asyncio.StreamReader, writer: asyncio.StreamWr
             return
         else:
             await send(writer, b"530 Please login with USER and PASS.\r\n")
+
+
+_AUTH_PARAM = re.compile(r'([a-z]+)=(?:"([^"]*)"|([^,\s]*))', re.IGNORECASE)
+
+
+def _digest_ok(login: dict, header: str, method: str) -> bool:
+    """RFC 7616 MD5 digest check of the client's response (any nonce: the lab keeps no state)."""
+    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+              for m in _AUTH_PARAM.finditer(header[len("Digest "):])}
+    if params.get("username") != login["user"]:
+        return False
+
+    def md5(text: str) -> str:
+        return hashlib.md5(text.encode()).hexdigest()
+
+    ha1 = md5(f"{login['user']}:{login.get('realm', '')}:{login['password']}")
+    ha2 = md5(f"{method}:{params.get('uri', '')}")
+    if params.get("qop") == "auth":
+        expected = md5(f"{ha1}:{params.get('nonce')}:{params.get('nc')}:{params.get('cnonce')}:auth:{ha2}")
+    else:
+        expected = md5(f"{ha1}:{params.get('nonce')}:{ha2}")
+    return params.get("response") == expected
+
+
+def login_route(route: dict, authorization: str | None, method: str, host: LabHost) -> dict:
+    """The route to answer with for a page that asks for a login."""
+    login = dict(route["login"])
+    realm = login.get("realm", "")
+    for key, value in host.context().items():
+        realm = realm.replace("${" + key + "}", value)
+    login["realm"] = realm
+    scheme = login.get("scheme", "digest")
+    challenge = (f'Digest realm="{realm}", qop="auth", nonce="${{nonce}}"' if scheme == "digest"
+                 else f'Basic realm="{realm}"')
+    refused = {"status": 401, "headers": {"WWW-Authenticate": challenge}}
+    if not authorization:
+        return refused
+    host.extra["login_attempts"] = host.extra.get("login_attempts", 0) + 1
+    failures = host.extra.get("login_failures", 0)
+    lockout_after = login.get("lockout_after")
+    if lockout_after and failures >= lockout_after:
+        return {**refused, "body": "<html><body>User locked: too many failed logins</body></html>"}
+    if scheme == "digest":
+        granted = authorization.startswith("Digest ") and _digest_ok(login, authorization, method)
+    else:
+        expected = base64.b64encode(f"{login['user']}:{login['password']}".encode()).decode()
+        granted = authorization == f"Basic {expected}"
+    if granted:
+        return login.get("granted") or {"status": 200, "title": "ok"}
+    host.extra["login_failures"] = failures + 1
+    if lockout_after and failures + 1 >= lockout_after:
+        return {**refused, "body": "<html><body>User locked: too many failed logins</body></html>"}
+    return refused

@@ -232,7 +232,7 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     head, status = await stream.head(READ_TIMEOUT)
     if not head.strip():
         return  # connected and left, or said nothing
-    request_line, _ = _parse_headers(head) if status == "ok" else (head.split(b"\n", 1)[0].rstrip(b"\r"), {})
+    request_line, request_headers = _parse_headers(head) if status == "ok" else (head.split(b"\n", 1)[0].rstrip(b"\r"), {})
     parts = request_line.split(b" ")
     valid = (
         status == "ok"
@@ -249,6 +249,8 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     route = _route(spec, _request_target(parts[1]))
     if route is None:
         route = spec.get("not_found") or {"status": 404}
+    if route.get("login"):
+        route = exposure.login_route(route, request_headers.get("authorization"), method.decode("latin-1"), host)
     await _send(writer, http_response(spec, route, host, head_only=method == b"HEAD"))
 
 
