@@ -15,7 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from camscan.checks import DEFAULT_CREDENTIALS, FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN
+from camscan.checks import (
+    DEFAULT_CREDENTIALS, FTP_ANONYMOUS, HTTP_NO_TLS, ONVIF_NO_AUTH, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN,
+)
 from camscan.lab import LabHost, NamespaceLab
 from camscan.lab.profiles import load_profiles
 
@@ -87,7 +89,7 @@ def test_open_streams_and_snapshots_found_with_precision_and_recall_one(lab, sca
     assert (precision, recall) == (1.0, 1.0), f"missed {sorted(truth - found)}, wrongly reported {sorted(found - truth)}"
 
 
-@pytest.mark.parametrize("check", [TELNET_OPEN, FTP_ANONYMOUS, HTTP_NO_TLS])
+@pytest.mark.parametrize("check", [TELNET_OPEN, FTP_ANONYMOUS, HTTP_NO_TLS, ONVIF_NO_AUTH])
 def test_other_checks_report_exactly_the_exposed_ports(lab, scanned, check):
     assert found_pairs(scanned, check) == truth_pairs(lab.hosts, check)
 
@@ -143,3 +145,12 @@ def test_default_credentials_off_by_default_then_bounded_and_never_shown(lab, sc
         assert "12345" not in output
     [finding] = [item for item in json.loads(listed.stdout) if item["check"] == DEFAULT_CREDENTIALS]
     assert finding["evidence"]["account"] == "admin" and finding["severity"] == "critical"
+
+
+def test_onvif_finding_names_the_stream_it_gave_out(lab, scanned):
+    generic = next(host for host in lab.hosts if host.profile == "exp-generic-alt-port-open")
+    listed = json.loads(local_cli("findings", "--db", str(scanned), "--json").stdout)
+    [finding] = [item for item in listed if item["check"] == ONVIF_NO_AUTH]
+    assert finding["ip"] == generic.ip
+    assert finding["evidence"] == {"service": f"http://{generic.ip}/onvif/Media", "profiles": "2",
+                                   "stream_uri": f"rtsp://{generic.ip}:8554/live"}

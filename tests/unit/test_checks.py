@@ -285,3 +285,62 @@ def test_default_credentials_skip_pages_that_need_no_login():
     flow = default_credentials_flow("10.0.0.64", 80, "/p", [("admin", "12345")], RequestBudget(24), "c0ffee")
     sent, found = drive(flow, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
     assert found == [] and len(sent) == 1
+
+
+# --------------------------------------------------------------------------- onvif-no-auth
+
+from camscan.checks import ONVIF_NO_AUTH  # noqa: E402
+from camscan.checks.flows import onvif_no_auth_flow  # noqa: E402
+from camscan.protocols import onvif  # noqa: E402
+
+SOAP_HEAD = ('<?xml version="1.0" encoding="UTF-8"?><SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope" '
+             'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
+             'xmlns:tt="http://www.onvif.org/ver10/schema"><SOAP-ENV:Body>')
+SOAP_TAIL = "</SOAP-ENV:Body></SOAP-ENV:Envelope>"
+
+
+def soap(body: str, status: str = "200 OK") -> bytes:
+    payload = (SOAP_HEAD + body + SOAP_TAIL).encode()
+    return (f"HTTP/1.1 {status}\r\nContent-Type: application/soap+xml; charset=utf-8\r\n"
+            f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
+
+
+CAPABILITIES = soap("<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>http://10.0.0.64/onvif/Media"
+                    "</tt:XAddr></tt:Media></tds:Capabilities></tds:GetCapabilitiesResponse>")
+PROFILES = soap('<trt:GetProfilesResponse><trt:Profiles fixed="true" token="Profile_1"><tt:Name>mainStream</tt:Name>'
+                "</trt:Profiles></trt:GetProfilesResponse>")
+STREAM = soap("<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://10.0.0.64:554/Streaming/Channels/101"
+              "</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse>")
+
+
+def test_onvif_profiles_without_credentials_are_a_finding():
+    sent, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [CAPABILITIES, PROFILES, STREAM])
+    assert [request.split(b" ")[1] for request in sent] == [b"/onvif/device_service", b"/onvif/Media", b"/onvif/Media"]
+    assert b"<ProfileToken>Profile_1</ProfileToken>" in sent[2]
+    [finding] = found
+    assert finding.check == ONVIF_NO_AUTH and finding.port == 80
+    assert dict(finding.evidence)["stream_uri"] == "rtsp://10.0.0.64:554/Streaming/Channels/101"
+
+
+def test_onvif_protected_by_401_or_fault_gives_nothing():
+    unauthorised = b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="x", nonce="1"\r\nContent-Length: 0\r\n\r\n'
+    _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [CAPABILITIES, unauthorised])
+    assert found == []
+    fault = soap("<SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value><SOAP-ENV:Subcode>"
+                 "<SOAP-ENV:Value>ter:NotAuthorized</SOAP-ENV:Value></SOAP-ENV:Subcode></SOAP-ENV:Code>"
+                 "</SOAP-ENV:Fault>", "400 Bad Request")
+    assert onvif.fault_reason(fault.split(b"\r\n\r\n", 1)[1]) == "SOAP-ENV:Sender ter:NotAuthorized"
+    _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [CAPABILITIES, fault])
+    assert found == []
+
+
+def test_onvif_media_address_elsewhere_is_not_followed_and_hostile_xml_refused():
+    elsewhere = CAPABILITIES.replace(b"http://10.0.0.64/onvif/Media", b"http://10.9.9.9/onvif/Media")
+    sent, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [elsewhere])
+    assert found == [] and len(sent) == 1
+    bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
+    with pytest.raises(ProtocolError):
+        onvif.media_xaddr(bomb)
+    hostile = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb
+    _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [hostile])
+    assert found == []

@@ -13,6 +13,7 @@ FTP_ANONYMOUS = "ftp-anonymous"
 HTTP_NO_TLS = "http-no-tls"
 VULNERABLE_FIRMWARE = "vulnerable-firmware"
 DEFAULT_CREDENTIALS = "default-credentials"
+ONVIF_NO_AUTH = "onvif-no-auth"
 
 # What each check sends (nothing, for those that read the scan's own observations).
 CHECKS = {
@@ -22,6 +23,7 @@ CHECKS = {
     FTP_ANONYMOUS: "FTP USER anonymous / PASS, then QUIT at once",
     HTTP_NO_TLS: "web interface only over plain HTTP (no request: the scan's services)",
     VULNERABLE_FIRMWARE: "identified vendor + firmware in a published advisory's range (no request)",
+    ONVIF_NO_AUTH: "ONVIF GetCapabilities, then GetProfiles and GetStreamUri without credentials",
 }
 DEFAULT_CHECKS = frozenset(CHECKS)
 # Opt-in only (--check-default-credentials): it logs in, so it never runs unasked.

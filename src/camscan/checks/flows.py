@@ -8,10 +8,11 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Generator
+from urllib.parse import urlsplit
 
-from camscan.checks import DEFAULT_CREDENTIALS, FTP_ANONYMOUS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH
+from camscan.checks import DEFAULT_CREDENTIALS, FTP_ANONYMOUS, ONVIF_NO_AUTH, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH
 from camscan.model import Finding
-from camscan.protocols import Exchange, ProtocolError, ftp, http, http_auth, rtsp, sdp
+from camscan.protocols import Exchange, ProtocolError, ftp, http, http_auth, onvif, rtsp, sdp
 from camscan.protocols.message import parse_response
 
 CheckFlow = Generator[Exchange, bytes, list[Finding]]
@@ -161,3 +162,55 @@ def default_credentials_flow(ip: str, port: int, path: str, credentials: list[tu
             detail = f"{url} accepts the factory password of account {user!r}"
             return [Finding(DEFAULT_CREDENTIALS, "critical", detail, port, evidence)]
     return []
+
+
+def onvif_no_auth_flow(ip: str, port: int, budget: RequestBudget, tls: bool = False) -> CheckFlow:
+    """Ask the ONVIF device service where media lives, then for its profiles and a stream URI,
+    all without credentials. Profiles given out (no 401, no SOAP fault) = open.
+
+    A media address on another host or port is not followed (it is outside what was asked).
+    """
+    default_port = 443 if tls else 80
+    host = _url_host(ip) if port == default_port else f"{_url_host(ip)}:{port}"
+
+    def soap(path: str, body: str) -> Exchange:
+        return Exchange(onvif.build_request(host, path, body), http.response_complete, max_bytes=onvif.MAX_SOAP_BYTES)
+
+    if not budget.take():
+        return []
+    reply = yield soap(onvif.DEVICE_SERVICE_PATH, onvif.GET_CAPABILITIES)
+    try:
+        response = parse_response(reply)
+        xaddr = onvif.media_xaddr(response.body) if response.status == 200 else None
+        if xaddr is None:
+            return []
+        target = urlsplit(xaddr)
+        if target.hostname != ip or (target.port or (443 if target.scheme == "https" else 80)) != port:
+            return []
+        media_path = target.path or "/"
+    except (ProtocolError, ValueError):
+        return []
+    if not budget.take():
+        return []
+    reply = yield soap(media_path, onvif.GET_PROFILES)
+    try:
+        response = parse_response(reply)
+        if response.status != 200 or onvif.fault_reason(response.body):
+            return []
+        tokens = onvif.profile_tokens(response.body)
+    except ProtocolError:
+        return []
+    if not tokens:
+        return []
+    evidence = [("service", f"{'https' if tls else 'http'}://{host}{media_path}"), ("profiles", str(len(tokens)))]
+    if budget.take():
+        reply = yield soap(media_path, onvif.get_stream_uri(tokens[0]))
+        try:
+            response = parse_response(reply)
+            uri = onvif.stream_uri(response.body) if response.status == 200 else None
+        except ProtocolError:
+            uri = None
+        if uri:
+            evidence.append(("stream_uri", uri))
+    detail = f"ONVIF media service on port {port} lists {len(tokens)} profile(s) without a password"
+    return [Finding(ONVIF_NO_AUTH, "high", detail, port, tuple(evidence))]

@@ -5,11 +5,12 @@ from __future__ import annotations
 import secrets
 
 from camscan.checks import (
-    DEFAULT_CREDENTIALS, FTP_ANONYMOUS, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN, VULNERABLE_FIRMWARE, passive,
+    DEFAULT_CREDENTIALS, FTP_ANONYMOUS, ONVIF_NO_AUTH, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN, VULNERABLE_FIRMWARE, passive,
 )
 from camscan.checks.data import default_logins, rtsp_paths, snapshot_paths
 from camscan.checks.flows import (
-    RequestBudget, default_credentials_flow, ftp_anonymous_flow, rtsp_no_auth_flow, snapshot_no_auth_flow,
+    RequestBudget, default_credentials_flow, ftp_anonymous_flow, onvif_no_auth_flow, rtsp_no_auth_flow,
+    snapshot_no_auth_flow,
 )
 from camscan.model import Device, Finding
 
@@ -67,6 +68,9 @@ async def run_checks(transport, device: Device, selected: frozenset[str]) -> tup
             tls = service.protocol == "https"
             paths = snapshot_paths(vendors)[:SNAPSHOT_PATHS_PER_PORT]
             await drive(service.port, snapshot_no_auth_flow(device.ip, service.port, paths, budget, tls), tls)
+        if ONVIF_NO_AUTH in selected and service.protocol in ("http", "https"):
+            tls = service.protocol == "https"
+            await drive(service.port, onvif_no_auth_flow(device.ip, service.port, budget, tls), tls)
         if FTP_ANONYMOUS in selected and service.protocol == "ftp":
             await drive(service.port, ftp_anonymous_flow(device.ip, service.port, budget))
     if DEFAULT_CREDENTIALS in selected:

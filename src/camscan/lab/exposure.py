@@ -11,6 +11,9 @@ The servers dispatch here when a service spec asks for it:
            lockout_after, granted}`` asks for that login (401 + challenge), answers the right
            one with the ``granted`` route and counts attempts in ``host.extra``; after
            ``lockout_after`` failures it says the account is locked.
+``http``   a route with ``onvif: {media_xaddr, stream_uri, auth: none | required}``
+           answers SOAP GetCapabilities (always: it is allowed before authentication),
+           GetProfiles and GetStreamUri (401 when ``auth: required``).
 ``banner`` ``ftp_login: anonymous | refuse`` answers USER/PASS/QUIT after the greeting:
            ``anonymous`` grants ``anonymous`` (230), ``refuse`` says 530 to every login.
 """
@@ -150,3 +153,53 @@ def login_route(route: dict, authorization: str | None, method: str, host: LabHo
     if lockout_after and failures + 1 >= lockout_after:
         return {**refused, "body": "<html><body>User locked: too many failed logins</body></html>"}
     return refused
+
+
+MAX_SOAP_BODY = 64 * 1024
+_SOAP = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
+         'xmlns:tds="http://www.onvif.org/ver10/device/wsdl" xmlns:trt="http://www.onvif.org/ver10/media/wsdl" '
+         'xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:ter="http://www.onvif.org/ver10/error">'
+         "<s:Body>{body}</s:Body></s:Envelope>")
+
+
+async def read_body(stream, length: str, timeout: float) -> bytes:
+    """The request body announced by Content-Length (capped), from the server's buffered stream."""
+    count = min(int(length), MAX_SOAP_BODY) if length.isdigit() else 0
+    deadline = asyncio.get_running_loop().time() + timeout
+    while len(stream.buffer) < count and await stream._fill(deadline):
+        pass
+    body, stream.buffer = stream.buffer[:count], stream.buffer[count:]
+    return body
+
+
+def _soap_reply(body: str, status: int = 200) -> dict:
+    return {"status": status, "content_type": "application/soap+xml; charset=utf-8", "body": _SOAP.format(body=body)}
+
+
+def onvif_route(route: dict, body: bytes) -> dict:
+    """The reply to one ONVIF SOAP request, chosen by the operation named in its body."""
+    spec = route["onvif"]
+    text = body.decode("utf-8", "replace")
+    protected = spec.get("auth") == "required"
+    if "GetCapabilities" in text:
+        return _soap_reply(
+            "<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media>"
+            f"<tt:XAddr>{spec['media_xaddr']}</tt:XAddr>"
+            "<tt:StreamingCapabilities><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities>"
+            "</tt:Media></tds:Capabilities></tds:GetCapabilitiesResponse>")
+    if protected and ("GetProfiles" in text or "GetStreamUri" in text):
+        return {"status": 401, "headers": {"WWW-Authenticate": 'Digest realm="ONVIF", qop="auth", nonce="${nonce}"'}}
+    if "GetProfiles" in text:
+        return _soap_reply(
+            '<trt:GetProfilesResponse><trt:Profiles token="Profile_1" fixed="true"><tt:Name>mainStream</tt:Name>'
+            '</trt:Profiles><trt:Profiles token="Profile_2" fixed="true"><tt:Name>subStream</tt:Name>'
+            "</trt:Profiles></trt:GetProfilesResponse>")
+    if "GetStreamUri" in text:
+        return _soap_reply(
+            f"<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>{spec['stream_uri']}</tt:Uri>"
+            "<tt:InvalidAfterConnect>false</tt:InvalidAfterConnect><tt:InvalidAfterReboot>false</tt:InvalidAfterReboot>"
+            "<tt:Timeout>PT0S</tt:Timeout></trt:MediaUri></trt:GetStreamUriResponse>")
+    return _soap_reply(
+        "<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>ter:ActionNotSupported</s:Value>"
+        "</s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en\">Action not supported</s:Text></s:Reason></s:Fault>",
+        400)
