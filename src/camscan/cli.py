@@ -141,6 +141,9 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         allow_public=allow_public,
     )
     port_list = parse_ports(ports)
+    selected = frozenset() if no_checks else parse_check_list(checks)
+    if check_default_credentials:
+        selected |= {DEFAULT_CREDENTIALS}
     if scope.size == 0:
         raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
     click.echo(
@@ -150,9 +153,6 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     )
     if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-    selected = frozenset() if no_checks else parse_check_list(checks)
-    if check_default_credentials:
-        selected |= {DEFAULT_CREDENTIALS}
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
     store = open_store(db_path, create=True)
@@ -242,6 +242,10 @@ def show(address, db_path, as_json):
     click.echo("     evidence:")
     for item in device["evidence"]:
         click.echo(f"  [{item['weight']:.1f}] {item['signature']}: {item['field']} = {item['value'][:100]!r}")
+    click.echo("     findings:")
+    for item in device.get("findings", []):
+        port = f":{item['port']}" if item.get("port") else ""
+        click.echo(f"  [{item['severity']}] {item['check']}{port} {item['detail']}")
     click.echo("  observations:")
     for seen in device.get("observations", []):
         port = f":{seen['port']}" if seen.get("port") else ""

@@ -344,3 +344,48 @@ def test_onvif_media_address_elsewhere_is_not_followed_and_hostile_xml_refused()
     hostile = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb
     _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [hostile])
     assert found == []
+
+
+def test_each_advisory_is_its_own_finding_and_updates_in_place(tmp_path):
+    with Store(tmp_path / "v.db") as store:
+        scan = store.start_scan(["10.0.0.0/24"], {})
+        hik = device(vendor="hikvision", manufacturer="hikvision", model="DS-2CD2132F-I", firmware="V5.3.0 build 150513")
+        device_id = store.record_device(scan, hik)
+        first = passive.vulnerable_firmware(hik)
+        later = passive.vulnerable_firmware(device(vendor="hikvision", manufacturer="hikvision",
+                                                   model="DS-2CD2132F-I", firmware="V5.4.0 build 160531"))
+        store.record_findings(scan, device_id, first + later)
+        store.record_findings(scan, device_id, first + later)
+        rows = store.findings(["critical"])
+        assert sorted(row["evidence"]["advisory"] for row in rows) == ["CVE-2017-7921", "CVE-2021-36260"]
+
+
+def test_findings_and_checks_commands(tmp_path):
+    import json
+
+    from click.testing import CliRunner
+
+    from camscan.cli import main
+    from camscan.model import Finding
+
+    db = tmp_path / "cli.db"
+    with Store(db) as store:
+        scan = store.start_scan(["10.0.0.0/24"], {})
+        device_id = store.record_device(scan, device([Service("10.0.0.7", 23, "telnet")]))
+        store.record_findings(scan, device_id, [
+            Finding(TELNET_OPEN, "medium", "telnet login open on port 23", 23, (("banner", "login:"),)),
+            Finding(RTSP_NO_AUTH, "high", "open stream", 554, (("url", "rtsp://10.0.0.7:554/"),)),
+        ])
+    runner = CliRunner()
+    table = runner.invoke(main, ["findings", "--db", str(db)])
+    assert table.exit_code == 0, table.output
+    lines = table.output.splitlines()
+    assert lines[0] == "severity\tip\tport\tcheck\tdetail" and lines[1].startswith("high\t10.0.0.7\t554\trtsp-no-auth")
+    only = runner.invoke(main, ["findings", "--db", str(db), "--severity", "medium", "--json"])
+    assert [item["check"] for item in json.loads(only.output)] == [TELNET_OPEN]
+    shown = runner.invoke(main, ["show", "10.0.0.7", "--db", str(db)])
+    assert "[high] rtsp-no-auth:554 open stream" in shown.output
+    listed = runner.invoke(main, ["checks"])
+    assert "rtsp-no-auth" in listed.output and "default-credentials" in listed.output and "opt-in" in listed.output
+    refused = runner.invoke(main, ["scan", "127.0.0.1", "--db", str(db), "--checks", "default-credentials"])
+    assert refused.exit_code != 0 and "opt-in" in refused.output
