@@ -144,6 +144,10 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     selected = frozenset() if no_checks else parse_check_list(checks)
     if check_default_credentials:
         selected |= {DEFAULT_CREDENTIALS}
+    if selected:
+        from camscan.checks.data import load_all
+
+        load_all()
     if scope.size == 0:
         raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
     click.echo(

@@ -389,3 +389,17 @@ def test_findings_and_checks_commands(tmp_path):
     assert "rtsp-no-auth" in listed.output and "default-credentials" in listed.output and "opt-in" in listed.output
     refused = runner.invoke(main, ["scan", "127.0.0.1", "--db", str(db), "--checks", "default-credentials"])
     assert refused.exit_code != 0 and "opt-in" in refused.output
+
+
+def test_broken_check_data_is_reported_with_its_file(tmp_path, monkeypatch):
+    from camscan.fingerprint.signatures import SignatureError
+
+    (tmp_path / "checks").mkdir()
+    (tmp_path / "checks" / "rtsp_paths.yaml").write_text("- vendor: x\n  paths: [no-slash]\n  reference: r\n")
+    monkeypatch.setenv("CAMSCAN_SIGNATURES", str(tmp_path))
+    data._paths.cache_clear()
+    try:
+        with pytest.raises(SignatureError, match="rtsp_paths.yaml"):
+            data.load_all()
+    finally:
+        data._paths.cache_clear()

@@ -160,3 +160,11 @@ def default_logins() -> dict[str, DefaultLogin]:
             raise SignatureError(f"default_credentials.yaml: {vendor} needs a path and credentials")
         found[vendor] = DefaultLogin(vendor, path, tuple((str(c["user"]), str(c["password"])) for c in pairs))
     return found
+
+
+def load_all() -> None:
+    """Read and check every data file now, so a broken one stops a scan before it starts."""
+    rtsp_paths([])
+    snapshot_paths([])
+    advisories()
+    default_logins()
