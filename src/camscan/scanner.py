@@ -14,8 +14,8 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
-from camscan.checks import DEFAULT_CHECKS
-from camscan.checks.runner import run_checks
+from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
+from camscan.checks.runner import gateway_findings, run_checks
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service
 from camscan.probes import flows
@@ -77,6 +77,7 @@ class Scan:
         self.progress = Progress()
         self.notices: list[str] = []
         self.device_ids: set[int] = set()
+        self._device_ids_by_ip: dict[str, int] = {}
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -112,6 +113,8 @@ class Scan:
                 await asyncio.wait(pending)
             for task in tasks:
                 task.result()
+            if UPNP_PORT_FORWARD in self.settings.checks:
+                await self._gateway_pass(transport)
         finally:
             for task in tasks:
                 task.cancel()
@@ -151,11 +154,19 @@ class Scan:
                 )
                 recorded = (device, self.store.record_device(self.scan_id, device))
                 self.device_ids.add(recorded[1])
+                self._device_ids_by_ip[ip] = recorded[1]
                 self.progress.devices.append(device)
             self.progress.hosts_done += 1
             self._on_progress(self.progress)
         if recorded and self.settings.checks:
             await self._check(transport, *recorded)
+
+    async def _gateway_pass(self, transport: LiveTransport) -> None:
+        """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""
+        found, notices = await gateway_findings(transport, self.progress.devices)
+        self.notices += notices
+        for camera, finding in found:
+            self.store.record_findings(self.scan_id, self._device_ids_by_ip[camera.ip], [finding])
 
     async def _check(self, transport: LiveTransport, device: Device, device_id: int) -> None:
         """Exposure checks on an identified device (see camscan.checks); findings stored at once."""

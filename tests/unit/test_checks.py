@@ -403,3 +403,63 @@ def test_broken_check_data_is_reported_with_its_file(tmp_path, monkeypatch):
             data.load_all()
     finally:
         data._paths.cache_clear()
+
+
+# --------------------------------------------------------------------------- upnp-port-forward
+
+from camscan.checks.flows import MAX_PORT_MAPPINGS, igd_port_mappings_flow  # noqa: E402
+from camscan.protocols import upnp_igd  # noqa: E402
+
+MINIUPNPD_DESCRIPTION = (
+    b'<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0"><specVersion><major>1</major>'
+    b"<minor>1</minor></specVersion><device><deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1"
+    b"</deviceType><deviceList><device><deviceType>urn:schemas-upnp-org:device:WANDevice:1</deviceType><deviceList>"
+    b"<device><deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType><serviceList><service>"
+    b"<serviceType>urn:schemas-upnp-org:service:WANIPConnection:1</serviceType>"
+    b"<serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId><controlURL>/ctl/IPConn</controlURL>"
+    b"<eventSubURL>/evt/IPConn</eventSubURL><SCPDURL>/WANIPCn.xml</SCPDURL></service></serviceList></device>"
+    b"</deviceList></device></deviceList></device></root>"
+)
+MAPPING = (b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+           b'<u:GetGenericPortMappingEntryResponse xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:1">'
+           b"<NewRemoteHost></NewRemoteHost><NewExternalPort>8554</NewExternalPort><NewProtocol>TCP</NewProtocol>"
+           b"<NewInternalPort>554</NewInternalPort><NewInternalClient>192.168.1.64</NewInternalClient>"
+           b"<NewEnabled>1</NewEnabled><NewPortMappingDescription>cam</NewPortMappingDescription>"
+           b"<NewLeaseDuration>0</NewLeaseDuration></u:GetGenericPortMappingEntryResponse></s:Body></s:Envelope>")
+FAULT_713 = (b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
+             b"<faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail><UPnPError "
+             b'xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>713</errorCode></UPnPError></detail></s:Fault>'
+             b"</s:Body></s:Envelope>")
+
+
+def http_ok(body: bytes, status: str = "200 OK") -> bytes:
+    return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
+
+
+def test_igd_description_and_mapping_parsers():
+    assert upnp_igd.wan_connection_services(MINIUPNPD_DESCRIPTION, "http://192.168.1.1:5000/rootDesc.xml") == [
+        ("urn:schemas-upnp-org:service:WANIPConnection:1", "http://192.168.1.1:5000/ctl/IPConn")]
+    mapping = upnp_igd.parse_mapping(MAPPING)
+    assert mapping["NewInternalClient"] == "192.168.1.64" and mapping["NewExternalPort"] == "8554"
+    assert upnp_igd.parse_mapping(FAULT_713) is None
+    with pytest.raises(ProtocolError):
+        upnp_igd.parse_mapping(b"<html/>")
+    with pytest.raises(ProtocolError):
+        upnp_igd.wan_connection_services(b"\x00garbage", "http://x/")
+
+
+def test_igd_table_read_until_fault_and_bounded():
+    location = "http://192.168.1.1:5000/rootDesc.xml"
+    sent, mappings = drive(igd_port_mappings_flow("192.168.1.1", 5000, location, RequestBudget(24)),
+                           [http_ok(MINIUPNPD_DESCRIPTION), http_ok(MAPPING), http_ok(FAULT_713, "500 Internal Server Error")])
+    assert len(mappings) == 1 and b"<NewPortMappingIndex>1</NewPortMappingIndex>" in sent[2]
+    assert b'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:1#GetGenericPortMappingEntry"' in sent[1]
+    sent, mappings = drive(igd_port_mappings_flow("192.168.1.1", 5000, location, RequestBudget(100)),
+                           [http_ok(MINIUPNPD_DESCRIPTION)] + [http_ok(MAPPING)] * MAX_PORT_MAPPINGS)
+    assert len(mappings) == MAX_PORT_MAPPINGS
+
+
+def test_igd_description_elsewhere_is_not_fetched():
+    flow = igd_port_mappings_flow("192.168.1.1", 5000, "http://192.168.1.9:5000/rootDesc.xml", RequestBudget(24))
+    sent, mappings = drive(flow, [])
+    assert sent == [] and mappings == []

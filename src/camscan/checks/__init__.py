@@ -14,6 +14,7 @@ HTTP_NO_TLS = "http-no-tls"
 VULNERABLE_FIRMWARE = "vulnerable-firmware"
 DEFAULT_CREDENTIALS = "default-credentials"
 ONVIF_NO_AUTH = "onvif-no-auth"
+UPNP_PORT_FORWARD = "upnp-port-forward"
 
 # What each check sends (nothing, for those that read the scan's own observations).
 CHECKS = {
@@ -24,6 +25,7 @@ CHECKS = {
     HTTP_NO_TLS: "web interface only over plain HTTP (no request: the scan's services)",
     VULNERABLE_FIRMWARE: "identified vendor + firmware in a published advisory's range (no request)",
     ONVIF_NO_AUTH: "ONVIF GetCapabilities, then GetProfiles and GetStreamUri without credentials",
+    UPNP_PORT_FORWARD: "read a UPnP gateway's port-mapping table; flag ports forwarded to a camera",
 }
 DEFAULT_CHECKS = frozenset(CHECKS)
 # Opt-in only (--check-default-credentials): it logs in, so it never runs unasked.

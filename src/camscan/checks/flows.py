@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 
 from camscan.checks import DEFAULT_CREDENTIALS, FTP_ANONYMOUS, ONVIF_NO_AUTH, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH
 from camscan.model import Finding
-from camscan.protocols import Exchange, ProtocolError, ftp, http, http_auth, onvif, rtsp, sdp
+from camscan.protocols import Exchange, ProtocolError, ftp, http, http_auth, onvif, rtsp, sdp, upnp_igd
 from camscan.protocols.message import parse_response
 
 CheckFlow = Generator[Exchange, bytes, list[Finding]]
@@ -214,3 +214,48 @@ def onvif_no_auth_flow(ip: str, port: int, budget: RequestBudget, tls: bool = Fa
             evidence.append(("stream_uri", uri))
     detail = f"ONVIF media service on port {port} lists {len(tokens)} profile(s) without a password"
     return [Finding(ONVIF_NO_AUTH, "high", detail, port, tuple(evidence))]
+
+
+MAX_PORT_MAPPINGS = 16
+
+
+def igd_port_mappings_flow(ip: str, port: int, location: str, budget: RequestBudget) -> Generator[
+        Exchange, bytes, list[dict[str, str]]]:
+    """The gateway's port-mapping table: its description, then GetGenericPortMappingEntry from
+    index 0 until the end of the table (a fault) or MAX_PORT_MAPPINGS. Only URLs on the
+    asked host and port are used."""
+    host = _url_host(ip) if port == 80 else f"{_url_host(ip)}:{port}"
+
+    def same_place(url: str) -> str | None:
+        target = urlsplit(url)
+        if target.scheme != "http" or target.hostname != ip or (target.port or 80) != port:
+            return None
+        return (target.path or "/") + (f"?{target.query}" if target.query else "")
+
+    path = same_place(location)
+    if path is None or not budget.take():
+        return []
+    reply = yield Exchange(http.build_get(host, path), http.response_complete, max_bytes=upnp_igd.MAX_IGD_BYTES)
+    try:
+        response = parse_response(reply)
+        services = upnp_igd.wan_connection_services(response.body, location) if response.status == 200 else []
+    except (ProtocolError, ValueError):
+        return []
+    mappings: list[dict[str, str]] = []
+    for service_type, control_url in services[:1]:
+        control = same_place(control_url)
+        if control is None:
+            return []
+        for index in range(MAX_PORT_MAPPINGS):
+            if not budget.take():
+                break
+            reply = yield Exchange(upnp_igd.build_mapping_request(host, control, service_type, index),
+                                   http.response_complete, max_bytes=upnp_igd.MAX_IGD_BYTES)
+            try:
+                mapping = upnp_igd.parse_mapping(parse_response(reply).body)
+            except ProtocolError:
+                break
+            if mapping is None:
+                break
+            mappings.append(mapping)
+    return mappings

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from camscan.checks import HTTP_NO_TLS, TELNET_OPEN, VULNERABLE_FIRMWARE
+from camscan.checks import HTTP_NO_TLS, TELNET_OPEN, UPNP_PORT_FORWARD, VULNERABLE_FIRMWARE
 from camscan.checks.data import advisories
 from camscan.model import Device, Finding
 
@@ -48,4 +48,24 @@ def vulnerable_firmware(device: Device) -> list[Finding]:
         evidence = (("advisory", advisory.id), ("firmware", ident.firmware), ("model", ident.model or ""),
                     ("affected", f"{hit.first_text} .. {hit.last_text}"), ("reference", advisory.reference))
         found.append(Finding(VULNERABLE_FIRMWARE, advisory.severity, detail, None, evidence))
+    return found
+
+
+def forwarded_to_cameras(gateway_ip: str, mappings: list[dict[str, str]],
+                         devices: list[Device]) -> list[tuple[Device, Finding]]:
+    """Enabled mappings of the gateway whose internal client is a camera or recorder of this scan."""
+    cameras = {device.ip: device for device in devices if device.identification.is_camera}
+    found = []
+    for mapping in mappings:
+        camera = cameras.get(mapping.get("NewInternalClient", ""))
+        internal = mapping.get("NewInternalPort", "")
+        if camera is None or mapping.get("NewEnabled", "1") == "0" or not internal.isdigit():
+            continue
+        external, protocol = mapping.get("NewExternalPort", ""), mapping.get("NewProtocol", "")
+        detail = (f"gateway {gateway_ip} forwards {protocol} port {external} from outside to "
+                  f"{camera.ip}:{internal} (UPnP port mapping)")
+        evidence = (("gateway", gateway_ip), ("external_port", external), ("protocol", protocol),
+                    ("remote_host", mapping.get("NewRemoteHost", "")),
+                    ("description", mapping.get("NewPortMappingDescription", "")))
+        found.append((camera, Finding(UPNP_PORT_FORWARD, "high", detail, int(internal), evidence)))
     return found

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import secrets
+from urllib.parse import urlsplit
 
 from camscan.checks import (
     DEFAULT_CREDENTIALS, FTP_ANONYMOUS, ONVIF_NO_AUTH, HTTP_NO_TLS, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN, VULNERABLE_FIRMWARE, passive,
 )
 from camscan.checks.data import default_logins, rtsp_paths, snapshot_paths
 from camscan.checks.flows import (
-    RequestBudget, default_credentials_flow, ftp_anonymous_flow, onvif_no_auth_flow, rtsp_no_auth_flow,
+    RequestBudget, default_credentials_flow, ftp_anonymous_flow, igd_port_mappings_flow, onvif_no_auth_flow,
+    rtsp_no_auth_flow,
     snapshot_no_auth_flow,
 )
 from camscan.model import Device, Finding
@@ -88,3 +90,26 @@ async def _default_credentials(device: Device, vendors: list[str], budget: Reque
     flow = default_credentials_flow(device.ip, web[0].port, login.path, list(login.credentials), budget,
                                     secrets.token_hex(8), tls)
     await drive(web[0].port, flow, tls)
+
+
+async def gateway_findings(transport, devices: list[Device]) -> tuple[list[tuple[Device, Finding]], list[str]]:
+    """upnp-port-forward, once every host is identified: each device that announced a UPnP
+    description (``ssdp.location`` on itself) is asked for its port-mapping table, within
+    its own request budget; mappings to this scan's cameras become findings on the camera."""
+    found: list[tuple[Device, Finding]] = []
+    notices: list[str] = []
+    for gateway in devices:
+        locations = [seen.value for seen in gateway.observations if seen.field == "ssdp.location"]
+        if not locations:
+            continue
+        location = locations[0]
+        try:
+            port = urlsplit(location).port or 80
+        except ValueError:
+            continue
+        budget = RequestBudget(MAX_REQUESTS_PER_DEVICE)
+        result = await transport.run_flow(gateway.ip, port, igd_port_mappings_flow(gateway.ip, port, location, budget))
+        if result.error:
+            notices.append(f"UPnP conversation cut short by an unreadable reply from {result.error}")
+        found += passive.forwarded_to_cameras(gateway.ip, list(result.observations), devices)
+    return found, notices

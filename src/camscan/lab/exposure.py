@@ -14,6 +14,9 @@ The servers dispatch here when a service spec asks for it:
 ``http``   a route with ``onvif: {media_xaddr, stream_uri, auth: none | required}``
            answers SOAP GetCapabilities (always: it is allowed before authentication),
            GetProfiles and GetStreamUri (401 when ``auth: required``).
+``http``   ``igd_description: {control_url}`` serves a UPnP IGD description with one
+           WANIPConnection:1 service; ``igd_control: {mappings: [...]}`` answers
+           GetGenericPortMappingEntry by index, and fault 713 past the end.
 ``banner`` ``ftp_login: anonymous | refuse`` answers USER/PASS/QUIT after the greeting:
            ``anonymous`` grants ``anonymous`` (230), ``refuse`` says 530 to every login.
 """
@@ -203,3 +206,47 @@ def onvif_route(route: dict, body: bytes) -> dict:
         "<s:Fault><s:Code><s:Value>s:Sender</s:Value><s:Subcode><s:Value>ter:ActionNotSupported</s:Value>"
         "</s:Subcode></s:Code><s:Reason><s:Text xml:lang=\"en\">Action not supported</s:Text></s:Reason></s:Fault>",
         400)
+
+
+_WAN_IP = "urn:schemas-upnp-org:service:WANIPConnection:1"
+
+
+def igd_description_route(route: dict) -> dict:
+    """A UPnP IGD root description (InternetGatewayDevice:1 > WANDevice > WANConnectionDevice)."""
+    control = route["igd_description"]["control_url"]
+    body = (
+        '<?xml version="1.0"?><root xmlns="urn:schemas-upnp-org:device-1-0">'
+        "<specVersion><major>1</major><minor>0</minor></specVersion><device>"
+        "<deviceType>urn:schemas-upnp-org:device:InternetGatewayDevice:1</deviceType>"
+        "<friendlyName>Lab router</friendlyName><manufacturer>Lab</manufacturer><deviceList><device>"
+        "<deviceType>urn:schemas-upnp-org:device:WANDevice:1</deviceType><deviceList><device>"
+        "<deviceType>urn:schemas-upnp-org:device:WANConnectionDevice:1</deviceType><serviceList><service>"
+        f"<serviceType>{_WAN_IP}</serviceType><serviceId>urn:upnp-org:serviceId:WANIPConn1</serviceId>"
+        f"<controlURL>{control}</controlURL><eventSubURL>/evt/IPConn</eventSubURL><SCPDURL>/WANIPCn.xml</SCPDURL>"
+        "</service></serviceList></device></deviceList></device></deviceList></device></root>"
+    )
+    return {"status": 200, "content_type": 'text/xml; charset="utf-8"', "body": body}
+
+
+def igd_control_route(route: dict, body: bytes) -> dict:
+    """GetGenericPortMappingEntry(index) from the route's mapping list; fault 713 past its end."""
+    mappings = route["igd_control"].get("mappings") or []
+    match = re.search(rb"<NewPortMappingIndex>\s*(\d{1,5})\s*</NewPortMappingIndex>", body)
+    index = int(match.group(1)) if match else len(mappings)
+    envelope = ('<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/" '
+                's:encodingStyle="http://schemas.xmlsoap.org/soap/encoding/"><s:Body>{}</s:Body></s:Envelope>')
+    if index >= len(mappings):
+        fault = ("<s:Fault><faultcode>s:Client</faultcode><faultstring>UPnPError</faultstring><detail>"
+                 '<UPnPError xmlns="urn:schemas-upnp-org:control-1-0"><errorCode>713</errorCode>'
+                 "<errorDescription>SpecifiedArrayIndexInvalid</errorDescription></UPnPError></detail></s:Fault>")
+        return {"status": 500, "content_type": 'text/xml; charset="utf-8"', "body": envelope.format(fault)}
+    entry = mappings[index]
+    fields = {
+        "NewRemoteHost": "", "NewExternalPort": entry["external_port"], "NewProtocol": entry.get("protocol", "TCP"),
+        "NewInternalPort": entry["internal_port"], "NewInternalClient": entry["internal_client"],
+        "NewEnabled": "1" if entry.get("enabled", True) else "0",
+        "NewPortMappingDescription": entry.get("description", ""), "NewLeaseDuration": "0",
+    }
+    inner = "".join(f"<{name}>{value}</{name}>" for name, value in fields.items())
+    body_xml = f'<u:GetGenericPortMappingEntryResponse xmlns:u="{_WAN_IP}">{inner}</u:GetGenericPortMappingEntryResponse>'
+    return {"status": 200, "content_type": 'text/xml; charset="utf-8"', "body": envelope.format(body_xml)}

@@ -249,9 +249,11 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     route = _route(spec, _request_target(parts[1]))
     if route is None:
         route = spec.get("not_found") or {"status": 404}
-    if route.get("onvif"):
+    if route.get("onvif") or route.get("igd_control"):
         body = await exposure.read_body(stream, request_headers.get("content-length", "0"), READ_TIMEOUT)
-        route = exposure.onvif_route(route, body)
+        route = exposure.onvif_route(route, body) if route.get("onvif") else exposure.igd_control_route(route, body)
+    if route.get("igd_description"):
+        route = exposure.igd_description_route(route)
     if route.get("login"):
         route = exposure.login_route(route, request_headers.get("authorization"), method.decode("latin-1"), host)
     await _send(writer, http_response(spec, route, host, head_only=method == b"HEAD"))
