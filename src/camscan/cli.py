@@ -16,6 +16,7 @@ import click
 import yaml
 
 from camscan import __version__
+from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
@@ -145,10 +146,14 @@ def main() -> None:
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML file with onvif: {username: ..., password: ...}; never stored or printed.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
+@click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
+@click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
+@click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, onvif_user, onvif_password, credentials_file, yes, as_json):
+         discovery_wait, no_multicast, no_discovery, onvif_user, onvif_password, credentials_file, yes, checks,
+         no_checks, check_default_credentials, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
@@ -161,6 +166,13 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         allow_public=allow_public,
     )
     port_list = parse_ports(ports)
+    selected = frozenset() if no_checks else parse_check_list(checks)
+    if check_default_credentials:
+        selected |= {DEFAULT_CREDENTIALS}
+    if selected:
+        from camscan.checks.data import load_all
+
+        load_all()
     if scope.size == 0:
         raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
     click.echo(
@@ -173,7 +185,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     )
     if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface)
+    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
+                            checks=selected)
     credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
     discovery = None if no_discovery else DiscoverySettings(
         wait=discovery_wait, multicast=not no_multicast, credentials=credentials
@@ -182,7 +195,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": discovery is not None, "discovery_wait": discovery_wait,
-                  "multicast": discovery is not None and not no_multicast, "onvif_credentials": credentials is not None}
+                  "multicast": discovery is not None and not no_multicast, "onvif_credentials": credentials is not None,
+                  "checks": sorted(selected)}
     scan_id = store.start_scan(list(targets), parameters, site=site)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery)
     status = "failed"
@@ -286,6 +300,10 @@ def show(address, db_path, as_json):
     click.echo("     evidence:")
     for item in device["evidence"]:
         click.echo(f"  [{item['weight']:.1f}] {item['signature']}: {item['field']} = {item['value'][:100]!r}")
+    click.echo("     findings:")
+    for item in device.get("findings", []):
+        port = f":{item['port']}" if item.get("port") else ""
+        click.echo(f"  [{item['severity']}] {item['check']}{port} {item['detail']}")
     click.echo("  observations:")
     for seen in device.get("observations", []):
         port = f":{seen['port']}" if seen.get("port") else ""
@@ -556,3 +574,32 @@ def ports():
     """The default port set and why each port is in it."""
     for port, reason in sorted(DEFAULT_PORTS.items()):
         click.echo(f"{port:>6}  {reason}")
+
+
+@main.command()
+@db_option
+@click.option("--severity", "severities", multiple=True, type=click.Choice(SEVERITIES),
+              help="Only findings of this severity (repeatable).")
+@json_option
+@friendly_errors
+def findings(db_path, severities, as_json):
+    """What answers without a password: the exposure checks' findings, most severe first."""
+    with open_store(db_path) as store:
+        found = store.findings(severities)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    columns = ("severity", "ip", "port", "check", "detail")
+    click.echo("\t".join(columns))
+    for item in found:
+        click.echo("\t".join(str(item[column] if item[column] is not None else "") for column in columns))
+    click.echo(f"{len(found)} finding(s)", err=True)
+
+
+@main.command("checks")
+def list_checks():
+    """The exposure checks and what each sends."""
+    for name, what in CHECKS.items():
+        click.echo(f"{name:<20} {what}")
+    for name, what in OPT_IN_CHECKS.items():
+        click.echo(f"{name:<20} {what} (opt-in: --check-default-credentials)")

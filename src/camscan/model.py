@@ -85,3 +85,18 @@ class Device:
     services: list[Service] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     identification: Identification = field(default_factory=Identification)
+
+
+@dataclass(frozen=True)
+class Finding:
+    """An exposure a check saw on a device: what, where, how bad, and the evidence for it.
+
+    ``evidence`` holds what was asked and what came back (an URL, codecs, a content
+    hash); never a credential and never the media itself.
+    """
+
+    check: str
+    severity: str
+    detail: str
+    port: int | None = None
+    evidence: tuple[tuple[str, str], ...] = ()

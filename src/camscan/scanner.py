@@ -17,6 +17,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 
 from camscan import correlate
+from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
+from camscan.checks.runner import gateway_findings, run_checks
 from camscan.discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service
@@ -36,6 +38,7 @@ class ScanSettings:
     timeout: float = 2.0
     interface: str | None = None
     arp_wait: float = 1.0
+    checks: frozenset[str] = DEFAULT_CHECKS
 
 
 @dataclass
@@ -82,6 +85,7 @@ class Scan:
         self.discovery_settings = discovery
         self.discovery: Discovery | None = None
         self._recorded: dict[str, Device] = {}
+        self._device_ids_by_ip: dict[str, int] = {}
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -123,7 +127,9 @@ class Scan:
             for task in tasks:
                 task.result()
             if self.discovery:
-                await self._finish_discovery()
+                await self._finish_discovery(transport)
+            if UPNP_PORT_FORWARD in self.settings.checks:
+                await self._gateway_pass(transport)
         finally:
             for task in tasks:
                 task.cancel()
@@ -132,14 +138,17 @@ class Scan:
                 self.notices += self.discovery.notices
         return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
 
-    async def _finish_discovery(self) -> None:
-        """Devices heard only through discovery, replies that came after their device was
-        stored, and addresses reporting the same serial or ONVIF endpoint."""
+    async def _finish_discovery(self, transport: LiveTransport) -> None:
+        """Devices heard only through discovery (checked like any other), replies that came
+        after their device was stored, and addresses reporting the same serial or ONVIF endpoint."""
         discovery = self.discovery
         await discovery.finish()
+        heard_only = set(discovery.untaken()) - set(self._recorded)
         for ip in discovery.untaken() + discovery.late_arrivals():
             found = discovery.take(ip)
-            self._absorb(ip, found + await discovery.follow_up(ip, found))
+            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found))
+            if ip in heard_only and self.settings.checks:
+                await self._check(transport, *recorded)
         by_ip = {ip: device.observations for ip, device in self._recorded.items()}
         shared: dict[str, list[Observation]] = {}
         for seen in correlate.shared_identities(by_ip, time.time()):
@@ -161,6 +170,7 @@ class Scan:
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations: list[Observation] = []
         services: list[Service] = []
+        recorded: tuple[Device, int] | None = None
         try:
             if arp_reply:
                 observations.append(arp_reply)
@@ -170,9 +180,25 @@ class Scan:
         finally:
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
-                self._record(ip, services, observations)
+                recorded = self._record(ip, services, observations)
             self.progress.hosts_done += 1
             self._on_progress(self.progress)
+        if recorded and self.settings.checks:
+            await self._check(transport, *recorded)
+
+    async def _gateway_pass(self, transport: LiveTransport) -> None:
+        """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""
+        found, notices = await gateway_findings(transport, self.progress.devices)
+        self.notices += notices
+        for camera, finding in found:
+            self.store.record_findings(self.scan_id, self._device_ids_by_ip[camera.ip], [finding])
+
+    async def _check(self, transport: LiveTransport, device: Device, device_id: int) -> None:
+        """Exposure checks on an identified device (see camscan.checks); findings stored at once."""
+        findings, notices = await run_checks(transport, device, self.settings.checks)
+        self.notices += notices
+        if findings:
+            self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _sweep_ports(
         self, transport: LiveTransport, ip: str, observations: list[Observation], services: list[Service]
@@ -192,18 +218,18 @@ class Scan:
             observations += found
             observations += await self.discovery.follow_up(ip, found)
 
-    def _absorb(self, ip: str, found: list[Observation]) -> None:
+    def _absorb(self, ip: str, found: list[Observation]) -> tuple[Device, int]:
         """Add discovery replies to an address's device (a new one if it had none) and store it again."""
         device = self._recorded.get(ip)
         known = set(device.observations) if device else set()
-        self._record(
+        return self._record(
             ip, device.services if device else [], (device.observations if device else []) + [
                 seen for seen in found if seen not in known
             ]
         )
 
-    def _record(self, ip: str, services: list[Service], observations: list[Observation]) -> None:
-        """Identify and store one address's device (again, if it was stored before)."""
+    def _record(self, ip: str, services: list[Service], observations: list[Observation]) -> tuple[Device, int]:
+        """Identify and store one address's device (again, if it was stored before); the device and its id."""
         observations = [seen for seen in observations if not seen.field.startswith("conflict.")]
         observations += correlate.conflicts(ip, observations, time.time())
         device = Device(
@@ -213,11 +239,14 @@ class Scan:
             observations=observations,
             identification=self.identifier.identify(observations),
         )
-        self.device_ids.add(self.store.record_device(self.scan_id, device))
+        device_id = self.store.record_device(self.scan_id, device)
+        self.device_ids.add(device_id)
+        self._device_ids_by_ip[ip] = device_id
         if ip in self._recorded:
             self.progress.devices.remove(self._recorded[ip])
         self._recorded[ip] = device
         self.progress.devices.append(device)
+        return device, device_id
 
     async def _probe_port(
         self, transport: LiveTransport, ip: str, port: int, observations: list[Observation], services: list[Service]

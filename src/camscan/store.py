@@ -23,7 +23,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from camscan.model import Device, Evidence, Identification, Observation, canonical_mac
+from camscan.model import Device, Evidence, Finding, Identification, Observation, canonical_mac
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 APPLICATION_ID = 0x63616D73  # "cams" in the file header; `file` and sqlite3 show it
@@ -553,6 +553,47 @@ class Store:
                 [self._now(), status, scan_id, scan_id, scan_id],
             )
 
+    @_database_errors
+    def record_findings(self, scan_id: int, device_id: int, findings: Iterable[Finding]) -> None:
+        """Store a device's findings from one scan: a finding already known (same check and
+        port) gets this scan and a new ``last_seen``; a new one is inserted. Committed on return."""
+        now = self._now()
+        with self.db.atomic():
+            self._require_scan(scan_id)
+            for finding in findings:
+                evidence = json.dumps(dict(finding.evidence), sort_keys=True)
+                updated = self.db.execute(
+                    "UPDATE findings SET scan_id = ?, severity = ?, detail = ?, evidence = ?, last_seen = ? "
+                    "WHERE device_id = ? AND check_name = ? AND ifnull(port, -1) = ifnull(?, -1) "
+                    "AND (check_name <> 'vulnerable-firmware' OR json_extract(evidence, '$.advisory') = ?)",
+                    [scan_id, finding.severity, finding.detail, evidence, now, device_id, finding.check,
+                     finding.port, dict(finding.evidence).get("advisory")],
+                )
+                if updated.rowcount == 0:
+                    self.db.execute(
+                        "INSERT INTO findings (device_id, scan_id, check_name, severity, port, detail, evidence, "
+                        "first_seen, last_seen) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                        [device_id, scan_id, finding.check, finding.severity, finding.port, finding.detail,
+                         evidence, now, now],
+                    )
+
+    @_database_errors
+    def findings(self, severities: Iterable[str] | None = None) -> list[dict]:
+        """Every finding with its device's ip, mac and vendor, most severe first, then by ip and port."""
+        wanted = list(severities or [])
+        where = f"WHERE f.severity IN ({', '.join('?' * len(wanted))})" if wanted else ""
+        rows = list(self.db.query(
+            "SELECT f.id, f.device_id, f.scan_id, d.ip, d.mac, d.site, d.vendor, d.model, f.check_name, f.severity, "
+            f"f.port, f.detail, f.evidence, f.first_seen, f.last_seen FROM findings f JOIN devices d ON d.id = f.device_id {where}",
+            wanted,
+        ))
+        rank = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
+        for row in rows:
+            row["check"] = row.pop("check_name")
+            row["evidence"] = json.loads(row["evidence"])
+        rows.sort(key=lambda r: (rank.get(r["severity"], 9), _ip_sort_key(r["ip"]), r["port"] or -1, r["check"]))
+        return rows
+
     # --- reading ---------------------------------------------------------------------------
 
     @_database_errors
@@ -587,7 +628,7 @@ class Store:
             f"WHERE s.device_id IN ({marks}) AND s.last_scan_id = d.last_scan_id ORDER BY s.port, s.transport",
             "evidence": f"SELECT device_id, source, field, value, signature, weight, port FROM evidence "
             f"WHERE device_id IN ({marks}) ORDER BY weight DESC, id",
-            "findings": f"SELECT device_id, check_name, severity, port, detail, evidence, first_seen, last_seen "
+            "findings": f"SELECT device_id, check_name AS \"check\", severity, port, detail, evidence, first_seen, last_seen "
             f"FROM findings WHERE device_id IN ({marks}) ORDER BY id",
         }
         for key, sql in queries.items():
@@ -654,19 +695,6 @@ class Store:
             )
         )
         return exported
-
-    @_database_errors
-    def findings(self) -> list[dict]:
-        """Every finding with its device's address, site and identification, most severe first."""
-        rows = list(self.db.query(
-            "SELECT f.id, f.device_id, d.ip, d.mac, d.site, d.vendor, d.model, f.scan_id, f.check_name, f.severity, "
-            "f.port, f.detail, f.evidence, f.first_seen, f.last_seen FROM findings f JOIN devices d ON d.id = f.device_id "
-            "ORDER BY CASE lower(f.severity) WHEN 'critical' THEN 0 WHEN 'high' THEN 1 WHEN 'medium' THEN 2 "
-            "WHEN 'low' THEN 3 ELSE 4 END, f.id"
-        ))
-        for row in rows:
-            row["evidence"] = json.loads(row["evidence"])
-        return rows
 
     # --- history ---------------------------------------------------------------------------
 

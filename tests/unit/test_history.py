@@ -188,7 +188,7 @@ def test_merge_keeps_findings_once(tmp_path):
         merged.merge_from(tmp_path / "a.db")
         merged.merge_from(tmp_path / "a.db")
         [finding] = merged.findings()
-        assert (finding["ip"], finding["check_name"], finding["severity"]) == ("198.18.0.10", "rtsp-no-auth", "high")
+        assert (finding["ip"], finding["check"], finding["severity"]) == ("198.18.0.10", "rtsp-no-auth", "high")
 
 
 @pytest.mark.parametrize("content", [b"", b"not a database at all" * 100])

@@ -33,7 +33,7 @@ import ssl
 import threading
 from typing import Any, Awaitable, Callable, Iterable
 
-from camscan.lab import discovery, onvif_service
+from camscan.lab import discovery, exposure, onvif_service
 from camscan.lab.certs import server_context
 from camscan.lab.profiles import LabHost
 
@@ -198,12 +198,15 @@ def http_response(spec: dict, route: dict, host: LabHost, head_only: bool = Fals
         title = route.get("title")
         body = _page(title) if title is not None else _error_body(status, reason)
     body_bytes = content if content is not None else host.render(str(body)).encode("utf-8")
+    if route.get("image") == "jpeg":
+        body_bytes = exposure.tiny_jpeg()
     headers: list[tuple[str, str]] = []
     if spec.get("server"):
         headers.append(("Server", host.render(str(spec["server"]))))
     if spec.get("date", True):
         headers.append(("Date", http_date()))
-    headers.append(("Content-Type", str(route.get("content_type") or spec.get("content_type") or "text/html")))
+    default_type = "image/jpeg" if route.get("image") == "jpeg" else spec.get("content_type") or "text/html"
+    headers.append(("Content-Type", str(route.get("content_type") or default_type)))
     headers.append(("Content-Length", str(len(body_bytes))))
     headers.append(("Connection", "close"))
     route_headers = _header_items(route.get("headers"))
@@ -231,7 +234,7 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     head, status = await stream.head(READ_TIMEOUT)
     if not head.strip():
         return  # connected and left, or said nothing
-    request_line, _ = _parse_headers(head) if status == "ok" else (head.split(b"\n", 1)[0].rstrip(b"\r"), {})
+    request_line, request_headers = _parse_headers(head) if status == "ok" else (head.split(b"\n", 1)[0].rstrip(b"\r"), {})
     parts = request_line.split(b" ")
     valid = (
         status == "ok"
@@ -249,8 +252,15 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     if route is None:
         route = spec.get("not_found") or {"status": 404}
     if "onvif" in route:
-        await _send(writer, await _onvif_exchange(stream, method, _parse_headers(head)[1], route["onvif"], spec, host))
+        await _send(writer, await _onvif_exchange(stream, method, request_headers, route["onvif"], spec, host))
         return
+    if route.get("onvif_media") or route.get("igd_control"):
+        body = await exposure.read_body(stream, request_headers.get("content-length", "0"), READ_TIMEOUT)
+        route = exposure.onvif_route(route, body) if route.get("onvif_media") else exposure.igd_control_route(route, body)
+    if route.get("igd_description"):
+        route = exposure.igd_description_route(route)
+    if route.get("login"):
+        route = exposure.login_route(route, request_headers.get("authorization"), method.decode("latin-1"), host)
     await _send(writer, http_response(spec, route, host, head_only=method == b"HEAD"))
 
 
@@ -352,7 +362,10 @@ def rtsp_reply(method: str, url: str, cseq: str | None, spec: dict, host: LabHos
     if method == "DESCRIBE":
         if spec.get("describe_status"):
             return rtsp_response(int(spec["describe_status"]), cseq, spec, host)
-        if auth:
+        state = exposure.stream_state(spec, url)
+        if state == "missing":
+            return rtsp_response(404, cseq, spec, host)
+        if state == "auth" or (state is None and auth):
             return rtsp_response(401, cseq, spec, host, auth)
         base = url if url.endswith("/") else url + "/"
         body = sdp_for(spec, host)
@@ -404,6 +417,9 @@ async def serve_rtsp(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
 
 async def serve_banner(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, host: LabHost, spec: dict) -> None:
     await _send(writer, host.render(str(spec["banner"])).encode("latin-1", errors="replace"))
+    if spec.get("ftp_login"):
+        await exposure.serve_ftp_login(reader, writer, host, spec, _send)
+        return
     reply = spec.get("reply")
     if not reply:
         await _discard(reader, IDLE_TIMEOUT)

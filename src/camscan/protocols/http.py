@@ -17,10 +17,11 @@ TITLE_SEARCH_LIMIT = 16384
 __all__ = ["build_get", "parse_response", "response_complete", "observations", "same_host_redirect"]
 
 
-def build_get(host: str, path: str = "/") -> bytes:
+def build_get(host: str, path: str = "/", authorization: str | None = None) -> bytes:
     """A read-only GET that asks the server to close the connection after replying."""
+    credentials = f"Authorization: {authorization}\r\n" if authorization else ""
     return (
-        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
+        f"GET {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n{credentials}"
         "Accept: */*\r\nConnection: close\r\n\r\n"
     ).encode("latin-1")
 

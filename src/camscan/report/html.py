@@ -187,7 +187,7 @@ def render_html(data: dict) -> str:
     unknown_rows = [[_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["device_type"] or ""),
                      _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))] for d in unknown]
     findings = data["findings"]
-    finding_rows = [[_e(f["severity"] or ""), _e(f["check_name"]), _e(f["ip"]), _e(f["port"] or ""),
+    finding_rows = [[_e(f["severity"] or ""), _e(f["check"]), _e(f["ip"]), _e(f["port"] or ""),
                      _e(f["vendor"] or ""), _e(f["detail"] or ""), _e(f["last_seen"] or "")] for f in findings]
     inventory_rows = [
         [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),

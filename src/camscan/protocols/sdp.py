@@ -1,0 +1,40 @@
+"""SDP (RFC 8866) session descriptions, as returned by an RTSP DESCRIBE: which codecs a stream carries."""
+
+from __future__ import annotations
+
+import re
+
+from camscan.protocols import ProtocolError
+
+SDP_LIMIT = 65536
+# RFC 8866 section 6.6: a=rtpmap:<payload type> <encoding name>/<clock rate>[/<parameters>]
+_RTPMAP = re.compile(r"^a=rtpmap:\s*(\d{1,3})\s+([A-Za-z0-9._+-]{1,32})/(\d{1,9})(?:/\d{1,3})?\s*$")
+# RFC 3551 static payload types a stream may use without an rtpmap line.
+STATIC_PAYLOADS = {"0": "PCMU", "8": "PCMA", "14": "MPA", "26": "JPEG", "32": "MPV", "33": "MP2T"}
+
+
+def is_session_description(body: bytes) -> bool:
+    """Whether ``body`` is an SDP session description (RFC 8866: it starts with ``v=0``)."""
+    return body.lstrip()[:3] == b"v=0"
+
+
+def parse_codecs(body: bytes) -> list[str]:
+    """The codecs the media of an SDP carry (``H264/90000``, ``PCMA/8000``), in order, without repeats.
+
+    Raises ProtocolError if ``body`` is not an SDP session description.
+    """
+    if not is_session_description(body):
+        raise ProtocolError(f"not an SDP session description: {body[:40]!r}")
+    codecs: list[str] = []
+    formats: list[str] = []
+    mapped: set[str] = set()
+    for line in body[:SDP_LIMIT].decode("utf-8", "replace").replace("\r", "").split("\n"):
+        if line.startswith("m="):
+            # m=<media> <port> <proto> <fmt> ...
+            formats += line.split()[3:]
+        elif match := _RTPMAP.match(line):
+            payload, name, rate = match.groups()
+            mapped.add(payload)
+            codecs.append(f"{name}/{rate}")
+    codecs += [STATIC_PAYLOADS[fmt] for fmt in formats if fmt in STATIC_PAYLOADS and fmt not in mapped]
+    return list(dict.fromkeys(codecs))
