@@ -93,6 +93,14 @@ class OnvifClient:
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
         self._service: ONVIFService | None = None
+        self._opening = asyncio.Lock()
+
+    async def _ready(self) -> ONVIFService:
+        """The shared service, opened once: devices found together must not each load the WSDL."""
+        async with self._opening:
+            if self._service is None:
+                await self.open()
+        return self._service
 
     async def open(self) -> None:
         self._session = _guarded_session(self.scope, self.timeout)
@@ -125,10 +133,9 @@ class OnvifClient:
         if target is None or not self.scope.allowed(target[0]):
             result.notices.append(f"ONVIF XAddr {xaddr} of {ip} is outside scope: recorded, not contacted")
             return result
-        if self._service is None:
-            await self.open()
+        service = await self._ready()
         port = target[1]
-        anonymous = self._service.zeep_client_authless.create_service(DEVICE_BINDING, xaddr)
+        anonymous = service.zeep_client_authless.create_service(DEVICE_BINDING, xaddr)
         try:
             clock = await asyncio.wait_for(anonymous.GetSystemDateAndTime(), self.timeout)
             result.observations += onvif.system_time_observations(ONVIFService.to_dict(clock), ip, port, time.time())
@@ -139,7 +146,7 @@ class OnvifClient:
             return result
         attempts = [("anonymous", anonymous)]
         if self.credentials:
-            attempts.append((f"as {self.credentials.username}", self._service.zeep_client.create_service(DEVICE_BINDING, xaddr)))
+            attempts.append((f"as {self.credentials.username}", service.zeep_client.create_service(DEVICE_BINDING, xaddr)))
         for how, proxy in attempts:
             try:
                 info = await asyncio.wait_for(proxy.GetDeviceInformation(), self.timeout)
