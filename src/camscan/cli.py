@@ -224,7 +224,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
 
 def onvif_credentials(user: str | None, password: str | None, path: str | None):
     """The ONVIF account from the options or a credentials file (the options win), or None."""
-    from camscan.transport.onvif import Credentials
+    from camscan.probes.onvif import Credentials
 
     if path:
         try:

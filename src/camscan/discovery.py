@@ -16,12 +16,12 @@ from urllib.parse import urlsplit
 
 from camscan.model import Observation
 from camscan.probes import flows
+from camscan.probes.onvif import Credentials, OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes
 from camscan.protocols import ProtocolError
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport import mdns as mdns_transport
-from camscan.transport import onvif as onvif_transport
 from camscan.transport.discovery import DiscoverySockets, multicast_links
 from camscan.transport.live import LiveTransport
 
@@ -36,7 +36,7 @@ class DiscoverySettings:
     multicast: bool = True
     mdns: bool = True
     onvif: bool = True
-    credentials: onvif_transport.Credentials | None = None
+    credentials: Credentials | None = None
 
 
 class Discovery:
@@ -67,7 +67,7 @@ class Discovery:
         self._malformed: dict[tuple[str, str], str] = {}
         self._window_ends = 0.0
         self._mdns_task: asyncio.Task | None = None
-        self.onvif = onvif_transport.OnvifClient(scope, settings.credentials, transport.timeout)
+        self.onvif = OnvifMessages(settings.credentials)
 
     async def start(self) -> None:
         """Open the sockets; multicast the probes and start mDNS on every in-scope link."""
@@ -108,18 +108,29 @@ class Discovery:
         xaddrs = list(dict.fromkeys(seen.value for seen in found if seen.field == "wsd.xaddr"))
         if self.settings.onvif:
             for xaddr in xaddrs[:MAX_XADDRS]:
-                result = await self.onvif.device_information(ip, xaddr)
-                self.notices += result.notices
-                extra += result.observations
-                if any(seen.field == "onvif.model" for seen in result.observations):
+                said = await self._device_information(ip, xaddr)
+                extra += said
+                if any(seen.field == "onvif.model" for seen in said):
                     break
         locations = list(dict.fromkeys(seen.value for seen in found if seen.field == "ssdp.location"))
         for location in locations[:MAX_LOCATIONS]:
             extra += await self._description(ip, location)
         return extra
 
+    async def _device_information(self, ip: str, xaddr: str) -> list[Observation]:
+        target = xaddr_target(xaddr)
+        if target is None or not self.scope.allowed(target[0]):
+            self.notices.append(f"ONVIF XAddr {xaddr} of {ip} is outside scope: recorded, not contacted")
+            return []
+        await self.onvif.load()
+        tls = xaddr.startswith("https:")
+        result = await self.transport.run_flow(*target, device_information_flow(self.onvif, ip, xaddr), tls=tls)
+        if result.error:
+            self.notices.append(f"ONVIF device service {xaddr} of {ip}: {result.error}")
+        return result.observations
+
     async def _description(self, ip: str, location: str) -> list[Observation]:
-        target = onvif_transport.xaddr_target(location)
+        target = xaddr_target(location)
         if target is None or not self.scope.allowed(target[0]):
             self.notices.append(f"SSDP LOCATION {location} of {ip} is outside scope: recorded, not contacted")
             return []
@@ -145,7 +156,7 @@ class Discovery:
         for (ip, protocol), reason in sorted(self._malformed.items()):
             self.notices.append(f"{protocol} reply from {ip} skipped: {reason}")
 
-    async def close(self) -> None:
+    def close(self) -> None:
         """Stop listening; replies no device took (an interrupted scan) are stored as they are."""
         untaken = [seen for ip in self.untaken() for seen in self._found[ip]]
         if untaken:
@@ -154,7 +165,6 @@ class Discovery:
         if self._mdns_task and not self._mdns_task.done():
             self._mdns_task.cancel()
         self.sockets.close()
-        await self.onvif.close()
 
     def untaken(self) -> list[str]:
         """Addresses heard only through discovery: no device was built for them yet."""

@@ -134,7 +134,7 @@ class Scan:
             for task in tasks:
                 task.cancel()
             if self.discovery:
-                await self.discovery.close()
+                self.discovery.close()
                 self.notices += self.discovery.notices
         return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
 

@@ -26,6 +26,14 @@ def build_get(host: str, path: str = "/", authorization: str | None = None) -> b
     ).encode("latin-1")
 
 
+def build_post(host: str, path: str, body: bytes, content_type: str) -> bytes:
+    """A POST of ``body`` (a SOAP request, say) that asks the server to close the connection after replying."""
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+    ).encode("latin-1") + body
+
+
 def response_complete(data: bytes) -> bool:
     return message_complete(data)
 

@@ -21,7 +21,7 @@ from xml.etree.ElementTree import Element
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
-from camscan.protocols.http import USER_AGENT
+from camscan.protocols import http
 from camscan.protocols.xmlsafe import parse_untrusted_xml
 
 # A device-information or date reply is a few kilobytes even with the long namespace
@@ -216,11 +216,7 @@ def get_stream_uri(token: str) -> str:
 
 def build_request(host: str, path: str, body: str) -> bytes:
     """A SOAP 1.2 POST of one ONVIF operation, without credentials."""
-    payload = _ENVELOPE.format(body=body).encode("utf-8")
-    head = (f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n"
-            "Content-Type: application/soap+xml; charset=utf-8\r\n"
-            f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n")
-    return head.encode("latin-1") + payload
+    return http.build_post(host, path, _ENVELOPE.format(body=body).encode("utf-8"), "application/soap+xml; charset=utf-8")
 
 
 def _parse(body: bytes, what: str) -> Element:
