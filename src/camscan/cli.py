@@ -22,6 +22,7 @@ from camscan.fingerprint.signatures import SignatureError, check_example, defaul
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
+from camscan.transport.record import RecordError
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
@@ -70,7 +71,7 @@ def friendly_errors(command: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
-        except (ScopeError, StoreError, SignatureError, ValueError, OSError) as error:
+        except (ScopeError, StoreError, SignatureError, RecordError, ValueError, OSError) as error:
             raise click.ClickException(str(error)) from None
 
     return wrapper
@@ -145,6 +146,10 @@ def main() -> None:
 @click.option("--onvif-password", envvar="CAMSCAN_ONVIF_PASSWORD", help="Its password (or CAMSCAN_ONVIF_PASSWORD); never stored.")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="YAML file with onvif: {username: ..., password: ...}; never stored or printed.")
+@click.option("--record", "record_path", type=click.Path(dir_okay=False),
+              help="Also write every frame the scan sends and receives (and its TLS keys) to this pcapng file (root).")
+@click.option("--replay", "replay_path", type=click.Path(exists=True, dir_okay=False),
+              help="Send nothing: answer every probe from this recording (made with --record).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
@@ -152,11 +157,12 @@ def main() -> None:
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, onvif_user, onvif_password, credentials_file, yes, checks,
-         no_checks, check_default_credentials, as_json):
+         discovery_wait, no_multicast, no_discovery, onvif_user, onvif_password, credentials_file, record_path,
+         replay_path, yes, checks, no_checks, check_default_credentials, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
+    from camscan.transport.network import LiveNetwork
 
     excluded = [part for item in exclude for part in item.split(",") if part.strip()]
     scope = Scope(
@@ -183,22 +189,28 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
            + ("" if no_multicast else " and, on links wholly in scope, to their multicast groups") + "."),
         err=True,
     )
-    if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
+    if record_path and replay_path:
+        raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
+    if replay_path:
+        click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
+    elif scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
         click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
+    network = replay_network(replay_path) if replay_path else LiveNetwork(record=record_path)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
     credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
     discovery = None if no_discovery else DiscoverySettings(
-        wait=discovery_wait, multicast=not no_multicast, credentials=credentials
+        # A recording answers at once: there is nothing to wait for.
+        wait=0.0 if replay_path else discovery_wait, multicast=not no_multicast, credentials=credentials
     )
     store = open_store(db_path, create=True)
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": discovery is not None, "discovery_wait": discovery_wait,
                   "multicast": discovery is not None and not no_multicast, "onvif_credentials": credentials is not None,
-                  "checks": sorted(selected)}
+                  "checks": sorted(selected), "record": record_path, "replay": replay_path}
     scan_id = store.start_scan(list(targets), parameters, site=site)
-    runner = Scan(scope, settings, store, scan_id, discovery=discovery)
+    runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
     status = "failed"
     try:
         _run_with_progress(runner)
@@ -220,6 +232,20 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} (scan {scan_id}).", err=True)
     if status == "interrupted":
         sys.exit(130)
+
+
+def replay_network(path: str):
+    """The network a recording describes, or a clear error for a file that is no usable capture."""
+    from camscan.capture.reader import CaptureError, load_recording
+    from camscan.transport.replay import ReplayNetwork
+
+    try:
+        recording = load_recording(path)
+    except CaptureError as error:
+        raise click.ClickException(f"cannot replay {path}: {error}") from None
+    for problem in recording.problems:
+        click.echo(f"note: {path}: {problem}", err=True)
+    return ReplayNetwork(recording)
 
 
 def onvif_credentials(user: str | None, password: str | None, path: str | None):

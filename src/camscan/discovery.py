@@ -21,8 +21,6 @@ from camscan.probes.discovery import DiscoveryProbe, discovery_probes
 from camscan.protocols import ProtocolError
 from camscan.scope import Scope
 from camscan.store import Store
-from camscan.transport import mdns as mdns_transport
-from camscan.transport.discovery import DiscoverySockets, multicast_links
 from camscan.transport.live import LiveTransport
 
 # Follow-ups per device: a camera lists one or two XAddrs (IPv4 and IPv6) and one LOCATION.
@@ -49,7 +47,8 @@ class Discovery:
         transport: LiveTransport,
         store: Store,
         scan_id: int,
-        interface: str | None = None,
+        network,
+        links: dict,
         probes: list[DiscoveryProbe] | None = None,
     ) -> None:
         self.scope = scope
@@ -58,8 +57,10 @@ class Discovery:
         self.store = store
         self.scan_id = scan_id
         self.notices: list[str] = []
-        self.links = multicast_links(scope, interface) if settings.multicast else {}
-        self.sockets = DiscoverySockets(scope, transport.pacer, probes or discovery_probes(), self.links, self._on_datagram)
+        self.network = network
+        self.links = links if settings.multicast else {}
+        self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(), self.links,
+                                                 self._on_datagram)
         self._found: dict[str, list[Observation]] = defaultdict(list)
         self._taken: set[str] = set()
         self._late: set[str] = set()
@@ -77,9 +78,8 @@ class Discovery:
         self._window_ends = time.monotonic() + self.settings.wait
         await self.sockets.send_multicast()
         if self.settings.mdns:
-            addresses = [str(link.ip) for link in self.links.values()]
             self._mdns_task = asyncio.create_task(
-                mdns_transport.browse(self.scope, addresses, self.settings.wait, self._on_observations)
+                self.network.browse_mdns(self.scope, self.links, self.settings.wait, self._on_observations)
             )
 
     async def probe_host(self, ip: str) -> None:

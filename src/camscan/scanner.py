@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,8 @@ from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
 from camscan.store import Store
-from camscan.transport.live import LiveTransport, on_link_interface
+from camscan.transport.live import LiveTransport
+from camscan.transport.network import LiveNetwork
 
 
 @dataclass
@@ -73,6 +73,7 @@ class Scan:
         identifier: Identifier | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         discovery: DiscoverySettings | None = None,
+        network: LiveNetwork | None = None,
     ) -> None:
         self.scope = scope
         self.settings = settings
@@ -83,27 +84,31 @@ class Scan:
         self.notices: list[str] = []
         self.device_ids: set[int] = set()
         self.discovery_settings = discovery
+        self.network = network or LiveNetwork()
         self.discovery: Discovery | None = None
         self._recorded: dict[str, Device] = {}
         self._device_ids_by_ip: dict[str, int] = {}
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
-        transport = LiveTransport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
+        network = self.network
         hosts = list(self.scope.hosts())
         self.progress.total_hosts = len(hosts)
-        by_interface: dict[str, list[str]] = {}
-        routed: list[str] = []
-        can_arp = os.geteuid() == 0
-        for ip in hosts:
-            interface = on_link_interface(ip, self.settings.interface) if can_arp else None
-            (by_interface.setdefault(interface, []) if interface else routed).append(ip)
-        if not can_arp:
-            self.notices.append("not root: no ARP sweep (no MAC addresses); every address gets a TCP sweep instead")
+        by_interface, routed, notices = network.plan(hosts, self.settings.interface)
+        self.notices += notices
+        links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
+        network.start_recording(self.scope, by_interface, routed, links)
+        try:
+            await self._run(network, by_interface, routed, links)
+        finally:
+            network.stop_recording()
+        return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
 
+    async def _run(self, network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
+        transport = network.transport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
         if self.discovery_settings:
             self.discovery = Discovery(
-                self.scope, self.discovery_settings, transport, self.store, self.scan_id, self.settings.interface
+                self.scope, self.discovery_settings, transport, self.store, self.scan_id, network, links
             )
         tasks: set[asyncio.Task] = set()
         try:
@@ -136,7 +141,6 @@ class Scan:
             if self.discovery:
                 self.discovery.close()
                 self.notices += self.discovery.notices
-        return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
 
     async def _finish_discovery(self, transport: LiveTransport) -> None:
         """Devices heard only through discovery (checked like any other), replies that came

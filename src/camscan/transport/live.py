@@ -13,6 +13,7 @@ import struct
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, arp
@@ -62,12 +63,17 @@ def on_link_interface(ip: str, forced: str | None = None) -> str | None:
 class LiveTransport:
     """Sends only to in-scope addresses, at a bounded rate and concurrency."""
 
-    def __init__(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> None:
+    def __init__(
+        self, scope: Scope, rate: float, concurrency: int, timeout: float, keylog: str | Path | None = None
+    ) -> None:
         self.scope = scope
         self.pacer = Pacer(rate)
         self.timeout = timeout
         self._slots = asyncio.Semaphore(concurrency)
         self._tls = _permissive_tls()
+        if keylog:
+            # A recording keeps the TLS secrets so the HTTPS conversations can be replayed and read.
+            self._tls.keylog_filename = str(keylog)
 
     async def tcp_open(self, ip: str, port: int) -> bool:
         """Whether a TCP connect to ip:port succeeds; nothing is sent and the connection is reset."""

@@ -1,0 +1,76 @@
+"""The network a scan runs on: the live one, or a recording of it (see :mod:`camscan.transport.replay`).
+
+A scan asks its network for everything that depends on where it runs: which targets ARP
+can reach, which links may carry multicast, the transport for TCP conversations, the
+discovery sockets and mDNS browsing. The probing core above is the same either way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+from camscan.model import Observation
+from camscan.probes.discovery import DiscoveryProbe
+from camscan.scope import Scope
+from camscan.transport import Pacer
+from camscan.transport import mdns as mdns_transport
+from camscan.transport.discovery import Datagram, DiscoverySockets, multicast_links
+from camscan.transport.live import LiveTransport, on_link_interface
+from camscan.transport.record import Recorder
+
+
+class LiveNetwork:
+    """The machine's own interfaces; with ``record`` set, every frame the scan exchanges is saved."""
+
+    def __init__(self, record: str | Path | None = None) -> None:
+        self.record = record
+        self.recorder: Recorder | None = None
+
+    def plan(self, hosts: list[str], interface: str | None) -> tuple[dict[str, list[str]], list[str], list[str]]:
+        """(on-link targets by interface, routed targets, notices)."""
+        by_interface: dict[str, list[str]] = {}
+        routed: list[str] = []
+        can_arp = os.geteuid() == 0
+        for ip in hosts:
+            link = on_link_interface(ip, interface) if can_arp else None
+            (by_interface.setdefault(link, []) if link else routed).append(ip)
+        notices = [] if can_arp else ["not root: no ARP sweep (no MAC addresses); every address gets a TCP sweep instead"]
+        return by_interface, routed, notices
+
+    def multicast_links(self, scope: Scope, interface: str | None):
+        return multicast_links(scope, interface)
+
+    def transport(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> LiveTransport:
+        keylog = self.recorder.keylog_path if self.recorder else None
+        return LiveTransport(scope, rate, concurrency, timeout, keylog=keylog)
+
+    def discovery_sockets(
+        self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram
+    ) -> DiscoverySockets:
+        return DiscoverySockets(scope, pacer, probes, links, on_datagram)
+
+    async def browse_mdns(
+        self, scope: Scope, links: dict, wait: float, on_observations: Callable[[str, list[Observation]], None]
+    ) -> list[str]:
+        return await mdns_transport.browse(scope, [str(link.ip) for link in links.values()], wait, on_observations)
+
+    def start_recording(self, scope: Scope, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
+        """Start capturing on every interface the scan will use (before the first packet leaves)."""
+        if not self.record:
+            return
+        from scapy.config import conf
+
+        interfaces = set(by_interface) | set(links)
+        # Routed targets leave by their route's interface; one lookup per address block is enough.
+        for block in {ipaddress.ip_network(f"{ip}/24", strict=False) for ip in routed if ":" not in ip}:
+            route_interface = conf.route.route(str(block.network_address + 1))[0]
+            interfaces.add(getattr(route_interface, "name", route_interface))
+        self.recorder = Recorder(self.record, sorted(interfaces))
+        self.recorder.start()
+
+    def stop_recording(self) -> None:
+        if self.recorder:
+            self.recorder.stop()

@@ -1,0 +1,139 @@
+"""Recording a scan: every frame it sends or receives on its interfaces, to pcapng, with its TLS keys.
+
+A capture thread per interface reads a scapy L2 listening socket through a BPF filter
+(the interface's own address, ARP and multicast; everything on loopback) and appends each
+frame to one pcapng file. The TLS key log camscan's own TLS contexts write is embedded as
+Decryption Secrets Blocks (pcapng §4.7), so Wireshark and camscan's replay can read the
+HTTPS conversations too. Recording only listens: it never sends.
+"""
+
+from __future__ import annotations
+
+import os
+import select
+import struct
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Ethernet header too)
+DECRYPTION_SECRETS_BLOCK = 0x0000000A
+TLS_KEY_LOG = 0x544C534B  # "TLSK"
+_POLL = 0.1
+
+
+class RecordError(RuntimeError):
+    """The recording cannot be made (no privileges, no such interface, unwritable file)."""
+
+
+def capture_filter(interface: str) -> str | None:
+    """What to keep on ``interface``: its own traffic, ARP and multicast; all of it on loopback."""
+    from scapy.arch import get_if_addr
+    from scapy.config import conf
+
+    if interface == conf.loopback_name:
+        return None
+    address = get_if_addr(interface)
+    own = f" or host {address}" if address and address != "0.0.0.0" else ""
+    return f"arp or ip multicast{own}"
+
+
+class Recorder:
+    """Capture threads for the scan's interfaces writing one pcapng file; use as a context manager."""
+
+    def __init__(self, path: str | Path, interfaces: list[str]) -> None:
+        self.path = Path(path)
+        self.interfaces = sorted(set(interfaces))
+        self.frames = 0
+        handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
+        os.close(handle)
+        self.keylog_path = Path(keylog)  # given to the TLS context (ssl.SSLContext.keylog_filename)
+        self._keys_written = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._sockets = []
+        self._writer = None
+
+    def __enter__(self) -> "Recorder":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from scapy.config import conf
+        from scapy.utils import PcapNgWriter
+
+        if os.geteuid() != 0:
+            raise RecordError("--record needs root (or CAP_NET_RAW) to capture frames")
+        try:
+            writer = PcapNgWriter(str(self.path))
+        except OSError as error:
+            raise RecordError(f"cannot write {self.path}: {error.strerror or error}") from None
+        writer.linktype = ETHERNET
+        writer.write_header(None)
+        self._writer = writer
+        try:
+            for interface in self.interfaces:
+                self._sockets.append((interface, conf.L2listen(iface=interface, filter=capture_filter(interface))))
+        except (OSError, ValueError) as error:
+            self.stop()
+            raise RecordError(f"cannot capture on {interface}: {error}") from None
+        for interface, sock in self._sockets:
+            thread = threading.Thread(target=self._capture, args=(interface, sock), name=f"record-{interface}", daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def _capture(self, interface: str, sock) -> None:
+        while not self._stop.is_set():
+            if not select.select([sock], [], [], _POLL)[0]:
+                self._write_new_keys()
+                continue
+            _cls, frame, stamp = sock.recv_raw()
+            if frame is None:
+                continue
+            with self._lock:
+                self._write_new_keys_locked()
+                self._writer.write_packet(frame, sec=stamp or time.time())
+                self.frames += 1
+
+    def _write_new_keys(self) -> None:
+        with self._lock:
+            self._write_new_keys_locked()
+
+    def _write_new_keys_locked(self) -> None:
+        """Append the key log lines written since the last call as a Decryption Secrets Block."""
+        try:
+            with open(self.keylog_path, "rb") as handle:
+                handle.seek(self._keys_written)
+                fresh = handle.read()
+        except OSError:
+            return
+        complete = fresh[: fresh.rfind(b"\n") + 1]
+        if not complete or self._writer is None:
+            return
+        writer = self._writer
+        body = struct.pack(writer.endian + "II", TLS_KEY_LOG, len(complete)) + complete
+        writer.f.write(writer.build_block(struct.pack(writer.endian + "I", DECRYPTION_SECRETS_BLOCK), body))
+        self._keys_written += len(complete)
+
+    def stop(self) -> None:
+        """Let the last replies land, stop the threads, add the remaining keys and close the file."""
+        if self._threads:
+            time.sleep(2 * _POLL)
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        for _interface, sock in self._sockets:
+            sock.close()
+        self._sockets.clear()
+        self._threads.clear()
+        if self._writer is not None:
+            with self._lock:
+                self._write_new_keys_locked()
+                self._writer.close()
+            self._writer = None
+        self.keylog_path.unlink(missing_ok=True)
