@@ -286,6 +286,61 @@ def _run_with_progress(runner) -> None:
         asyncio.run(runner.run())
 
 
+def _analyse_with_progress(path: str):
+    from camscan.passive import analyse_capture
+
+    if not sys.stderr.isatty():
+        return analyse_capture(path)
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
+
+    with Progress(TextColumn("[bold]reading"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+                  transient=True) as bar:
+        task = bar.add_task("", total=os.path.getsize(path))
+        return analyse_capture(path, lambda done, total: bar.update(task, completed=done, total=total))
+
+
+@main.command()
+@click.argument("capture", required=False, type=click.Path(dir_okay=False))
+@click.option("--interface", help="Sniff this interface live instead of reading a file (root; sends nothing).")
+@click.option("--duration", type=click.FloatRange(min=1), help="Seconds to sniff with --interface.")
+@db_option
+@json_option
+@friendly_errors
+def passive(capture, interface, duration, db_path, as_json):
+    """Identify devices from traffic others generated: a pcap/pcapng file, or a live sniff.
+
+    Reads ARP, DHCP, mDNS, SSDP, WS-Discovery, SADP and DHIP replies and announcements,
+    HTTP/RTSP responses and cleartext TLS certificates; sends nothing. Evidence is stored
+    with sources prefixed "passive-" in a scan whose parameters say mode "passive".
+    """
+    from camscan.capture.reader import CaptureError
+    from camscan.passive import sniff_interface, store_inventory
+
+    if bool(capture) == bool(interface):
+        raise click.UsageError("give a capture file or --interface (with --duration), not both")
+    if interface and duration is None:
+        raise click.UsageError("--interface needs --duration (seconds to listen)")
+    try:
+        inventory = sniff_interface(interface, duration) if interface else _analyse_with_progress(capture)
+    except CaptureError as error:
+        raise click.ClickException(str(error)) from None
+    except PermissionError:
+        raise click.ClickException(f"sniffing {interface} needs root (CAP_NET_RAW)") from None
+    origin = f"interface:{interface}" if interface else os.path.abspath(capture)
+    with open_store(db_path, create=True) as store:
+        scan_id, device_ids = store_inventory(store, inventory, origin)
+        devices = [device for device in store.devices() if device["id"] in set(device_ids)]
+    for problem in inventory.problems:
+        click.echo(f"warning: {problem}; kept everything read before it", err=True)
+    if as_json:
+        click.echo(json.dumps(devices, indent=2))
+    else:
+        cameras = [device for device in devices if device["is_camera"]]
+        print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s), passively")
+        click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} "
+                   f"(passive scan {scan_id}).", err=True)
+
+
 @main.command()
 @db_option
 @click.option("--vendor", help="Only this vendor key (brand or maker), e.g. hikvision.")

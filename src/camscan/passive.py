@@ -1,0 +1,240 @@
+"""Passive identification: an inventory from traffic others generated, read from a capture or sniffed live.
+
+Nothing here sends a packet. Evidence is kept under the address of the host that said it
+(the sender of an ARP reply, of a discovery reply or announcement, of a DHCP request, the
+server of a TCP conversation). Every observation's ``source`` is prefixed ``passive-``
+(``passive-http``, ``passive-wsd``, ``passive-arp`` ...) and the scan is stored with the
+parameter ``{"mode": "passive"}``, so an export tells passive evidence from probed evidence.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from camscan import correlate
+from camscan.capture.reader import (
+    LINKTYPE_ETHERNET,
+    LINKTYPE_LINUX_SLL,
+    LINKTYPE_RAW,
+    ArpFrame,
+    CaptureProblem,
+    Datagram,
+    Record,
+    TcpConversation,
+    TrafficAssembler,
+    iter_capture,
+)
+from camscan.fingerprint.identify import Identifier
+from camscan.model import Device, Observation, Service
+from camscan.protocols import ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, ssdp, tls, tls_handshake, wsd
+from camscan.protocols.message import parse_response
+from camscan.store import Store
+
+SOURCE_PREFIX = "passive-"
+
+# Which parser reads a datagram to or from each discovery port; each rejects requests
+# (ProtocolError) or says nothing about them ([]), so only replies and announcements count.
+DATAGRAM_PARSERS: dict[int, Callable[..., list[Observation]]] = {
+    wsd.PORT: wsd.parse_probe_matches,
+    sadp.PORT: sadp.parse_probe_match,
+    dhip.PORT: dhip.parse_reply,
+    mdns.PORT: mdns.parse_packet,
+}
+
+
+def _parse_ssdp_message(data: bytes, ip: str, port: int | None, at: float) -> list[Observation]:
+    """SSDP NOTIFY announcements and M-SEARCH responses; a search request describes only the searcher."""
+    if not (data.startswith(b"NOTIFY ") or data.startswith(b"HTTP/")):
+        return []
+    return ssdp.parse_ssdp(data, ip, port, at)
+
+
+DATAGRAM_PARSERS[ssdp.PORT] = _parse_ssdp_message
+
+
+def _is_unicast(ip: str) -> bool:
+    try:
+        address = ipaddress.ip_address(ip)
+    except ValueError:
+        return False
+    return not (address.is_multicast or address.is_unspecified or str(address) == "255.255.255.255")
+
+
+def _request_line(data: bytes) -> tuple[str, str]:
+    """(method, target) of the first request line in ``data``; ("", "") if none."""
+    words = data.split(b"\r\n", 1)[0].decode("latin-1").split()
+    return (words[0], words[1]) if len(words) >= 2 else ("", "")
+
+
+def _path_of(target: str) -> str:
+    if target.startswith(("http://", "https://")):
+        rest = target.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return target or "/"
+
+
+@dataclass
+class PassiveInventory:
+    """Evidence collected so far, by responder address."""
+
+    observations: dict[str, list[Observation]] = field(default_factory=dict)
+    services: dict[str, dict[int, Service]] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+    packets_seen: int = 0
+
+    def _add(self, found: Iterable[Observation]) -> None:
+        for seen in found:
+            if not _is_unicast(seen.ip):
+                continue
+            seen = dataclasses.replace(seen, source=SOURCE_PREFIX + seen.source)
+            held = self.observations.setdefault(seen.ip, [])
+            if seen not in held:
+                held.append(seen)
+
+    def add(self, record: Record) -> None:
+        """Take one record of the capture reader."""
+        if isinstance(record, ArpFrame):
+            try:
+                self._add([arp.parse_reply(record.frame, record.ts)])
+            except ProtocolError:
+                pass
+        elif isinstance(record, Datagram):
+            self._datagram(record)
+        elif isinstance(record, TcpConversation):
+            self._conversation(record)
+        elif isinstance(record, CaptureProblem):
+            self.problems.append(record.message)
+
+    def _datagram(self, datagram: Datagram) -> None:
+        if {datagram.sport, datagram.dport} & {dhcp.SERVER_PORT, dhcp.CLIENT_PORT}:
+            try:
+                self._add(dhcp.observations(dhcp.parse_message(datagram.payload), datagram.ts))
+            except ProtocolError:
+                pass
+            return
+        parser = DATAGRAM_PARSERS.get(datagram.sport) or DATAGRAM_PARSERS.get(datagram.dport)
+        if parser is None or not _is_unicast(datagram.src):
+            return
+        try:
+            self._add(parser(datagram.payload, datagram.src, datagram.sport, datagram.ts))
+        except ProtocolError:
+            pass
+
+    def _conversation(self, conversation: TcpConversation) -> None:
+        ip, port = conversation.server
+        if not _is_unicast(ip):
+            return
+        protocol = None
+        request = b""
+        for role, data in conversation.turns:
+            if role == "c":
+                request = data
+                continue
+            found, kind = self._server_turn(ip, port, request, data, conversation.end)
+            self._add(found)
+            protocol = protocol or kind
+        if conversation.established or protocol:
+            known = self.services.setdefault(ip, {})
+            if protocol or port not in known:
+                known[port] = Service(ip=ip, port=port, protocol=protocol or "unknown")
+            self._add([Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port,
+                                   observed_at=conversation.start)])
+
+    @staticmethod
+    def _server_turn(ip: str, port: int, request: bytes, data: bytes, at: float) -> tuple[list[Observation], str | None]:
+        """What one run of server bytes says: an HTTP or RTSP response, or a TLS certificate."""
+        if data.startswith((b"HTTP/", b"RTSP/")):
+            try:
+                response = parse_response(data)
+            except ProtocolError:
+                return [], None
+            method, target = _request_line(request)
+            if response.protocol == "RTSP":
+                return rtsp.observations(response, ip, port, method or "OPTIONS", at), "rtsp"
+            return http.observations(response, ip, port, _path_of(target), at), "http"
+        if data[:1] == b"\x16" and data[1:2] == b"\x03":
+            try:
+                certificates = tls_handshake.server_certificates(data)
+                found = tls.parse_certificate(certificates[0], ip, port, at) if certificates else []
+            except ProtocolError:
+                return [], "tls"
+            return found, "tls"
+        return [], None
+
+    def devices(self, identifier: Identifier) -> list[Device]:
+        """One identified device per responder address, in address order."""
+        found = []
+        for ip in sorted(self.observations, key=lambda text: ipaddress.ip_address(text)):
+            observations = self.observations[ip]
+            mac = correlate.device_mac(observations) or next(
+                (seen.value for seen in observations if seen.field == "dhcp.client_mac"), None)
+            found.append(Device(
+                ip=ip, mac=mac,
+                services=sorted(self.services.get(ip, {}).values(), key=lambda service: service.port),
+                observations=observations, identification=identifier.identify(observations),
+            ))
+        return found
+
+
+def analyse_capture(path: str | os.PathLike, on_progress: Callable[[int, int], None] | None = None) -> PassiveInventory:
+    """Evidence from a pcap/pcapng file; damage is noted in ``problems`` (CaptureError if it is no capture)."""
+    inventory = PassiveInventory()
+    for record in iter_capture(path, on_progress):
+        inventory.add(record)
+    return inventory
+
+
+def _linktype_of(packet) -> int | None:
+    from scapy.layers.inet import IP
+    from scapy.layers.inet6 import IPv6
+    from scapy.layers.l2 import CookedLinux, Ether
+
+    if isinstance(packet, Ether):
+        return LINKTYPE_ETHERNET
+    if isinstance(packet, CookedLinux):
+        return LINKTYPE_LINUX_SLL
+    if isinstance(packet, (IP, IPv6)):
+        return LINKTYPE_RAW
+    return None
+
+
+def sniff_interface(interface: str, duration: float) -> PassiveInventory:
+    """Listen on ``interface`` for ``duration`` seconds (needs root); sends nothing."""
+    from scapy.sendrecv import sniff
+
+    inventory = PassiveInventory()
+    assembler = TrafficAssembler()
+
+    def take(packet) -> None:
+        linktype = _linktype_of(packet)
+        inventory.packets_seen += 1
+        if linktype is not None:
+            for record in assembler.feed(linktype, bytes(packet), float(packet.time)):
+                inventory.add(record)
+
+    sniff(iface=interface, timeout=duration, store=False, prn=take)
+    for record in assembler.finish():
+        inventory.add(record)
+    return inventory
+
+
+def store_inventory(store: Store, inventory: PassiveInventory, origin: str,
+                    identifier: Identifier | None = None) -> tuple[int, list[int]]:
+    """Identify and record every device as one passive scan of ``origin``; the scan id and the device ids."""
+    identifier = identifier or Identifier()
+    scan_id = store.start_scan([origin], {"mode": "passive", "capture": origin,
+                                          "observation_source_prefix": SOURCE_PREFIX})
+    device_ids = []
+    try:
+        for device in inventory.devices(identifier):
+            device_ids.append(store.record_device(scan_id, device))
+    except BaseException:
+        store.finish_scan(scan_id, "interrupted")
+        raise
+    store.finish_scan(scan_id, "interrupted" if inventory.problems else "complete")
+    return scan_id, device_ids
+

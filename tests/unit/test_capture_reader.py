@@ -1,0 +1,229 @@
+"""The pcap/pcapng reader on captures written with scapy from hand-built packets."""
+
+from __future__ import annotations
+
+import random
+import struct
+
+import pytest
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.l2 import ARP, CookedLinux, Ether
+from scapy.utils import PcapNgWriter, wrpcap
+
+from camscan.capture.reader import (
+    ArpFrame,
+    CaptureError,
+    CaptureProblem,
+    Datagram,
+    TcpConversation,
+    TlsKeyLog,
+    iter_capture,
+    load_recording,
+)
+from camscan.protocols import arp
+
+CLIENT, SERVER = "198.18.80.2", "198.18.80.10"
+CLIENT_MAC, SERVER_MAC = "02:00:00:00:00:02", "44:19:b6:00:00:10"
+REQUEST = b"GET / HTTP/1.1\r\nHost: 198.18.80.10\r\n\r\n"
+RESPONSE = b"HTTP/1.1 401 Unauthorized\r\nServer: App-webs/\r\nContent-Length: 0\r\n\r\n"
+
+
+def _eth(src_mac: str, dst_mac: str):
+    return Ether(src=src_mac, dst=dst_mac)
+
+
+def segment(sender: str, flags: str, seq: int, ack: int = 0, data: bytes = b"", ts: float = 1.0):
+    """A TCP segment of the test connection from "c" or "s"."""
+    if sender == "c":
+        packet = _eth(CLIENT_MAC, SERVER_MAC) / IP(src=CLIENT, dst=SERVER) / TCP(sport=40000, dport=80, flags=flags, seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF)
+    else:
+        packet = _eth(SERVER_MAC, CLIENT_MAC) / IP(src=SERVER, dst=CLIENT) / TCP(sport=80, dport=40000, flags=flags, seq=seq & 0xFFFFFFFF, ack=ack & 0xFFFFFFFF)
+    if data:
+        packet = packet / data
+    packet.time = ts
+    return packet
+
+
+def http_exchange(c_isn: int = 1000, s_isn: int = 5000, reorder: bool = False, retransmit: bool = False):
+    first, second = RESPONSE[:20], RESPONSE[20:]
+    packets = [
+        segment("c", "S", c_isn, ts=1.0),
+        segment("s", "SA", s_isn, c_isn + 1, ts=1.001),
+        segment("c", "A", c_isn + 1, s_isn + 1, ts=1.002),
+        segment("c", "PA", c_isn + 1, s_isn + 1, REQUEST, ts=1.003),
+    ]
+    response = [segment("s", "PA", s_isn + 1, c_isn + 1 + len(REQUEST), first, ts=1.004),
+                segment("s", "PA", s_isn + 1 + len(first), c_isn + 1 + len(REQUEST), second, ts=1.005)]
+    if reorder:
+        response.reverse()
+    if retransmit:
+        response.append(segment("s", "PA", s_isn + 1, c_isn + 1 + len(REQUEST), RESPONSE, ts=1.006))
+    end = s_isn + 1 + len(RESPONSE)
+    return packets + response + [
+        segment("s", "FA", end, c_isn + 1 + len(REQUEST), ts=1.007),
+        segment("c", "FA", c_isn + 1 + len(REQUEST), end + 1, ts=1.008),
+        segment("s", "A", end + 1, c_isn + 2 + len(REQUEST), ts=1.009),
+    ]
+
+
+def discovery_packets():
+    reply = Ether(src=SERVER_MAC, dst=CLIENT_MAC) / ARP(op=2, hwsrc=SERVER_MAC, psrc=SERVER, hwdst=CLIENT_MAC, pdst=CLIENT)
+    reply.time = 0.5
+    hello = Ether(src=SERVER_MAC, dst="01:00:5e:7f:ff:fa") / IP(src=SERVER, dst="239.255.255.250") / UDP(sport=3702, dport=3702) / b"<Hello/>"
+    hello.time = 0.6
+    return [reply, hello]
+
+
+def only(items, kind):
+    return [item for item in items if isinstance(item, kind)]
+
+
+def test_pcap_conversation_datagram_and_arp(tmp_path):
+    path = tmp_path / "scan.pcap"
+    wrpcap(str(path), discovery_packets() + http_exchange())
+    recording = load_recording(path)
+    assert recording.problems == []
+    [conversation] = recording.conversations
+    assert conversation.client == (CLIENT, 40000) and conversation.server == (SERVER, 80)
+    assert conversation.established
+    assert conversation.turns == [("c", REQUEST), ("s", RESPONSE)]
+    assert conversation.start == pytest.approx(1.0) and conversation.end == pytest.approx(1.008)  # emitted at the second FIN
+    assert recording.datagrams == [Datagram(SERVER, 3702, "239.255.255.250", 3702, b"<Hello/>", pytest.approx(0.6))]
+    [arp_frame] = recording.arp
+    assert arp.parse_reply(arp_frame.frame).value == SERVER_MAC
+
+
+@pytest.mark.parametrize("c_isn,s_isn", [(1000, 5000), (0xFFFFFFF0, 0xFFFFFFFA)])
+def test_out_of_order_and_retransmitted_segments_reassemble(tmp_path, c_isn, s_isn):
+    path = tmp_path / "reordered.pcap"
+    wrpcap(str(path), http_exchange(c_isn, s_isn, reorder=True, retransmit=True))
+    [conversation] = load_recording(path).conversations
+    assert conversation.turns == [("c", REQUEST), ("s", RESPONSE)]
+
+
+def test_midstream_conversation_takes_low_port_as_server(tmp_path):
+    path = tmp_path / "midstream.pcap"
+    wrpcap(str(path), [p for p in http_exchange() if "S" not in str(p[TCP].flags)])
+    [conversation] = load_recording(path).conversations
+    assert conversation.server == (SERVER, 80) and not conversation.established
+    assert conversation.turns == [("c", REQUEST), ("s", RESPONSE)]
+
+
+def test_gap_that_never_fills_is_skipped(tmp_path):
+    path = tmp_path / "gap.pcap"
+    packets = http_exchange()
+    del packets[4]  # the first response segment was never captured
+    wrpcap(str(path), packets)
+    [conversation] = load_recording(path).conversations
+    assert conversation.turns == [("c", REQUEST), ("s", RESPONSE[20:])]
+
+
+def test_streaming_emits_closed_conversation_before_end_of_file(tmp_path):
+    path = tmp_path / "stream.pcap"
+    later = segment("c", "S", 1, ts=9.0)
+    later[TCP].sport = 40001
+    wrpcap(str(path), http_exchange() + [later])
+    kinds = [type(item) for item in iter_capture(path)]
+    assert kinds == [TcpConversation, TcpConversation]
+
+
+def test_cooked_linux_capture(tmp_path):
+    path = tmp_path / "sll.pcap"
+    packets = []
+    for packet in discovery_packets() + http_exchange():
+        cooked = CookedLinux(pkttype=0, lladdrtype=1, lladdrlen=6, src=bytes.fromhex(packet[Ether].src.replace(":", "")) + b"\0\0",
+                             proto=packet[Ether].type) / packet[Ether].payload
+        cooked.time = packet.time
+        packets.append(cooked)
+    wrpcap(str(path), packets)
+    recording = load_recording(path)
+    assert recording.conversations[0].turns == [("c", REQUEST), ("s", RESPONSE)]
+    assert arp.parse_reply(recording.arp[0].frame).value == SERVER_MAC
+    assert len(recording.datagrams) == 1
+
+
+def test_raw_ip_linktype(tmp_path):
+    path = tmp_path / "raw.pcap"
+    wrpcap(str(path), [bytes(p[IP]) for p in http_exchange()], linktype=101)
+    assert load_recording(path).conversations[0].turns == [("c", REQUEST), ("s", RESPONSE)]
+
+
+def write_pcapng_with_keylog(path, keylog: bytes, packets) -> None:
+    """A pcapng whose first packets follow a TLS key log Decryption Secrets Block (hand-built, little-endian)."""
+    with PcapNgWriter(str(path)) as writer:
+        writer.write(packets[0])
+        writer.flush()
+    padded = keylog + b"\0" * (-len(keylog) % 4)
+    block_length = 12 + 8 + len(padded)
+    dsb = struct.pack("<IIII", 0x0A, block_length, 0x544C534B, len(keylog)) + padded + struct.pack("<I", block_length)
+    with open(path, "ab") as stream:
+        stream.write(dsb)
+    with PcapNgWriter(str(path) + ".rest") as writer:
+        for packet in packets[1:]:
+            writer.write(packet)
+    rest = (path.parent / (path.name + ".rest")).read_bytes()
+    shb_length = struct.unpack("<I", rest[4:8])[0]
+    idb_length = struct.unpack("<I", rest[shb_length + 4 : shb_length + 8])[0]
+    with open(path, "ab") as stream:
+        stream.write(rest[shb_length + idb_length :])
+
+
+def test_pcapng_keylog_round_trip(tmp_path):
+    path = tmp_path / "scan.pcapng"
+    keylog = b"CLIENT_RANDOM " + b"ab" * 32 + b" " + b"cd" * 48 + b"\n"
+    write_pcapng_with_keylog(path, keylog, discovery_packets() + http_exchange())
+    recording = load_recording(path)
+    assert recording.tls_keylog == keylog
+    assert recording.problems == []
+    assert recording.conversations[0].turns == [("c", REQUEST), ("s", RESPONSE)]
+    assert only(iter_capture(path), TlsKeyLog) == [TlsKeyLog(keylog)]
+
+
+def test_truncated_file_keeps_what_was_read(tmp_path):
+    path = tmp_path / "cut.pcap"
+    wrpcap(str(path), discovery_packets() + http_exchange())
+    data = path.read_bytes()
+    path.write_bytes(data[:-30])
+    recording = load_recording(path)
+    assert len(recording.problems) == 1 and "file ends inside a packet" in recording.problems[0]
+    assert len(recording.arp) == 1 and len(recording.datagrams) == 1
+    assert recording.conversations[0].turns == [("c", REQUEST), ("s", RESPONSE)]
+    assert isinstance(list(iter_capture(path))[-1], CaptureProblem)
+
+
+@pytest.mark.parametrize("content", [b"", b"hello, this is text\n", b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
+def test_not_a_capture_is_a_clear_error(tmp_path, content):
+    path = tmp_path / "garbage.pcap"
+    path.write_bytes(content)
+    with pytest.raises(CaptureError, match="not a pcap or pcapng"):
+        load_recording(path)
+
+
+def test_missing_file_is_a_capture_error(tmp_path):
+    with pytest.raises(CaptureError, match="cannot open"):
+        load_recording(tmp_path / "absent.pcap")
+
+
+@pytest.mark.parametrize("suffix", ["pcap", "pcapng"])
+def test_fuzzed_captures_only_give_problems(tmp_path, suffix):
+    path = tmp_path / f"valid.{suffix}"
+    packets = discovery_packets() + http_exchange(reorder=True) + http_exchange(7, 9)
+    if suffix == "pcap":
+        wrpcap(str(path), packets)
+    else:
+        write_pcapng_with_keylog(path, b"CLIENT_RANDOM x y\n", packets)
+    valid = path.read_bytes()
+    rng = random.Random(4)
+    fuzzed = tmp_path / f"fuzzed.{suffix}"
+    for _ in range(300):
+        data = bytearray(valid[: rng.randrange(len(valid) + 1)] if rng.random() < 0.4 else valid)
+        for _flip in range(rng.randrange(1, 8)):
+            if data:
+                data[rng.randrange(len(data))] = rng.randrange(256)
+        fuzzed.write_bytes(bytes(data))
+        try:
+            items = list(iter_capture(fuzzed))
+        except CaptureError:
+            continue
+        assert all(isinstance(item, (Datagram, ArpFrame, TcpConversation, TlsKeyLog, CaptureProblem)) for item in items)
+        assert not any(isinstance(item, CaptureProblem) for item in items[:-1])
