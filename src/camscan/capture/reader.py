@@ -11,8 +11,8 @@ File formats (own block parser, no scapy on the hot path):
 
 Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1, 802.1Q tags skipped),
 BSD loopback NULL (0), raw IP (101, 228, 229), Linux cooked SLL (113) and SLL2 (276).
-Network layers: IPv4 (non-first fragments and fragmented datagrams are skipped) and IPv6
-(hop-by-hop, routing and destination option headers skipped; fragments skipped).
+Network layers: IPv4 (fragments reassembled, a bounded number of datagrams at a time) and
+IPv6 (hop-by-hop, routing and destination option headers skipped; fragments skipped).
 
 TCP reassembly orders each direction by sequence number: retransmitted and overlapping
 bytes are dropped, segments that arrive early wait until the gap before them fills, and a
@@ -261,8 +261,45 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
 # --- frames to packets --------------------------------------------------------------------
 
 
-def _ip_payload(data: bytes) -> tuple[str, str, int, bytes] | None:
-    """(source, destination, protocol, payload) of an unfragmented IPv4/IPv6 packet, else None."""
+class _Fragments:
+    """IPv4 fragments waiting for the rest of their datagram (RFC 791 reassembly, bounded).
+
+    Discovery replies (a WS-Discovery ProbeMatches, a SADP ProbeMatch) often exceed one
+    Ethernet frame, so their UDP datagrams arrive in pieces.
+    """
+
+    MAX_DATAGRAMS = 1024
+
+    def __init__(self) -> None:
+        self._held: OrderedDict[tuple, dict] = OrderedDict()
+
+    def add(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
+        """The whole payload once every piece of ``key`` is in, else None."""
+        held = self._held.setdefault(key, {"pieces": {}, "total": None})
+        self._held.move_to_end(key)
+        held["pieces"][offset] = data
+        if not more:
+            held["total"] = offset + len(data)
+        while len(self._held) > self.MAX_DATAGRAMS:
+            self._held.popitem(last=False)
+        if held["total"] is None:
+            return None
+        payload, position = bytearray(), 0
+        for start in sorted(held["pieces"]):
+            if start > position:
+                return None
+            piece = held["pieces"][start]
+            payload += piece[position - start:]
+            position = max(position, start + len(piece))
+        if position < held["total"]:
+            return None
+        del self._held[key]
+        return bytes(payload[: held["total"]])
+
+
+def _ip_payload(data: bytes, fragments: _Fragments | None = None) -> tuple[str, str, int, bytes] | None:
+    """(source, destination, protocol, payload) of an IPv4/IPv6 packet (IPv4 fragments joined
+    through ``fragments`` when given), else None."""
     if not data:
         return None
     version = data[0] >> 4
@@ -273,11 +310,17 @@ def _ip_payload(data: bytes) -> tuple[str, str, int, bytes] | None:
         total = int.from_bytes(data[2:4], "big")
         if header_length < 20 or total < header_length:
             return None
+        source, destination = socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20])
+        payload = data[header_length:total]
         fragment = int.from_bytes(data[6:8], "big")
         if fragment & 0x3FFF:  # more-fragments flag or a fragment offset
-            return None
-        return (socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20]),
-                data[9], data[header_length:total])
+            if fragments is None:
+                return None
+            key = (source, destination, data[9], data[4:6])
+            payload = fragments.add(key, (fragment & 0x1FFF) * 8, bool(fragment & 0x2000), bytes(payload))
+            if payload is None:
+                return None
+        return source, destination, data[9], payload
     if version == 6:
         if len(data) < 40:
             return None
@@ -366,6 +409,7 @@ class TrafficAssembler:
     def __init__(self) -> None:
         self._connections: OrderedDict[tuple, _Connection] = OrderedDict()
         self._buffered = 0
+        self._fragments = _Fragments()
 
     def feed(self, linktype: int, frame: bytes, ts: float) -> list[Record]:
         ethertype, network, link_source = _network_layer(linktype, frame)
@@ -375,7 +419,7 @@ class TrafficAssembler:
             return [ArpFrame(bytes(frame), ts)]
         if ethertype not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
             return []
-        packet = _ip_payload(network)
+        packet = _ip_payload(network, self._fragments)
         if packet is None:
             return []
         source, destination, protocol, payload = packet

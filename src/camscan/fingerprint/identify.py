@@ -95,7 +95,8 @@ class Identifier:
             confidence = scores[manufacturer] * scores[manufacturer] / total
         else:
             confidence = noisy_or(item.weight for item, said in supporting if said.get("device_type") == device_type) if device_type else 0.0
-        evidence = sorted(evidence, key=lambda item: -item.weight)
+        # Strongest first; ties in a fixed order, so a replay or re-identification reads the same.
+        evidence = sorted(evidence, key=lambda item: (-item.weight, item.field, item.value, item.signature))
         attribution = attribute(vendor, manufacturer, evidence, self.catalogue)
         return Identification(
             vendor=vendor,

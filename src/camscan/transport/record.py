@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import select
+import socket
 import struct
 import tempfile
 import threading
@@ -21,6 +22,8 @@ ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Eth
 DECRYPTION_SECRETS_BLOCK = 0x0000000A
 TLS_KEY_LOG = 0x544C534B  # "TLSK"
 _POLL = 0.1
+CAPTURE_BUFFER_BYTES = 256 * 1024 * 1024
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: root may exceed rmem_max
 
 
 class RecordError(RuntimeError):
@@ -78,7 +81,11 @@ class Recorder:
         self._writer = writer
         try:
             for interface in self.interfaces:
-                self._sockets.append((interface, conf.L2listen(iface=interface, filter=capture_filter(interface))))
+                sock = conf.L2listen(iface=interface, filter=capture_filter(interface))
+                # A scan's bursts outrun one Python thread for a moment: a deep kernel queue
+                # holds them instead of dropping frames.
+                sock.ins.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, CAPTURE_BUFFER_BYTES)
+                self._sockets.append((interface, sock))
         except (OSError, ValueError) as error:
             self.stop()
             raise RecordError(f"cannot capture on {interface}: {error}") from None

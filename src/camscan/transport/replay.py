@@ -1,0 +1,252 @@
+"""Replaying a recorded scan: the unchanged probing core, answered from a pcap instead of the network.
+
+Every probe is answered the way the recording says the device answered it: ARP replies,
+reassembled TCP conversations matched by address, port and request (HTTPS ones decrypted
+with the TLS keys the recording carries), UDP discovery replies and mDNS announcements.
+A probe the recording has no answer for behaves like a host that did not answer.
+Nothing is sent, so no privileges and no network are needed; the scope guard still
+checks every probe, exactly as live.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import time
+from collections import defaultdict
+from collections.abc import Callable
+
+from camscan.capture.reader import Datagram, Recording, TcpConversation
+from camscan.model import Observation
+from camscan.probes.discovery import DiscoveryProbe
+from camscan.protocols import Flow, ProtocolError, arp, mdns
+from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
+from camscan.scope import Scope
+from camscan.transport import Pacer, guard
+from camscan.transport.discovery import Datagram as DatagramHandler
+from camscan.transport.live import FlowResult
+
+REPLAY_LINK = "replay"
+MDNS_PORT = 5353
+_SOAP_OPERATION = re.compile(rb"<(?:[\w.-]+:)?Body\b[^>]*>\s*<(?:[\w.-]+:)?([\w.-]+)")
+
+
+def request_key(payload: bytes) -> tuple[bytes, ...]:
+    """What identifies a request when its bytes carry fresh ids (a SOAP MessageID, a WS-Security
+    nonce): its request line, the SOAP operation it calls and whether it is signed."""
+    line = payload.split(b"\r\n", 1)[0]
+    operation = _SOAP_OPERATION.search(payload)
+    return line, operation.group(1) if operation else b"", b"UsernameToken" in payload
+
+
+def _is_tls(data: bytes) -> bool:
+    return len(data) > 2 and data[0] == 0x16 and data[1] == 0x03
+
+
+class _Conversation:
+    """One recorded connection as the replay uses it: its turns in plaintext, and the server certificate."""
+
+    def __init__(self, recorded: TcpConversation, keylog: dict) -> None:
+        self.recorded = recorded
+        self.certificate: bytes | None = None
+        self.problem: str | None = None
+        turns = list(recorded.turns)
+        client = b"".join(data for side, data in turns if side == "c")
+        if _is_tls(client):
+            server = b"".join(data for side, data in turns if side == "s")
+            try:
+                session = decrypt_session(client, server, keylog)
+            except TlsDecryptError as error:
+                self.problem = str(error)
+                turns = []
+            else:
+                self.certificate = session.certificate
+                turns = [("c", session.client_data)] if session.client_data else []
+                turns += [("s", session.server_data)] if session.server_data else []
+        self.turns = turns
+        self.is_tls = _is_tls(client)
+        self.used = False
+
+    def greeting(self) -> bytes:
+        """What the server said before the client said anything (a banner)."""
+        return b"".join(data for side, data in self._until_client(0))
+
+    def _until_client(self, start: int):
+        for side, data in self.turns[start:]:
+            if side == "c":
+                return
+            yield side, data
+
+    def answer(self, request: bytes, exact: bool) -> bytes | None:
+        """The server's reply to the client turn that matches ``request``, or None."""
+        wanted = request if exact else request_key(request)
+        for index, (side, data) in enumerate(self.turns):
+            if side == "c" and (data == wanted if exact else request_key(data) == wanted):
+                return b"".join(reply for _, reply in self._until_client(index + 1))
+        return None
+
+
+class ReplayTransport:
+    """The live transport's interface, answered from recorded conversations."""
+
+    def __init__(self, recording: Recording, scope: Scope, rate: float, timeout: float, scanner: set[str]) -> None:
+        self.scope = scope
+        self.scanner = scanner
+        self.pacer = Pacer(rate)
+        self.timeout = timeout
+        self.recording = recording
+        keylog = parse_keylog(recording.tls_keylog) if recording.tls_keylog else {}
+        self._by_service: dict[tuple[str, int], list[_Conversation]] = defaultdict(list)
+        for recorded in recording.conversations:
+            self._by_service[recorded.server].append(_Conversation(recorded, keylog))
+        self.problems = sorted({conv.problem for convs in self._by_service.values() for conv in convs if conv.problem})
+
+    async def tcp_open(self, ip: str, port: int) -> bool:
+        guard(self.scope, ip)
+        return any(conv.recorded.established for conv in self._by_service.get((ip, port), ()))
+
+    async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
+        guard(self.scope, ip)
+        candidates = [conv for conv in self._by_service.get((ip, port), ()) if conv.is_tls == tls]
+        if not any(conv.recorded.established for conv in self._by_service.get((ip, port), ())):
+            flow.close()
+            return FlowResult([], None, connected=False)
+        certificate = next((conv.certificate for conv in candidates if conv.certificate), None)
+        try:
+            exchange = next(flow)
+            while True:
+                exchange = flow.send(self._reply(candidates, exchange.payload)[: exchange.max_bytes])
+        except StopIteration as finished:
+            return FlowResult(finished.value or [], certificate, True)
+        except (ValueError, TypeError, LookupError, UnicodeError) as error:
+            return FlowResult([], certificate, True, error=f"{ip}:{port}: {error}")
+
+    @staticmethod
+    def _reply(candidates: list[_Conversation], payload: bytes) -> bytes:
+        if not payload:
+            fresh = [conv for conv in candidates if not conv.used] or candidates
+            for conv in fresh:
+                conv.used = True
+                return conv.greeting()
+            return b""
+        for exact in (True, False):
+            for conv in sorted(candidates, key=lambda conv: conv.used):
+                reply = conv.answer(payload, exact)
+                if reply is not None:
+                    conv.used = True
+                    return reply
+        return b""
+
+    async def arp_sweep(
+        self, interface: str, targets, on_reply: Callable[[Observation], None], wait: float
+    ) -> None:
+        wanted = set(targets) - self.scanner
+        answered: set[str] = set()
+        for frame in self.recording.arp:
+            try:
+                seen = arp.parse_reply(frame.frame, at=time.time())
+            except ValueError:
+                continue
+            if seen.ip in wanted and seen.ip not in answered and self.scope.allowed(seen.ip):
+                guard(self.scope, seen.ip)
+                answered.add(seen.ip)
+                on_reply(seen)
+
+
+class ReplayDiscoverySockets:
+    """Recorded discovery replies, handed over when the scan sends the probe they answered."""
+
+    def __init__(
+        self, scope: Scope, probes: list[DiscoveryProbe], scanner: set[str], datagrams: list[Datagram],
+        on_datagram: DatagramHandler,
+    ) -> None:
+        self.scope = scope
+        self.on_datagram = on_datagram
+        self.notices: list[str] = []
+        self.dropped_out_of_scope = 0
+        self._replies: dict[str, list[Datagram]] = {}
+        self._probes = {probe.name: probe for probe in probes}
+        self._delivered: set[int] = set()
+        for probe in probes:
+            own_ports = {item.sport for item in datagrams if item.src in scanner and item.dport == probe.port}
+            self._replies[probe.name] = [
+                item for item in datagrams
+                if item.src not in scanner and (item.dport in own_ports | {probe.port} or item.sport == probe.port)
+            ]
+
+    def open(self) -> None:
+        """Nothing to open: the recording is already read."""
+
+    def _deliver(self, probe: DiscoveryProbe, replies: list[Datagram]) -> None:
+        for item in replies:
+            if id(item) in self._delivered:
+                continue
+            self._delivered.add(id(item))
+            if not self.scope.allowed(item.src):
+                self.dropped_out_of_scope += 1
+                continue
+            self.on_datagram(probe, item.payload, item.src, item.sport, time.time())
+
+    async def send_multicast(self) -> None:
+        for name, probe in self._probes.items():
+            self._deliver(probe, self._replies[name])
+
+    async def send_unicast(self, ip: str) -> None:
+        guard(self.scope, ip)
+        for name, probe in self._probes.items():
+            self._deliver(probe, [item for item in self._replies[name] if item.src == ip])
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class ReplayNetwork:
+    """A recording standing in for the network: the same answers, nothing sent."""
+
+    def __init__(self, recording: Recording) -> None:
+        self.recording = recording
+        self.scanner = self._scanner_addresses(recording)
+
+    @staticmethod
+    def _scanner_addresses(recording: Recording) -> set[str]:
+        """Whoever opened the recorded connections is the scanner that made the recording."""
+        clients = {conv.client[0] for conv in recording.conversations}
+        return clients or {item.src for item in recording.datagrams if ipaddress.ip_address(item.dst).is_multicast}
+
+    def plan(self, hosts: list[str], interface: str | None) -> tuple[dict[str, list[str]], list[str], list[str]]:
+        if self.recording.arp:
+            return {REPLAY_LINK: hosts}, [], []
+        return {}, hosts, []
+
+    def multicast_links(self, scope: Scope, interface: str | None) -> dict:
+        multicast = any(
+            item.src in self.scanner and ipaddress.ip_address(item.dst).is_multicast for item in self.recording.datagrams
+        )
+        return {REPLAY_LINK: None} if multicast else {}
+
+    def transport(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> ReplayTransport:
+        return ReplayTransport(self.recording, scope, rate, timeout, self.scanner)
+
+    def discovery_sockets(self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict,
+                          on_datagram: DatagramHandler) -> ReplayDiscoverySockets:
+        return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram)
+
+    async def browse_mdns(self, scope: Scope, links: dict, wait: float,
+                          on_observations: Callable[[str, list[Observation]], None]) -> list[str]:
+        """The mDNS answers the recording holds, read by the same parser passive analysis uses."""
+        for item in self.recording.datagrams:
+            if item.sport != MDNS_PORT or item.src in self.scanner or not scope.allowed(item.src):
+                continue
+            try:
+                found = mdns.parse_packet(item.payload, item.src, item.sport, time.time())
+            except ProtocolError:
+                continue
+            if found:
+                on_observations(item.src, found)
+        return []
+
+    def start_recording(self, scope: Scope, by_interface, routed, links) -> None:
+        """A replay records nothing."""
+
+    def stop_recording(self) -> None:
+        """A replay records nothing."""
