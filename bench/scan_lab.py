@@ -9,6 +9,7 @@ accuracy for each. Needs root. Usage: sudo .venv/bin/python bench/scan_lab.py [-
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ import nmap
 from camscan.fingerprint.vendors import default_catalogue
 from camscan.lab.netns import NamespaceLab
 from camscan.lab.profiles import generate_lab
-from camscan.lab.score import score
+from camscan.lab.score import score, without_timestamps
 from camscan.probes.ports import DEFAULT_PORTS
 
 
@@ -47,6 +48,14 @@ def timed(name: str, argv: list[str]) -> Run:
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{name} failed (exit {os.waitstatus_to_exitcode(status)}): {' '.join(argv)}")
     return Run(name, seconds, usage.ru_maxrss / 1024, output)
+
+
+def exported(db: str) -> list[dict]:
+    """``camscan export`` of a database, timestamps and row ids removed."""
+    out = subprocess.run([sys.executable, "-m", "camscan", "export", "--db", db, "--format", "json"],
+                         capture_output=True, text=True, check=True).stdout
+    devices = [{k: v for k, v in device.items() if k != "id"} for device in without_timestamps(json.loads(out))]
+    return sorted(devices, key=lambda device: ipaddress.ip_address(device["ip"]))
 
 
 def identifiable_cameras(hosts) -> list:
@@ -78,6 +87,9 @@ def main() -> None:
     parser.add_argument("--no-version-scan", action="store_true", help="skip nmap -sV (slow)")
     parser.add_argument("--camscan-args", default="", help="extra options for camscan scan, e.g. '--rate 10000'")
     parser.add_argument("--explain", action="store_true", help="list camscan's misses and false cameras")
+    parser.add_argument("--replay", action="store_true",
+                        help="record camscan's scan (--record), replay it (--replay, in an empty network namespace) "
+                             "and compare the two exported inventories")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the benchmark builds network namespaces: run it as root")
@@ -96,14 +108,26 @@ def main() -> None:
     print(f"{'tool':<14}{'wall s':>9}{'peak MB':>10}  vendor accuracy", flush=True)
     with NamespaceLab(hosts) as lab, tempfile.TemporaryDirectory() as workdir:
         db = os.path.join(workdir, "bench.db")
+        recording = os.path.join(workdir, "scan.pcapng")
+        record = ["--record", recording] if args.replay else []
         scan = timed("camscan scan", lab.exec_argv([sys.executable, "-m", "camscan", "scan", args.network,
-                                                    "--db", db, "--yes", "--json",
+                                                    "--db", db, "--yes", "--json", *record,
                                                     *args.camscan_args.split()]))
         result = score(hosts, json.loads(scan.output))
         report(scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras; "
                      f"model from discovery for {result.model_accuracy:.1%} of {result.with_discovery_model} cameras")
         if args.explain:
             print("\n".join(result.problems))
+        if args.replay:
+            replayed_db = os.path.join(workdir, "replay.db")
+            # An empty network namespace: the replay could not send anything even if it tried.
+            replay = timed("camscan replay", ["unshare", "--net", sys.executable, "-m", "camscan", "scan", args.network,
+                                              "--db", replayed_db, "--yes", "--json", "--replay", recording,
+                                              *args.camscan_args.split()])
+            same = exported(db) == exported(replayed_db)
+            addresses = ipaddress.ip_network(args.network).num_addresses
+            report(replay, f"{os.path.getsize(recording) / 1e6:.1f} MB recording; {replay.seconds * 1000 / addresses:.2f} s "
+                           f"per 1,000 addresses; inventory {'identical to' if same else 'DIFFERENT from'} the live scan's")
         if not args.no_nmap and shutil.which("nmap"):
             base = ["nmap", "-n", "-T4", "-p", ports, "-oX", "-"]
             syn = timed("nmap -sS", lab.exec_argv(base + ["-sS", args.network]))
@@ -112,8 +136,9 @@ def main() -> None:
                 version = timed("nmap -sV", lab.exec_argv(base + ["-sV", args.network]))
                 report(version, f"{nmap_accuracy(hosts, version.output):.1%} (MAC vendor + service info)")
 
-    if len(runs) > 1:
-        print(f"camscan / nmap -sS wall-time ratio: {runs[0][0].seconds / runs[1][0].seconds:.2f}")
+    syn_runs = [run for run, _ in runs if run.name == "nmap -sS"]
+    if syn_runs:
+        print(f"camscan / nmap -sS wall-time ratio: {runs[0][0].seconds / syn_runs[0].seconds:.2f}")
 
 
 if __name__ == "__main__":

@@ -20,22 +20,11 @@ import tempfile
 from pathlib import Path
 
 from camscan.lab import NamespaceLab, build_hosts, load_profiles
+from camscan.lab.score import without_timestamps
 
 HERE = Path(__file__).resolve().parent
 NETWORK = "198.18.90.0/29"
 SCAN_OPTIONS = ("--timeout", "1", "--discovery-wait", "1", "--yes")
-TIMESTAMPS = ("first_seen", "last_seen")
-
-
-def without_timestamps(value):
-    """An exported inventory with every first/last-seen time removed, for comparing runs."""
-    if isinstance(value, dict):
-        return {key: without_timestamps(item) for key, item in value.items() if key not in TIMESTAMPS}
-    if isinstance(value, list):
-        return [without_timestamps(item) for item in value]
-    return value
-
-
 def record(profile: str) -> None:
     hosts = build_hosts([profile], NETWORK, seed=11)
     with NamespaceLab(hosts, prefix="fx", network=NETWORK) as lab, tempfile.TemporaryDirectory() as work:

@@ -54,3 +54,16 @@ def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
             result.false_cameras += 1
             result.problems.append(f"false camera {host.ip} {host.profile}: {device.get('vendor')} {device.get('device_type')}")
     return result
+
+
+TIMESTAMPS = ("first_seen", "last_seen")
+
+
+def without_timestamps(value):
+    """An exported inventory with its first/last-seen times removed: two runs that saw the same
+    things (a live scan and its replay, say) compare equal."""
+    if isinstance(value, dict):
+        return {key: without_timestamps(item) for key, item in value.items() if key not in TIMESTAMPS}
+    if isinstance(value, list):
+        return [without_timestamps(item) for item in value]
+    return value

@@ -5,8 +5,6 @@ from __future__ import annotations
 import socket
 import struct
 
-from scapy.layers.l2 import ARP, Ether
-
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
 
@@ -25,14 +23,14 @@ def build_request(source_mac: str, source_ip: str, target_ip: str) -> bytes:
 
 
 def parse_reply(frame: bytes, at: float = 0.0) -> Observation:
-    """The sender of an ARP reply frame as a ``mac.address`` observation."""
-    try:
-        packet = Ether(frame)
-    except Exception as error:
-        raise ProtocolError(f"unreadable Ethernet frame: {error}") from None
-    arp = packet.getlayer(ARP)
-    if arp is None or arp.op != 2:
+    """The sender of an ARP reply frame (Ethernet II, RFC 826) as a ``mac.address`` observation."""
+    if len(frame) < 42 or frame[12:14] != ETHERTYPE_ARP:
+        raise ProtocolError("not an ARP frame")
+    hwtype, ptype, hwlen, plen, opcode = struct.unpack_from("!HHBBH", frame, 14)
+    if opcode != 2:
         raise ProtocolError("not an ARP reply")
-    if (arp.hwtype, arp.ptype, arp.hwlen, arp.plen) != (1, 0x0800, 6, 4):
+    if (hwtype, ptype, hwlen, plen) != (1, 0x0800, 6, 4):
         raise ProtocolError("not an Ethernet/IPv4 ARP reply")
-    return Observation(ip=arp.psrc, source="arp", field="mac.address", value=arp.hwsrc.lower(), transport="arp", observed_at=at)
+    mac = ":".join(f"{byte:02x}" for byte in frame[22:28])
+    return Observation(ip=socket.inet_ntoa(frame[28:32]), source="arp", field="mac.address", value=mac,
+                       transport="arp", observed_at=at)

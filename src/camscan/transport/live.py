@@ -49,6 +49,7 @@ def on_link_interface(ip: str, forced: str | None = None) -> str | None:
     address = ipaddress.ip_address(ip)
     if address.version != 4 or address.is_loopback:
         return None
+    import scapy.route  # noqa: F401  (importing it fills conf.route with the routing table)
     from scapy.config import conf
 
     iface, _source, gateway = conf.route.route(ip)

@@ -61,6 +61,7 @@ class LiveNetwork:
         """Start capturing on every interface the scan will use (before the first packet leaves)."""
         if not self.record:
             return
+        import scapy.route  # noqa: F401  (importing it fills conf.route with the routing table)
         from scapy.config import conf
 
         interfaces = set(by_interface) | set(links)

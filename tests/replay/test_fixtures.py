@@ -1,0 +1,60 @@
+"""Every recorded lab scan in pcaps/, replayed: the same inventory as the live scan that made it.
+
+No root, no network: the replay answers each probe from the recording. A guard makes any
+attempt to open a network socket fail the test.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from camscan.cli import main
+from camscan.lab.score import without_timestamps
+
+PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
+NETWORK = "198.18.90.0/29"  # where pcaps/record_fixtures.py puts each profile's lab
+FIXTURES = sorted(PCAPS.glob("*.pcapng"))
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Any network socket opened during the test is a failure (Unix sockets stay allowed)."""
+    real_socket = socket.socket
+
+    def refuse(family=socket.AF_INET, *args, **kwargs):
+        if family in (socket.AF_INET, socket.AF_INET6, getattr(socket, "AF_PACKET", -1)):
+            raise AssertionError("a replay opened a network socket")
+        return real_socket(family, *args, **kwargs)
+
+    monkeypatch.setattr(socket, "socket", refuse)
+
+
+def replayed(tmp_path: Path, recording: Path) -> list[dict]:
+    db = tmp_path / "replay.db"
+    runner = CliRunner()
+    result = runner.invoke(main, ["scan", NETWORK, "--replay", str(recording), "--db", str(db), "--yes", "--json"])
+    assert result.exit_code == 0, result.output
+    exported = runner.invoke(main, ["export", "--db", str(db), "--format", "json"])
+    assert exported.exit_code == 0, exported.output
+    return without_timestamps(json.loads(exported.output))
+
+
+def comparable(inventory: list[dict]) -> list[dict]:
+    return sorted(({k: v for k, v in device.items() if k != "id"} for device in inventory), key=lambda d: d["ip"])
+
+
+def test_there_is_a_fixture_for_every_lab_profile():
+    from camscan.lab import load_profiles
+
+    assert {path.stem for path in FIXTURES} == {profile.name for profile in load_profiles()}
+
+
+@pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)
+def test_replay_gives_the_live_inventory(recording, tmp_path, no_network):
+    expected = json.loads(recording.with_suffix(".json").read_text())
+    assert comparable(replayed(tmp_path, recording)) == comparable(expected)
