@@ -124,7 +124,13 @@ def main() -> None:
             replay = timed("camscan replay", ["unshare", "--net", sys.executable, "-m", "camscan", "scan", args.network,
                                               "--db", replayed_db, "--yes", "--json", "--replay", recording,
                                               *args.camscan_args.split()])
-            same = exported(db) == exported(replayed_db)
+            live, replayed = exported(db), exported(replayed_db)
+            same = live == replayed
+            if not same and args.explain:
+                for before, after in zip(live, replayed):
+                    for key in before:
+                        if before[key] != after.get(key):
+                            print(f"replay differs at {before['ip']} {key}: {before[key]!r:.300} vs {after.get(key)!r:.300}")
             addresses = ipaddress.ip_network(args.network).num_addresses
             report(replay, f"{os.path.getsize(recording) / 1e6:.1f} MB recording; {replay.seconds * 1000 / addresses:.2f} s "
                            f"per 1,000 addresses; inventory {'identical to' if same else 'DIFFERENT from'} the live scan's")
