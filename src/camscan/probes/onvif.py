@@ -16,18 +16,10 @@ from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
-import onvif as onvif_package
-from lxml import etree
-from onvif.client import ONVIFService
-from onvif.definition import SERVICES
-
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, ProtocolError, http, onvif
 from camscan.protocols.message import parse_response
 
-_DEVICE = SERVICES["devicemgmt"]
-DEVICE_WSDL = str(Path(onvif_package.__file__).parent / "wsdl" / _DEVICE["wsdl"])
-DEVICE_BINDING = "{%s}%s" % (_DEVICE["ns"], _DEVICE["binding"])
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
 
 
@@ -61,7 +53,8 @@ class OnvifMessages:
 
     def __init__(self, credentials: Credentials | None) -> None:
         self.credentials = credentials
-        self._service: ONVIFService | None = None
+        self._service = None
+        self._binding_name = ""
         self._loading = asyncio.Lock()
 
     async def load(self) -> None:
@@ -69,14 +62,21 @@ class OnvifMessages:
         async with self._loading:
             if self._service is not None:
                 return
+            # Imported here: zeep and its WSDL are a fifth of a second a scan without ONVIF need not pay.
+            import onvif as onvif_package
+            from onvif.client import ONVIFService
+            from onvif.definition import SERVICES
+
+            device = SERVICES["devicemgmt"]
+            self._binding_name = "{%s}%s" % (device["ns"], device["binding"])
             service = ONVIFService(
                 PLACEHOLDER_XADDR,
                 self.credentials.username if self.credentials else None,
                 self.credentials.password if self.credentials else None,
-                DEVICE_WSDL,
+                str(Path(onvif_package.__file__).parent / "wsdl" / device["wsdl"]),
                 encrypt=True,
                 no_cache=True,
-                binding_name=DEVICE_BINDING,
+                binding_name=self._binding_name,
             )
             await service.setup()
             # Only zeep's message building is used: the library's own HTTP session never sends.
@@ -89,18 +89,20 @@ class OnvifMessages:
     def request(self, host_header: str, path: str, operation: str, authenticated: bool) -> bytes:
         """The HTTP POST of one device-service operation (signed when ``authenticated``)."""
         client = self._client(authenticated)
-        proxy = client.create_service(DEVICE_BINDING, PLACEHOLDER_XADDR)
+        proxy = client.create_service(self._binding_name, PLACEHOLDER_XADDR)
         envelope, headers = proxy._binding._create(operation, (), {}, client=client)
+        from lxml import etree
+
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         return http.build_post(host_header, path, body, headers.get("Content-Type", "application/soap+xml; charset=utf-8"))
 
     def reply(self, operation: str, authenticated: bool, status: int, content: bytes, content_type: str) -> dict:
         """The operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
         client = self._client(authenticated)
-        binding = client.create_service(DEVICE_BINDING, PLACEHOLDER_XADDR)._binding
+        binding = client.create_service(self._binding_name, PLACEHOLDER_XADDR)._binding
         response = SimpleNamespace(status_code=status, content=content, headers={"Content-Type": content_type},
                                    encoding="utf-8")
-        return ONVIFService.to_dict(binding.process_reply(client, binding.get(operation), response)) or {}
+        return self._service.to_dict(binding.process_reply(client, binding.get(operation), response)) or {}
 
 
 def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str) -> Flow:
