@@ -6,7 +6,7 @@ import random
 import struct
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.l2 import ARP, CookedLinux, Ether
 from scapy.utils import PcapNgWriter, wrpcap
 
@@ -125,6 +125,18 @@ def test_streaming_emits_closed_conversation_before_end_of_file(tmp_path):
     wrpcap(str(path), http_exchange() + [later])
     kinds = [type(item) for item in iter_capture(path)]
     assert kinds == [TcpConversation, TcpConversation]
+
+
+def test_fragmented_datagram_is_reassembled(tmp_path):
+    path = tmp_path / "fragments.pcap"
+    reply = b"<ProbeMatches>" + bytes(range(256)) * 8 + b"</ProbeMatches>"
+    datagram = IP(src=SERVER, dst=CLIENT, id=77) / UDP(sport=3702, dport=50000) / reply
+    pieces = [Ether(src=SERVER_MAC, dst=CLIENT_MAC) / piece for piece in fragment(datagram, fragsize=600)]
+    assert len(pieces) == 4
+    wrpcap(str(path), [pieces[2], pieces[0], pieces[3], pieces[1], pieces[1]])  # out of order, one repeated
+    assert [d.payload for d in load_recording(path).datagrams] == [reply]
+    wrpcap(str(path), pieces[:3])  # the last fragment never came
+    assert load_recording(path).datagrams == []
 
 
 def test_cooked_linux_capture(tmp_path):

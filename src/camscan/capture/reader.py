@@ -11,8 +11,10 @@ File formats (own block parser, no scapy on the hot path):
 
 Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1, 802.1Q tags skipped),
 BSD loopback NULL (0), raw IP (101, 228, 229), Linux cooked SLL (113) and SLL2 (276).
-Network layers: IPv4 (non-first fragments and fragmented datagrams are skipped) and IPv6
-(hop-by-hop, routing and destination option headers skipped; fragments skipped).
+Network layers: IPv4, with fragmented datagrams reassembled (at most ``MAX_FRAGMENTED``
+incomplete at once, oldest dropped first; discovery replies over 1500 bytes arrive
+fragmented), and IPv6 (hop-by-hop, routing and destination option headers skipped;
+IPv6 fragments skipped).
 
 TCP reassembly orders each direction by sequence number: retransmitted and overlapping
 bytes are dropped, segments that arrive early wait until the gap before them fills, and a
@@ -45,7 +47,8 @@ MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 MAX_CONVERSATIONS = 20000
 IDLE_SECONDS = 300.0
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # larger than any real frame: a longer length field is damage
-PROGRESS_EVERY = 8192  # packets between on_progress calls
+PROGRESS_EVERY = 8192
+MAX_FRAGMENTED = 1024  # IPv4 datagrams waiting for their remaining fragments  # packets between on_progress calls
 
 TLS_KEY_LOG_SECRETS = 0x544C534B  # "TLSK": NSS key log format in a Decryption Secrets Block
 
@@ -261,8 +264,11 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
 # --- frames to packets --------------------------------------------------------------------
 
 
-def _ip_payload(data: bytes) -> tuple[str, str, int, bytes] | None:
-    """(source, destination, protocol, payload) of an unfragmented IPv4/IPv6 packet, else None."""
+def _ip_payload(data: bytes) -> tuple[str, str, int, bytes, tuple[int, int, bool] | None] | None:
+    """(source, destination, protocol, payload, fragment) of an IPv4/IPv6 packet, else None.
+
+    ``fragment`` is None for a whole datagram, else (identification, byte offset, more fragments follow).
+    """
     if not data:
         return None
     version = data[0] >> 4
@@ -273,11 +279,12 @@ def _ip_payload(data: bytes) -> tuple[str, str, int, bytes] | None:
         total = int.from_bytes(data[2:4], "big")
         if header_length < 20 or total < header_length:
             return None
-        fragment = int.from_bytes(data[6:8], "big")
-        if fragment & 0x3FFF:  # more-fragments flag or a fragment offset
-            return None
+        flags_offset = int.from_bytes(data[6:8], "big")
+        fragment = None
+        if flags_offset & 0x3FFF:  # more-fragments flag or a fragment offset
+            fragment = (int.from_bytes(data[4:6], "big"), (flags_offset & 0x1FFF) * 8, bool(flags_offset & 0x2000))
         return (socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20]),
-                data[9], data[header_length:total])
+                data[9], data[header_length:total], fragment)
     if version == 6:
         if len(data) < 40:
             return None
@@ -289,8 +296,10 @@ def _ip_payload(data: bytes) -> tuple[str, str, int, bytes] | None:
                 return None
             next_header, length = data[position], (data[position + 1] + 1) * 8
             position += length
+        if next_header == 44:  # an IPv6 fragment
+            return None
         return (socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40]),
-                next_header, data[position:end])
+                next_header, data[position:end], None)
     return None
 
 
@@ -366,6 +375,7 @@ class TrafficAssembler:
     def __init__(self) -> None:
         self._connections: OrderedDict[tuple, _Connection] = OrderedDict()
         self._buffered = 0
+        self._fragments: OrderedDict[tuple, dict[int, tuple[bytes, bool]]] = OrderedDict()
 
     def feed(self, linktype: int, frame: bytes, ts: float) -> list[Record]:
         ethertype, network, link_source = _network_layer(linktype, frame)
@@ -378,7 +388,11 @@ class TrafficAssembler:
         packet = _ip_payload(network)
         if packet is None:
             return []
-        source, destination, protocol, payload = packet
+        source, destination, protocol, payload, fragment = packet
+        if fragment is not None:
+            payload = self._reassemble((source, destination, protocol, fragment[0]), fragment[1], fragment[2], payload)
+            if payload is None:
+                return []
         if protocol == 17 and len(payload) >= 8:
             sport, dport, length = struct.unpack("!HHH", payload[:6])
             data = payload[8:length] if 8 <= length <= len(payload) else payload[8:]
@@ -386,6 +400,23 @@ class TrafficAssembler:
         if protocol == 6 and len(payload) >= 20:
             return self._tcp(source, destination, payload, ts)
         return []
+
+    def _reassemble(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
+        """The whole IPv4 datagram once its fragments cover it from 0 to the last one, else None."""
+        pieces = self._fragments.setdefault(key, {})
+        pieces[offset] = (data, more)
+        if len(self._fragments) > MAX_FRAGMENTED:
+            self._fragments.popitem(last=False)
+        whole = bytearray()
+        for start in sorted(pieces):
+            if start > len(whole):
+                return None
+            piece, follows = pieces[start]
+            whole[start : start + len(piece)] = piece
+            if not follows:
+                self._fragments.pop(key, None)
+                return bytes(whole)
+        return None
 
     def _tcp(self, source: str, destination: str, segment: bytes, ts: float) -> list[Record]:
         sport, dport, sequence = struct.unpack("!HHI", segment[:8])
