@@ -29,7 +29,7 @@ from camscan.capture.reader import (
     iter_capture,
 )
 from camscan.fingerprint.identify import Identifier
-from camscan.model import Device, Observation, Service
+from camscan.model import Device, Observation, Service, canonical_mac
 from camscan.protocols import ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, ssdp, tls, tls_handshake, wsd
 from camscan.protocols.message import parse_response
 from camscan.store import Store
@@ -64,6 +64,22 @@ def _is_unicast(ip: str) -> bool:
     return not (address.is_multicast or address.is_unspecified or str(address) == "255.255.255.255")
 
 
+def _arp_request_sender(record: ArpFrame) -> Observation | None:
+    """The sender of an Ethernet/IPv4 ARP request (RFC 826: its sender fields are valid in any ARP packet)."""
+    from scapy.layers.l2 import ARP, Ether
+
+    try:
+        request = Ether(record.frame).getlayer(ARP)
+    except Exception:  # noqa: BLE001 - scapy fails on junk frames in many ways; such a frame says nothing
+        return None
+    if request is None or request.op != 1 or (request.hwtype, request.ptype, request.hwlen, request.plen) != (1, 0x0800, 6, 4):
+        return None
+    if not _is_unicast(request.psrc) or canonical_mac(request.hwsrc) is None:
+        return None
+    return Observation(ip=request.psrc, source=SOURCE_PREFIX + "arp", field="mac.address", value=request.hwsrc.lower(),
+                       transport="arp", observed_at=record.ts)
+
+
 def _request_line(data: bytes) -> tuple[str, str]:
     """(method, target) of the first request line in ``data``; ("", "") if none."""
     words = data.split(b"\r\n", 1)[0].decode("latin-1").split()
@@ -85,6 +101,9 @@ class PassiveInventory:
     services: dict[str, dict[int, Service]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     packets_seen: int = 0
+    # MACs from ARP requests' sender fields: added to a host that answered something, but
+    # asking is no answer, so they make no device of their own (the probing host asks most).
+    arp_senders: dict[str, Observation] = field(default_factory=dict)
 
     def _add(self, found: Iterable[Observation]) -> None:
         for seen in found:
@@ -101,7 +120,8 @@ class PassiveInventory:
             try:
                 self._add([arp.parse_reply(record.frame, record.ts)])
             except ProtocolError:
-                pass
+                if (sender := _arp_request_sender(record)) is not None:
+                    self.arp_senders.setdefault(sender.ip, sender)
         elif isinstance(record, Datagram):
             self._datagram(record)
         elif isinstance(record, TcpConversation):
@@ -170,6 +190,8 @@ class PassiveInventory:
         found = []
         for ip in sorted(self.observations, key=lambda text: ipaddress.ip_address(text)):
             observations = self.observations[ip]
+            if not any(seen.field == "mac.address" for seen in observations) and ip in self.arp_senders:
+                observations = [*observations, self.arp_senders[ip]]
             mac = correlate.device_mac(observations) or next(
                 (seen.value for seen in observations if seen.field == "dhcp.client_mac"), None)
             found.append(Device(
