@@ -97,7 +97,8 @@ def _path_of(target: str) -> str:
 class PassiveInventory:
     """Evidence collected so far, by responder address."""
 
-    observations: dict[str, list[Observation]] = field(default_factory=dict)
+    # per address, each distinct fact once (the first time it was seen), whatever the capture's size
+    observations: dict[str, dict[tuple, Observation]] = field(default_factory=dict)
     services: dict[str, dict[int, Service]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     packets_seen: int = 0
@@ -109,10 +110,10 @@ class PassiveInventory:
         for seen in found:
             if not _is_unicast(seen.ip):
                 continue
-            seen = dataclasses.replace(seen, source=SOURCE_PREFIX + seen.source)
-            held = self.observations.setdefault(seen.ip, [])
-            if seen not in held:
-                held.append(seen)
+            held = self.observations.setdefault(seen.ip, {})
+            fact = (seen.source, seen.field, seen.value, seen.port, seen.transport)
+            if fact not in held:
+                held[fact] = dataclasses.replace(seen, source=SOURCE_PREFIX + seen.source)
 
     def add(self, record: Record) -> None:
         """Take one record of the capture reader."""
@@ -189,7 +190,7 @@ class PassiveInventory:
         """One identified device per responder address, in address order."""
         found = []
         for ip in sorted(self.observations, key=lambda text: ipaddress.ip_address(text)):
-            observations = self.observations[ip]
+            observations = list(self.observations[ip].values())
             if not any(seen.field == "mac.address" for seen in observations) and ip in self.arp_senders:
                 observations = [*observations, self.arp_senders[ip]]
             mac = correlate.device_mac(observations) or next(
