@@ -12,6 +12,9 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import select
+import socket
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -211,35 +214,55 @@ def analyse_capture(path: str | os.PathLike, on_progress: Callable[[int, int], N
     return inventory
 
 
-def _linktype_of(packet) -> int | None:
+def _linktype_of(layer) -> int | None:
+    """The pcap link type of frames a scapy socket reports as starting with ``layer``."""
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import CookedLinux, Ether
 
-    if isinstance(packet, Ether):
-        return LINKTYPE_ETHERNET
-    if isinstance(packet, CookedLinux):
-        return LINKTYPE_LINUX_SLL
-    if isinstance(packet, (IP, IPv6)):
-        return LINKTYPE_RAW
+    for cls, linktype in ((Ether, LINKTYPE_ETHERNET), (CookedLinux, LINKTYPE_LINUX_SLL), (IP, LINKTYPE_RAW),
+                          (IPv6, LINKTYPE_RAW)):
+        if isinstance(layer, type) and issubclass(layer, cls):
+            return linktype
     return None
 
 
-def sniff_interface(interface: str, duration: float) -> PassiveInventory:
-    """Listen on ``interface`` for ``duration`` seconds (needs root); sends nothing."""
-    from scapy.sendrecv import sniff
+SNIFF_BUFFER_BYTES = 32 * 1024 * 1024  # kernel queue for bursts (discovery replies arrive together)
+
+
+def sniff_interface(interface: str, duration: float, on_start: Callable[[], None] | None = None) -> PassiveInventory:
+    """Listen on ``interface`` for ``duration`` seconds (needs root); sends nothing. ``on_start`` runs once listening.
+
+    Frames are taken raw from scapy's listening socket (no per-packet dissection, which loses
+    bursts) and go through the same assembler as a capture file.
+    """
+    from scapy.config import conf
 
     inventory = PassiveInventory()
     assembler = TrafficAssembler()
-
-    def take(packet) -> None:
-        linktype = _linktype_of(packet)
-        inventory.packets_seen += 1
-        if linktype is not None:
-            for record in assembler.feed(linktype, bytes(packet), float(packet.time)):
+    listener = conf.L2listen(iface=interface)
+    try:
+        for option in (getattr(socket, "SO_RCVBUFFORCE", None), socket.SO_RCVBUF):
+            try:
+                listener.ins.setsockopt(socket.SOL_SOCKET, option, SNIFF_BUFFER_BYTES)
+                break
+            except (OSError, TypeError):
+                continue
+        if on_start:
+            on_start()
+        deadline = time.monotonic() + duration
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([listener], [], [], left)[0]:
+                continue
+            layer, frame, ts = listener.recv_raw(65535)
+            linktype = _linktype_of(layer)
+            if frame is None or linktype is None:
+                continue
+            inventory.packets_seen += 1
+            for record in assembler.feed(linktype, frame, ts or time.time()):
                 inventory.add(record)
-
-    sniff(iface=interface, timeout=duration, store=False, prn=take)
+    finally:
+        listener.close()
     for record in assembler.finish():
         inventory.add(record)
     return inventory
