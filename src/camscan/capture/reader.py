@@ -23,7 +23,8 @@ talking, or when the bytes waiting behind it reach the per-direction cap. A conv
 whose SYN was not captured is still taken: the endpoint with the lower port is the server
 (service ports are low, clients' ephemeral ports high); on equal ports the receiver of the
 first segment seen is. Memory is bounded: each direction keeps at most
-``MAX_DIRECTION_BYTES`` of data (more is counted but dropped), and when the conversations
+``MAX_DIRECTION_BYTES`` of data (more is counted but dropped) and holds at most
+``MAX_PENDING_SEGMENTS`` early segments, and when the conversations
 held exceed ``MAX_BUFFERED_BYTES`` or ``MAX_CONVERSATIONS`` the least recently active ones
 are emitted early.
 
@@ -45,6 +46,7 @@ from dataclasses import dataclass, field
 MAX_DIRECTION_BYTES = 256 * 1024
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 MAX_CONVERSATIONS = 20000
+MAX_PENDING_SEGMENTS = 1024  # early segments one direction may hold before the gap ahead of them is skipped
 IDLE_SECONDS = 300.0
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # larger than any real frame: a longer length field is damage
 PROGRESS_EVERY = 8192
@@ -472,7 +474,7 @@ class TrafficAssembler:
                 direction.pending_bytes += grown
                 connection.buffered += grown
                 self._buffered += grown
-            if direction.pending_bytes > MAX_DIRECTION_BYTES:
+            if direction.pending_bytes > MAX_DIRECTION_BYTES or len(direction.pending) > MAX_PENDING_SEGMENTS:
                 self._drain(connection, sender, direction, skip_gaps=True)
             return
         self._deliver(connection, sender, direction, data)
