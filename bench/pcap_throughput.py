@@ -156,27 +156,29 @@ def main() -> None:
         return
     directory = args.keep or tempfile.mkdtemp(prefix="camscan-bench-")
     os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "generated.pcap")
-    started = time.perf_counter()
-    count = int(subprocess.run([sys.executable, __file__, "--write-only", path, "--packets", str(args.packets),
-                                "--seed", str(args.seed)], check=True, capture_output=True, text=True).stdout)
-    size_mb = os.path.getsize(path) / 1e6
-    print(f"capture: {count} packets, {size_mb:.1f} MB, generated in {time.perf_counter() - started:.1f} s ({path})")
-    runs = {
-        "camscan reader (iter_capture)": [sys.executable, "-c", READER, path],
-        "camscan passive (CLI, to SQLite)": [sys.executable, "-m", "camscan", "passive", path,
-                                             "--db", os.path.join(directory, "passive.db"), "--json"],
-    }
-    if shutil.which("tshark"):
-        runs["tshark -r -q -z io,stat,0"] = ["tshark", "-r", path, "-q", "-z", "io,stat,0"]
-    else:
-        print("tshark not installed: skipped")
-    print(f"{'reader':36} {'seconds':>8} {'packets/s':>11} {'MB/s':>7} {'peak MB':>8}")
-    for name, argv in runs.items():
-        seconds, peak = measure(argv)
-        print(f"{name:36} {seconds:8.2f} {count / seconds:11,.0f} {size_mb / seconds:7.1f} {peak:8.1f}")
-    if not args.keep:
-        shutil.rmtree(directory)
+    try:
+        path = os.path.join(directory, "generated.pcap")
+        started = time.perf_counter()
+        count = int(subprocess.run([sys.executable, __file__, "--write-only", path, "--packets", str(args.packets),
+                                    "--seed", str(args.seed)], check=True, capture_output=True, text=True).stdout)
+        size_mb = os.path.getsize(path) / 1e6
+        print(f"capture: {count} packets, {size_mb:.1f} MB, generated in {time.perf_counter() - started:.1f} s ({path})")
+        runs = {
+            "camscan reader (iter_capture)": [sys.executable, "-c", READER, path],
+            "camscan passive (CLI, to SQLite)": [sys.executable, "-m", "camscan", "passive", path,
+                                                 "--db", os.path.join(directory, "passive.db"), "--json"],
+        }
+        if shutil.which("tshark"):
+            runs["tshark -r -q -z io,stat,0"] = ["tshark", "-r", path, "-q", "-z", "io,stat,0"]
+        else:
+            print("tshark not installed: skipped")
+        print(f"{'reader':36} {'seconds':>8} {'packets/s':>11} {'MB/s':>7} {'peak MB':>8}")
+        for name, argv in runs.items():
+            seconds, peak = measure(argv)
+            print(f"{name:36} {seconds:8.2f} {count / seconds:11,.0f} {size_mb / seconds:7.1f} {peak:8.1f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(directory, ignore_errors=True)
 
 
 if __name__ == "__main__":
