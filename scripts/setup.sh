@@ -7,6 +7,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v ip >/dev/null || missing+=(iproute2)
   command -v tcpdump >/dev/null || missing+=(tcpdump)
   command -v nmap >/dev/null || missing+=(nmap)
+  command -v curl >/dev/null || missing+=(curl)  # the passive lab test browses the lab with it
   command -v chromium >/dev/null || missing+=(chromium)  # renders the HTML report in its test
   [ -e /usr/lib/x86_64-linux-gnu/libpcap.so.0.8 ] || [ -e /usr/lib/aarch64-linux-gnu/libpcap.so.0.8 ] || missing+=(libpcap0.8)
   if [ ${#missing[@]} -gt 0 ]; then

@@ -321,7 +321,11 @@ def passive(capture, interface, duration, db_path, as_json):
     if interface and duration is None:
         raise click.UsageError("--interface needs --duration (seconds to listen)")
     try:
-        inventory = sniff_interface(interface, duration) if interface else _analyse_with_progress(capture)
+        if interface:
+            inventory = sniff_interface(interface, duration, lambda: click.echo(
+                f"listening on {interface} for {duration:g} s (sending nothing)", err=True))
+        else:
+            inventory = _analyse_with_progress(capture)
     except CaptureError as error:
         raise click.ClickException(str(error)) from None
     except PermissionError:

@@ -12,6 +12,8 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 import os
+import select
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
@@ -29,10 +31,11 @@ from camscan.capture.reader import (
     iter_capture,
 )
 from camscan.fingerprint.identify import Identifier
-from camscan.model import Device, Observation, Service
+from camscan.model import Device, Observation, Service, canonical_mac
 from camscan.protocols import ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, ssdp, tls, tls_handshake, wsd
 from camscan.protocols.message import parse_response
 from camscan.store import Store
+from camscan.transport.record import open_listener
 
 SOURCE_PREFIX = "passive-"
 
@@ -64,6 +67,17 @@ def _is_unicast(ip: str) -> bool:
     return not (address.is_multicast or address.is_unspecified or str(address) == "255.255.255.255")
 
 
+def _arp_request_sender(record: ArpFrame) -> Observation | None:
+    """The sender of an Ethernet/IPv4 ARP request (RFC 826: its sender fields are valid in any ARP packet)."""
+    try:
+        opcode, seen = arp.parse_frame(record.frame, SOURCE_PREFIX + "arp", record.ts)
+    except ProtocolError:
+        return None
+    if opcode != arp.REQUEST or not _is_unicast(seen.ip) or canonical_mac(seen.value) is None:
+        return None
+    return seen
+
+
 def _request_line(data: bytes) -> tuple[str, str]:
     """(method, target) of the first request line in ``data``; ("", "") if none."""
     words = data.split(b"\r\n", 1)[0].decode("latin-1").split()
@@ -81,19 +95,23 @@ def _path_of(target: str) -> str:
 class PassiveInventory:
     """Evidence collected so far, by responder address."""
 
-    observations: dict[str, list[Observation]] = field(default_factory=dict)
+    # per address, each distinct fact once (the first time it was seen), whatever the capture's size
+    observations: dict[str, dict[tuple, Observation]] = field(default_factory=dict)
     services: dict[str, dict[int, Service]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
     packets_seen: int = 0
+    # MACs from ARP requests' sender fields: added to a host that answered something, but
+    # asking is no answer, so they make no device of their own (the probing host asks most).
+    arp_senders: dict[str, Observation] = field(default_factory=dict)
 
     def _add(self, found: Iterable[Observation]) -> None:
         for seen in found:
             if not _is_unicast(seen.ip):
                 continue
-            seen = dataclasses.replace(seen, source=SOURCE_PREFIX + seen.source)
-            held = self.observations.setdefault(seen.ip, [])
-            if seen not in held:
-                held.append(seen)
+            held = self.observations.setdefault(seen.ip, {})
+            fact = (seen.source, seen.field, seen.value, seen.port, seen.transport)
+            if fact not in held:
+                held[fact] = dataclasses.replace(seen, source=SOURCE_PREFIX + seen.source)
 
     def add(self, record: Record) -> None:
         """Take one record of the capture reader."""
@@ -101,7 +119,8 @@ class PassiveInventory:
             try:
                 self._add([arp.parse_reply(record.frame, record.ts)])
             except ProtocolError:
-                pass
+                if (sender := _arp_request_sender(record)) is not None:
+                    self.arp_senders.setdefault(sender.ip, sender)
         elif isinstance(record, Datagram):
             self._datagram(record)
         elif isinstance(record, TcpConversation):
@@ -169,7 +188,9 @@ class PassiveInventory:
         """One identified device per responder address, in address order."""
         found = []
         for ip in sorted(self.observations, key=lambda text: ipaddress.ip_address(text)):
-            observations = self.observations[ip]
+            observations = list(self.observations[ip].values())
+            if not any(seen.field == "mac.address" for seen in observations) and ip in self.arp_senders:
+                observations = [*observations, self.arp_senders[ip]]
             mac = correlate.device_mac(observations) or next(
                 (seen.value for seen in observations if seen.field == "dhcp.client_mac"), None)
             found.append(Device(
@@ -188,35 +209,47 @@ def analyse_capture(path: str | os.PathLike, on_progress: Callable[[int, int], N
     return inventory
 
 
-def _linktype_of(packet) -> int | None:
+def _linktype_of(layer) -> int | None:
+    """The pcap link type of frames a scapy socket reports as starting with ``layer``."""
     from scapy.layers.inet import IP
     from scapy.layers.inet6 import IPv6
     from scapy.layers.l2 import CookedLinux, Ether
 
-    if isinstance(packet, Ether):
-        return LINKTYPE_ETHERNET
-    if isinstance(packet, CookedLinux):
-        return LINKTYPE_LINUX_SLL
-    if isinstance(packet, (IP, IPv6)):
-        return LINKTYPE_RAW
+    for cls, linktype in ((Ether, LINKTYPE_ETHERNET), (CookedLinux, LINKTYPE_LINUX_SLL), (IP, LINKTYPE_RAW),
+                          (IPv6, LINKTYPE_RAW)):
+        if isinstance(layer, type) and issubclass(layer, cls):
+            return linktype
     return None
 
 
-def sniff_interface(interface: str, duration: float) -> PassiveInventory:
-    """Listen on ``interface`` for ``duration`` seconds (needs root); sends nothing."""
-    from scapy.sendrecv import sniff
+SNIFF_BUFFER_BYTES = 32 * 1024 * 1024  # kernel queue for bursts (discovery replies arrive together)
 
+
+def sniff_interface(interface: str, duration: float, on_start: Callable[[], None] | None = None) -> PassiveInventory:
+    """Listen on ``interface`` for ``duration`` seconds (needs root); sends nothing. ``on_start`` runs once listening.
+
+    Frames are taken raw from scapy's listening socket (no per-packet dissection, which loses
+    bursts) and go through the same assembler as a capture file.
+    """
     inventory = PassiveInventory()
     assembler = TrafficAssembler()
-
-    def take(packet) -> None:
-        linktype = _linktype_of(packet)
-        inventory.packets_seen += 1
-        if linktype is not None:
-            for record in assembler.feed(linktype, bytes(packet), float(packet.time)):
+    listener = open_listener(interface, buffer_bytes=SNIFF_BUFFER_BYTES)
+    try:
+        if on_start:
+            on_start()
+        deadline = time.monotonic() + duration
+        while (left := deadline - time.monotonic()) > 0:
+            if not select.select([listener], [], [], left)[0]:
+                continue
+            layer, frame, ts = listener.recv_raw(65535)
+            linktype = _linktype_of(layer)
+            if frame is None or linktype is None:
+                continue
+            inventory.packets_seen += 1
+            for record in assembler.feed(linktype, frame, ts or time.time()):
                 inventory.add(record)
-
-    sniff(iface=interface, timeout=duration, store=False, prn=take)
+    finally:
+        listener.close()
     for record in assembler.finish():
         inventory.add(record)
     return inventory

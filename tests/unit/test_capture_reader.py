@@ -6,10 +6,12 @@ import random
 import struct
 
 import pytest
-from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet import IP, TCP, UDP, fragment
+from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, CookedLinux, Ether
 from scapy.utils import PcapNgWriter, wrpcap
 
+from camscan.capture import reader
 from camscan.capture.reader import (
     ArpFrame,
     CaptureError,
@@ -127,6 +129,18 @@ def test_streaming_emits_closed_conversation_before_end_of_file(tmp_path):
     assert kinds == [TcpConversation, TcpConversation]
 
 
+def test_fragmented_datagram_is_reassembled(tmp_path):
+    path = tmp_path / "fragments.pcap"
+    reply = b"<ProbeMatches>" + bytes(range(256)) * 8 + b"</ProbeMatches>"
+    datagram = IP(src=SERVER, dst=CLIENT, id=77) / UDP(sport=3702, dport=50000) / reply
+    pieces = [Ether(src=SERVER_MAC, dst=CLIENT_MAC) / piece for piece in fragment(datagram, fragsize=600)]
+    assert len(pieces) == 4
+    wrpcap(str(path), [pieces[2], pieces[0], pieces[3], pieces[1], pieces[1]])  # out of order, one repeated
+    assert [d.payload for d in load_recording(path).datagrams] == [reply]
+    wrpcap(str(path), pieces[:3])  # the last fragment never came
+    assert load_recording(path).datagrams == []
+
+
 def test_cooked_linux_capture(tmp_path):
     path = tmp_path / "sll.pcap"
     packets = []
@@ -227,3 +241,45 @@ def test_fuzzed_captures_only_give_problems(tmp_path, suffix):
             continue
         assert all(isinstance(item, (Datagram, ArpFrame, TcpConversation, TlsKeyLog, CaptureProblem)) for item in items)
         assert not any(isinstance(item, CaptureProblem) for item in items[:-1])
+
+
+def test_ipv6_datagram_and_nanosecond_pcap(tmp_path):
+    path = tmp_path / "v6.pcap"
+    packet = Ether(src=SERVER_MAC, dst="33:33:00:00:00:fb") / IPv6(src="fe80::4619:b6ff:fe00:10", dst="ff02::fb") \
+        / UDP(sport=5353, dport=5353) / b"mdns"
+    packet.time = 1.000000123
+    wrpcap(str(path), [packet], nano=True)
+    [datagram] = load_recording(path).datagrams
+    assert (datagram.src, datagram.sport, datagram.payload) == ("fe80::4619:b6ff:fe00:10", 5353, b"mdns")
+    assert datagram.ts == pytest.approx(1.000000123, abs=1e-9)
+
+
+def test_memory_bounds_emit_conversations_early_and_cap_each_direction(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "MAX_CONVERSATIONS", 3)
+    monkeypatch.setattr(reader, "MAX_DIRECTION_BYTES", 1000)
+    path = tmp_path / "many.pcap"
+    packets = []
+    for index in range(6):  # six connections open at once, none closed
+        syn = segment("c", "S", 10, ts=1.0 + index)
+        syn[TCP].sport = 41000 + index
+        packets.append(syn)
+    big = segment("s", "PA", 100, 0, b"x" * 3000, ts=9.0)
+    packets.append(big)
+    wrpcap(str(path), packets)
+    items = list(iter_capture(path))
+    conversations = only(items, TcpConversation)
+    assert len(conversations) == 7
+    # the three oldest were emitted as soon as a fourth, fifth and sixth opened
+    assert [c.client[1] for c in conversations[:3]] == [41000, 41001, 41002]
+    [midstream] = [c for c in conversations if c.turns]
+    assert midstream.turns == [("s", b"x" * 1000)]
+
+
+def test_long_run_of_early_segments_skips_the_gap(tmp_path, monkeypatch):
+    monkeypatch.setattr(reader, "MAX_PENDING_SEGMENTS", 4)
+    path = tmp_path / "gappy.pcap"
+    packets = [segment("c", "S", 0, ts=1.0), segment("s", "SA", 0, 1, ts=1.1)]
+    packets += [segment("s", "PA", 1 + 10 * n, 1, b"%010d" % n, ts=2 + n) for n in range(1, 7)]  # byte 1..10 never came
+    wrpcap(str(path), packets)
+    [conversation] = only(iter_capture(path), TcpConversation)
+    assert conversation.turns == [("s", b"".join(b"%010d" % n for n in range(1, 7)))]

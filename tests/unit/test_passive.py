@@ -69,9 +69,13 @@ def lab_capture(tmp_path_factory):
     packets = []
     ts = 1000.0
     for host in hosts.values():
-        reply = Ether(src=host.mac, dst=SCANNER_MAC) / ARP(op=2, hwsrc=host.mac, psrc=host.ip, hwdst=SCANNER_MAC, pdst=SCANNER)
-        reply.time = ts
-        packets.append(reply)
+        asked = Ether(src=SCANNER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=SCANNER_MAC, psrc=SCANNER, pdst=host.ip)
+        if host.profile == "linux-nginx":  # it asked for the scanner before the scanner asked for it
+            reply = Ether(src=host.mac, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=host.mac, psrc=host.ip, pdst=SCANNER)
+        else:
+            reply = Ether(src=host.mac, dst=SCANNER_MAC) / ARP(op=2, hwsrc=host.mac, psrc=host.ip, hwdst=SCANNER_MAC, pdst=SCANNER)
+        asked.time = reply.time = ts
+        packets += [asked, reply]
     probes = {
         "sadp": sadp.build_inquiry("8c0bcd48-1a3b-4f2e-9c9e-1b2a3c4d5e6f"),
         "dhip": dhip.build_search(7),

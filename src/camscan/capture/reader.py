@@ -11,8 +11,10 @@ File formats (own block parser, no scapy on the hot path):
 
 Link types (https://www.tcpdump.org/linktypes.html): Ethernet (1, 802.1Q tags skipped),
 BSD loopback NULL (0), raw IP (101, 228, 229), Linux cooked SLL (113) and SLL2 (276).
-Network layers: IPv4 (fragments reassembled, a bounded number of datagrams at a time) and
-IPv6 (hop-by-hop, routing and destination option headers skipped; fragments skipped).
+Network layers: IPv4, with fragmented datagrams reassembled (at most ``MAX_FRAGMENTED``
+incomplete at once, oldest dropped first; discovery replies over 1500 bytes arrive
+fragmented), and IPv6 (hop-by-hop, routing and destination option headers skipped;
+IPv6 fragments skipped).
 
 TCP reassembly orders each direction by sequence number: retransmitted and overlapping
 bytes are dropped, segments that arrive early wait until the gap before them fills, and a
@@ -21,7 +23,8 @@ talking, or when the bytes waiting behind it reach the per-direction cap. A conv
 whose SYN was not captured is still taken: the endpoint with the lower port is the server
 (service ports are low, clients' ephemeral ports high); on equal ports the receiver of the
 first segment seen is. Memory is bounded: each direction keeps at most
-``MAX_DIRECTION_BYTES`` of data (more is counted but dropped), and when the conversations
+``MAX_DIRECTION_BYTES`` of data (more is counted but dropped) and holds at most
+``MAX_PENDING_SEGMENTS`` early segments, and when the conversations
 held exceed ``MAX_BUFFERED_BYTES`` or ``MAX_CONVERSATIONS`` the least recently active ones
 are emitted early.
 
@@ -43,9 +46,11 @@ from dataclasses import dataclass, field
 MAX_DIRECTION_BYTES = 256 * 1024
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 MAX_CONVERSATIONS = 20000
+MAX_PENDING_SEGMENTS = 1024  # early segments one direction may hold before the gap ahead of them is skipped
 IDLE_SECONDS = 300.0
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # larger than any real frame: a longer length field is damage
-PROGRESS_EVERY = 8192  # packets between on_progress calls
+PROGRESS_EVERY = 8192
+MAX_FRAGMENTED = 1024  # IPv4 datagrams waiting for their remaining fragments  # packets between on_progress calls
 
 TLS_KEY_LOG_SECRETS = 0x544C534B  # "TLSK": NSS key log format in a Decryption Secrets Block
 
@@ -261,45 +266,11 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
 # --- frames to packets --------------------------------------------------------------------
 
 
-class _Fragments:
-    """IPv4 fragments waiting for the rest of their datagram (RFC 791 reassembly, bounded).
+def _ip_payload(data: bytes) -> tuple[str, str, int, bytes, tuple[int, int, bool] | None] | None:
+    """(source, destination, protocol, payload, fragment) of an IPv4/IPv6 packet, else None.
 
-    Discovery replies (a WS-Discovery ProbeMatches, a SADP ProbeMatch) often exceed one
-    Ethernet frame, so their UDP datagrams arrive in pieces.
+    ``fragment`` is None for a whole datagram, else (identification, byte offset, more fragments follow).
     """
-
-    MAX_DATAGRAMS = 1024
-
-    def __init__(self) -> None:
-        self._held: OrderedDict[tuple, dict] = OrderedDict()
-
-    def add(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
-        """The whole payload once every piece of ``key`` is in, else None."""
-        held = self._held.setdefault(key, {"pieces": {}, "total": None})
-        self._held.move_to_end(key)
-        held["pieces"][offset] = data
-        if not more:
-            held["total"] = offset + len(data)
-        while len(self._held) > self.MAX_DATAGRAMS:
-            self._held.popitem(last=False)
-        if held["total"] is None:
-            return None
-        payload, position = bytearray(), 0
-        for start in sorted(held["pieces"]):
-            if start > position:
-                return None
-            piece = held["pieces"][start]
-            payload += piece[position - start:]
-            position = max(position, start + len(piece))
-        if position < held["total"]:
-            return None
-        del self._held[key]
-        return bytes(payload[: held["total"]])
-
-
-def _ip_payload(data: bytes, fragments: _Fragments | None = None) -> tuple[str, str, int, bytes] | None:
-    """(source, destination, protocol, payload) of an IPv4/IPv6 packet (IPv4 fragments joined
-    through ``fragments`` when given), else None."""
     if not data:
         return None
     version = data[0] >> 4
@@ -310,17 +281,12 @@ def _ip_payload(data: bytes, fragments: _Fragments | None = None) -> tuple[str, 
         total = int.from_bytes(data[2:4], "big")
         if header_length < 20 or total < header_length:
             return None
-        source, destination = socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20])
-        payload = data[header_length:total]
-        fragment = int.from_bytes(data[6:8], "big")
-        if fragment & 0x3FFF:  # more-fragments flag or a fragment offset
-            if fragments is None:
-                return None
-            key = (source, destination, data[9], data[4:6])
-            payload = fragments.add(key, (fragment & 0x1FFF) * 8, bool(fragment & 0x2000), bytes(payload))
-            if payload is None:
-                return None
-        return source, destination, data[9], payload
+        flags_offset = int.from_bytes(data[6:8], "big")
+        fragment = None
+        if flags_offset & 0x3FFF:  # more-fragments flag or a fragment offset
+            fragment = (int.from_bytes(data[4:6], "big"), (flags_offset & 0x1FFF) * 8, bool(flags_offset & 0x2000))
+        return (socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20]),
+                data[9], data[header_length:total], fragment)
     if version == 6:
         if len(data) < 40:
             return None
@@ -332,8 +298,10 @@ def _ip_payload(data: bytes, fragments: _Fragments | None = None) -> tuple[str, 
                 return None
             next_header, length = data[position], (data[position + 1] + 1) * 8
             position += length
+        if next_header == 44:  # an IPv6 fragment
+            return None
         return (socket.inet_ntop(socket.AF_INET6, data[8:24]), socket.inet_ntop(socket.AF_INET6, data[24:40]),
-                next_header, data[position:end])
+                next_header, data[position:end], None)
     return None
 
 
@@ -409,7 +377,7 @@ class TrafficAssembler:
     def __init__(self) -> None:
         self._connections: OrderedDict[tuple, _Connection] = OrderedDict()
         self._buffered = 0
-        self._fragments = _Fragments()
+        self._fragments: OrderedDict[tuple, dict[int, tuple[bytes, bool]]] = OrderedDict()
 
     def feed(self, linktype: int, frame: bytes, ts: float) -> list[Record]:
         ethertype, network, link_source = _network_layer(linktype, frame)
@@ -419,10 +387,14 @@ class TrafficAssembler:
             return [ArpFrame(bytes(frame), ts)]
         if ethertype not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
             return []
-        packet = _ip_payload(network, self._fragments)
+        packet = _ip_payload(network)
         if packet is None:
             return []
-        source, destination, protocol, payload = packet
+        source, destination, protocol, payload, fragment = packet
+        if fragment is not None:
+            payload = self._reassemble((source, destination, protocol, fragment[0]), fragment[1], fragment[2], payload)
+            if payload is None:
+                return []
         if protocol == 17 and len(payload) >= 8:
             sport, dport, length = struct.unpack("!HHH", payload[:6])
             data = payload[8:length] if 8 <= length <= len(payload) else payload[8:]
@@ -430,6 +402,23 @@ class TrafficAssembler:
         if protocol == 6 and len(payload) >= 20:
             return self._tcp(source, destination, payload, ts)
         return []
+
+    def _reassemble(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
+        """The whole IPv4 datagram once its fragments cover it from 0 to the last one, else None."""
+        pieces = self._fragments.setdefault(key, {})
+        pieces[offset] = (data, more)
+        if len(self._fragments) > MAX_FRAGMENTED:
+            self._fragments.popitem(last=False)
+        whole = bytearray()
+        for start in sorted(pieces):
+            if start > len(whole):
+                return None
+            piece, follows = pieces[start]
+            whole[start : start + len(piece)] = piece
+            if not follows:
+                self._fragments.pop(key, None)
+                return bytes(whole)
+        return None
 
     def _tcp(self, source: str, destination: str, segment: bytes, ts: float) -> list[Record]:
         sport, dport, sequence = struct.unpack("!HHI", segment[:8])
@@ -485,7 +474,7 @@ class TrafficAssembler:
                 direction.pending_bytes += grown
                 connection.buffered += grown
                 self._buffered += grown
-            if direction.pending_bytes > MAX_DIRECTION_BYTES:
+            if direction.pending_bytes > MAX_DIRECTION_BYTES or len(direction.pending) > MAX_PENDING_SEGMENTS:
                 self._drain(connection, sender, direction, skip_gaps=True)
             return
         self._deliver(connection, sender, direction, data)

@@ -11,6 +11,7 @@ from camscan.protocols import ProtocolError
 BROADCAST = "ff:ff:ff:ff:ff:ff"
 REPLY_FILTER = "arp and arp[6:2] = 2"
 ETHERTYPE_ARP = b"\x08\x06"
+REQUEST, REPLY = 1, 2
 
 
 def build_request(source_mac: str, source_ip: str, target_ip: str) -> bytes:
@@ -22,15 +23,21 @@ def build_request(source_mac: str, source_ip: str, target_ip: str) -> bytes:
     return header + body + sender + socket.inet_aton(source_ip) + b"\x00" * 6 + socket.inet_aton(target_ip)
 
 
-def parse_reply(frame: bytes, at: float = 0.0) -> Observation:
-    """The sender of an ARP reply frame (Ethernet II, RFC 826) as a ``mac.address`` observation."""
+def parse_frame(frame: bytes, source: str = "arp", at: float = 0.0) -> tuple[int, Observation]:
+    """(opcode, the sender as a ``mac.address`` observation) of an Ethernet/IPv4 ARP frame (RFC 826)."""
     if len(frame) < 42 or frame[12:14] != ETHERTYPE_ARP:
         raise ProtocolError("not an ARP frame")
     hwtype, ptype, hwlen, plen, opcode = struct.unpack_from("!HHBBH", frame, 14)
-    if opcode != 2:
-        raise ProtocolError("not an ARP reply")
     if (hwtype, ptype, hwlen, plen) != (1, 0x0800, 6, 4):
-        raise ProtocolError("not an Ethernet/IPv4 ARP reply")
+        raise ProtocolError("not an Ethernet/IPv4 ARP frame")
     mac = ":".join(f"{byte:02x}" for byte in frame[22:28])
-    return Observation(ip=socket.inet_ntoa(frame[28:32]), source="arp", field="mac.address", value=mac,
-                       transport="arp", observed_at=at)
+    return opcode, Observation(ip=socket.inet_ntoa(frame[28:32]), source=source, field="mac.address", value=mac,
+                               transport="arp", observed_at=at)
+
+
+def parse_reply(frame: bytes, at: float = 0.0) -> Observation:
+    """The sender of an ARP reply frame as a ``mac.address`` observation."""
+    opcode, sender = parse_frame(frame, at=at)
+    if opcode != REPLY:
+        raise ProtocolError("not an ARP reply")
+    return sender

@@ -23,7 +23,7 @@ DECRYPTION_SECRETS_BLOCK = 0x0000000A
 TLS_KEY_LOG = 0x544C534B  # "TLSK"
 _POLL = 0.1
 CAPTURE_BUFFER_BYTES = 256 * 1024 * 1024
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)  # Linux: root may exceed rmem_max
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 class RecordError(RuntimeError):
@@ -40,6 +40,28 @@ def capture_filter(interface: str) -> str | None:
     address = get_if_addr(interface)
     own = f" or host {address}" if address and address != "0.0.0.0" else ""
     return f"arp or ip multicast{own}"
+
+
+def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CAPTURE_BUFFER_BYTES):
+    """A scapy L2 listening socket on ``interface`` (root) with a deep kernel queue.
+
+    A scan's or a network's bursts outrun one Python reader for a moment: the queue holds
+    them instead of dropping frames.
+    """
+    # Importing these fills conf.L2listen with this OS's socket class and registers the
+    # link-layer classes it reports frames as.
+    import scapy.arch  # noqa: F401
+    import scapy.layers.l2  # noqa: F401
+    from scapy.config import conf
+
+    sock = conf.L2listen(iface=interface, filter=bpf)
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # root may exceed net.core.rmem_max
+        try:
+            sock.ins.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+            break
+        except OSError:
+            continue
+    return sock
 
 
 class Recorder:
@@ -67,7 +89,6 @@ class Recorder:
         self.stop()
 
     def start(self) -> None:
-        from scapy.config import conf
         from scapy.utils import PcapNgWriter
 
         if os.geteuid() != 0:
@@ -81,11 +102,7 @@ class Recorder:
         self._writer = writer
         try:
             for interface in self.interfaces:
-                sock = conf.L2listen(iface=interface, filter=capture_filter(interface))
-                # A scan's bursts outrun one Python thread for a moment: a deep kernel queue
-                # holds them instead of dropping frames.
-                sock.ins.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, CAPTURE_BUFFER_BYTES)
-                self._sockets.append((interface, sock))
+                self._sockets.append((interface, open_listener(interface, capture_filter(interface))))
         except (OSError, ValueError) as error:
             self.stop()
             raise RecordError(f"cannot capture on {interface}: {error}") from None
