@@ -151,6 +151,7 @@ class Discovery:
                 self.notices += await self._mdns_task
         finally:
             self.sockets.close()
+            self.network.stopped_listening()
         if self.sockets.dropped_out_of_scope:
             self.notices.append(f"ignored {self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope")
         for (ip, protocol), reason in sorted(self._malformed.items()):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -71,6 +72,12 @@ class LiveNetwork:
             interfaces.add(getattr(route_interface, "name", route_interface))
         self.recorder = Recorder(self.record, sorted(interfaces))
         self.recorder.start()
+
+    def stopped_listening(self) -> None:
+        """Discovery has closed its sockets: a recording keeps no UDP that arrives later, which
+        the scan never read, so a replay of it hears exactly what the scan heard."""
+        if self.recorder:
+            self.recorder.keep_udp_until(time.time())
 
     def stop_recording(self) -> None:
         if self.recorder:

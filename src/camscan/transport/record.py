@@ -80,6 +80,16 @@ class Recorder:
         self._threads: list[threading.Thread] = []
         self._sockets = []
         self._writer = None
+        self._udp_until: float | None = None
+
+    def keep_udp_until(self, moment: float) -> None:
+        """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""
+        self._udp_until = moment
+
+    def _unheard(self, frame: bytes, stamp: float) -> bool:
+        """An IPv4 UDP frame that arrived after the scan stopped listening."""
+        return (self._udp_until is not None and stamp > self._udp_until
+                and frame[12:14] == b"\x08\x00" and len(frame) > 23 and frame[23] == 17)
 
     def __enter__(self) -> "Recorder":
         self.start()
@@ -117,11 +127,12 @@ class Recorder:
                 self._write_new_keys()
                 continue
             _cls, frame, stamp = sock.recv_raw()
-            if frame is None:
+            stamp = stamp or time.time()
+            if frame is None or self._unheard(frame, stamp):
                 continue
             with self._lock:
                 self._write_new_keys_locked()
-                self._writer.write_packet(frame, sec=stamp or time.time())
+                self._writer.write_packet(frame, sec=stamp)
                 self.frames += 1
 
     def _write_new_keys(self) -> None:

@@ -248,5 +248,8 @@ class ReplayNetwork:
     def start_recording(self, scope: Scope, by_interface, routed, links) -> None:
         """A replay records nothing."""
 
+    def stopped_listening(self) -> None:
+        """A replay records nothing."""
+
     def stop_recording(self) -> None:
         """A replay records nothing."""
