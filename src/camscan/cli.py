@@ -138,7 +138,7 @@ def main() -> None:
 @click.option("--interface", help="Only ARP-sweep targets on this interface.")
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @click.option("--site", help="Label the scan with a site name.")
-@click.option("--discovery-wait", default=2.0, show_default=True, type=click.FloatRange(min=0.1, max=60),
+@click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
               help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all: ARP and TCP only.")

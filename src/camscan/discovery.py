@@ -30,7 +30,7 @@ MAX_LOCATIONS = 2
 
 @dataclass
 class DiscoverySettings:
-    wait: float = 2.0
+    wait: float = 1.5
     multicast: bool = True
     mdns: bool = True
     onvif: bool = True
