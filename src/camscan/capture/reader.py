@@ -104,6 +104,7 @@ class TcpConversation:
     turns: list[tuple[str, bytes]]
     start: float
     end: float
+    turn_times: list[float] = field(default_factory=list)  # when each turn's first byte was captured
 
 
 @dataclass(frozen=True)
@@ -346,12 +347,14 @@ class _Direction:
 
 
 class _Connection:
-    __slots__ = ("client", "server", "established", "turns", "start", "end", "directions", "closed", "buffered")
+    __slots__ = ("client", "server", "established", "turns", "turn_times", "start", "end", "directions", "closed",
+                 "buffered")
 
     def __init__(self, client: tuple[str, int], server: tuple[str, int], ts: float) -> None:
         self.client, self.server = client, server
         self.established = False
         self.turns: list[tuple[str, bytearray]] = []
+        self.turn_times: list[float] = []
         self.start = self.end = ts
         self.directions = {client: _Direction(), server: _Direction()}
         self.closed = False
@@ -359,7 +362,8 @@ class _Connection:
 
     def conversation(self) -> TcpConversation:
         return TcpConversation(self.client, self.server, self.established,
-                               [(role, bytes(data)) for role, data in self.turns], self.start, self.end)
+                               [(role, bytes(data)) for role, data in self.turns], self.start, self.end,
+                               list(self.turn_times))
 
 
 def _relative(sequence: int, base: int) -> int:
@@ -513,6 +517,7 @@ class TrafficAssembler:
             connection.turns[-1][1].extend(kept)
         else:
             connection.turns.append((role, bytearray(kept)))
+            connection.turn_times.append(connection.end)
 
     def _emit(self, key: tuple) -> TcpConversation:
         connection = self._connections.pop(key)

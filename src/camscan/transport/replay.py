@@ -46,8 +46,9 @@ def _is_tls(data: bytes) -> bool:
 class _Conversation:
     """One recorded connection as the replay uses it: its turns in plaintext, and the server certificate."""
 
-    def __init__(self, recorded: TcpConversation, keylog: dict) -> None:
+    def __init__(self, recorded: TcpConversation, keylog: dict, timeout: float) -> None:
         self.recorded = recorded
+        self.timeout = timeout
         self.certificate: bytes | None = None
         self.problem: str | None = None
         turns = list(recorded.turns)
@@ -64,6 +65,8 @@ class _Conversation:
                 turns = [("c", session.client_data)] if session.client_data else []
                 turns += [("s", session.server_data)] if session.server_data else []
         self.turns = turns
+        # Decrypted turns lose their capture times; plaintext ones keep them.
+        self.turn_times = list(recorded.turn_times) if not _is_tls(client) else []
         self.is_tls = _is_tls(client)
         self.used = False
 
@@ -82,8 +85,15 @@ class _Conversation:
         wanted = request if exact else request_key(request)
         for index, (side, data) in enumerate(self.turns):
             if side == "c" and (data == wanted if exact else request_key(data) == wanted):
+                if self._too_late(index):
+                    return b""  # the live scan had stopped waiting: to it, the device said nothing
                 return b"".join(reply for _, reply in self._until_client(index + 1))
         return None
+
+    def _too_late(self, request: int) -> bool:
+        """Whether the reply to turn ``request`` came after the scan's timeout."""
+        times = self.turn_times
+        return request + 1 < len(times) and times[request + 1] - times[request] > self.timeout
 
 
 class ReplayTransport:
@@ -98,7 +108,7 @@ class ReplayTransport:
         keylog = parse_keylog(recording.tls_keylog) if recording.tls_keylog else {}
         self._by_service: dict[tuple[str, int], list[_Conversation]] = defaultdict(list)
         for recorded in recording.conversations:
-            self._by_service[recorded.server].append(_Conversation(recorded, keylog))
+            self._by_service[recorded.server].append(_Conversation(recorded, keylog, timeout))
         self.problems = sorted({conv.problem for convs in self._by_service.values() for conv in convs if conv.problem})
 
     async def tcp_open(self, ip: str, port: int) -> bool:
