@@ -4,29 +4,17 @@ from __future__ import annotations
 
 import os
 import sqlite3
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 
 import pytest
 
 from camscan.model import Device, Evidence, Identification, Observation, Service
 from camscan.store import SCHEMA_VERSION, Store, StoreError
+from inventory import Clock
 
 HIK_IP = "198.18.0.10"
 HIK_MAC = "44:19:b6:01:02:03"
 T0 = datetime(2026, 11, 29, 5, 45, 31, tzinfo=timezone.utc)
-
-
-class Clock:
-    """A clock the test moves by hand."""
-
-    def __init__(self, start: datetime = T0) -> None:
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, **delta: float) -> None:
-        self.now += timedelta(**delta)
 
 
 def hik_observations(ip: str = HIK_IP) -> list[Observation]:
@@ -89,7 +77,7 @@ def printer(ip: str = "198.18.0.200") -> Device:
 
 @pytest.fixture
 def clock() -> Clock:
-    return Clock()
+    return Clock(T0)
 
 
 @pytest.fixture

@@ -22,7 +22,7 @@ from xml.etree.ElementTree import Element
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
 from camscan.protocols import http
-from camscan.protocols.xmlsafe import parse_untrusted_xml
+from camscan.protocols.xmlsafe import child, soap_envelope
 
 # A device-information or date reply is a few kilobytes even with the long namespace
 # lists some firmware declares; this leaves ample room and still bounds the parse.
@@ -54,12 +54,6 @@ class OnvifFault(ProtocolError):
         super().__init__(message)
         self.code = code
         self.reason = reason
-
-
-def _child(element: Element | None, name: str) -> Element | None:
-    if element is None:
-        return None
-    return next((child for child in element if child.tag == name), None)
 
 
 def _text(element: Element | None) -> str | None:
@@ -131,13 +125,8 @@ def system_time_observations(
 
 
 def _body(xml: bytes, what: str) -> Element:
-    root = parse_untrusted_xml(xml, what, MAX_REPLY_BYTES)
-    if root.tag != "Envelope":
-        raise ProtocolError(f"{what}: root element is <{root.tag}>, not a SOAP Envelope")
-    body = _child(root, "Body")
-    if body is None:
-        raise ProtocolError(f"{what}: SOAP envelope has no Body")
-    fault = _child(body, "Fault")
+    _root, body = soap_envelope(xml, what, MAX_REPLY_BYTES)
+    fault = child(body, "Fault")
     if fault is not None:
         code, reason = _fault_details(fault)
         raise OnvifFault(f"{what}: SOAP Fault {code}{f' ({reason})' if reason else ''}", code, reason)
@@ -147,12 +136,12 @@ def _body(xml: bytes, what: str) -> Element:
 def _fault_details(fault: Element) -> tuple[str, str]:
     """The most specific fault code and the reason text, for SOAP 1.2 or SOAP 1.1 faults."""
     code = None
-    level = _child(fault, "Code")
+    level = child(fault, "Code")
     while level is not None:  # SOAP 1.2: Code/Value, then Subcode/Value, nested
-        code = _text(_child(level, "Value")) or code
-        level = _child(level, "Subcode")
-    code = code or _text(_child(fault, "faultcode"))
-    reason = _text(_child(_child(fault, "Reason"), "Text")) or _text(_child(fault, "faultstring")) or ""
+        code = _text(child(level, "Value")) or code
+        level = child(level, "Subcode")
+    code = code or _text(child(fault, "faultcode"))
+    reason = _text(child(child(fault, "Reason"), "Text")) or _text(child(fault, "faultstring")) or ""
     return code or "unknown fault code", reason
 
 
@@ -171,10 +160,10 @@ def parse_fault(xml: bytes, ip: str = "device") -> str:
 def parse_device_information(xml: bytes, ip: str, port: int | None, at: float = 0.0) -> list[Observation]:
     """Observations from a GetDeviceInformationResponse envelope; a Fault raises :class:`OnvifFault`."""
     what = f"ONVIF GetDeviceInformation reply from {ip}:{port}"
-    response = _child(_body(xml, what), "GetDeviceInformationResponse")
+    response = child(_body(xml, what), "GetDeviceInformationResponse")
     if response is None:
         raise ProtocolError(f"{what}: SOAP body holds no GetDeviceInformationResponse")
-    info = {key: _text(_child(response, key)) for key in DEVICE_INFORMATION_FIELDS}
+    info = {key: _text(child(response, key)) for key in DEVICE_INFORMATION_FIELDS}
     return device_information_observations(info, ip, port, at)
 
 
@@ -188,8 +177,8 @@ def _as_tree(element: Element) -> dict[str, Any] | str | None:
 def parse_system_date_and_time(xml: bytes, ip: str, port: int | None, at: float = 0.0) -> list[Observation]:
     """Observations from a GetSystemDateAndTimeResponse envelope; a Fault raises :class:`OnvifFault`."""
     what = f"ONVIF GetSystemDateAndTime reply from {ip}:{port}"
-    response = _child(_body(xml, what), "GetSystemDateAndTimeResponse")
-    system = _child(response, "SystemDateAndTime")
+    response = child(_body(xml, what), "GetSystemDateAndTimeResponse")
+    system = child(response, "SystemDateAndTime")
     if system is None:
         raise ProtocolError(f"{what}: SOAP body holds no GetSystemDateAndTimeResponse/SystemDateAndTime")
     tree = _as_tree(system)
@@ -220,10 +209,7 @@ def build_request(host: str, path: str, body: str) -> bytes:
 
 
 def _parse(body: bytes, what: str) -> Element:
-    root = parse_untrusted_xml(body, what, MAX_SOAP_BYTES)
-    if root.tag != "Envelope":
-        raise ProtocolError(f"{what}: not a SOAP envelope (<{root.tag}>)")
-    return root
+    return soap_envelope(body, what, MAX_SOAP_BYTES)[0]
 
 
 def fault_reason(body: bytes) -> str | None:

@@ -10,7 +10,7 @@ from xml.etree.ElementTree import Element
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
-from camscan.protocols.xmlsafe import parse_untrusted_xml
+from camscan.protocols.xmlsafe import child, soap_envelope
 
 MULTICAST_GROUP = "239.255.255.250"
 PORT = 3702
@@ -39,10 +39,6 @@ _MATCH_CONTAINERS = {"ProbeMatches": "ProbeMatch", "ResolveMatches": "ResolveMat
 _MATCH_SINGLES = {"ProbeMatch", "ResolveMatch", "Hello"}
 
 __all__ = ["build_probe", "parse_probe_matches", "MULTICAST_GROUP", "PORT", "BPF"]
-
-
-def _child(element: Element, name: str) -> Element | None:
-    return next((child for child in element if child.tag == name), None)
 
 
 def _text(element: Element | None) -> str:
@@ -121,26 +117,21 @@ def parse_probe_matches(data: bytes, ip: str, port: int | None = None, at: float
     Elements are found by local name, so SOAP 1.1 or 1.2 envelopes and WS-Discovery
     2005/04 or 1.1 namespaces all parse, whatever their prefixes.
     """
-    root = parse_untrusted_xml(data, f"WS-Discovery reply from {ip}", MAX_MESSAGE_BYTES)
-    if root.tag != "Envelope":
-        raise ProtocolError(f"WS-Discovery reply from {ip}: root element is <{root.tag}>, not a SOAP Envelope")
-    body = _child(root, "Body")
-    if body is None:
-        raise ProtocolError(f"WS-Discovery reply from {ip}: SOAP envelope has no Body")
-    header = _child(root, "Header")
+    root, body = soap_envelope(data, f"WS-Discovery reply from {ip}", MAX_MESSAGE_BYTES)
+    header = child(root, "Header")
 
     fields: list[tuple[str, str]] = []
-    if header is not None and (relates_to := _text(_child(header, "RelatesTo"))):
+    if header is not None and (relates_to := _text(child(header, "RelatesTo"))):
         fields.append(("wsd.relates_to", relates_to))
     for endpoint in _endpoints(body, ip):
-        reference = _child(endpoint, "EndpointReference")
-        if address := _text(_child(reference, "Address") if reference is not None else None):
+        reference = child(endpoint, "EndpointReference")
+        if address := _text(child(reference, "Address") if reference is not None else None):
             fields.append(("wsd.endpoint", address))
-        if types := _text(_child(endpoint, "Types")):
+        if types := _text(child(endpoint, "Types")):
             fields.append(("wsd.types", types))
-        for scope in _text(_child(endpoint, "Scopes")).split():
+        for scope in _text(child(endpoint, "Scopes")).split():
             fields += _scope_fields(scope)
-        fields += [("wsd.xaddr", xaddr) for xaddr in _text(_child(endpoint, "XAddrs")).split()]
+        fields += [("wsd.xaddr", xaddr) for xaddr in _text(child(endpoint, "XAddrs")).split()]
 
     seen: set[tuple[str, str]] = set()
     found: list[Observation] = []

@@ -75,3 +75,21 @@ def parse_untrusted_xml(data: bytes, what: str, max_bytes: int) -> Element:
     if not roots:
         raise ProtocolError(f"{what}: no XML element found")
     return roots[0]
+
+
+def child(element: Element | None, name: str) -> Element | None:
+    """The first child of ``element`` with local name ``name`` (None for a missing element)."""
+    if element is None:
+        return None
+    return next((item for item in element if item.tag == name), None)
+
+
+def soap_envelope(data: bytes, what: str, max_bytes: int) -> tuple[Element, Element]:
+    """(Envelope, Body) of a SOAP 1.1 or 1.2 message; ProtocolError when it is none."""
+    root = parse_untrusted_xml(data, what, max_bytes)
+    if root.tag != "Envelope":
+        raise ProtocolError(f"{what}: root element is <{root.tag}>, not a SOAP Envelope")
+    body = child(root, "Body")
+    if body is None:
+        raise ProtocolError(f"{what}: SOAP envelope has no Body")
+    return root, body
