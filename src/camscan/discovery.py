@@ -18,6 +18,7 @@ from camscan.model import Observation
 from camscan.probes import flows
 from camscan.probes.onvif import Credentials, OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes
+from camscan.probes.ports import CONNECT_ONLY
 from camscan.protocols import ProtocolError
 from camscan.scope import Scope
 from camscan.store import Store
@@ -66,6 +67,7 @@ class Discovery:
         self._late: set[str] = set()
         self._unicast_sent: dict[str, float] = {}
         self._malformed: dict[tuple[str, str], str] = {}
+        self._followed_up: dict[str, set[str]] = {}
         self._window_ends = 0.0
         self._mdns_task: asyncio.Task | None = None
         self.onvif = OnvifMessages(settings.credentials)
@@ -93,9 +95,6 @@ class Discovery:
         deadline = max(self._window_ends, unicast + self.settings.wait if unicast is not None else 0.0)
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))
 
-    def heard_from(self, ip: str) -> bool:
-        return ip in self._found
-
     def take(self, ip: str) -> list[Observation]:
         """The replies from ``ip`` so far; later ones are kept for :meth:`late_arrivals`."""
         self._taken.add(ip)
@@ -105,22 +104,39 @@ class Discovery:
     async def follow_up(self, ip: str, found: list[Observation]) -> list[Observation]:
         """ONVIF device information for the XAddrs, UPnP descriptions for the LOCATIONs."""
         extra: list[Observation] = []
+        # Each address is asked once per XAddr and LOCATION, however often its replies are taken.
+        asked = self._followed_up.setdefault(ip, set())
         xaddrs = list(dict.fromkeys(seen.value for seen in found if seen.field == "wsd.xaddr"))
         if self.settings.onvif:
             for xaddr in xaddrs[:MAX_XADDRS]:
+                if xaddr in asked:
+                    continue
+                asked.add(xaddr)
                 said = await self._device_information(ip, xaddr)
                 extra += said
                 if any(seen.field == "onvif.model" for seen in said):
                     break
         locations = list(dict.fromkeys(seen.value for seen in found if seen.field == "ssdp.location"))
         for location in locations[:MAX_LOCATIONS]:
-            extra += await self._description(ip, location)
+            if location not in asked:
+                asked.add(location)
+                extra += await self._description(ip, location)
         return extra
 
-    async def _device_information(self, ip: str, xaddr: str) -> list[Observation]:
-        target = xaddr_target(xaddr)
+    def _reachable(self, ip: str, url: str, what: str) -> tuple[str, int] | None:
+        """Where a URL a device named points, if camscan may talk there; else a notice and None."""
+        target = xaddr_target(url)
         if target is None or not self.scope.allowed(target[0]):
-            self.notices.append(f"ONVIF XAddr {xaddr} of {ip} is outside scope: recorded, not contacted")
+            self.notices.append(f"{what} {url} of {ip} is outside scope: recorded, not contacted")
+            return None
+        if target[1] in CONNECT_ONLY:
+            self.notices.append(f"{what} {url} of {ip} names a connect-only port: recorded, not contacted")
+            return None
+        return target
+
+    async def _device_information(self, ip: str, xaddr: str) -> list[Observation]:
+        target = self._reachable(ip, xaddr, "ONVIF XAddr")
+        if target is None:
             return []
         await self.onvif.load()
         tls = xaddr.startswith("https:")
@@ -130,9 +146,8 @@ class Discovery:
         return result.observations
 
     async def _description(self, ip: str, location: str) -> list[Observation]:
-        target = xaddr_target(location)
-        if target is None or not self.scope.allowed(target[0]):
-            self.notices.append(f"SSDP LOCATION {location} of {ip} is outside scope: recorded, not contacted")
+        target = self._reachable(ip, location, "SSDP LOCATION")
+        if target is None:
             return []
         host, port = target
         parts = urlsplit(location)
@@ -152,17 +167,18 @@ class Discovery:
         finally:
             self.sockets.close()
             self.network.stopped_listening()
+            self.notices += self.sockets.notices
         if self.sockets.dropped_out_of_scope:
             self.notices.append(f"ignored {self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope")
         for (ip, protocol), reason in sorted(self._malformed.items()):
             self.notices.append(f"{protocol} reply from {ip} skipped: {reason}")
 
     def close(self) -> None:
-        """Stop listening; replies no device took (an interrupted scan) are stored as they are."""
-        untaken = [seen for ip in self.untaken() for seen in self._found[ip]]
-        if untaken:
-            self.store.record_observations(self.scan_id, untaken)
-            self._taken.update(self.untaken())
+        """Stop listening; replies no device took, or came after it was stored (an interrupted
+        scan), are stored as they are."""
+        unused = [seen for ip in self.untaken() + self.late_arrivals() for seen in self._found[ip]]
+        if unused:
+            self.store.record_observations(self.scan_id, unused)
         if self._mdns_task and not self._mdns_task.done():
             self._mdns_task.cancel()
         self.sockets.close()

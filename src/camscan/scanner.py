@@ -97,8 +97,8 @@ class Scan:
         by_interface, routed, notices = network.plan(hosts, self.settings.interface)
         self.notices += notices
         links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
-        network.start_recording(self.scope, by_interface, routed, links)
         try:
+            network.start_recording(self.scope, by_interface, routed, links)
             await self._run(network, by_interface, routed, links)
         finally:
             network.stop_recording()

@@ -7,7 +7,7 @@ import ipaddress
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
-from netaddr import IPNetwork, IPRange, IPSet
+from netaddr import IPNetwork, IPRange, IPSet, spanning_cidr
 
 
 class ScopeError(ValueError):
@@ -135,6 +135,11 @@ class Scope:
             return self._set.issuperset(IPSet(hosts))
         except Exception:
             return False
+
+    def blocks(self) -> list[str]:
+        """The smallest CIDR block around each range of the scope, e.g. ``["198.18.0.0/22"]``
+        (a superset: for capture filters, never for deciding where to send)."""
+        return [str(spanning_cidr([span[0], span[-1]])) for span in self._set.iter_ipranges()]
 
     def hosts(self) -> Iterator[str]:
         """Every address to probe, in order."""

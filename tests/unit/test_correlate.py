@@ -57,3 +57,4 @@ def test_shared_onvif_endpoint_links_addresses():
     endpoint = "urn:uuid:4d454930-0000-1000-8000-bcad28112233"
     by_ip = {ip: [seen("wsd.endpoint", endpoint, ip)] for ip in ("198.18.0.20", "198.18.0.21")}
     assert len(shared_identities(by_ip, 1.0)) == 2
+

@@ -494,3 +494,16 @@ def test_embedded_devices_do_not_override_the_root_device():
 def test_malformed_description_raises_protocol_error(payload):
     with pytest.raises(ProtocolError):
         ssdp.parse_device_description(payload, "198.18.0.99", 80)
+
+
+def test_an_encoding_expat_does_not_know_is_a_protocol_error_not_a_crash():
+    from camscan.protocols import ProtocolError, sadp, wsd
+
+    hostile = b'<?xml version="1.0" encoding="x-nope"?><Envelope><Body/></Envelope>'
+    for parse in (wsd.parse_probe_matches, sadp.parse_probe_match):
+        try:
+            parse(hostile, "198.18.0.9")
+        except ProtocolError as error:
+            assert "not well-formed" in str(error)
+        else:
+            raise AssertionError(f"{parse.__name__} accepted an unknown encoding")

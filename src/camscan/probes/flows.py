@@ -25,13 +25,13 @@ def _url_host(ip: str) -> str:
     return f"[{ip}]" if ":" in ip else ip
 
 
-def _host_header(ip: str, port: int, default_port: int) -> str:
+def host_header_for(ip: str, port: int, default_port: int) -> str:
     return _url_host(ip) if port == default_port else f"{_url_host(ip)}:{port}"
 
 
 def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ...] = VENDOR_PATHS) -> Flow:
     """GET /, follow same-host redirects, then the vendor paths (only if / spoke HTTP)."""
-    host = _host_header(ip, port, 443 if tls else 80)
+    host = host_header_for(ip, port, 443 if tls else 80)
     found: list[Observation] = []
     queue = ["/"]
     fetched: set[str] = set()
@@ -97,7 +97,7 @@ def upnp_description_flow(ip: str, host: str, port: int, path: str, tls: bool = 
     ``host`` is the LOCATION's address (the caller has checked it is in scope).
     """
     reply = yield Exchange(
-        http.build_get(_host_header(host, port, 443 if tls else 80), path),
+        http.build_get(host_header_for(host, port, 443 if tls else 80), path),
         http.response_complete,
         max_bytes=ssdp.MAX_DESCRIPTION_BYTES,
     )

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, ProtocolError, http, onvif
+from camscan.probes.flows import host_header_for
 from camscan.protocols.message import parse_response
 
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
@@ -111,7 +112,7 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str) -> Flo
     host, port = xaddr_target(xaddr)
     parts = urlsplit(xaddr)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    host_header = parts.netloc
+    host_header = host_header_for(host, port, 443 if parts.scheme == "https" else 80)  # never userinfo from the URL
     found: list[Observation] = []
 
     def note(field: str, value: str) -> None:

@@ -70,7 +70,7 @@ def parse_untrusted_xml(data: bytes, what: str, max_bytes: int) -> Element:
         parser.Parse(data, True)
     except _Refused as refusal:
         raise ProtocolError(f"{what}: {refusal}") from None
-    except (expat.ExpatError, ValueError) as error:
+    except (expat.ExpatError, ValueError, LookupError) as error:  # LookupError: an encoding expat does not know
         raise ProtocolError(f"{what}: not well-formed XML ({error})") from None
     if not roots:
         raise ProtocolError(f"{what}: no XML element found")

@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import fcntl
 import ipaddress
+import json
 import socket
-import struct
+import subprocess
 import time
 from collections.abc import Callable
 
@@ -22,41 +22,43 @@ from camscan.probes.discovery import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import OutOfScopeError, Pacer, guard
 
-# Linux ioctls (linux/sockios.h) and interface flags (linux/if.h).
-_SIOCGIFFLAGS, _SIOCGIFADDR, _SIOCGIFNETMASK = 0x8913, 0x8915, 0x891B
-_IFF_UP, _IFF_LOOPBACK, _IFF_MULTICAST = 0x1, 0x8, 0x1000
 MAX_DATAGRAM = 65535
 
 Datagram = Callable[[DiscoveryProbe, bytes, str, int, float], None]
 
 
-def _ioctl(name: str, request: int) -> bytes:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        return fcntl.ioctl(probe.fileno(), request, struct.pack("256s", name.encode()[:15]))
-
-
-def interface_link(name: str) -> ipaddress.IPv4Interface | None:
-    """The IPv4 address and network of an interface that is up and can multicast, else None."""
+def interface_links(name: str) -> list[ipaddress.IPv4Interface]:
+    """Every IPv4 address (with its network) of an interface that is up and can multicast."""
     try:
-        flags = struct.unpack_from("H", _ioctl(name, _SIOCGIFFLAGS), 16)[0]
-        if not flags & _IFF_UP or flags & _IFF_LOOPBACK or not flags & _IFF_MULTICAST:
-            return None
-        address = socket.inet_ntoa(_ioctl(name, _SIOCGIFADDR)[20:24])
-        netmask = socket.inet_ntoa(_ioctl(name, _SIOCGIFNETMASK)[20:24])
-    except OSError:  # no such interface, or no IPv4 address on it
-        return None
-    return ipaddress.IPv4Interface(f"{address}/{netmask}")
+        listed = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", name], capture_output=True, text=True,
+                                timeout=5, check=True).stdout
+        [interface] = json.loads(listed) or [{}]
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    flags = set(interface.get("flags", ()))
+    if "UP" not in flags or "MULTICAST" not in flags or "LOOPBACK" in flags:
+        return []
+    return [
+        ipaddress.IPv4Interface(f"{entry['local']}/{entry['prefixlen']}")
+        for entry in interface.get("addr_info", ()) if entry.get("family") == "inet"
+    ]
 
 
 def multicast_links(scope: Scope, only: str | None = None) -> dict[str, ipaddress.IPv4Interface]:
-    """Interfaces whose whole network lies in scope: the only links discovery may multicast on."""
+    """Interfaces whose every network lies wholly in scope: the only links discovery may multicast on.
+
+    Multicast reaches everyone on the link, so a second address in another network, or a
+    point-to-point /31-/32 whose neighbours camscan cannot know, keeps the link unicast-only.
+    """
     links = {}
     for _index, name in socket.if_nameindex():
         if only and name != only:
             continue
-        link = interface_link(name)
-        if link and scope.covers_network(str(link.network)):
-            links[name] = link
+        addresses = interface_links(name)
+        if addresses and all(
+            address.network.prefixlen <= 30 and scope.covers_network(str(address.network)) for address in addresses
+        ):
+            links[name] = addresses[0]
     return links
 
 
@@ -135,7 +137,8 @@ class DiscoverySockets:
         try:
             sock.sendto(payload, address)
         except OSError as error:
-            if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.ENETUNREACH, errno.EHOSTUNREACH):
+            # EACCES: a broadcast address (the socket has no SO_BROADCAST, so none is ever sent).
+            if error.errno not in (errno.ENOBUFS, errno.EAGAIN, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.EACCES):
                 raise
 
     async def send_multicast(self) -> None:

@@ -11,7 +11,8 @@ import asyncio
 import time
 from collections.abc import Callable
 
-from zeroconf import IPVersion, ServiceStateChange
+from zeroconf import Error as ZeroconfError
+from zeroconf import IPVersion, ServiceStateChange, service_type_name
 from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf, AsyncZeroconfServiceTypes
 
 from camscan.model import Observation
@@ -38,6 +39,15 @@ BROWSED_TYPES = (
 INFO_TIMEOUT_MS = 1000
 
 
+def _browsable(service_type: str) -> bool:
+    """Whether zeroconf accepts a type another host announced (a hostile name must not end the scan)."""
+    try:
+        service_type_name(service_type, strict=False)
+    except (ZeroconfError, ValueError):
+        return False
+    return True
+
+
 async def browse(
     scope: Scope,
     link_addresses: list[str],
@@ -55,9 +65,13 @@ async def browse(
     deadline = time.monotonic() + wait
 
     async def resolve(service_type: str, name: str) -> None:
-        info = AsyncServiceInfo(service_type, name)
-        remaining = max(0.1, deadline - time.monotonic())
-        if not await info.async_request(aiozc.zeroconf, min(INFO_TIMEOUT_MS, int(remaining * 1000))):
+        try:
+            info = AsyncServiceInfo(service_type, name)
+            remaining = max(0.1, deadline - time.monotonic())
+            if not await info.async_request(aiozc.zeroconf, min(INFO_TIMEOUT_MS, int(remaining * 1000))):
+                return
+        except (ZeroconfError, ValueError) as error:  # a name or answer zeroconf will not take: skip it
+            notices.append(f"mDNS: {name!r} could not be resolved: {error}")
             return
         instance = name[: -len(service_type)].rstrip(".") if name.endswith(service_type) else name
         txt = info.properties or {}
@@ -80,7 +94,7 @@ async def browse(
     browsers = [AsyncServiceBrowser(aiozc.zeroconf, list(BROWSED_TYPES), handlers=[on_change])]
     try:
         found_types = await AsyncZeroconfServiceTypes.async_find(aiozc=aiozc, timeout=wait / 2)
-        extra = sorted(set(found_types) - set(BROWSED_TYPES))
+        extra = sorted(set(filter(_browsable, found_types)) - set(BROWSED_TYPES))
         if extra:
             browsers.append(AsyncServiceBrowser(aiozc.zeroconf, extra, handlers=[on_change]))
         await asyncio.sleep(max(0.0, deadline - time.monotonic()))

@@ -70,7 +70,7 @@ class LiveNetwork:
         for block in {ipaddress.ip_network(f"{ip}/24", strict=False) for ip in routed if ":" not in ip}:
             route_interface = conf.route.route(str(block.network_address + 1))[0]
             interfaces.add(getattr(route_interface, "name", route_interface))
-        self.recorder = Recorder(self.record, sorted(interfaces))
+        self.recorder = Recorder(self.record, sorted(interfaces), scope.blocks())
         self.recorder.start()
 
     def stopped_listening(self) -> None:

@@ -30,16 +30,19 @@ class RecordError(RuntimeError):
     """The recording cannot be made (no privileges, no such interface, unwritable file)."""
 
 
-def capture_filter(interface: str) -> str | None:
-    """What to keep on ``interface``: its own traffic, ARP and multicast; all of it on loopback."""
-    from scapy.arch import get_if_addr
-    from scapy.config import conf
+MAX_FILTER_BLOCKS = 64  # beyond this many scope blocks a BPF program gets unwieldy
 
-    if interface == conf.loopback_name:
-        return None
-    address = get_if_addr(interface)
-    own = f" or host {address}" if address and address != "0.0.0.0" else ""
-    return f"arp or ip multicast{own}"
+
+def capture_filter(blocks: list[str]) -> str:
+    """Frames the scan can have sent or received: ARP, multicast, and traffic of the scope's blocks.
+
+    A scope of more than ``MAX_FILTER_BLOCKS`` blocks keeps all IP traffic instead (the
+    README says so); a scan never reads what others exchange, but that would be recorded too.
+    """
+    if len(blocks) > MAX_FILTER_BLOCKS:
+        return "arp or ip or ip6"
+    nets = " or ".join(f"net {block}" for block in blocks)
+    return f"arp or ip multicast or ip6 multicast or {nets}"
 
 
 def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CAPTURE_BUFFER_BYTES):
@@ -67,13 +70,12 @@ def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CA
 class Recorder:
     """Capture threads for the scan's interfaces writing one pcapng file; use as a context manager."""
 
-    def __init__(self, path: str | Path, interfaces: list[str]) -> None:
+    def __init__(self, path: str | Path, interfaces: list[str], blocks: list[str]) -> None:
         self.path = Path(path)
         self.interfaces = sorted(set(interfaces))
+        self.filter = capture_filter(blocks)
         self.frames = 0
-        handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
-        os.close(handle)
-        self.keylog_path = Path(keylog)  # given to the TLS context (ssl.SSLContext.keylog_filename)
+        self.keylog_path: Path | None = None  # given to the TLS context (ssl.SSLContext.keylog_filename)
         self._keys_written = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -103,6 +105,9 @@ class Recorder:
 
         if os.geteuid() != 0:
             raise RecordError("--record needs root (or CAP_NET_RAW) to capture frames")
+        handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
+        os.close(handle)
+        self.keylog_path = Path(keylog)
         try:
             writer = PcapNgWriter(str(self.path))
         except OSError as error:
@@ -112,7 +117,7 @@ class Recorder:
         self._writer = writer
         try:
             for interface in self.interfaces:
-                self._sockets.append((interface, open_listener(interface, capture_filter(interface))))
+                self._sockets.append((interface, open_listener(interface, self.filter)))
         except (OSError, ValueError) as error:
             self.stop()
             raise RecordError(f"cannot capture on {interface}: {error}") from None
@@ -141,6 +146,8 @@ class Recorder:
 
     def _write_new_keys_locked(self) -> None:
         """Append the key log lines written since the last call as a Decryption Secrets Block."""
+        if self.keylog_path is None:
+            return
         try:
             with open(self.keylog_path, "rb") as handle:
                 handle.seek(self._keys_written)
@@ -171,4 +178,5 @@ class Recorder:
                 self._write_new_keys_locked()
                 self._writer.close()
             self._writer = None
-        self.keylog_path.unlink(missing_ok=True)
+        if self.keylog_path is not None:
+            self.keylog_path.unlink(missing_ok=True)

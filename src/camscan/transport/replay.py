@@ -109,7 +109,6 @@ class ReplayTransport:
         self._by_service: dict[tuple[str, int], list[_Conversation]] = defaultdict(list)
         for recorded in recording.conversations:
             self._by_service[recorded.server].append(_Conversation(recorded, keylog, timeout))
-        self.problems = sorted({conv.problem for convs in self._by_service.values() for conv in convs if conv.problem})
 
     async def tcp_open(self, ip: str, port: int) -> bool:
         guard(self.scope, ip)
@@ -122,12 +121,16 @@ class ReplayTransport:
             flow.close()
             return FlowResult([], None, connected=False)
         certificate = next((conv.certificate for conv in candidates if conv.certificate), None)
+        unreadable = next((conv.problem for conv in candidates if conv.problem), None)
         try:
             exchange = next(flow)
             while True:
                 exchange = flow.send(self._reply(candidates, exchange.payload)[: exchange.max_bytes])
         except StopIteration as finished:
-            return FlowResult(finished.value or [], certificate, True)
+            found = finished.value or []
+            # A recorded HTTPS conversation that could not be decrypted is said, not silently lost.
+            error = f"{ip}:{port}: recorded TLS conversation unreadable: {unreadable}" if unreadable and not found else None
+            return FlowResult(found, certificate, True, error=error)
         except (ValueError, TypeError, LookupError, UnicodeError) as error:
             return FlowResult([], certificate, True, error=f"{ip}:{port}: {error}")
 
