@@ -19,7 +19,7 @@ from collections.abc import Callable
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
 from camscan.probes.discovery import DiscoveryProbe
-from camscan.protocols import Flow, ProtocolError, arp, mdns
+from camscan.protocols import Flow, ProtocolError, arp, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer, guard
@@ -43,6 +43,15 @@ def _is_tls(data: bytes) -> bool:
     return len(data) > 2 and data[0] == 0x16 and data[1] == 0x03
 
 
+def _cleartext_certificate(server: bytes) -> bytes | None:
+    """The leaf certificate of a TLS 1.0-1.2 handshake, readable without any key."""
+    try:
+        chain = tls_handshake.server_certificates(server)
+    except ProtocolError:
+        return None
+    return chain[0] if chain else None
+
+
 class _Conversation:
     """One recorded connection as the replay uses it: its turns in plaintext, and the server certificate."""
 
@@ -60,6 +69,7 @@ class _Conversation:
             except TlsDecryptError as error:
                 self.problem = str(error)
                 turns = []
+                self.certificate = _cleartext_certificate(server)
             else:
                 self.certificate = session.certificate
                 turns = [("c", session.client_data)] if session.client_data else []
