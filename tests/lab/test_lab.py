@@ -451,10 +451,10 @@ def test_netns_teardown_and_stale_cleanup():
 @needs_netns
 def test_netns_refuses_unsafe_networks_and_names():
     with pytest.raises(ValueError):
-        NamespaceLab(generate_lab(2, "10.9.0.0/24", seed=1), network="10.9.0.0/24")
+        NamespaceLab(generate_lab(2, "192.0.2.0/24", seed=1), network="192.0.2.0/24")
     with pytest.raises(ValueError):
         NamespaceLab(generate_lab(2, "198.18.0.0/24", seed=1), network="198.18.0.0/24", prefix="Bad-Name")
     hosts = generate_lab(2, "198.18.0.0/24", seed=1)
-    hosts[1].ip = "192.168.1.10"
+    hosts[1].ip = "203.0.113.10"
     with pytest.raises(ValueError):
         NamespaceLab(hosts, network="198.18.0.0/24")

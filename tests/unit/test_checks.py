@@ -14,13 +14,13 @@ from camscan.protocols import ProtocolError, ftp, sdp
 from camscan.store import Store
 
 HIK_SDP = (
-    b"v=0\r\no=- 1109162014219182 1109162014219192 IN IP4 10.0.0.64\r\ns=Media Presentation\r\n"
-    b"e=NONE\r\nb=AS:5050\r\nt=0 0\r\na=control:rtsp://10.0.0.64:554/Streaming/Channels/101/\r\n"
+    b"v=0\r\no=- 1109162014219182 1109162014219192 IN IP4 198.18.100.64\r\ns=Media Presentation\r\n"
+    b"e=NONE\r\nb=AS:5050\r\nt=0 0\r\na=control:rtsp://198.18.100.64:554/Streaming/Channels/101/\r\n"
     b"m=video 0 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\nb=AS:5000\r\na=recvonly\r\na=x-dimensions:1920,1080\r\n"
-    b"a=control:rtsp://10.0.0.64:554/Streaming/Channels/101/trackID=1\r\na=rtpmap:96 H264/90000\r\n"
+    b"a=control:rtsp://198.18.100.64:554/Streaming/Channels/101/trackID=1\r\na=rtpmap:96 H264/90000\r\n"
     b"a=fmtp:96 profile-level-id=420029; packetization-mode=1; sprop-parameter-sets=Z00AKp2oHgCJ+WbgICAgQA==,aO48gA==\r\n"
     b"m=audio 0 RTP/AVP 8\r\nc=IN IP4 0.0.0.0\r\na=recvonly\r\n"
-    b"a=control:rtsp://10.0.0.64:554/Streaming/Channels/101/trackID=2\r\n"
+    b"a=control:rtsp://198.18.100.64:554/Streaming/Channels/101/trackID=2\r\n"
 )
 # The smallest baseline JPEG markers: SOI, APP0 "JFIF", ..., EOI (content is never kept anyway).
 JPEG = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00" + b"\x00" * 40 + b"\xff\xd9"
@@ -75,28 +75,28 @@ def test_ftp_replies_single_and_multiline():
 
 def test_rtsp_open_stream_found_after_protected_and_missing_paths():
     paths = ["/", "/Streaming/Channels/101", "/live"]
-    flow = rtsp_no_auth_flow("10.0.0.64", 554, paths, RequestBudget(10))
+    flow = rtsp_no_auth_flow("198.18.100.64", 554, paths, RequestBudget(10))
     sent, found = drive(flow, [
         rtsp_reply("401 Unauthorized", 1, extra='WWW-Authenticate: Digest realm="IP Camera(E3097)", nonce="ab"\r\n'),
         rtsp_reply("200 OK", 2, HIK_SDP),
     ])
-    assert [line.split(b" ")[1] for line in sent] == [b"rtsp://10.0.0.64:554/", b"rtsp://10.0.0.64:554/Streaming/Channels/101"]
+    assert [line.split(b" ")[1] for line in sent] == [b"rtsp://198.18.100.64:554/", b"rtsp://198.18.100.64:554/Streaming/Channels/101"]
     assert all(b"Authorization" not in request for request in sent)
     [finding] = found
     assert finding.check == RTSP_NO_AUTH and finding.port == 554
-    assert dict(finding.evidence) == {"url": "rtsp://10.0.0.64:554/Streaming/Channels/101", "status": "200 OK",
+    assert dict(finding.evidence) == {"url": "rtsp://198.18.100.64:554/Streaming/Channels/101", "status": "200 OK",
                                       "codecs": "H264/90000,PCMA"}
 
 
 def test_rtsp_protected_everywhere_gives_no_finding_and_respects_budget():
     budget = RequestBudget(2)
-    flow = rtsp_no_auth_flow("10.0.0.64", 554, ["/", "/a", "/b", "/c"], budget)
+    flow = rtsp_no_auth_flow("198.18.100.64", 554, ["/", "/a", "/b", "/c"], budget)
     sent, found = drive(flow, [rtsp_reply("401 Unauthorized", 1), rtsp_reply("404 Not Found", 2)])
     assert found == [] and len(sent) == 2 and budget.remaining == 0
 
 
 def test_rtsp_200_without_sdp_and_garbage_are_not_open():
-    flow = rtsp_no_auth_flow("10.0.0.64", 554, ["/", "/x"], RequestBudget(5))
+    flow = rtsp_no_auth_flow("198.18.100.64", 554, ["/", "/x"], RequestBudget(5))
     _, found = drive(flow, [b"RTSP/1.0 200 OK\r\nCSeq: 1\r\n\r\n", b"\x00\x01garbage"])
     assert found == []
 
@@ -110,21 +110,21 @@ def http_reply(status: str, content_type: str, body: bytes) -> bytes:
 
 
 def test_snapshot_image_recorded_by_type_size_and_hash_only():
-    flow = snapshot_no_auth_flow("10.0.0.9", 8080, ["/cgi-bin/snapshot.cgi", "/snapshot.jpg"], RequestBudget(5))
+    flow = snapshot_no_auth_flow("198.18.100.9", 8080, ["/cgi-bin/snapshot.cgi", "/snapshot.jpg"], RequestBudget(5))
     sent, found = drive(flow, [
         http_reply("401 Unauthorized", "text/html", b"<html>401</html>"),
         http_reply("200 OK", "image/jpeg", JPEG),
     ])
-    assert sent[1].startswith(b"GET /snapshot.jpg HTTP/1.1\r\nHost: 10.0.0.9:8080\r\n")
+    assert sent[1].startswith(b"GET /snapshot.jpg HTTP/1.1\r\nHost: 198.18.100.9:8080\r\n")
     [finding] = found
     assert finding.check == SNAPSHOT_NO_AUTH and finding.port == 8080
-    assert dict(finding.evidence) == {"url": "http://10.0.0.9:8080/snapshot.jpg", "content_type": "image/jpeg",
+    assert dict(finding.evidence) == {"url": "http://198.18.100.9:8080/snapshot.jpg", "content_type": "image/jpeg",
                                       "size": str(len(JPEG)), "sha256": hashlib.sha256(JPEG).hexdigest()}
     assert JPEG not in repr(finding).encode()
 
 
 def test_snapshot_login_page_with_200_is_not_an_image():
-    flow = snapshot_no_auth_flow("10.0.0.9", 80, ["/snapshot.jpg"], RequestBudget(5))
+    flow = snapshot_no_auth_flow("198.18.100.9", 80, ["/snapshot.jpg"], RequestBudget(5))
     _, found = drive(flow, [http_reply("200 OK", "text/html; charset=utf-8", b"<html><title>Login</title></html>")])
     assert found == []
 
@@ -133,7 +133,7 @@ def test_snapshot_login_page_with_200_is_not_an_image():
 
 
 def test_ftp_anonymous_accepted_logs_out():
-    flow = ftp_anonymous_flow("10.0.0.5", 21, RequestBudget(5))
+    flow = ftp_anonymous_flow("198.18.100.5", 21, RequestBudget(5))
     sent, found = drive(flow, [b"220 NVR FTP server ready\r\n", b"331 Please specify the password.\r\n",
                                b"230 Login successful.\r\n", b"221 Goodbye.\r\n"])
     assert sent == [b"", b"USER anonymous\r\n", b"PASS camscan@\r\n", b"QUIT\r\n"]
@@ -141,7 +141,7 @@ def test_ftp_anonymous_accepted_logs_out():
 
 
 def test_ftp_anonymous_refused_gives_nothing():
-    flow = ftp_anonymous_flow("10.0.0.5", 21, RequestBudget(5))
+    flow = ftp_anonymous_flow("198.18.100.5", 21, RequestBudget(5))
     sent, found = drive(flow, [b"220 ready\r\n", b"331 Password required\r\n", b"530 Login incorrect.\r\n"])
     assert found == [] and b"QUIT\r\n" not in sent
 
@@ -150,22 +150,22 @@ def test_ftp_anonymous_refused_gives_nothing():
 
 
 def device(services=(), observations=(), **ident) -> Device:
-    return Device(ip="10.0.0.7", services=list(services), observations=list(observations),
+    return Device(ip="198.18.100.7", services=list(services), observations=list(observations),
                   identification=Identification(**ident))
 
 
 def test_telnet_open_from_banner():
-    seen = Observation("10.0.0.7", "banner", "telnet.banner", "(none) login:", port=23)
+    seen = Observation("198.18.100.7", "banner", "telnet.banner", "(none) login:", port=23)
     [finding] = passive.telnet_open(device(observations=[seen]))
     assert finding.check == TELNET_OPEN and finding.port == 23
     assert passive.telnet_open(device()) == []
 
 
 def test_http_no_tls_only_without_https():
-    http_only = [Service("10.0.0.7", 80, "http"), Service("10.0.0.7", 554, "rtsp")]
+    http_only = [Service("198.18.100.7", 80, "http"), Service("198.18.100.7", 554, "rtsp")]
     [finding] = passive.http_no_tls(device(http_only))
     assert finding.check == HTTP_NO_TLS and finding.port == 80
-    assert passive.http_no_tls(device([*http_only, Service("10.0.0.7", 443, "https")])) == []
+    assert passive.http_no_tls(device([*http_only, Service("198.18.100.7", 443, "https")])) == []
 
 
 @pytest.mark.parametrize("model, firmware, expected", [
@@ -211,11 +211,11 @@ def test_findings_stored_once_per_check_and_port_and_exported(tmp_path):
     from camscan.model import Finding
 
     with Store(tmp_path / "f.db") as store:
-        scan = store.start_scan(["10.0.0.0/24"], {})
-        device_id = store.record_device(scan, device([Service("10.0.0.7", 554, "rtsp")]))
-        finding = Finding(RTSP_NO_AUTH, "high", "open", 554, (("url", "rtsp://10.0.0.7:554/"),))
+        scan = store.start_scan(["198.18.100.0/24"], {})
+        device_id = store.record_device(scan, device([Service("198.18.100.7", 554, "rtsp")]))
+        finding = Finding(RTSP_NO_AUTH, "high", "open", 554, (("url", "rtsp://198.18.100.7:554/"),))
         store.record_findings(scan, device_id, [finding])
-        again = store.start_scan(["10.0.0.0/24"], {})
+        again = store.start_scan(["198.18.100.0/24"], {})
         store.record_findings(again, device_id, [finding])
         [row] = store.findings()
         assert row["check"] == RTSP_NO_AUTH and row["port"] == 554 and row["evidence"]["url"].endswith(":554/")
@@ -258,7 +258,7 @@ def test_default_credentials_opt_in_only():
 
 def test_default_credentials_stop_at_three_attempts():
     pairs = [("admin", f"wrong{n}") for n in range(5)]
-    flow = default_credentials_flow("10.0.0.64", 80, "/ISAPI/System/deviceInfo", pairs, RequestBudget(24), "c0ffee")
+    flow = default_credentials_flow("198.18.100.64", 80, "/ISAPI/System/deviceInfo", pairs, RequestBudget(24), "c0ffee")
     sent, found = drive(flow, [refused()] * 4)
     assert found == [] and len(sent) == 4  # one unauthenticated GET, then three logins
     assert all(b"Authorization: Digest" in request for request in sent[1:])
@@ -266,15 +266,15 @@ def test_default_credentials_stop_at_three_attempts():
 
 def test_default_credentials_stop_at_lockout_and_never_show_the_password():
     pairs = [("admin", "12345"), ("admin", "admin")]
-    flow = default_credentials_flow("10.0.0.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
+    flow = default_credentials_flow("198.18.100.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
     sent, found = drive(flow, [refused(), refused(b"<html>User locked: too many failed logins</html>")])
     assert found == [] and len(sent) == 2
 
-    flow = default_credentials_flow("10.0.0.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
+    flow = default_credentials_flow("198.18.100.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
     sent, found = drive(flow, [refused(), b"HTTP/1.1 423 Locked\r\nContent-Length: 0\r\n\r\n"])
     assert found == []
 
-    flow = default_credentials_flow("10.0.0.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
+    flow = default_credentials_flow("198.18.100.64", 80, "/p", pairs, RequestBudget(24), "c0ffee")
     _, found = drive(flow, [refused(), b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
     [finding] = found
     assert finding.check == DEFAULT_CREDENTIALS and dict(finding.evidence)["account"] == "admin"
@@ -282,7 +282,7 @@ def test_default_credentials_stop_at_lockout_and_never_show_the_password():
 
 
 def test_default_credentials_skip_pages_that_need_no_login():
-    flow = default_credentials_flow("10.0.0.64", 80, "/p", [("admin", "12345")], RequestBudget(24), "c0ffee")
+    flow = default_credentials_flow("198.18.100.64", 80, "/p", [("admin", "12345")], RequestBudget(24), "c0ffee")
     sent, found = drive(flow, [b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n"])
     assert found == [] and len(sent) == 1
 
@@ -305,50 +305,50 @@ def soap(body: str, status: str = "200 OK") -> bytes:
             f"Content-Length: {len(payload)}\r\n\r\n").encode() + payload
 
 
-CAPABILITIES = soap("<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>http://10.0.0.64/onvif/Media"
+CAPABILITIES = soap("<tds:GetCapabilitiesResponse><tds:Capabilities><tt:Media><tt:XAddr>http://198.18.100.64/onvif/Media"
                     "</tt:XAddr></tt:Media></tds:Capabilities></tds:GetCapabilitiesResponse>")
 PROFILES = soap('<trt:GetProfilesResponse><trt:Profiles fixed="true" token="Profile_1"><tt:Name>mainStream</tt:Name>'
                 "</trt:Profiles></trt:GetProfilesResponse>")
-STREAM = soap("<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://10.0.0.64:554/Streaming/Channels/101"
+STREAM = soap("<trt:GetStreamUriResponse><trt:MediaUri><tt:Uri>rtsp://198.18.100.64:554/Streaming/Channels/101"
               "</tt:Uri></trt:MediaUri></trt:GetStreamUriResponse>")
 
 
 def test_onvif_profiles_without_credentials_are_a_finding():
-    sent, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [CAPABILITIES, PROFILES, STREAM])
+    sent, found = drive(onvif_no_auth_flow("198.18.100.64", 80, RequestBudget(24)), [CAPABILITIES, PROFILES, STREAM])
     assert [request.split(b" ")[1] for request in sent] == [b"/onvif/device_service", b"/onvif/Media", b"/onvif/Media"]
     assert b"<ProfileToken>Profile_1</ProfileToken>" in sent[2]
     [finding] = found
     assert finding.check == ONVIF_NO_AUTH and finding.port == 80
-    assert dict(finding.evidence)["stream_uri"] == "rtsp://10.0.0.64:554/Streaming/Channels/101"
+    assert dict(finding.evidence)["stream_uri"] == "rtsp://198.18.100.64:554/Streaming/Channels/101"
 
 
 def test_onvif_protected_by_401_or_fault_gives_nothing():
     unauthorised = b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest realm="x", nonce="1"\r\nContent-Length: 0\r\n\r\n'
-    _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [CAPABILITIES, unauthorised])
+    _, found = drive(onvif_no_auth_flow("198.18.100.64", 80, RequestBudget(24)), [CAPABILITIES, unauthorised])
     assert found == []
     fault = soap("<SOAP-ENV:Fault><SOAP-ENV:Code><SOAP-ENV:Value>SOAP-ENV:Sender</SOAP-ENV:Value><SOAP-ENV:Subcode>"
                  "<SOAP-ENV:Value>ter:NotAuthorized</SOAP-ENV:Value></SOAP-ENV:Subcode></SOAP-ENV:Code>"
                  "</SOAP-ENV:Fault>", "400 Bad Request")
     assert onvif.fault_reason(fault.split(b"\r\n\r\n", 1)[1]) == "SOAP-ENV:Sender ter:NotAuthorized"
-    _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [CAPABILITIES, fault])
+    _, found = drive(onvif_no_auth_flow("198.18.100.64", 80, RequestBudget(24)), [CAPABILITIES, fault])
     assert found == []
 
 
 def test_onvif_media_address_elsewhere_is_not_followed_and_hostile_xml_refused():
-    elsewhere = CAPABILITIES.replace(b"http://10.0.0.64/onvif/Media", b"http://10.9.9.9/onvif/Media")
-    sent, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [elsewhere])
+    elsewhere = CAPABILITIES.replace(b"http://198.18.100.64/onvif/Media", b"http://198.18.109.9/onvif/Media")
+    sent, found = drive(onvif_no_auth_flow("198.18.100.64", 80, RequestBudget(24)), [elsewhere])
     assert found == [] and len(sent) == 1
     bomb = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><x>&a;</x>'
     with pytest.raises(ProtocolError):
         onvif.media_xaddr(bomb)
     hostile = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(bomb) + bomb
-    _, found = drive(onvif_no_auth_flow("10.0.0.64", 80, RequestBudget(24)), [hostile])
+    _, found = drive(onvif_no_auth_flow("198.18.100.64", 80, RequestBudget(24)), [hostile])
     assert found == []
 
 
 def test_each_advisory_is_its_own_finding_and_updates_in_place(tmp_path):
     with Store(tmp_path / "v.db") as store:
-        scan = store.start_scan(["10.0.0.0/24"], {})
+        scan = store.start_scan(["198.18.100.0/24"], {})
         hik = device(vendor="hikvision", manufacturer="hikvision", model="DS-2CD2132F-I", firmware="V5.3.0 build 150513")
         device_id = store.record_device(scan, hik)
         first = passive.vulnerable_firmware(hik)
@@ -370,20 +370,20 @@ def test_findings_and_checks_commands(tmp_path):
 
     db = tmp_path / "cli.db"
     with Store(db) as store:
-        scan = store.start_scan(["10.0.0.0/24"], {})
-        device_id = store.record_device(scan, device([Service("10.0.0.7", 23, "telnet")]))
+        scan = store.start_scan(["198.18.100.0/24"], {})
+        device_id = store.record_device(scan, device([Service("198.18.100.7", 23, "telnet")]))
         store.record_findings(scan, device_id, [
             Finding(TELNET_OPEN, "medium", "telnet login open on port 23", 23, (("banner", "login:"),)),
-            Finding(RTSP_NO_AUTH, "high", "open stream", 554, (("url", "rtsp://10.0.0.7:554/"),)),
+            Finding(RTSP_NO_AUTH, "high", "open stream", 554, (("url", "rtsp://198.18.100.7:554/"),)),
         ])
     runner = CliRunner()
     table = runner.invoke(main, ["findings", "--db", str(db)])
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
-    assert lines[0] == "severity\tip\tport\tcheck\tdetail" and lines[1].startswith("high\t10.0.0.7\t554\trtsp-no-auth")
+    assert lines[0] == "severity\tip\tport\tcheck\tdetail" and lines[1].startswith("high\t198.18.100.7\t554\trtsp-no-auth")
     only = runner.invoke(main, ["findings", "--db", str(db), "--severity", "medium", "--json"])
     assert [item["check"] for item in json.loads(only.output)] == [TELNET_OPEN]
-    shown = runner.invoke(main, ["show", "10.0.0.7", "--db", str(db)])
+    shown = runner.invoke(main, ["show", "198.18.100.7", "--db", str(db)])
     assert "[high] rtsp-no-auth:554 open stream" in shown.output
     listed = runner.invoke(main, ["checks"])
     assert "rtsp-no-auth" in listed.output and "default-credentials" in listed.output and "opt-in" in listed.output
@@ -423,7 +423,7 @@ MINIUPNPD_DESCRIPTION = (
 MAPPING = (b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
            b'<u:GetGenericPortMappingEntryResponse xmlns:u="urn:schemas-upnp-org:service:WANIPConnection:1">'
            b"<NewRemoteHost></NewRemoteHost><NewExternalPort>8554</NewExternalPort><NewProtocol>TCP</NewProtocol>"
-           b"<NewInternalPort>554</NewInternalPort><NewInternalClient>192.168.1.64</NewInternalClient>"
+           b"<NewInternalPort>554</NewInternalPort><NewInternalClient>198.18.168.64</NewInternalClient>"
            b"<NewEnabled>1</NewEnabled><NewPortMappingDescription>cam</NewPortMappingDescription>"
            b"<NewLeaseDuration>0</NewLeaseDuration></u:GetGenericPortMappingEntryResponse></s:Body></s:Envelope>")
 FAULT_713 = (b'<?xml version="1.0"?><s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body><s:Fault>'
@@ -437,10 +437,10 @@ def http_ok(body: bytes, status: str = "200 OK") -> bytes:
 
 
 def test_igd_description_and_mapping_parsers():
-    assert upnp_igd.wan_connection_services(MINIUPNPD_DESCRIPTION, "http://192.168.1.1:5000/rootDesc.xml") == [
-        ("urn:schemas-upnp-org:service:WANIPConnection:1", "http://192.168.1.1:5000/ctl/IPConn")]
+    assert upnp_igd.wan_connection_services(MINIUPNPD_DESCRIPTION, "http://198.18.168.1:5000/rootDesc.xml") == [
+        ("urn:schemas-upnp-org:service:WANIPConnection:1", "http://198.18.168.1:5000/ctl/IPConn")]
     mapping = upnp_igd.parse_mapping(MAPPING)
-    assert mapping["NewInternalClient"] == "192.168.1.64" and mapping["NewExternalPort"] == "8554"
+    assert mapping["NewInternalClient"] == "198.18.168.64" and mapping["NewExternalPort"] == "8554"
     assert upnp_igd.parse_mapping(FAULT_713) is None
     with pytest.raises(ProtocolError):
         upnp_igd.parse_mapping(b"<html/>")
@@ -449,17 +449,17 @@ def test_igd_description_and_mapping_parsers():
 
 
 def test_igd_table_read_until_fault_and_bounded():
-    location = "http://192.168.1.1:5000/rootDesc.xml"
-    sent, mappings = drive(igd_port_mappings_flow("192.168.1.1", 5000, location, RequestBudget(24)),
+    location = "http://198.18.168.1:5000/rootDesc.xml"
+    sent, mappings = drive(igd_port_mappings_flow("198.18.168.1", 5000, location, RequestBudget(24)),
                            [http_ok(MINIUPNPD_DESCRIPTION), http_ok(MAPPING), http_ok(FAULT_713, "500 Internal Server Error")])
     assert len(mappings) == 1 and b"<NewPortMappingIndex>1</NewPortMappingIndex>" in sent[2]
     assert b'SOAPAction: "urn:schemas-upnp-org:service:WANIPConnection:1#GetGenericPortMappingEntry"' in sent[1]
-    sent, mappings = drive(igd_port_mappings_flow("192.168.1.1", 5000, location, RequestBudget(100)),
+    sent, mappings = drive(igd_port_mappings_flow("198.18.168.1", 5000, location, RequestBudget(100)),
                            [http_ok(MINIUPNPD_DESCRIPTION)] + [http_ok(MAPPING)] * MAX_PORT_MAPPINGS)
     assert len(mappings) == MAX_PORT_MAPPINGS
 
 
 def test_igd_description_elsewhere_is_not_fetched():
-    flow = igd_port_mappings_flow("192.168.1.1", 5000, "http://192.168.1.9:5000/rootDesc.xml", RequestBudget(24))
+    flow = igd_port_mappings_flow("198.18.168.1", 5000, "http://198.18.168.9:5000/rootDesc.xml", RequestBudget(24))
     sent, mappings = drive(flow, [])
     assert sent == [] and mappings == []

@@ -52,7 +52,8 @@ SADP_CAMERA = (
     b"</ProbeMatch>\n"
 )
 # Same element names (cameronnewman/hikvision-tooling internal/sadp/scanner.go lists them) for a
-# factory-fresh recorder: Activated=false is the case an inventory must surface.
+# factory-fresh recorder: Activated=false is the case an inventory must surface. 192.168.1.64 is the
+# address Hikvision units report before activation: reply payload only, never a target.
 SADP_NVR_NOT_ACTIVATED = (
     b'<?xml version="1.0" encoding="UTF-8"?><ProbeMatch><Uuid>1F9B2A6C-4E1D-4F5A-9C3E-7A2B5D8E0C11</Uuid>'
     b"<Types>inquiry</Types><DeviceType>2</DeviceType><DeviceDescription>DS-7608NI-K2</DeviceDescription>"
@@ -143,7 +144,7 @@ def test_sadp_probe_match_observations():
 
 
 def test_sadp_not_activated_recorder_and_trailing_nul():
-    found = fields(sadp.parse_probe_match(SADP_NVR_NOT_ACTIVATED, "192.168.1.64"))
+    found = fields(sadp.parse_probe_match(SADP_NVR_NOT_ACTIVATED, "198.18.0.64"))
     assert found["sadp.activated"] == "false"
     assert found["sadp.mac"] == "bc:ad:28:00:00:20"
     assert found["sadp.description"] == "DS-7608NI-K2"

@@ -67,19 +67,19 @@ def test_latest_pair_is_per_site_and_skips_incomplete_scans(tmp_path):
 def test_without_a_mac_the_same_address_at_another_site_is_another_device(tmp_path):
     clock = Clock()
     store = Store(tmp_path / "a.db", clock=clock)
-    scan(store, clock, [device("mystery-cam", "10.0.0.5")], site="School A")
-    scan(store, clock, [device("mystery-cam", "10.0.0.5")], site="School B")
-    scan(store, clock, [device("mystery-cam", "10.0.0.5")], site="School A")
-    assert sorted((d["site"], d["ip"]) for d in store.devices()) == [("School A", "10.0.0.5"), ("School B", "10.0.0.5")]
+    scan(store, clock, [device("mystery-cam", "198.18.100.5")], site="School A")
+    scan(store, clock, [device("mystery-cam", "198.18.100.5")], site="School B")
+    scan(store, clock, [device("mystery-cam", "198.18.100.5")], site="School A")
+    assert sorted((d["site"], d["ip"]) for d in store.devices()) == [("School A", "198.18.100.5"), ("School B", "198.18.100.5")]
 
 
 def test_the_mac_follows_a_device_to_another_site(tmp_path):
     clock = Clock()
     store = Store(tmp_path / "a.db", clock=clock)
-    scan(store, clock, [device("lorex-nvr", "10.0.0.5")], site="School A")
-    scan(store, clock, [device("lorex-nvr", "10.1.0.9")], site="School B")
+    scan(store, clock, [device("lorex-nvr", "198.18.100.5")], site="School A")
+    scan(store, clock, [device("lorex-nvr", "198.18.101.9")], site="School B")
     [only] = store.devices()
-    assert (only["site"], only["ip"]) == ("School B", "10.1.0.9")
+    assert (only["site"], only["ip"]) == ("School B", "198.18.101.9")
 
 
 # --- schema upgrade ------------------------------------------------------------------------
@@ -95,17 +95,17 @@ def version_1_database(path) -> None:
     conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
     conn.execute("PRAGMA user_version = 1")
     conn.execute("INSERT INTO scans (id, started_at, finished_at, status, targets, parameters, site) VALUES "
-                 "(1, '2026-01-05T08:00:00Z', '2026-01-05T08:01:00Z', 'complete', '[\"10.0.0.0/24\"]', '{}', 'Old site')")
+                 "(1, '2026-01-05T08:00:00Z', '2026-01-05T08:01:00Z', 'complete', '[\"198.18.100.0/24\"]', '{}', 'Old site')")
     conn.execute("INSERT INTO devices (id, ip, mac, vendor, manufacturer, device_type, is_camera, confidence, first_seen, "
-                 "last_seen, first_scan_id, last_scan_id) VALUES (1, '10.0.0.7', '00:1f:54:10:20:30', 'lorex', 'dahua', "
+                 "last_seen, first_scan_id, last_scan_id) VALUES (1, '198.18.100.7', '00:1f:54:10:20:30', 'lorex', 'dahua', "
                  "'nvr', 1, 0.9, '2026-01-05T08:00:00Z', '2026-01-05T08:00:00Z', 1, 1)")
     conn.execute("INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) VALUES "
                  "(1, 1, 'rtsp', 'rtsp.server', 'Dahua Rtsp Server', 'dahua-rtsp-server', 0.8, 554, "
                  "'{\"manufacturer\": \"dahua\"}')")
     conn.execute("INSERT INTO sightings (scan_id, device_id, ip, mac, vendor, manufacturer, device_type, is_camera, "
-                 "confidence) VALUES (1, 1, '10.0.0.7', '00:1f:54:10:20:30', 'lorex', 'dahua', 'nvr', 1, 0.9)")
+                 "confidence) VALUES (1, 1, '198.18.100.7', '00:1f:54:10:20:30', 'lorex', 'dahua', 'nvr', 1, 0.9)")
     conn.execute("INSERT INTO observations (scan_id, device_id, ip, source, field, value, port, observed_at) VALUES "
-                 "(1, 1, '10.0.0.7', 'rtsp', 'rtsp.server', 'Dahua Rtsp Server', 554, '2026-01-05T08:00:10Z')")
+                 "(1, 1, '198.18.100.7', 'rtsp', 'rtsp.server', 'Dahua Rtsp Server', 554, '2026-01-05T08:00:10Z')")
     conn.commit()
     conn.close()
 
@@ -145,8 +145,8 @@ def test_merge_combines_sites_without_duplicating_devices(tmp_path):
     store_b = Store(tmp_path / "b.db", clock=clock_b)
     clock_b.advance(hours=1)
     # the Lorex NVR moved to school B (same MAC); a MAC-less camera at the same address as one of school A's
-    scan(store_b, clock_b, [device("lorex-nvr", "10.2.0.3"), device("mystery-cam", "198.18.0.14"),
-                            device("printer", "10.2.0.9", mac="9c:7b:ef:00:00:02")], site="School B")
+    scan(store_b, clock_b, [device("lorex-nvr", "198.18.102.3"), device("mystery-cam", "198.18.0.14"),
+                            device("printer", "198.18.102.9", mac="9c:7b:ef:00:00:02")], site="School B")
     store_b.close()
     before = (tmp_path / "a.db").read_bytes()
 
@@ -162,7 +162,7 @@ def test_merge_combines_sites_without_duplicating_devices(tmp_path):
         # 6 devices of school A (the NVR now at school B), 2 more in school B: the mystery camera is a different one
         assert len(devices) == 8, keys
         nvr = [d for d in devices if d["mac"] == "00:1f:54:10:20:30"]
-        assert len(nvr) == 1 and (nvr[0]["site"], nvr[0]["ip"]) == ("School B", "10.2.0.3")
+        assert len(nvr) == 1 and (nvr[0]["site"], nvr[0]["ip"]) == ("School B", "198.18.102.3")
         assert nvr[0]["first_seen"] == "2026-11-29T08:00:00Z"
         assert nvr[0]["evidence"] and nvr[0]["ndaa_889"] is True
         assert [("School A", "198.18.0.14"), ("School B", "198.18.0.14")] == [k for k in keys if k[1] == "198.18.0.14"]
@@ -266,7 +266,7 @@ def test_cli_scans_and_diff(tmp_path):
 def test_cli_diff_needs_two_scans(tmp_path):
     clock = Clock()
     with Store(tmp_path / "one.db", clock=clock) as store:
-        scan(store, clock, [device("printer", "10.0.0.2")])
+        scan(store, clock, [device("printer", "198.18.100.2")])
     result = CliRunner().invoke(main, ["diff", "--db", str(tmp_path / "one.db")])
     assert result.exit_code != 0 and "fewer than two complete scans" in result.output
     result = CliRunner().invoke(main, ["diff", "1", "--db", str(tmp_path / "one.db")])

@@ -34,7 +34,7 @@ def probes() -> dict[str, bytes]:
     }
 
 
-@pytest.mark.parametrize("source", [("10.1.2.3", 40000), ("8.8.8.8", 3702), ("198.20.0.1", 40000), ("198.18.0.1", 0)])
+@pytest.mark.parametrize("source", [("192.0.2.3", 40000), ("8.8.8.8", 3702), ("198.20.0.1", 40000), ("198.18.0.1", 0)])
 def test_requesters_outside_the_lab_block_get_nothing(hosts, source):
     hik = hosts["hikvision-ds2cd"]
     for protocol, data in probes().items():

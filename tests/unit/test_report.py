@@ -132,7 +132,7 @@ def test_report_lists_findings_when_there_are_some(tmp_path):
 def test_report_of_a_single_scan_says_there_is_nothing_to_compare(tmp_path):
     clock = Clock()
     with Store(tmp_path / "one.db", clock=clock) as store:
-        scan(store, clock, [device("printer", "10.0.0.2")])
+        scan(store, clock, [device("printer", "198.18.100.2")])
         document = render_html(gather(store))
     assert "no changes to show yet" in document and "nothing to chart" in document
 
