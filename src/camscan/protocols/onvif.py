@@ -222,14 +222,18 @@ def fault_reason(body: bytes) -> str | None:
     return " ".join(texts) or "SOAP fault"
 
 
+def _first_text(body: bytes, what: str, container: str, leaf: str) -> str | None:
+    """The first non-empty ``leaf`` text inside a ``container`` element of a SOAP reply."""
+    for element in _parse(body, what).iter(container):
+        text = next((node.text.strip() for node in element.iter(leaf) if node.text and node.text.strip()), None)
+        if text:
+            return text
+    return None
+
+
 def media_xaddr(body: bytes) -> str | None:
     """The media service address from a GetCapabilities response."""
-    root = _parse(body, "ONVIF GetCapabilities reply")
-    for media in root.iter("Media"):
-        xaddr = next((node.text.strip() for node in media.iter("XAddr") if node.text), None)
-        if xaddr:
-            return xaddr
-    return None
+    return _first_text(body, "ONVIF GetCapabilities reply", "Media", "XAddr")
 
 
 def profile_tokens(body: bytes) -> list[str]:
@@ -240,9 +244,4 @@ def profile_tokens(body: bytes) -> list[str]:
 
 def stream_uri(body: bytes) -> str | None:
     """The stream URI from a GetStreamUri response."""
-    root = _parse(body, "ONVIF GetStreamUri reply")
-    for media_uri in root.iter("MediaUri"):
-        uri = next((node.text.strip() for node in media_uri.iter("Uri") if node.text), None)
-        if uri:
-            return uri
-    return None
+    return _first_text(body, "ONVIF GetStreamUri reply", "MediaUri", "Uri")
