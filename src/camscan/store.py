@@ -384,13 +384,16 @@ class Store:
         """A random id given to this database when it was created; scans keep it through merges."""
         return self._meta("database_id")
 
-    def _insert_observations(self, scan_id: int, observations: Iterable[Observation]) -> None:
+    def _insert_observations(
+        self, scan_id: int, observations: Iterable[Observation], device_id: int | None = None
+    ) -> None:
+        """Insert observations (duplicates ignored), linked to ``device_id`` if given, else to the
+        device this scan has recorded at their address, if any."""
         now = self._now()
         rows = (
             (
+                device_id,
                 scan_id,
-                scan_id,
-                o.ip,
                 o.ip,
                 o.source,
                 o.field,
@@ -401,11 +404,11 @@ class Store:
             )
             for o in observations
         )
-        # device_id: linked now if the device of this ip is already recorded in this scan
         self.db.conn.executemany(
             "INSERT OR IGNORE INTO observations "
-            "(scan_id, device_id, ip, source, field, value, port, transport, observed_at) "
-            "VALUES (?, (SELECT device_id FROM sightings WHERE scan_id = ? AND ip = ?), ?, ?, ?, ?, ?, ?, ?)",
+            "(device_id, scan_id, ip, source, field, value, port, transport, observed_at) "
+            "VALUES (coalesce(?1, (SELECT device_id FROM sightings WHERE scan_id = ?2 AND ip = ?3)), "
+            "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
             rows,
         )
 
@@ -500,7 +503,7 @@ class Store:
 
             self._record_sighting(scan_id, device_id)
 
-            self._insert_observations(scan_id, device.observations)
+            self._insert_observations(scan_id, device.observations, device_id)
             self.db.execute(
                 "UPDATE observations SET device_id = ? WHERE scan_id = ? AND ip = ?",
                 [device_id, scan_id, device.ip],
