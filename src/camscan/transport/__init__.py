@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 import threading
 import time
 
@@ -17,6 +18,26 @@ def guard(scope: Scope, ip: str) -> None:
     """Refuse, loudly, any packet to an address outside scope."""
     if not scope.allowed(ip):
         raise OutOfScopeError(f"refused to send to {ip}: it is outside the authorised scope")
+
+
+SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
+REPLY_QUEUE_BYTES = 32 * 1024 * 1024
+
+
+def deepen_receive_queue(sock: socket.socket, buffer_bytes: int = REPLY_QUEUE_BYTES) -> None:
+    """Let the kernel queue ``buffer_bytes`` of incoming packets for ``sock``.
+
+    A sweep's replies arrive in bursts (a thousand ARP replies or ProbeMatches within
+    milliseconds) that outrun one Python reader for a moment; the default queue (64 KiB for
+    scapy's sockets, ~200 KiB for UDP) would drop most of them. Root may exceed
+    net.core.rmem_max (SO_RCVBUFFORCE); otherwise the kernel caps the request at that limit.
+    """
+    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+            return
+        except OSError:
+            continue
 
 
 class Pacer:

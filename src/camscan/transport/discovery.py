@@ -20,7 +20,7 @@ from collections.abc import Callable
 
 from camscan.probes.discovery import DiscoveryProbe
 from camscan.scope import Scope
-from camscan.transport import OutOfScopeError, Pacer, guard
+from camscan.transport import OutOfScopeError, Pacer, deepen_receive_queue, guard
 
 MAX_DATAGRAM = 65535
 
@@ -94,6 +94,7 @@ class DiscoverySockets:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
+            deepen_receive_queue(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             if self.links:
                 try:

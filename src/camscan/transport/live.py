@@ -18,7 +18,7 @@ from pathlib import Path
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, arp
 from camscan.scope import Scope
-from camscan.transport import Pacer, guard
+from camscan.transport import Pacer, deepen_receive_queue, guard
 
 READ_CHUNK = 16384
 
@@ -198,6 +198,7 @@ class LiveTransport:
         wanted = {ip for ip in targets if ip != source_ip}
         answered: set[str] = set()
         socket_ = await asyncio.to_thread(conf.L2socket, iface=interface, filter=arp.REPLY_FILTER)
+        deepen_receive_queue(socket_.ins)
 
         def read_replies() -> None:
             while select.select([socket_], [], [], 0)[0]:

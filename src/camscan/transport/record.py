@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import os
 import select
-import socket
 import struct
 import tempfile
 import threading
 import time
 from pathlib import Path
 
+from camscan.transport import deepen_receive_queue
+
 ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Ethernet header too)
 DECRYPTION_SECRETS_BLOCK = 0x0000000A
 TLS_KEY_LOG = 0x544C534B  # "TLSK"
 _POLL = 0.1
 CAPTURE_BUFFER_BYTES = 256 * 1024 * 1024
-SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 
 
 class RecordError(RuntimeError):
@@ -58,12 +58,7 @@ def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CA
     from scapy.config import conf
 
     sock = conf.L2listen(iface=interface, filter=bpf)
-    for option in (SO_RCVBUFFORCE, socket.SO_RCVBUF):  # root may exceed net.core.rmem_max
-        try:
-            sock.ins.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
-            break
-        except OSError:
-            continue
+    deepen_receive_queue(sock.ins, buffer_bytes)
     return sock
 
 
