@@ -36,21 +36,24 @@ and yields one :class:`CaptureProblem` as its last item, :func:`load_recording` 
 
 from __future__ import annotations
 
+import gc
 import os
 import socket
 import struct
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from socket import AF_INET, inet_ntop
 
 MAX_DIRECTION_BYTES = 256 * 1024
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 MAX_CONVERSATIONS = 20000
 MAX_PENDING_SEGMENTS = 1024  # early segments one direction may hold before the gap ahead of them is skipped
 IDLE_SECONDS = 300.0
+IDLE_CHECK_SECONDS = 1.0  # capture time between looks for idle conversations
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # larger than any real frame: a longer length field is damage
-PROGRESS_EVERY = 8192
-MAX_FRAGMENTED = 1024  # IPv4 datagrams waiting for their remaining fragments  # packets between on_progress calls
+PROGRESS_EVERY = 8192  # packets between on_progress calls
+MAX_FRAGMENTED = 1024  # IPv4 datagrams waiting for their remaining fragments
 
 TLS_KEY_LOG_SECRETS = 0x544C534B  # "TLSK": NSS key log format in a Decryption Secrets Block
 
@@ -63,6 +66,9 @@ LINKTYPE_IPV6 = 229
 LINKTYPE_LINUX_SLL2 = 276
 
 ETHERTYPE_IPV4 = 0x0800
+ETHERNET_IPV4 = ETHERTYPE_IPV4.to_bytes(2, "big")
+IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+TCP_PORTS_SEQUENCE = struct.Struct("!HHI")
 ETHERTYPE_ARP = 0x0806
 ETHERTYPE_IPV6 = 0x86DD
 VLAN_ETHERTYPES = (0x8100, 0x88A8, 0x9100)
@@ -193,75 +199,83 @@ def _tsresol(options: bytes, order: str) -> float:
 
 
 def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | TlsKeyLog]:
-    order = "<"
     interfaces: list[tuple[int, float, int]] = []  # (linktype, timestamp unit, snaplen)
     last_ts = 0.0
-    block_type_raw = first
+    # The first block's type is already read; every later block's type and length come in one read.
+    head = first + _read_exact(stream, 4, "a block header")
     while True:
-        if block_type_raw == PCAPNG_SHB:
-            head = _read_exact(stream, 8, "a section header block")
-            magic_le = struct.unpack("<I", head[4:8])[0]
-            if magic_le == PCAPNG_BYTE_ORDER_MAGIC:
-                order = "<"
-            elif struct.unpack(">I", head[4:8])[0] == PCAPNG_BYTE_ORDER_MAGIC:
-                order = ">"
-            else:
-                raise _Damage("section header block has no valid byte-order magic")
-            length = struct.unpack(order + "I", head[:4])[0]
-            if length < 28 or length % 4 or length > MAX_RECORD_BYTES:
-                raise _Damage(f"section header block has an impossible length {length}")
-            body = _read_exact(stream, length - 12, "a section header block")
-            if struct.unpack(order + "I", body[-4:])[0] != length:
-                raise _Damage("section header block's trailing length does not match")
-            interfaces = []
+        if head[:4] == PCAPNG_SHB:
+            order, interfaces = _section_header(stream, head)
+            block_head = struct.Struct(order + "II")
+            trailer = struct.Struct(order + "I")
+            enhanced = struct.Struct(order + "IIIII")
+            obsolete = struct.Struct(order + "HHIIII")
         else:
-            block_type = struct.unpack(order + "I", block_type_raw)[0]
-            length = struct.unpack(order + "I", _read_exact(stream, 4, "a block header"))[0]
+            block_type, length = block_head.unpack(head)
             if length < 12 or length % 4 or length > MAX_RECORD_BYTES:
                 raise _Damage(f"block of type {block_type:#x} has an impossible length {length}")
             body = _read_exact(stream, length - 8, f"a block of type {block_type:#x}")
-            if struct.unpack(order + "I", body[-4:])[0] != length:
+            end = length - 12  # the body without its trailing length
+            if trailer.unpack_from(body, end)[0] != length:
                 raise _Damage(f"block of type {block_type:#x}: trailing length does not match")
-            body = body[:-4]
-            if block_type == BLOCK_IDB:
-                if len(body) < 8:
-                    raise _Damage("interface description block too short")
-                linktype, _reserved, snaplen = struct.unpack(order + "HHI", body[:8])
-                interfaces.append((linktype, _tsresol(body[8:], order), snaplen))
-            elif block_type in (BLOCK_EPB, BLOCK_OPB):
-                if len(body) < 20:
+            if block_type == BLOCK_EPB or block_type == BLOCK_OPB:
+                if end < 20:
                     raise _Damage("packet block too short")
                 if block_type == BLOCK_EPB:
-                    interface, high, low, captured, _original = struct.unpack(order + "IIIII", body[:20])
+                    interface, high, low, captured, _original = enhanced.unpack_from(body)
                 else:
-                    interface, _drops, high, low, captured, _original = struct.unpack(order + "HHIIII", body[:20])
+                    interface, _drops, high, low, captured, _original = obsolete.unpack_from(body)
                 if interface >= len(interfaces):
                     raise _Damage(f"packet block names interface {interface}, which was never described")
-                if captured > len(body) - 20:
+                if captured > end - 20:
                     raise _Damage("packet block's captured length runs past the block")
                 linktype, unit, _snaplen = interfaces[interface]
                 last_ts = ((high << 32) | low) * unit
                 yield linktype, body[20 : 20 + captured], last_ts
+            elif block_type == BLOCK_IDB:
+                if end < 8:
+                    raise _Damage("interface description block too short")
+                linktype, _reserved, snaplen = struct.unpack_from(order + "HHI", body)
+                interfaces.append((linktype, _tsresol(body[8:end], order), snaplen))
             elif block_type == BLOCK_SPB:
-                if not interfaces or len(body) < 4:
+                if not interfaces or end < 4:
                     raise _Damage("simple packet block without an interface or too short")
-                original = struct.unpack(order + "I", body[:4])[0]
+                original = trailer.unpack_from(body)[0]
                 linktype, _unit, snaplen = interfaces[0]
-                captured = min(original, len(body) - 4, snaplen or original)
+                captured = min(original, end - 4, snaplen or original)
                 yield linktype, body[4 : 4 + captured], last_ts
             elif block_type == BLOCK_DSB:
-                if len(body) < 8:
+                if end < 8:
                     raise _Damage("decryption secrets block too short")
-                secrets_type, secrets_length = struct.unpack(order + "II", body[:8])
-                if secrets_length > len(body) - 8:
+                secrets_type, secrets_length = block_head.unpack_from(body)
+                if secrets_length > end - 8:
                     raise _Damage("decryption secrets block's secrets run past the block")
                 if secrets_type == TLS_KEY_LOG_SECRETS:
                     yield TlsKeyLog(body[8 : 8 + secrets_length])
-        block_type_raw = stream.read(4)
-        if not block_type_raw:
-            return
-        if len(block_type_raw) != 4:
-            raise _Damage(f"file ends inside a block header ({len(block_type_raw)} of 4 bytes)")
+        head = stream.read(8)
+        if len(head) != 8:
+            if not head:
+                return
+            raise _Damage(f"file ends inside a block header ({len(head)} of 8 bytes)")
+
+
+def _section_header(stream, head: bytes) -> tuple[str, list]:
+    """Read the rest of a Section Header Block whose first 8 bytes are ``head``: its byte order,
+    and the section's (so far empty) interface list."""
+    magic = _read_exact(stream, 4, "a section header block")
+    if struct.unpack("<I", magic)[0] == PCAPNG_BYTE_ORDER_MAGIC:
+        order = "<"
+    elif struct.unpack(">I", magic)[0] == PCAPNG_BYTE_ORDER_MAGIC:
+        order = ">"
+    else:
+        raise _Damage("section header block has no valid byte-order magic")
+    length = struct.unpack(order + "I", head[4:8])[0]
+    if length < 28 or length % 4 or length > MAX_RECORD_BYTES:
+        raise _Damage(f"section header block has an impossible length {length}")
+    body = _read_exact(stream, length - 12, "a section header block")
+    if struct.unpack(order + "I", body[-4:])[0] != length:
+        raise _Damage("section header block's trailing length does not match")
+    return order, []
 
 
 # --- frames to packets --------------------------------------------------------------------
@@ -278,16 +292,17 @@ def _ip_payload(data: bytes) -> tuple[str, str, int, bytes, tuple[int, int, bool
     if version == 4:
         if len(data) < 20:
             return None
-        header_length = (data[0] & 0x0F) * 4
-        total = int.from_bytes(data[2:4], "big")
+        first, _tos, total, identification, flags_offset, _ttl, protocol, _checksum, source, destination = (
+            IPV4_HEADER.unpack_from(data)
+        )
+        header_length = (first & 0x0F) * 4
         if header_length < 20 or total < header_length:
             return None
-        flags_offset = int.from_bytes(data[6:8], "big")
         fragment = None
         if flags_offset & 0x3FFF:  # more-fragments flag or a fragment offset
-            fragment = (int.from_bytes(data[4:6], "big"), (flags_offset & 0x1FFF) * 8, bool(flags_offset & 0x2000))
-        return (socket.inet_ntop(socket.AF_INET, data[12:16]), socket.inet_ntop(socket.AF_INET, data[16:20]),
-                data[9], data[header_length:total], fragment)
+            fragment = (identification, (flags_offset & 0x1FFF) * 8, bool(flags_offset & 0x2000))
+        return (inet_ntop(AF_INET, source), inet_ntop(AF_INET, destination), protocol,
+                data[header_length:total], fragment)
     if version == 6:
         if len(data) < 40:
             return None
@@ -347,8 +362,7 @@ class _Direction:
 
 
 class _Connection:
-    __slots__ = ("client", "server", "established", "turns", "turn_times", "start", "end", "directions", "closed",
-                 "buffered")
+    __slots__ = ("client", "server", "established", "turns", "turn_times", "start", "end", "directions", "buffered")
 
     def __init__(self, client: tuple[str, int], server: tuple[str, int], ts: float) -> None:
         self.client, self.server = client, server
@@ -357,7 +371,6 @@ class _Connection:
         self.turn_times: list[float] = []
         self.start = self.end = ts
         self.directions = {client: _Direction(), server: _Direction()}
-        self.closed = False
         self.buffered = 0
 
     def conversation(self) -> TcpConversation:
@@ -382,15 +395,19 @@ class TrafficAssembler:
         self._connections: OrderedDict[tuple, _Connection] = OrderedDict()
         self._buffered = 0
         self._fragments: OrderedDict[tuple, dict[int, tuple[bytes, bool]]] = OrderedDict()
+        self._next_idle_check = float("-inf")
 
     def feed(self, linktype: int, frame: bytes, ts: float) -> list[Record]:
-        ethertype, network, link_source = _network_layer(linktype, frame)
-        if ethertype == ETHERTYPE_ARP:
-            if linktype != LINKTYPE_ETHERNET:
-                frame = b"\xff" * 6 + link_source[:6].ljust(6, b"\x00") + b"\x08\x06" + network
-            return [ArpFrame(bytes(frame), ts)]
-        if ethertype not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
-            return []
+        if linktype == LINKTYPE_ETHERNET and frame[12:14] == ETHERNET_IPV4:
+            network = frame[14:]  # the usual case, without the general link-layer dispatch
+        else:
+            ethertype, network, link_source = _network_layer(linktype, frame)
+            if ethertype == ETHERTYPE_ARP:
+                if linktype != LINKTYPE_ETHERNET:
+                    frame = b"\xff" * 6 + link_source[:6].ljust(6, b"\x00") + b"\x08\x06" + network
+                return [ArpFrame(bytes(frame), ts)]
+            if ethertype not in (ETHERTYPE_IPV4, ETHERTYPE_IPV6):
+                return []
         packet = _ip_payload(network)
         if packet is None:
             return []
@@ -399,12 +416,12 @@ class TrafficAssembler:
             payload = self._reassemble((source, destination, protocol, fragment[0]), fragment[1], fragment[2], payload)
             if payload is None:
                 return []
+        if protocol == 6 and len(payload) >= 20:
+            return self._tcp(source, destination, payload, ts)
         if protocol == 17 and len(payload) >= 8:
             sport, dport, length = struct.unpack("!HHH", payload[:6])
             data = payload[8:length] if 8 <= length <= len(payload) else payload[8:]
             return [Datagram(source, sport, destination, dport, bytes(data), ts)]
-        if protocol == 6 and len(payload) >= 20:
-            return self._tcp(source, destination, payload, ts)
         return []
 
     def _reassemble(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
@@ -425,7 +442,7 @@ class TrafficAssembler:
         return None
 
     def _tcp(self, source: str, destination: str, segment: bytes, ts: float) -> list[Record]:
-        sport, dport, sequence = struct.unpack("!HHI", segment[:8])
+        sport, dport, sequence = TCP_PORTS_SEQUENCE.unpack_from(segment)
         offset = (segment[12] >> 4) * 4
         flags = segment[13]
         if offset < 20:
@@ -459,11 +476,14 @@ class TrafficAssembler:
             self._accept(connection, sender, direction, _relative(sequence, direction.base), data)
         if flags & TCP_FIN:
             direction.fin = True
+            if all(d.fin for d in connection.directions.values()):
+                return [self._emit(key)]
         if flags & TCP_RST:
-            connection.closed = True
-        if connection.closed or all(d.fin for d in connection.directions.values()):
             return [self._emit(key)]
-        return self._evict(ts)
+        if (ts >= self._next_idle_check or self._buffered > MAX_BUFFERED_BYTES
+                or len(self._connections) > MAX_CONVERSATIONS):
+            return self._evict(ts)
+        return []
 
     def _accept(self, connection: _Connection, sender, direction: _Direction, offset: int, data: bytes) -> None:
         if offset < direction.next:  # retransmitted or overlapping bytes
@@ -527,6 +547,8 @@ class TrafficAssembler:
         return connection.conversation()
 
     def _evict(self, ts: float) -> list[Record]:
+        """Emit the least recently active conversations while memory is over bounds or they are idle."""
+        self._next_idle_check = ts + IDLE_CHECK_SECONDS
         evicted: list[Record] = []
         while self._connections:
             key, oldest = next(iter(self._connections.items()))
@@ -575,12 +597,15 @@ def iter_capture(path: str | os.PathLike, on_progress: Callable[[int, int], None
         assembler = TrafficAssembler()
         problem = None
         count = 0
+        feed = assembler.feed
         try:
             for item in frames:
-                if isinstance(item, TlsKeyLog):
+                if item.__class__ is TlsKeyLog:
                     yield item
                     continue
-                yield from assembler.feed(*item)
+                records = feed(*item)
+                if records:
+                    yield from records
                 count += 1
                 if on_progress and count % PROGRESS_EVERY == 0:
                     on_progress(stream.tell(), total)
@@ -595,18 +620,30 @@ def iter_capture(path: str | os.PathLike, on_progress: Callable[[int, int], None
 
 
 def load_recording(path: str | os.PathLike) -> Recording:
-    """Read a whole capture; damage is listed in ``problems``, a non-capture raises :class:`CaptureError`."""
+    """Read a whole capture; damage is listed in ``problems``, a non-capture raises :class:`CaptureError`.
+
+    The records are kept for a replay's whole run, so they are frozen out of the cyclic
+    garbage collector (they hold no cycles): left in, the growing recording would be walked
+    by every full collection, during the read and after it (a third of a replay's time).
+    """
     recording = Recording()
-    for item in iter_capture(path):
-        if isinstance(item, Datagram):
-            recording.datagrams.append(item)
-        elif isinstance(item, ArpFrame):
-            recording.arp.append(item)
-        elif isinstance(item, TcpConversation):
-            recording.conversations.append(item)
-        elif isinstance(item, TlsKeyLog):
-            recording.tls_keylog += item.data if item.data.endswith(b"\n") or not item.data else item.data + b"\n"
-        else:
-            recording.problems.append(item.message)
-    recording.conversations.sort(key=lambda conversation: conversation.start)
+    kept = {Datagram: recording.datagrams, ArpFrame: recording.arp, TcpConversation: recording.conversations}
+    keylog: list[bytes] = []
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        for item in iter_capture(path):
+            records = kept.get(item.__class__)
+            if records is not None:
+                records.append(item)
+            elif isinstance(item, TlsKeyLog):
+                keylog.append(item.data if item.data.endswith(b"\n") or not item.data else item.data + b"\n")
+            else:
+                recording.problems.append(item.message)
+        recording.tls_keylog = b"".join(keylog)
+        recording.conversations.sort(key=lambda conversation: conversation.start)
+        gc.freeze()
+    finally:
+        if collecting:
+            gc.enable()
     return recording
