@@ -49,6 +49,7 @@ def read_scope_file(path: str | Path) -> list[str]:
 
 
 MAX_ADDRESSES = 1 << 20
+MAX_REMEMBERED_VERDICTS = 1 << 16  # addresses whose scope verdict is kept (the cache starts over beyond)
 # IPv4-mapped and NAT64 addresses reach IPv4 hosts under another name.
 TRANSLATED_IPV4 = IPSet(["::ffff:0:0/96", "64:ff9b::/96"])
 
@@ -107,7 +108,8 @@ class Scope:
                 "per scan: split it into several scans"
             )
         self._set = authorised
-        # The same set as sorted integer ranges per IP version: every packet asks, so answer by bisection.
+        # Every packet asks: answer by bisection over sorted integer ranges, and remember the answer.
+        self._verdicts: dict[str, bool] = {}
         self._ranges: dict[int, tuple[list[int], list[int]]] = {}
         for span in authorised.iter_ipranges():
             firsts, lasts = self._ranges.setdefault(span.version, ([], []))
@@ -116,6 +118,16 @@ class Scope:
 
     def allowed(self, ip: str) -> bool:
         """True only for an address inside the authorised scope."""
+        verdict = self._verdicts.get(ip) if isinstance(ip, str) else None
+        if verdict is None:
+            verdict = self._decide(ip)
+            if isinstance(ip, str):
+                if len(self._verdicts) >= MAX_REMEMBERED_VERDICTS:
+                    self._verdicts.clear()
+                self._verdicts[ip] = verdict
+        return verdict
+
+    def _decide(self, ip: str) -> bool:
         try:
             address = ipaddress.ip_address(ip)
         except (ValueError, TypeError):
