@@ -57,6 +57,8 @@ class OnvifMessages:
         self._service = None
         self._binding_name = ""
         self._loading = asyncio.Lock()
+        self._bindings: dict[bool, object] = {}
+        self._anonymous_bodies: dict[str, tuple[bytes, str]] = {}
 
     async def load(self) -> None:
         """Read the WSDL once, however many devices ask at the same moment."""
@@ -87,20 +89,35 @@ class OnvifMessages:
     def _client(self, authenticated: bool):
         return self._service.zeep_client if authenticated else self._service.zeep_client_authless
 
-    def request(self, host_header: str, path: str, operation: str, authenticated: bool) -> bytes:
-        """The HTTP POST of one device-service operation (signed when ``authenticated``)."""
-        client = self._client(authenticated)
-        proxy = client.create_service(self._binding_name, PLACEHOLDER_XADDR)
-        envelope, headers = proxy._binding._create(operation, (), {}, client=client)
+    def _binding(self, authenticated: bool):
+        binding = self._bindings.get(authenticated)
+        if binding is None:
+            client = self._client(authenticated)
+            binding = self._bindings[authenticated] = client.create_service(self._binding_name, PLACEHOLDER_XADDR)._binding
+        return binding
+
+    def _envelope(self, operation: str, authenticated: bool) -> tuple[bytes, str]:
+        """The SOAP envelope of one operation and its content type (the signed one is new each time)."""
         from lxml import etree
 
+        envelope, headers = self._binding(authenticated)._create(operation, (), {}, client=self._client(authenticated))
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-        return http.build_post(host_header, path, body, headers.get("Content-Type", "application/soap+xml; charset=utf-8"))
+        return body, headers.get("Content-Type", "application/soap+xml; charset=utf-8")
+
+    def request(self, host_header: str, path: str, operation: str, authenticated: bool) -> bytes:
+        """The HTTP POST of one device-service operation (signed when ``authenticated``)."""
+        if authenticated:
+            body, content_type = self._envelope(operation, authenticated)
+        else:  # the same bytes for every device: built once
+            if operation not in self._anonymous_bodies:
+                self._anonymous_bodies[operation] = self._envelope(operation, authenticated)
+            body, content_type = self._anonymous_bodies[operation]
+        return http.build_post(host_header, path, body, content_type)
 
     def reply(self, operation: str, authenticated: bool, status: int, content: bytes, content_type: str) -> dict:
         """The operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
         client = self._client(authenticated)
-        binding = client.create_service(self._binding_name, PLACEHOLDER_XADDR)._binding
+        binding = self._binding(authenticated)
         response = SimpleNamespace(status_code=status, content=content, headers={"Content-Type": content_type},
                                    encoding="utf-8")
         return self._service.to_dict(binding.process_reply(client, binding.get(operation), response)) or {}
