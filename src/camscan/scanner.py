@@ -207,8 +207,7 @@ class Scan:
     async def _sweep_ports(
         self, transport: LiveTransport, ip: str, observations: list[Observation], services: list[Service]
     ) -> None:
-        states = await asyncio.gather(*(transport.tcp_open(ip, port) for port in self.settings.ports))
-        open_ports = [port for port, is_open in zip(self.settings.ports, states) if is_open]
+        open_ports = await transport.open_ports(ip, self.settings.ports)
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
 
     async def _discover(self, ip: str, observations: list[Observation]) -> None:

@@ -76,7 +76,12 @@ class LiveTransport:
             # A recording keeps the TLS secrets so the HTTPS conversations can be replayed and read.
             self._tls.keylog_filename = str(keylog)
 
-    async def tcp_open(self, ip: str, port: int) -> bool:
+    async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
+        """The ports of ``ip`` that accept a TCP connection, tried at once (paced, bounded)."""
+        states = await asyncio.gather(*(self._tcp_open(ip, port) for port in ports))
+        return [port for port, is_open in zip(ports, states) if is_open]
+
+    async def _tcp_open(self, ip: str, port: int) -> bool:
         """Whether a TCP connect to ip:port succeeds; nothing is sent and the connection is reset."""
         guard(self.scope, ip)
         async with self._slots:

@@ -53,32 +53,44 @@ def _cleartext_certificate(server: bytes) -> bytes | None:
 
 
 class _Conversation:
-    """One recorded connection as the replay uses it: its turns in plaintext, and the server certificate."""
+    """One recorded connection as the replay uses it: its turns in plaintext, and the server certificate.
+
+    A TLS conversation is decrypted when a flow first asks for it, not when the recording is read.
+    """
 
     def __init__(self, recorded: TcpConversation, keylog: dict, timeout: float) -> None:
         self.recorded = recorded
         self.timeout = timeout
+        self.is_tls = _is_tls(next((data for side, data in recorded.turns if side == "c"), b""))
+        self.used = False
+        self._keylog = keylog
         self.certificate: bytes | None = None
         self.problem: str | None = None
-        turns = list(recorded.turns)
+        self._decrypted = not self.is_tls
+        self.turns = recorded.turns
+        self.turn_times = recorded.turn_times
+
+    def prepare(self) -> None:
+        """Decrypt a TLS conversation's turns (once), learning its ``certificate`` or ``problem``."""
+        if not self._decrypted:
+            self._decrypted = True
+            self._decrypt()
+
+    def _decrypt(self) -> None:
+        turns = self.recorded.turns
         client = b"".join(data for side, data in turns if side == "c")
-        if _is_tls(client):
-            server = b"".join(data for side, data in turns if side == "s")
-            try:
-                session = decrypt_session(client, server, keylog)
-            except TlsDecryptError as error:
-                self.problem = str(error)
-                turns = []
-                self.certificate = _cleartext_certificate(server)
-            else:
-                self.certificate = session.certificate
-                turns = [("c", session.client_data)] if session.client_data else []
-                turns += [("s", session.server_data)] if session.server_data else []
-        self.turns = turns
-        # Decrypted turns lose their capture times; plaintext ones keep them.
-        self.turn_times = list(recorded.turn_times) if not _is_tls(client) else []
-        self.is_tls = _is_tls(client)
-        self.used = False
+        server = b"".join(data for side, data in turns if side == "s")
+        try:
+            session = decrypt_session(client, server, self._keylog)
+        except TlsDecryptError as error:
+            self.problem = str(error)
+            self.turns = []
+            self.certificate = _cleartext_certificate(server)
+        else:
+            self.certificate = session.certificate
+            self.turns = [("c", session.client_data)] if session.client_data else []
+            self.turns += [("s", session.server_data)] if session.server_data else []
+        self.turn_times = []  # decrypted turns lose their capture times
 
     def greeting(self) -> bytes:
         """What the server said before the client said anything (a banner)."""
@@ -117,17 +129,23 @@ class ReplayTransport:
         self.recording = recording
         keylog = parse_keylog(recording.tls_keylog) if recording.tls_keylog else {}
         self._by_service: dict[tuple[str, int], list[_Conversation]] = defaultdict(list)
+        self._established: set[tuple[str, int]] = set()
         for recorded in recording.conversations:
             self._by_service[recorded.server].append(_Conversation(recorded, keylog, timeout))
+            if recorded.established:
+                self._established.add(recorded.server)
 
-    async def tcp_open(self, ip: str, port: int) -> bool:
+    async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
+        """The ports the recording shows accepting a connection from the scanner."""
         guard(self.scope, ip)
-        return any(conv.recorded.established for conv in self._by_service.get((ip, port), ()))
+        return [port for port in ports if (ip, port) in self._established]
 
     async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
         guard(self.scope, ip)
         candidates = [conv for conv in self._by_service.get((ip, port), ()) if conv.is_tls == tls]
-        if not any(conv.recorded.established for conv in self._by_service.get((ip, port), ())):
+        for conv in candidates:
+            conv.prepare()
+        if (ip, port) not in self._established:
             flow.close()
             return FlowResult([], None, connected=False)
         certificate = next((conv.certificate for conv in candidates if conv.certificate), None)
@@ -188,14 +206,19 @@ class ReplayDiscoverySockets:
         self.notices: list[str] = []
         self.dropped_out_of_scope = 0
         self._replies: dict[str, list[Datagram]] = {}
+        self._replies_by_source: dict[str, dict[str, list[Datagram]]] = {}
         self._probes = {probe.name: probe for probe in probes}
         self._delivered: set[int] = set()
         for probe in probes:
             own_ports = {item.sport for item in datagrams if item.src in scanner and item.dport == probe.port}
-            self._replies[probe.name] = [
+            own_ports.add(probe.port)
+            replies = self._replies[probe.name] = [
                 item for item in datagrams
-                if item.src not in scanner and (item.dport in own_ports | {probe.port} or item.sport == probe.port)
+                if item.src not in scanner and (item.dport in own_ports or item.sport == probe.port)
             ]
+            by_source = self._replies_by_source[probe.name] = defaultdict(list)
+            for item in replies:
+                by_source[item.src].append(item)
 
     def open(self) -> None:
         """Nothing to open: the recording is already read."""
@@ -217,7 +240,7 @@ class ReplayDiscoverySockets:
     async def send_unicast(self, ip: str) -> None:
         guard(self.scope, ip)
         for name, probe in self._probes.items():
-            self._deliver(probe, [item for item in self._replies[name] if item.src == ip])
+            self._deliver(probe, self._replies_by_source[name].get(ip, []))
 
     def close(self) -> None:
         """Nothing to close."""
