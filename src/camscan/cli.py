@@ -193,9 +193,11 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
     if replay_path:
         click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
-    elif scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
-        click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-    network = replay_network(replay_path) if replay_path else LiveNetwork(record=record_path)
+        network = replay_network(replay_path, discovery=not no_discovery)
+    else:
+        if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
+            click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
+        network = LiveNetwork(record=record_path)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
     credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
@@ -234,13 +236,25 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         sys.exit(130)
 
 
-def replay_network(path: str):
-    """The network a recording describes, or a clear error for a file that is no usable capture."""
-    from camscan.capture.reader import CaptureError, load_recording
+def replay_network(path: str, discovery: bool):
+    """The network a recording describes, or a clear error for a file that is no usable capture.
+
+    The recording is read in a child process while this one loads what every scan needs
+    (signatures, the vendor catalogue and, with discovery, the ONVIF message layer).
+    """
+    from camscan.capture.reader import BackgroundLoad, CaptureError
+    from camscan.fingerprint.signatures import default_rules
+    from camscan.fingerprint.vendors import default_catalogue
+    from camscan.probes.onvif import preload_message_layer
     from camscan.transport.replay import ReplayNetwork
 
+    loading = BackgroundLoad(path)
+    default_rules()
+    default_catalogue()
+    if discovery:
+        preload_message_layer()
     try:
-        recording = load_recording(path)
+        recording = loading.result()
     except CaptureError as error:
         raise click.ClickException(f"cannot replay {path}: {error}") from None
     for problem in recording.problems:

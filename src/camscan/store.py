@@ -48,6 +48,12 @@ def _iso(moment: datetime) -> str:
     return moment.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+@functools.lru_cache(maxsize=1024)
+def _iso_second(timestamp: int) -> str:
+    """``_iso`` of a Unix time in whole seconds (a scan's observations share a few seconds)."""
+    return _iso(datetime.fromtimestamp(timestamp, timezone.utc))
+
+
 def normalize_mac(mac: str | None) -> str | None:
     """A MAC in camscan's one form (see :func:`canonical_mac`); other text lower-cased; None stays None."""
     if not mac or not mac.strip():
@@ -356,9 +362,12 @@ class Store:
     def _now(self) -> str:
         return _iso(self._clock())
 
-    def _require_scan(self, scan_id: int) -> None:
-        if self.db.execute("SELECT 1 FROM scans WHERE id = ?", [scan_id]).fetchone() is None:
+    def _require_scan(self, scan_id: int) -> str | None:
+        """The scan's site; StoreError when there is no such scan."""
+        row = self.db.execute("SELECT site FROM scans WHERE id = ?", [scan_id]).fetchone()
+        if row is None:
             raise StoreError(f"there is no scan {scan_id} in {self.path}")
+        return row[0]
 
     @_database_errors
     def start_scan(self, targets: list[str], parameters: dict, site: str | None = None) -> int:
@@ -400,7 +409,7 @@ class Store:
                 str(o.value),
                 o.port,
                 o.transport,
-                _iso(datetime.fromtimestamp(o.observed_at, timezone.utc)) if o.observed_at else now,
+                _iso_second(int(o.observed_at)) if o.observed_at else now,
             )
             for o in observations
         )
@@ -440,9 +449,6 @@ class Store:
                 return row
         return None
 
-    def _scan_site(self, scan_id: int) -> str | None:
-        return self.db.execute("SELECT site FROM scans WHERE id = ?", [scan_id]).fetchone()[0]
-
     @staticmethod
     def _identifies(identification: Identification) -> bool:
         return any(getattr(identification, name) for name in IDENTITY_FIELDS) or bool(identification.evidence)
@@ -460,8 +466,7 @@ class Store:
         mac = normalize_mac(device.mac)
         ident = device.identification
         with self.db.atomic():
-            self._require_scan(scan_id)
-            site = self._scan_site(scan_id)
+            site = self._require_scan(scan_id)
             existing = self._find_device(device.ip, mac, site)
             identified = self._identifies(ident)
             values: dict[str, Any] = {"ip": device.ip, "last_seen": now, "last_scan_id": scan_id}
@@ -486,17 +491,16 @@ class Store:
                     f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), device_id]
                 )
 
-            for service in device.services:
-                self.db.execute(
-                    "INSERT INTO services (device_id, port, transport, protocol, banner, "
-                    "first_seen, last_seen, last_scan_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-                    "ON CONFLICT (device_id, port, transport) DO UPDATE SET "
-                    "protocol = coalesce(excluded.protocol, protocol), "
-                    "banner = CASE WHEN excluded.banner <> '' THEN excluded.banner ELSE banner END, "
-                    "last_seen = excluded.last_seen, last_scan_id = excluded.last_scan_id",
-                    [device_id, service.port, service.transport, service.protocol or None,
-                     service.banner, now, now, scan_id],
-                )
+            self.db.conn.executemany(
+                "INSERT INTO services (device_id, port, transport, protocol, banner, "
+                "first_seen, last_seen, last_scan_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
+                "ON CONFLICT (device_id, port, transport) DO UPDATE SET "
+                "protocol = coalesce(excluded.protocol, protocol), "
+                "banner = CASE WHEN excluded.banner <> '' THEN excluded.banner ELSE banner END, "
+                "last_seen = excluded.last_seen, last_scan_id = excluded.last_scan_id",
+                [(device_id, service.port, service.transport, service.protocol or None,
+                  service.banner, now, now, scan_id) for service in device.services],
+            )
 
             if identified:
                 self._replace_evidence(device_id, scan_id, ident.evidence)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import random
 import struct
+import threading
+from pathlib import Path
 
 import pytest
 from scapy.layers.inet import IP, TCP, UDP, fragment
@@ -14,6 +16,7 @@ from scapy.utils import PcapNgWriter, wrpcap
 from camscan.capture import reader
 from camscan.capture.reader import (
     ArpFrame,
+    BackgroundLoad,
     CaptureError,
     CaptureProblem,
     Datagram,
@@ -283,3 +286,31 @@ def test_long_run_of_early_segments_skips_the_gap(tmp_path, monkeypatch):
     wrpcap(str(path), packets)
     [conversation] = only(iter_capture(path), TcpConversation)
     assert conversation.turns == [("s", b"".join(b"%010d" % n for n in range(1, 7)))]
+
+
+def test_background_load_gives_what_load_recording_gives():
+    fixture = Path(__file__).parents[2] / "pcaps" / "hikvision-nvr.pcapng"
+    loading = BackgroundLoad(fixture)
+    assert loading.forked  # pytest's main thread alone: the child process reads
+    assert loading.result() == load_recording(fixture)
+
+
+def test_background_load_reports_a_bad_file_like_load_recording(tmp_path):
+    path = tmp_path / "garbage.pcap"
+    path.write_bytes(b"hello, this is text\n")
+    with pytest.raises(CaptureError, match="not a pcap or pcapng"):
+        BackgroundLoad(path).result()
+
+
+def test_background_load_reads_in_process_while_another_thread_runs():
+    fixture = Path(__file__).parents[2] / "pcaps" / "axis-p3245.pcapng"
+    stop = threading.Event()
+    worker = threading.Thread(target=stop.wait)
+    worker.start()
+    try:
+        loading = BackgroundLoad(fixture)
+        assert not loading.forked
+        assert loading.result() == load_recording(fixture)
+    finally:
+        stop.set()
+        worker.join()

@@ -37,9 +37,11 @@ and yields one :class:`CaptureProblem` as its last item, :func:`load_recording` 
 from __future__ import annotations
 
 import gc
+import multiprocessing
 import os
 import socket
 import struct
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -647,3 +649,60 @@ def load_recording(path: str | os.PathLike) -> Recording:
         if collecting:
             gc.enable()
     return recording
+
+
+class BackgroundLoad:
+    """:func:`load_recording` in a forked child process, while this one goes on starting up.
+
+    Reading a large capture is as long as camscan's own start-up (imports, signatures), and a
+    machine has more than one core: the child reads, this process imports, and the records
+    come back pickled (a sixth of the reading time). Where fork is unsafe (another thread is
+    running) or missing, :meth:`result` reads in this process instead.
+    """
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = path
+        self._process = None
+        self._receiver = None
+        if "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1:
+            context = multiprocessing.get_context("fork")
+            self._receiver, sender = context.Pipe(duplex=False)
+            self._process = context.Process(target=_load_for_parent, args=(path, sender), daemon=True)
+            self._process.start()
+            sender.close()
+
+    @property
+    def forked(self) -> bool:
+        """Whether a child process is reading (else :meth:`result` reads here)."""
+        return self._process is not None
+
+    def result(self) -> Recording:
+        """The recording; raises :class:`CaptureError` as :func:`load_recording` does."""
+        if self._process is None:
+            return load_recording(self.path)
+        collecting = gc.isenabled()
+        gc.disable()  # unpickling builds the records: as in load_recording, no collector walks
+        try:
+            outcome = self._receiver.recv()
+        except EOFError:
+            outcome = CaptureError(f"the process reading {os.fspath(self.path)!r} ended without an answer "
+                                   f"(exit code {self._process.exitcode})")
+        finally:
+            self._receiver.close()
+            self._process.join()
+            if collecting:
+                gc.enable()
+        if isinstance(outcome, CaptureError):
+            raise outcome
+        gc.freeze()  # as load_recording does: the records live for the whole replay
+        return outcome
+
+
+def _load_for_parent(path: str | os.PathLike, sender) -> None:
+    """The child's side of :class:`BackgroundLoad`: read, send the recording or the error, exit."""
+    try:
+        outcome: Recording | CaptureError = load_recording(path)
+    except CaptureError as error:
+        outcome = error
+    sender.send(outcome)
+    sender.close()

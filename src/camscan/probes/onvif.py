@@ -49,6 +49,24 @@ def _reason(error: BaseException) -> str:
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
 
 
+def import_message_layer():
+    """onvif-zeep-async's package, its ``ONVIFService`` and its service table.
+
+    Imported on demand: zeep and its WSDL are a fifth of a second a scan without ONVIF need not pay.
+    """
+    import onvif
+    from onvif.client import ONVIFService
+    from onvif.definition import SERVICES
+
+    return onvif, ONVIFService, SERVICES
+
+
+def preload_message_layer() -> None:
+    """Import the message layer and parse the device service's WSDL now (outside any scan's
+    event loop); onvif-zeep-async keeps parsed WSDL documents for the rest of the process."""
+    asyncio.run(OnvifMessages(None).load())
+
+
 class OnvifMessages:
     """The device service's zeep clients (anonymous, and with the account), loaded once per scan."""
 
@@ -65,11 +83,7 @@ class OnvifMessages:
         async with self._loading:
             if self._service is not None:
                 return
-            # Imported here: zeep and its WSDL are a fifth of a second a scan without ONVIF need not pay.
-            import onvif as onvif_package
-            from onvif.client import ONVIFService
-            from onvif.definition import SERVICES
-
+            onvif_package, ONVIFService, SERVICES = import_message_layer()
             device = SERVICES["devicemgmt"]
             self._binding_name = "{%s}%s" % (device["ns"], device["binding"])
             service = ONVIFService(
