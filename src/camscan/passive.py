@@ -263,8 +263,9 @@ def store_inventory(store: Store, inventory: PassiveInventory, origin: str,
                                           "observation_source_prefix": SOURCE_PREFIX})
     device_ids = []
     try:
-        for device in inventory.devices(identifier):
-            device_ids.append(store.record_device(scan_id, device))
+        with store.grouped_commits():
+            for device in inventory.devices(identifier):
+                device_ids.append(store.record_device(scan_id, device))
     except BaseException:
         store.finish_scan(scan_id, "interrupted")
         raise

@@ -99,7 +99,8 @@ class Scan:
         links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
         try:
             network.start_recording(self.scope, by_interface, routed, links)
-            await self._run(network, by_interface, routed, links)
+            with self.store.grouped_commits():
+                await self._run(network, by_interface, routed, links)
         finally:
             network.stop_recording()
         return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))

@@ -2,11 +2,14 @@
 
 The only SQL in camscan. One SQLite file (WAL mode) through sqlite-utils; every
 public call is one short transaction, committed before it returns, so an
-interrupted scan keeps everything already recorded.
+interrupted scan keeps everything already recorded. Inside
+:meth:`Store.grouped_commits` (a scan's run) the calls are still all-or-nothing each,
+but are committed together every fraction of a second and when the group ends.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import ipaddress
 import json
@@ -14,8 +17,9 @@ import os
 import re
 import sqlite3
 import tempfile
+import time
 import uuid
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
@@ -26,6 +30,7 @@ from sqlite_utils import Database
 from camscan.model import Device, Evidence, Finding, Identification, Observation, canonical_mac
 
 SQLITE_HEADER = b"SQLite format 3\x00"
+GROUP_COMMIT_SECONDS = 0.5
 APPLICATION_ID = 0x63616D73  # "cams" in the file header; `file` and sqlite3 show it
 SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
 IDENTITY_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type")
@@ -240,7 +245,10 @@ def _database_errors(method):
     @functools.wraps(method)
     def wrapper(self: Store, *args, **kwargs):
         try:
-            return method(self, *args, **kwargs)
+            result = method(self, *args, **kwargs)
+            if self._group_deadline is not None and time.monotonic() >= self._group_deadline:
+                self._commit_group()
+            return result
         except sqlite3.IntegrityError:
             raise
         except sqlite3.OperationalError as error:
@@ -270,6 +278,8 @@ class Store:
         """
         self.path = Path(path)
         self._clock = clock or _utc_now
+        self._group_deadline: float | None = None  # inside grouped_commits: when to commit next
+        self._group_interval = 0.0
         self._camscan_version = _camscan_version()
         version = self._inspect()
         try:
@@ -999,6 +1009,34 @@ class Store:
         return row[0] if row else None
 
     # --- closing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def grouped_commits(self, interval: float = GROUP_COMMIT_SECONDS) -> Iterator[None]:
+        """Commit the calls made inside together: every ``interval`` seconds and on leaving,
+        also when leaving on an error or Ctrl-C (a call that failed has undone its own part).
+
+        A scan stores a host at a time; one commit per host is most of the store's work on
+        a large sweep. Only a crash of the process itself loses up to ``interval`` seconds
+        of results; other processes see them that much later.
+        """
+        if self._group_deadline is not None:
+            yield
+            return
+        self._group_interval = interval
+        self._commit_group()
+        try:
+            yield
+        finally:
+            self._group_deadline = None
+            if self.db.conn.in_transaction:
+                self.db.conn.execute("COMMIT")
+
+    def _commit_group(self) -> None:
+        """Commit the group's writes so far; the next call starts the next transaction."""
+        if self.db.conn.in_transaction:
+            self.db.conn.execute("COMMIT")
+        self.db.conn.execute("BEGIN")
+        self._group_deadline = time.monotonic() + self._group_interval
 
     def close(self) -> None:
         """Close the database; everything recorded is already committed."""
