@@ -18,7 +18,7 @@ import yaml
 from camscan import __version__
 from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
-from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
+from camscan.fingerprint.signatures import SignatureError, check_example, default_rules, load_yaml
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
@@ -268,7 +268,7 @@ def onvif_credentials(user: str | None, password: str | None, path: str | None):
 
     if path:
         try:
-            loaded = yaml.safe_load(Path(path).read_text()) or {}
+            loaded = load_yaml(Path(path).read_text()) or {}
         except (OSError, yaml.YAMLError) as error:
             raise click.ClickException(f"cannot read credentials file {path}: {type(error).__name__}") from None
         account = loaded.get("onvif") if isinstance(loaded, dict) else None

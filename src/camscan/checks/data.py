@@ -9,7 +9,7 @@ from pathlib import Path
 
 import yaml
 
-from camscan.fingerprint.signatures import SignatureError, signatures_dir
+from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
 
 GENERIC = "generic"
 _VERSION = re.compile(r"(\d+(?:\.\d+){1,4})(?:[^\d]{0,12}?build[ _]?(\d{6}))?", re.IGNORECASE)
@@ -22,7 +22,7 @@ def checks_dir() -> Path:
 def _load(name: str) -> list[dict]:
     path = checks_dir() / name
     try:
-        entries = yaml.safe_load(path.read_text())
+        entries = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as error:
         raise SignatureError(f"{path}: cannot read check data: {error}") from None
     if not isinstance(entries, list) or not all(isinstance(entry, dict) for entry in entries):

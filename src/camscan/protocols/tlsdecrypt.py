@@ -322,8 +322,7 @@ class _RecordOpener(ABC):
 
 def _xor_nonce(iv: bytes, sequence: int) -> bytes:
     """RFC 8446 §5.3 / RFC 7905 §2: the sequence number, left-padded to the IV length, xor the IV."""
-    padded = sequence.to_bytes(len(iv), "big")
-    return bytes(a ^ b for a, b in zip(iv, padded, strict=True))
+    return (int.from_bytes(iv, "big") ^ sequence).to_bytes(len(iv), "big")
 
 
 def _aead(bulk: str, key: bytes) -> AESGCM | ChaCha20Poly1305:
