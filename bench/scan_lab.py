@@ -90,6 +90,7 @@ def main() -> None:
     parser.add_argument("--replay", action="store_true",
                         help="record camscan's scan (--record), replay it (--replay, in an empty network namespace) "
                              "and compare the two exported inventories")
+    parser.add_argument("--recording", help="with --replay: keep the recording at this path (default: a temporary file)")
     args = parser.parse_args()
     if os.geteuid() != 0:
         raise SystemExit("the benchmark builds network namespaces: run it as root")
@@ -108,7 +109,7 @@ def main() -> None:
     print(f"{'tool':<14}{'wall s':>9}{'peak MB':>10}  vendor accuracy", flush=True)
     with NamespaceLab(hosts) as lab, tempfile.TemporaryDirectory() as workdir:
         db = os.path.join(workdir, "bench.db")
-        recording = os.path.join(workdir, "scan.pcapng")
+        recording = args.recording or os.path.join(workdir, "scan.pcapng")
         record = ["--record", recording] if args.replay else []
         scan = timed("camscan scan", lab.exec_argv([sys.executable, "-m", "camscan", "scan", args.network,
                                                     "--db", db, "--yes", "--json", *record,
