@@ -288,6 +288,21 @@ def test_long_run_of_early_segments_skips_the_gap(tmp_path, monkeypatch):
     assert conversation.turns == [("s", b"".join(b"%010d" % n for n in range(1, 7)))]
 
 
+def test_a_connect_the_client_completed_or_had_given_up_on(tmp_path):
+    completed = [segment("c", "S", 1000, ts=1.0), segment("s", "SA", 5000, 1001, ts=1.001),
+                 segment("c", "A", 1001, 5001, ts=1.002), segment("c", "RA", 1001, 5001, ts=1.003)]
+    given_up = [segment("c", "S", 2000, ts=2.0), segment("s", "SA", 6000, 2001, ts=4.5),
+                segment("c", "R", 2001, ts=4.5)]  # the SYN-ACK came after the connect timed out
+    path = tmp_path / "connects.pcap"
+    wrpcap(str(path), completed + given_up)
+    first, second = load_recording(path).conversations
+    assert (first.established, first.completed, first.client_reset, first.turns) == (True, True, True, [])
+    assert (second.established, second.completed, second.client_reset) == (True, False, True)
+    wrpcap(str(path), http_exchange())
+    [exchange] = load_recording(path).conversations
+    assert exchange.completed and not exchange.client_reset
+
+
 def test_background_load_gives_what_load_recording_gives():
     fixture = Path(__file__).parents[2] / "pcaps" / "hikvision-nvr.pcapng"
     loading = BackgroundLoad(fixture)

@@ -21,8 +21,9 @@ def recording(*conversations: TcpConversation, keylog: bytes = b"") -> Recording
     return Recording(arp=[], datagrams=[], conversations=list(conversations), tls_keylog=keylog, problems=[])
 
 
-def conversation(port: int, turns, times=None) -> TcpConversation:
-    return TcpConversation((SCANNER, 40000 + port), (CAMERA, port), True, list(turns), 1.0, 2.0, list(times or []))
+def conversation(port: int, turns, times=None, completed: bool = True, client_reset: bool = False) -> TcpConversation:
+    return TcpConversation((SCANNER, 40000 + port), (CAMERA, port), True, list(turns), 1.0, 2.0, list(times or []),
+                           completed, client_reset)
 
 
 def replay(rec: Recording, flow, port: int, tls: bool = False):
@@ -80,3 +81,20 @@ def test_https_is_read_with_the_recorded_keys_and_keeps_its_certificate_without_
     without = replay(recording(conversation(443, turns)), flows.banner_flow(CAMERA, 443), 443, tls=True)
     assert without.certificate == certificates["rsa"][2], "TLS 1.2 certificates are cleartext"
     assert without.error and "unreadable" in without.error
+
+
+def test_the_sweep_finds_open_only_where_its_own_connect_probe_got_through():
+    late = conversation(80, [], completed=False, client_reset=True)  # the SYN-ACK came after the connect gave up
+    swept = conversation(554, [], client_reset=True)
+    follow_up_only = conversation(8000, [("c", b"POST /onvif/device_service HTTP/1.1\r\n\r\n"), ("s", PAGE)])
+    transport = ReplayTransport(recording(late, swept, follow_up_only), Scope([CAMERA]), 1000, 2.0, {SCANNER})
+    assert asyncio.run(transport.open_ports(CAMERA, [80, 554, 8000])) == [554]
+    assert asyncio.run(transport.run_flow(CAMERA, 8000, flows.http_flow(CAMERA, 8000, vendor_paths=()))).connected
+
+
+def test_the_connect_probe_never_answers_a_flow_the_flows_own_connection_does():
+    banner = b"SSH-2.0-OpenSSH_8.0\r\n"
+    probe = conversation(22, [], client_reset=True)  # connected and reset before the banner came
+    flow_connection = conversation(22, [("s", banner)])
+    result = replay(recording(probe, flow_connection), flows.banner_flow(CAMERA, 22), 22)
+    assert [seen.value for seen in result.observations if seen.field == "ssh.banner"] == [banner.decode().strip()]

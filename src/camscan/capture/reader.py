@@ -108,11 +108,15 @@ class TcpConversation:
 
     client: tuple[str, int]
     server: tuple[str, int]
-    established: bool
+    established: bool  # the server answered the SYN with a SYN-ACK: the port is open
     turns: list[tuple[str, bytes]]
     start: float
     end: float
     turn_times: list[float] = field(default_factory=list)  # when each turn's first byte was captured
+    # The client acknowledged the server's SYN-ACK: its connect succeeded. (A client that had
+    # already given up answers a late SYN-ACK with a bare reset instead.)
+    completed: bool = False
+    client_reset: bool = False  # the client ended the connection with a reset
 
 
 @dataclass(frozen=True)
@@ -364,11 +368,14 @@ class _Direction:
 
 
 class _Connection:
-    __slots__ = ("client", "server", "established", "turns", "turn_times", "start", "end", "directions", "buffered")
+    __slots__ = ("client", "server", "established", "completed", "client_reset", "turns", "turn_times", "start", "end",
+                 "directions", "buffered")
 
     def __init__(self, client: tuple[str, int], server: tuple[str, int], ts: float) -> None:
         self.client, self.server = client, server
         self.established = False
+        self.completed = False
+        self.client_reset = False
         self.turns: list[tuple[str, bytearray]] = []
         self.turn_times: list[float] = []
         self.start = self.end = ts
@@ -378,7 +385,7 @@ class _Connection:
     def conversation(self) -> TcpConversation:
         return TcpConversation(self.client, self.server, self.established,
                                [(role, bytes(data)) for role, data in self.turns], self.start, self.end,
-                               list(self.turn_times))
+                               list(self.turn_times), self.completed, self.client_reset)
 
 
 def _relative(sequence: int, base: int) -> int:
@@ -472,6 +479,8 @@ class TrafficAssembler:
                 connection.established = True
             if direction.base is None:
                 direction.base = (sequence + 1) & 0xFFFFFFFF
+        elif flags & TCP_ACK and connection.established and sender == connection.client:
+            connection.completed = True
         if data:
             if direction.base is None:
                 direction.base = sequence
@@ -481,6 +490,7 @@ class TrafficAssembler:
             if all(d.fin for d in connection.directions.values()):
                 return [self._emit(key)]
         if flags & TCP_RST:
+            connection.client_reset = sender == connection.client
             return [self._emit(key)]
         if (ts >= self._next_idle_check or self._buffered > MAX_BUFFERED_BYTES
                 or len(self._connections) > MAX_CONVERSATIONS):

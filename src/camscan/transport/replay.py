@@ -67,6 +67,9 @@ class _Conversation:
         self.certificate: bytes | None = None
         self.problem: str | None = None
         self._decrypted = not self.is_tls
+        # The live scan's connect-only probe of the port (reset at once, nothing said) answered
+        # no flow: a banner it happened to catch belongs to the flow's own connection.
+        self.connect_probe = recorded.client_reset and not any(side == "c" for side, _ in recorded.turns)
         self.turns = recorded.turns
         self.turn_times = recorded.turn_times
 
@@ -129,23 +132,30 @@ class ReplayTransport:
         self.recording = recording
         keylog = parse_keylog(recording.tls_keylog) if recording.tls_keylog else {}
         self._by_service: dict[tuple[str, int], list[_Conversation]] = defaultdict(list)
-        self._established: set[tuple[str, int]] = set()
+        # Where the scan's port sweep connected, and where any of its connections did.
+        self._swept_open: set[tuple[str, int]] = set()
+        self._connected: set[tuple[str, int]] = set()
         for recorded in recording.conversations:
-            self._by_service[recorded.server].append(_Conversation(recorded, keylog, timeout))
-            if recorded.established:
-                self._established.add(recorded.server)
+            conversation = _Conversation(recorded, keylog, timeout)
+            if recorded.completed:
+                self._connected.add(recorded.server)
+            if conversation.connect_probe:
+                if recorded.completed:
+                    self._swept_open.add(recorded.server)
+            else:
+                self._by_service[recorded.server].append(conversation)
 
     async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
-        """The ports the recording shows accepting a connection from the scanner."""
+        """The ports the recorded sweep's connect probe reached (it acknowledged the SYN-ACK in time)."""
         guard(self.scope, ip)
-        return [port for port in ports if (ip, port) in self._established]
+        return [port for port in ports if (ip, port) in self._swept_open]
 
     async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
         guard(self.scope, ip)
         candidates = [conv for conv in self._by_service.get((ip, port), ()) if conv.is_tls == tls]
         for conv in candidates:
             conv.prepare()
-        if (ip, port) not in self._established:
+        if (ip, port) not in self._connected:
             flow.close()
             return FlowResult([], None, connected=False)
         certificate = next((conv.certificate for conv in candidates if conv.certificate), None)
