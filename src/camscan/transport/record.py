@@ -15,7 +15,9 @@ import struct
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from camscan.transport import deepen_receive_queue
 
@@ -65,8 +67,11 @@ def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CA
 class Recorder:
     """Capture threads for the scan's interfaces writing one pcapng file; use as a context manager."""
 
-    def __init__(self, path: str | Path, interfaces: list[str], blocks: list[str]) -> None:
+    def __init__(self, path: str | Path, interfaces: list[str], blocks: list[str],
+                 listen: Callable[[str, str], Any] = open_listener) -> None:
+        """``listen(interface, bpf)`` opens a listening socket like :func:`open_listener`'s."""
         self.path = Path(path)
+        self._listen = listen
         self.interfaces = sorted(set(interfaces))
         self.filter = capture_filter(blocks)
         self.frames = 0
@@ -78,6 +83,7 @@ class Recorder:
         self._sockets = []
         self._writer = None
         self._udp_until: float | None = None
+        self._stopped_at = float("inf")
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""
@@ -98,36 +104,48 @@ class Recorder:
     def start(self) -> None:
         from scapy.utils import PcapNgWriter
 
-        if os.geteuid() != 0:
-            raise RecordError("--record needs root (or CAP_NET_RAW) to capture frames")
-        handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
-        os.close(handle)
-        self.keylog_path = Path(keylog)
+        try:
+            for interface in self.interfaces:
+                self._sockets.append((interface, self._listen(interface, self.filter)))
+        except PermissionError:
+            self.stop()
+            raise RecordError("--record needs root (or CAP_NET_RAW) to capture frames") from None
+        except (OSError, ValueError) as error:
+            self.stop()
+            raise RecordError(f"cannot capture on {interface}: {error}") from None
         try:
             writer = PcapNgWriter(str(self.path))
         except OSError as error:
+            self.stop()
             raise RecordError(f"cannot write {self.path}: {error.strerror or error}") from None
         writer.linktype = ETHERNET
         writer.write_header(None)
         self._writer = writer
-        try:
-            for interface in self.interfaces:
-                self._sockets.append((interface, open_listener(interface, self.filter)))
-        except (OSError, ValueError) as error:
-            self.stop()
-            raise RecordError(f"cannot capture on {interface}: {error}") from None
+        handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
+        os.close(handle)
+        self.keylog_path = Path(keylog)
         for interface, sock in self._sockets:
             thread = threading.Thread(target=self._capture, args=(interface, sock), name=f"record-{interface}", daemon=True)
             thread.start()
             self._threads.append(thread)
 
     def _capture(self, interface: str, sock) -> None:
-        while not self._stop.is_set():
-            if not select.select([sock], [], [], _POLL)[0]:
+        """Write frames as they come; once told to stop, the ones still queued up to that moment.
+
+        Under a large sweep this thread falls seconds behind the kernel's queue: stopping at
+        once would lose the end of the scan (its last conversations) from the recording.
+        """
+        while True:
+            stopping = self._stop.is_set()
+            if not select.select([sock], [], [], 0 if stopping else _POLL)[0]:
+                if stopping:
+                    return
                 self._write_new_keys()
                 continue
-            _cls, frame, stamp = sock.recv_raw()
-            stamp = stamp or time.time()
+            _cls, frame, kernel_stamp = sock.recv_raw()
+            if stopping and kernel_stamp and kernel_stamp > self._stopped_at:
+                return
+            stamp = kernel_stamp or time.time()
             if frame is None or self._unheard(frame, stamp):
                 continue
             with self._lock:
@@ -158,12 +176,13 @@ class Recorder:
         self._keys_written += len(complete)
 
     def stop(self) -> None:
-        """Let the last replies land, stop the threads, add the remaining keys and close the file."""
+        """Let the last replies land, write what is still queued, add the remaining keys and close the file."""
         if self._threads:
             time.sleep(2 * _POLL)
+        self._stopped_at = time.time()
         self._stop.set()
         for thread in self._threads:
-            thread.join(timeout=5)
+            thread.join()
         for _interface, sock in self._sockets:
             sock.close()
         self._sockets.clear()
