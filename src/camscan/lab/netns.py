@@ -57,11 +57,46 @@ SAFE_NETWORK = ipaddress.ip_network("198.18.0.0/15")
 DEFAULT_NETWORK = "198.18.0.0/22"
 NETNS_DIR = "/run/netns"
 SCANNER_IFACE = "lab0"
+NEIGHBOUR_TABLE_SLACK = 1024  # the rest of the machine's ARP entries, and room to spare
 HOST_IFACE = "eth0"
 _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _live_labs: "weakref.WeakSet[NamespaceLab]" = weakref.WeakSet()
+NEIGHBOUR_THRESHOLDS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{level}" for level in (1, 2, 3)]
+_neighbour_thresholds_before: list[str] = []  # the kernel's own values while a lab has raised them
+
+
+def _make_room_in_neighbour_table(entries: int) -> None:
+    """Let the kernel's ARP table hold ``entries`` (restored by :func:`_restore_neighbour_table`).
+
+    Linux keeps one ARP table for all network namespaces, by default at most 1,024 entries
+    (gc_thresh3). A lab of N hosts needs about 2N: each host's entry for the scanner and the
+    scanner's for each host. Past the limit the kernel drops packets that need a new entry
+    (/proc/net/stat/arp_cache ``table_fulls``), so a 1,000-host lab would lose connects
+    that a real network of that size would not.
+    """
+    try:
+        current = [int(open(path).read()) for path in NEIGHBOUR_THRESHOLDS]
+    except (OSError, ValueError):
+        return
+    if current[2] >= entries:
+        return
+    if not _neighbour_thresholds_before:
+        _neighbour_thresholds_before.extend(str(value) for value in current)
+    for path, value in zip(NEIGHBOUR_THRESHOLDS, (current[0], max(current[1], entries), entries)):
+        with open(path, "w") as handle:
+            handle.write(str(value))
+
+
+def _restore_neighbour_table() -> None:
+    for path, value in zip(NEIGHBOUR_THRESHOLDS, _neighbour_thresholds_before):
+        try:
+            with open(path, "w") as handle:
+                handle.write(value)
+        except OSError:
+            log.warning("could not restore %s to %s", path, value)
+    _neighbour_thresholds_before.clear()
 
 
 class NamespaceLabError(RuntimeError):
@@ -219,6 +254,7 @@ class NamespaceLab:
         cleanup_stale(self.prefix)
         _live_labs.add(self)
         self._up = True
+        _make_room_in_neighbour_table(2 * len(self.hosts) + NEIGHBOUR_TABLE_SLACK)
         self._create_namespaces_and_links()
         self._configure_namespaces()
         after = root_links()
@@ -391,6 +427,8 @@ class NamespaceLab:
             _run_ip(["netns", "del", name], check=False)
         self._up = False
         _live_labs.discard(self)
+        if not _live_labs:
+            _restore_neighbour_table()
 
 
 @atexit.register
