@@ -92,6 +92,13 @@ def test_the_same_banner_twice_counts_once():
     assert once.confidence == twice.confidence
 
 
+def test_the_same_banner_on_several_ports_is_evidence_from_the_lowest_whichever_came_first():
+    https_first = [seen("http.server", "DNVRS-Webs", 443), seen("http.server", "DNVRS-Webs", 80)]
+    for observations in (https_first, https_first[::-1]):
+        [evidence] = IDENTIFIER.evidence(observations)
+        assert evidence.port == 80
+
+
 def test_nothing_known_means_no_claims():
     result = IDENTIFIER.identify([seen("mac.address", "02:11:22:33:44:55", source="arp"), seen("tcp.open", "80", 80)])
     assert (result.vendor, result.device_type, result.confidence, result.evidence) == (None, None, 0.0, [])

@@ -49,7 +49,9 @@ class Identifier:
                 continue
             for rule, said in self.match(seen.field, seen.value):
                 key = (rule.id, seen.field, seen.value)
-                if key not in collected:
+                # The same thing said on several ports is one piece of evidence, from the lowest
+                # port: the same whichever conversation finished first.
+                if key not in collected or _port_rank(seen.port) < _port_rank(collected[key].port):
                     collected[key] = Evidence(
                         source=seen.source, field=seen.field, value=seen.value, signature=rule.id,
                         weight=rule.weight, port=seen.port, sets=tuple(sorted(said.items())),
@@ -152,3 +154,7 @@ class Identifier:
     def _best(supporting, key: str) -> str | None:
         values = [(item.weight, said[key]) for item, said in supporting if said.get(key)]
         return max(values)[1] if values else None
+
+
+def _port_rank(port: int | None) -> int:
+    return -1 if port is None else port
