@@ -197,6 +197,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     else:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
+        prepare_scan(discovery=not no_discovery)
         network = LiveNetwork(record=record_path)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
@@ -236,23 +237,30 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         sys.exit(130)
 
 
-def replay_network(path: str, discovery: bool):
-    """The network a recording describes, or a clear error for a file that is no usable capture.
-
-    The recording is read in a child process while this one loads what every scan needs
-    (signatures, the vendor catalogue and, with discovery, the ONVIF message layer).
-    """
-    from camscan.capture.reader import BackgroundLoad, CaptureError
+def prepare_scan(discovery: bool) -> None:
+    """Load, before the scan's event loop starts, what it would otherwise load in the middle of
+    it: signatures, the vendor catalogue and, with discovery, the ONVIF message layer (a fifth
+    of a second; a loop blocked that long loses mDNS answers)."""
     from camscan.fingerprint.signatures import default_rules
     from camscan.fingerprint.vendors import default_catalogue
     from camscan.probes.onvif import preload_message_layer
-    from camscan.transport.replay import ReplayNetwork
 
-    loading = BackgroundLoad(path)
     default_rules()
     default_catalogue()
     if discovery:
         preload_message_layer()
+
+
+def replay_network(path: str, discovery: bool):
+    """The network a recording describes, or a clear error for a file that is no usable capture.
+
+    The recording is read in a child process while this one prepares the scan.
+    """
+    from camscan.capture.reader import BackgroundLoad, CaptureError
+    from camscan.transport.replay import ReplayNetwork
+
+    loading = BackgroundLoad(path)
+    prepare_scan(discovery)
     try:
         recording = loading.result()
     except CaptureError as error:

@@ -23,6 +23,7 @@ from camscan.scope import Scope
 from camscan.transport import OutOfScopeError, Pacer, deepen_receive_queue, guard
 
 MAX_DATAGRAM = 65535
+READ_BATCH = 32  # replies parsed per event-loop turn
 
 Datagram = Callable[[DiscoveryProbe, bytes, str, int, float], None]
 
@@ -119,7 +120,10 @@ class DiscoverySockets:
         return sock
 
     def _read(self, probe: DiscoveryProbe, sock: socket.socket) -> None:
-        while True:
+        """Parse the queued replies, at most ``READ_BATCH`` per call: the event loop calls again
+        while more wait, and meanwhile serves everything else (zeroconf misses mDNS answers
+        when the loop stalls for tens of milliseconds, as a thousand ProbeMatches at once would)."""
+        for _ in range(READ_BATCH):
             try:
                 data, (ip, port) = sock.recvfrom(MAX_DATAGRAM)
             except (BlockingIOError, InterruptedError):

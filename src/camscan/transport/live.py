@@ -21,6 +21,7 @@ from camscan.scope import Scope
 from camscan.transport import Pacer, deepen_receive_queue, guard
 
 READ_CHUNK = 16384
+ARP_READ_BATCH = 256  # ARP replies parsed per event-loop turn
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,10 @@ class LiveTransport:
         deepen_receive_queue(socket_.ins)
 
         def read_replies() -> None:
-            while select.select([socket_], [], [], 0)[0]:
+            # A bounded batch per event-loop turn: the loop calls again while replies wait.
+            for _ in range(ARP_READ_BATCH):
+                if not select.select([socket_], [], [], 0)[0]:
+                    return
                 frame = socket_.recv_raw()[1]
                 if frame is None:
                     continue
