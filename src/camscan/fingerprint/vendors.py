@@ -158,6 +158,11 @@ def oui_organisation(mac: str) -> str | None:
         return None
 
 
+def load_oui_registry() -> None:
+    """Read netaddr's IEEE registry index now rather than at the first lookup (a tenth of a second)."""
+    import netaddr.eui.ieee  # noqa: F401  (the module reads the index when imported)
+
+
 @lru_cache(maxsize=4096)
 def _registrant(oui: int) -> str | None:
     """netaddr reads the registry file on every lookup; a site has few OUIs, so remember them."""
