@@ -98,3 +98,9 @@ def test_the_connect_probe_never_answers_a_flow_the_flows_own_connection_does():
     flow_connection = conversation(22, [("s", banner)])
     result = replay(recording(probe, flow_connection), flows.banner_flow(CAMERA, 22), 22)
     assert [seen.value for seen in result.observations if seen.field == "ssh.banner"] == [banner.decode().strip()]
+
+
+def test_a_flow_connects_only_where_its_own_recorded_connection_did():
+    only_the_probe = recording(conversation(80, [], client_reset=True))  # the flow's own connect failed live
+    result = replay(only_the_probe, flows.http_flow(CAMERA, 80, vendor_paths=()), 80)
+    assert not result.connected and not result.observations

@@ -132,18 +132,15 @@ class ReplayTransport:
         self.recording = recording
         keylog = parse_keylog(recording.tls_keylog) if recording.tls_keylog else {}
         self._by_service: dict[tuple[str, int], list[_Conversation]] = defaultdict(list)
-        # Where the scan's port sweep connected, and where any of its connections did.
+        # Where the scan's port sweep connected, and where its flows' own connections did.
         self._swept_open: set[tuple[str, int]] = set()
         self._connected: set[tuple[str, int]] = set()
         for recorded in recording.conversations:
             conversation = _Conversation(recorded, keylog, timeout)
-            if recorded.completed:
-                self._connected.add(recorded.server)
-            if conversation.connect_probe:
-                if recorded.completed:
-                    self._swept_open.add(recorded.server)
-            else:
+            if not conversation.connect_probe:
                 self._by_service[recorded.server].append(conversation)
+            if recorded.completed:
+                (self._swept_open if conversation.connect_probe else self._connected).add(recorded.server)
 
     async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
         """The ports the recorded sweep's connect probe reached (it acknowledged the SYN-ACK in time)."""
