@@ -179,6 +179,20 @@ def test_dhcp_request_fields():
     assert {seen.ip for seen in dhcp.observations(message)} == {"198.18.80.7"}
 
 
+def test_a_camera_heard_only_through_its_dhcp_request_is_identified(tmp_path):
+    from camscan.fingerprint.identify import Identifier
+
+    mac, address = "00:40:8c:51:cb:a8", "198.18.80.31"
+    request = dhcp_request(mac, address, "axis-00408c51cba8", "AXIS,Network Camera,P3245-V,10.12.165")
+    path = tmp_path / "dhcp.pcap"
+    wrpcap(str(path), [udp("0.0.0.0", mac, 68, "255.255.255.255", 67, request, 1.0)])
+    [device] = analyse_capture(path).devices(Identifier())
+    ident = device.identification
+    assert (device.ip, device.mac) == (address, mac)
+    assert (ident.vendor, ident.model, ident.firmware, ident.device_type, ident.is_camera) == (
+        "axis", "P3245-V", "10.12.165", "ip-camera", True)
+
+
 def test_dhcp_discover_without_address_says_nothing_and_malformed_raises():
     discover = bytearray(dhcp_request("44:19:b6:01:02:03", "0.0.0.0", "cam", "x"))
     assert dhcp.observations(dhcp.parse_message(bytes(discover))) == []
