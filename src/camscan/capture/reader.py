@@ -211,7 +211,8 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
     head = first + _read_exact(stream, 4, "a block header")
     while True:
         if head[:4] == PCAPNG_SHB:
-            order, interfaces = _section_header(stream, head)
+            order = _section_header(stream, head)
+            interfaces = []  # a new section describes its interfaces afresh
             block_head = struct.Struct(order + "II")
             trailer = struct.Struct(order + "I")
             enhanced = struct.Struct(order + "IIIII")
@@ -265,9 +266,8 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
             raise _Damage(f"file ends inside a block header ({len(head)} of 8 bytes)")
 
 
-def _section_header(stream, head: bytes) -> tuple[str, list]:
-    """Read the rest of a Section Header Block whose first 8 bytes are ``head``: its byte order,
-    and the section's (so far empty) interface list."""
+def _section_header(stream, head: bytes) -> str:
+    """Read the rest of a Section Header Block whose first 8 bytes are ``head``; its byte order."""
     magic = _read_exact(stream, 4, "a section header block")
     if struct.unpack("<I", magic)[0] == PCAPNG_BYTE_ORDER_MAGIC:
         order = "<"
@@ -281,7 +281,7 @@ def _section_header(stream, head: bytes) -> tuple[str, list]:
     body = _read_exact(stream, length - 12, "a section header block")
     if struct.unpack(order + "I", body[-4:])[0] != length:
         raise _Damage("section header block's trailing length does not match")
-    return order, []
+    return order
 
 
 # --- frames to packets --------------------------------------------------------------------
