@@ -171,47 +171,50 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         exclude=excluded,
         allow_public=allow_public,
     )
-    port_list = parse_ports(ports)
+    if scope.size == 0:
+        raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
+    if record_path and replay_path:
+        raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
     selected = frozenset() if no_checks else parse_check_list(checks)
     if check_default_credentials:
         selected |= {DEFAULT_CREDENTIALS}
+    credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
+    options = {"ports": parse_ports(ports), "timeout": timeout, "discovery": not no_discovery,
+               "multicast": not (no_discovery or no_multicast), "checks": sorted(selected)}
+    if replay_path:
+        click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
+        network, recorded = replay_network(replay_path, discovery=not no_discovery)
+        options = replay_options(options, recorded, credentials is not None)
+    port_list, timeout, selected = options["ports"], options["timeout"], frozenset(options["checks"])
     if selected:
         from camscan.checks.data import load_all
 
         load_all()
-    if scope.size == 0:
-        raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
     click.echo(
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
-        + ("." if no_discovery else
-           f"; discovery probes (WS-Discovery, SADP, DHIP, SSDP{'' if no_multicast else ', mDNS'}) to each live host"
-           + ("" if no_multicast else " and, on links wholly in scope, to their multicast groups") + "."),
+        + ("." if not options["discovery"] else
+           f"; discovery probes (WS-Discovery, SADP, DHIP, SSDP{', mDNS' if options['multicast'] else ''}) to each live host"
+           + (" and, on links wholly in scope, to their multicast groups" if options["multicast"] else "") + "."),
         err=True,
     )
-    if record_path and replay_path:
-        raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
-    if replay_path:
-        click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
-        network = replay_network(replay_path, discovery=not no_discovery)
-    else:
-        if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
-            click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-        prepare_scan(discovery=not no_discovery)
-        network = LiveNetwork(record=record_path)
-    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected)
-    credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
-    discovery = None if no_discovery else DiscoverySettings(
+    discovery = DiscoverySettings(
         # A recording answers at once: there is nothing to wait for.
-        wait=0.0 if replay_path else discovery_wait, multicast=not no_multicast, credentials=credentials
-    )
-    store = open_store(db_path, create=True)
+        wait=0.0 if replay_path else discovery_wait, multicast=options["multicast"], credentials=credentials
+    ) if options["discovery"] else None
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
-                  "discovery": discovery is not None, "discovery_wait": discovery_wait,
-                  "multicast": discovery is not None and not no_multicast, "onvif_credentials": credentials is not None,
+                  "discovery": options["discovery"], "discovery_wait": discovery_wait,
+                  "multicast": options["multicast"], "onvif_credentials": credentials is not None,
                   "checks": sorted(selected), "record": record_path, "replay": replay_path}
+    if not replay_path:
+        if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
+            click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
+        prepare_scan(discovery=options["discovery"])
+        network = LiveNetwork(record=record_path, scan_options=parameters)
+    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
+                            checks=selected)
+    store = open_store(db_path, create=True)
     scan_id = store.start_scan(list(targets), parameters, site=site)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
     status = "failed"
@@ -253,11 +256,13 @@ def prepare_scan(discovery: bool) -> None:
 
 
 def replay_network(path: str, discovery: bool):
-    """The network a recording describes, or a clear error for a file that is no usable capture.
+    """The network a recording describes and the scan options it holds (None if none), or a
+    clear error for a file that is no usable capture.
 
     The recording is read in a child process while this one prepares the scan.
     """
     from camscan.capture.reader import BackgroundLoad, CaptureError
+    from camscan.transport.record import scan_options_from
     from camscan.transport.replay import ReplayNetwork
 
     loading = BackgroundLoad(path)
@@ -268,7 +273,58 @@ def replay_network(path: str, discovery: bool):
         raise click.ClickException(f"cannot replay {path}: {error}") from None
     for problem in recording.problems:
         click.echo(f"note: {path}: {problem}", err=True)
-    return ReplayNetwork(recording)
+    return ReplayNetwork(recording), scan_options_from(recording.comments)
+
+
+# What a recording's scan options may set in its replay, and the options of `camscan scan` that set each.
+REPLAYED_OPTIONS = {
+    "ports": ("ports",),
+    "timeout": ("timeout",),
+    "discovery": ("no_discovery",),
+    "multicast": ("no_multicast", "no_discovery"),
+    "checks": ("checks", "no_checks", "check_default_credentials"),
+}
+
+
+def replay_options(options: dict, recorded: dict | None, with_credentials: bool) -> dict:
+    """The options a replay runs with: the recording's own wherever the command line leaves an
+    option at its default, so that the replay asks what the live scan asked; a note where an
+    option given on the command line differs from the recording's."""
+    if recorded is None:
+        click.echo("note: the recording names no scan options (not made with camscan --record): "
+                   "replay it with the options it was made with", err=True)
+        return options
+    context = click.get_current_context()
+    chosen = dict(options)
+    for key, names in REPLAYED_OPTIONS.items():
+        value = recorded.get(key)
+        if value is None or value == options[key] or not _valid_recorded_option(key, value):
+            continue
+        given = [name for name in names if context.get_parameter_source(name) not in _DEFAULT_SOURCES]
+        if given:
+            click.echo(f"note: {key} {options[key]} differs from the recording's {value}: "
+                       "the replay may not find what the live scan found", err=True)
+        else:
+            chosen[key] = value
+    if recorded.get("onvif_credentials") is True and not with_credentials:
+        click.echo("note: the live scan also asked ONVIF devices with an account: give the same --onvif-user "
+                   "or --credentials to replay those requests", err=True)
+    return chosen
+
+
+_DEFAULT_SOURCES = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
+
+
+def _valid_recorded_option(key: str, value) -> bool:
+    """Whether a recording's option is of the kind camscan writes (a recording is untrusted input)."""
+    if key == "ports":
+        return isinstance(value, list) and bool(value) and all(
+            isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536 for port in value)
+    if key == "timeout":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.1 <= value <= 3600
+    if key == "checks":
+        return isinstance(value, list) and all(name in CHECKS or name in OPT_IN_CHECKS for name in value)
+    return isinstance(value, bool)
 
 
 def onvif_credentials(user: str | None, password: str | None, path: str | None):

@@ -10,7 +10,8 @@ from scapy.layers.inet import IP, UDP
 from scapy.layers.l2 import Ether
 from scapy.utils import rdpcap
 
-from camscan.transport.record import Recorder, RecordError
+from camscan.capture.reader import load_recording
+from camscan.transport.record import Recorder, RecordError, scan_options_from
 
 FRAME = bytes(Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / IP(src="198.18.0.2", dst="198.18.0.1")
               / UDP(sport=3702, dport=40000) / b"<ProbeMatches/>")
@@ -47,6 +48,17 @@ def test_stopping_writes_every_frame_still_queued_up_to_that_moment(tmp_path):
     recorder.stop()  # the thread is about 0.4 s behind here
     assert recorder.frames == 60
     assert len(rdpcap(str(path))) == 60
+
+
+def test_the_recording_keeps_the_scan_options_for_its_replays(tmp_path):
+    options = {"ports": [80, 554], "timeout": 2.0, "discovery": True, "multicast": True, "checks": ["rtsp-no-auth"]}
+    path = tmp_path / "scan.pcapng"
+    recorder = Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=lambda interface, bpf: SlowListener([], 0),
+                        scan_options=options)
+    recorder.start()
+    recorder.stop()
+    assert scan_options_from(load_recording(path).comments) == options
+    assert len(rdpcap(str(path))) == 0  # scapy, as Wireshark, reads our section header
 
 
 def test_no_permission_to_capture_is_a_clear_error_and_writes_no_file(tmp_path):

@@ -127,6 +127,13 @@ class TlsKeyLog:
 
 
 @dataclass(frozen=True)
+class SectionComment:
+    """A comment of a pcapng Section Header Block (opt_comment; a camscan recording keeps its scan options there)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
 class CaptureProblem:
     """Where and why reading stopped early; always the last item :func:`iter_capture` yields."""
 
@@ -142,9 +149,10 @@ class Recording:
     conversations: list[TcpConversation] = field(default_factory=list)
     tls_keylog: bytes = b""
     problems: list[str] = field(default_factory=list)
+    comments: list[str] = field(default_factory=list)  # the sections' comments
 
 
-Record = Datagram | ArpFrame | TcpConversation | TlsKeyLog | CaptureProblem
+Record = Datagram | ArpFrame | TcpConversation | TlsKeyLog | SectionComment | CaptureProblem
 
 
 class _Damage(Exception):
@@ -162,6 +170,7 @@ PCAP_MAGICS = {
 PCAPNG_SHB = b"\x0a\x0d\x0d\x0a"
 PCAPNG_BYTE_ORDER_MAGIC = 0x1A2B3C4D
 BLOCK_IDB, BLOCK_OPB, BLOCK_SPB, BLOCK_EPB, BLOCK_DSB = 1, 2, 3, 6, 0x0A
+OPTION_COMMENT = 1
 OPTION_IF_TSRESOL = 9
 
 
@@ -189,18 +198,25 @@ def _pcap_frames(stream, header: bytes) -> Iterator[tuple[int, bytes, float] | T
         yield linktype, _read_exact(stream, captured, "a packet"), seconds + fraction * unit
 
 
-def _tsresol(options: bytes, order: str) -> float:
-    """The timestamp unit an Interface Description Block's ``if_tsresol`` option sets (default microseconds)."""
+def _options(data: bytes, order: str) -> list[tuple[int, bytes]]:
+    """The (code, value) pairs of a pcapng block's options, up to opt_endofopt or the end."""
+    found = []
     position = 0
-    while position + 4 <= len(options):
-        code, length = struct.unpack(order + "HH", options[position : position + 4])
+    while position + 4 <= len(data):
+        code, length = struct.unpack(order + "HH", data[position : position + 4])
         if code == 0:
             break
-        value = options[position + 4 : position + 4 + length]
-        if code == OPTION_IF_TSRESOL and length >= 1:
+        found.append((code, data[position + 4 : position + 4 + length]))
+        position += 4 + length + (-length % 4)
+    return found
+
+
+def _tsresol(options: bytes, order: str) -> float:
+    """The timestamp unit an Interface Description Block's ``if_tsresol`` option sets (default microseconds)."""
+    for code, value in _options(options, order):
+        if code == OPTION_IF_TSRESOL and value:
             exponent = value[0]
             return 2.0 ** -(exponent & 0x7F) if exponent & 0x80 else 10.0 ** -exponent
-        position += 4 + length + (-length % 4)
     return 1e-6
 
 
@@ -211,8 +227,10 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
     head = first + _read_exact(stream, 4, "a block header")
     while True:
         if head[:4] == PCAPNG_SHB:
-            order = _section_header(stream, head)
+            order, comments = _section_header(stream, head)
             interfaces = []  # a new section describes its interfaces afresh
+            for comment in comments:
+                yield SectionComment(comment)
             block_head = struct.Struct(order + "II")
             trailer = struct.Struct(order + "I")
             enhanced = struct.Struct(order + "IIIII")
@@ -266,8 +284,8 @@ def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | 
             raise _Damage(f"file ends inside a block header ({len(head)} of 8 bytes)")
 
 
-def _section_header(stream, head: bytes) -> str:
-    """Read the rest of a Section Header Block whose first 8 bytes are ``head``; its byte order."""
+def _section_header(stream, head: bytes) -> tuple[str, list[str]]:
+    """Read the rest of a Section Header Block whose first 8 bytes are ``head``: its byte order and comments."""
     magic = _read_exact(stream, 4, "a section header block")
     if struct.unpack("<I", magic)[0] == PCAPNG_BYTE_ORDER_MAGIC:
         order = "<"
@@ -281,7 +299,8 @@ def _section_header(stream, head: bytes) -> str:
     body = _read_exact(stream, length - 12, "a section header block")
     if struct.unpack(order + "I", body[-4:])[0] != length:
         raise _Damage("section header block's trailing length does not match")
-    return order
+    options = _options(body[12:-4], order)  # after the version (2 x 2 bytes) and the section length (8)
+    return order, [value.decode("utf-8", "replace") for code, value in options if code == OPTION_COMMENT]
 
 
 # --- frames to packets --------------------------------------------------------------------
@@ -598,7 +617,8 @@ def iter_capture(path: str | os.PathLike, on_progress: Callable[[int, int], None
 
     Yields :class:`Datagram` and :class:`ArpFrame` as read, :class:`TcpConversation` when it
     ends (FIN both ways, RST, idle ``IDLE_SECONDS``, memory bounds) or at end of file,
-    :class:`TlsKeyLog` for each pcapng TLS Decryption Secrets Block where it stands, and
+    :class:`TlsKeyLog` for each pcapng TLS Decryption Secrets Block and :class:`SectionComment`
+    for each section comment where it stands, and
     on damage a final :class:`CaptureProblem`. ``on_progress(bytes_read, file_size)`` is
     called every ``PROGRESS_EVERY`` packets and once at the end. Raises
     :class:`CaptureError` before yielding anything if the file is not a capture.
@@ -612,7 +632,7 @@ def iter_capture(path: str | os.PathLike, on_progress: Callable[[int, int], None
         feed = assembler.feed
         try:
             for item in frames:
-                if item.__class__ is TlsKeyLog:
+                if item.__class__ is not tuple:  # a key log or a section comment
                     yield item
                     continue
                 records = feed(*item)
@@ -650,6 +670,8 @@ def load_recording(path: str | os.PathLike) -> Recording:
                 records.append(item)
             elif isinstance(item, TlsKeyLog):
                 keylog.append(item.data if item.data.endswith(b"\n") or not item.data else item.data + b"\n")
+            elif isinstance(item, SectionComment):
+                recording.comments.append(item.text)
             else:
                 recording.problems.append(item.message)
         recording.tls_keylog = b"".join(keylog)

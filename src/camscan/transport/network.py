@@ -26,8 +26,10 @@ from camscan.transport.record import Recorder
 class LiveNetwork:
     """The machine's own interfaces; with ``record`` set, every frame the scan exchanges is saved."""
 
-    def __init__(self, record: str | Path | None = None) -> None:
+    def __init__(self, record: str | Path | None = None, scan_options: dict | None = None) -> None:
+        """``scan_options`` go into the recording, for its replays."""
         self.record = record
+        self.scan_options = scan_options
         self.recorder: Recorder | None = None
 
     def plan(self, hosts: list[str], interface: str | None) -> tuple[dict[str, list[str]], list[str], list[str]]:
@@ -70,7 +72,7 @@ class LiveNetwork:
         for block in {ipaddress.ip_network(f"{ip}/24", strict=False) for ip in routed if ":" not in ip}:
             route_interface = conf.route.route(str(block.network_address + 1))[0]
             interfaces.add(getattr(route_interface, "name", route_interface))
-        self.recorder = Recorder(self.record, sorted(interfaces), scope.blocks())
+        self.recorder = Recorder(self.record, sorted(interfaces), scope.blocks(), scan_options=self.scan_options)
         self.recorder.start()
 
     def stopped_listening(self) -> None:

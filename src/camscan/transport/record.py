@@ -9,6 +9,7 @@ HTTPS conversations too. Recording only listens: it never sends.
 
 from __future__ import annotations
 
+import json
 import os
 import select
 import struct
@@ -19,6 +20,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from camscan import __version__
+from camscan.capture.reader import OPTION_COMMENT, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_SHB
 from camscan.transport import deepen_receive_queue
 
 ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Ethernet header too)
@@ -26,6 +29,39 @@ DECRYPTION_SECRETS_BLOCK = 0x0000000A
 TLS_KEY_LOG = 0x544C534B  # "TLSK"
 _POLL = 0.1
 CAPTURE_BUFFER_BYTES = 256 * 1024 * 1024
+
+
+OPTION_USER_APPLICATION = 4  # pcapng shb_userappl
+SCAN_OPTIONS_COMMENT = "camscan scan options: "
+
+
+def section_header(endian: str, comment: str | None) -> bytes:
+    """A pcapng Section Header Block naming camscan as the writing application, with ``comment``
+    (Wireshark shows it as the capture file comment)."""
+    options = _option(endian, OPTION_USER_APPLICATION, f"camscan {__version__}")
+    if comment:
+        options += _option(endian, OPTION_COMMENT, comment)
+    options += struct.pack(endian + "HH", 0, 0)
+    body = struct.pack(endian + "IHHq", PCAPNG_BYTE_ORDER_MAGIC, 1, 0, -1) + options
+    length = 12 + len(body)
+    return PCAPNG_SHB + struct.pack(endian + "I", length) + body + struct.pack(endian + "I", length)
+
+
+def _option(endian: str, code: int, text: str) -> bytes:
+    value = text.encode()
+    return struct.pack(endian + "HH", code, len(value)) + value + b"\0" * (-len(value) % 4)
+
+
+def scan_options_from(comments: list[str]) -> dict | None:
+    """The scan options a recording's section comment holds (None: not a camscan recording with them)."""
+    for comment in comments:
+        if comment.startswith(SCAN_OPTIONS_COMMENT):
+            try:
+                options = json.loads(comment[len(SCAN_OPTIONS_COMMENT):])
+            except ValueError:
+                return None
+            return options if isinstance(options, dict) else None
+    return None
 
 
 class RecordError(RuntimeError):
@@ -68,10 +104,12 @@ class Recorder:
     """Capture threads for the scan's interfaces writing one pcapng file; use as a context manager."""
 
     def __init__(self, path: str | Path, interfaces: list[str], blocks: list[str],
-                 listen: Callable[[str, str], Any] = open_listener) -> None:
-        """``listen(interface, bpf)`` opens a listening socket like :func:`open_listener`'s."""
+                 listen: Callable[[str, str], Any] = open_listener, scan_options: dict | None = None) -> None:
+        """``listen(interface, bpf)`` opens a listening socket like :func:`open_listener`'s;
+        ``scan_options`` (JSON-able) are kept in the file for replays (:func:`scan_options_from`)."""
         self.path = Path(path)
         self._listen = listen
+        self.comment = SCAN_OPTIONS_COMMENT + json.dumps(scan_options, sort_keys=True) if scan_options else None
         self.interfaces = sorted(set(interfaces))
         self.filter = capture_filter(blocks)
         self.frames = 0
@@ -119,7 +157,9 @@ class Recorder:
             self.stop()
             raise RecordError(f"cannot write {self.path}: {error.strerror or error}") from None
         writer.linktype = ETHERNET
-        writer.write_header(None)
+        writer.f.write(section_header(writer.endian, self.comment))
+        writer.header_present = True  # the section header is ours; the interface block is scapy's
+        writer._write_block_idb(linktype=ETHERNET)
         self._writer = writer
         handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
         os.close(handle)
