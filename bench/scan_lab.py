@@ -134,7 +134,8 @@ def main() -> None:
                             print(f"replay differs at {before['ip']} {key}: {before[key]!r:.300} vs {after.get(key)!r:.300}")
             addresses = ipaddress.ip_network(args.network).num_addresses
             report(replay, f"{os.path.getsize(recording) / 1e6:.1f} MB recording; {replay.seconds * 1000 / addresses:.2f} s "
-                           f"per 1,000 addresses; inventory {'identical to' if same else 'DIFFERENT from'} the live scan's")
+                           f"per 1,000 addresses, {replay.seconds * 1000 / max(1, len(live)):.1f} ms per device found; "
+                           f"inventory {'identical to' if same else 'DIFFERENT from'} the live scan's")
         if not args.no_nmap and shutil.which("nmap"):
             base = ["nmap", "-n", "-T4", "-p", ports, "-oX", "-"]
             syn = timed("nmap -sS", lab.exec_argv(base + ["-sS", args.network]))
