@@ -211,7 +211,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
         prepare_scan(discovery=options["discovery"])
-        network = LiveNetwork(record=record_path, scan_options=parameters)
+        network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS})
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
     store = open_store(db_path, create=True)
@@ -276,6 +276,9 @@ def replay_network(path: str, discovery: bool):
     return ReplayNetwork(recording), scan_options_from(recording.comments)
 
 
+# The scan options a recording keeps (no file paths: a recording may be shared).
+RECORDED_OPTIONS = ("ports", "rate", "concurrency", "timeout", "discovery", "discovery_wait", "multicast",
+                    "onvif_credentials", "checks")
 # What a recording's scan options may set in its replay, and the options of `camscan scan` that set each.
 REPLAYED_OPTIONS = {
     "ports": ("ports",),
