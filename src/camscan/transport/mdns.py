@@ -1,4 +1,4 @@
-"""mDNS/DNS-SD browsing with zeroconf's asyncio API, bound to the in-scope links only.
+"""mDNS/DNS-SD browsing with zeroconf, bound to the in-scope links only.
 
 Enumerates the service types on the link (``_services._dns-sd._udp``) and browses them
 together with the types cameras and the devices mistaken for them announce, then asks
@@ -8,12 +8,21 @@ each instance for its SRV, TXT and addresses. Only addresses in scope are report
 from __future__ import annotations
 
 import asyncio
+import queue
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 from zeroconf import Error as ZeroconfError
-from zeroconf import IPVersion, ServiceStateChange, service_type_name
-from zeroconf.asyncio import AsyncServiceBrowser, AsyncServiceInfo, AsyncZeroconf, AsyncZeroconfServiceTypes
+from zeroconf import (
+    IPVersion,
+    ServiceBrowser,
+    ServiceInfo,
+    ServiceStateChange,
+    Zeroconf,
+    ZeroconfServiceTypes,
+    service_type_name,
+)
 
 from camscan.model import Observation
 from camscan.protocols import mdns
@@ -37,6 +46,7 @@ BROWSED_TYPES = (
     "_workstation._tcp.local.",
 )
 INFO_TIMEOUT_MS = 1000
+RESOLVERS = 8  # services asked for their records at once
 
 
 def _browsable(service_type: str) -> bool:
@@ -54,57 +64,76 @@ async def browse(
     wait: float,
     on_observations: Callable[[str, list[Observation]], None],
 ) -> list[str]:
-    """Browse for ``wait`` seconds on the given interface addresses; returns notices."""
+    """Browse for ``wait`` seconds on the given interface addresses; returns notices.
+
+    zeroconf runs on its own event loop thread, not on the scan's: zeroconf misses answers
+    whenever its loop stalls for a few tens of milliseconds, which a large scan's loop does.
+    ``on_observations`` is still called on the scan's loop, as each service resolves.
+    """
+    loop = asyncio.get_running_loop()
+
+    def deliver(address: str, found: list[Observation]) -> None:
+        loop.call_soon_threadsafe(on_observations, address, found)
+
+    return await asyncio.to_thread(_browse, scope, link_addresses, wait, deliver)
+
+
+def _browse(
+    scope: Scope, link_addresses: list[str], wait: float, deliver: Callable[[str, list[Observation]], None]
+) -> list[str]:
     try:
-        aiozc = AsyncZeroconf(interfaces=link_addresses, ip_version=IPVersion.V4Only)
+        zc = Zeroconf(interfaces=link_addresses, ip_version=IPVersion.V4Only)
     except OSError as error:
         return [f"mDNS: cannot listen on UDP 5353 ({error.strerror or error}); no mDNS discovery"]
     notices: list[str] = []
-    lookups: set[asyncio.Task] = set()
-    seen: set[tuple[str, str]] = set()
+    announced: queue.Queue[tuple[str, str]] = queue.Queue()
     deadline = time.monotonic() + wait
 
-    async def resolve(service_type: str, name: str) -> None:
+    def on_change(zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
+        if state_change is not ServiceStateChange.Removed:
+            announced.put((service_type, name))
+
+    def resolve(service_type: str, name: str, cached_only: bool) -> None:
         try:
-            info = AsyncServiceInfo(service_type, name)
-            remaining = max(0.1, deadline - time.monotonic())
-            if not await info.async_request(aiozc.zeroconf, min(INFO_TIMEOUT_MS, int(remaining * 1000))):
-                return
+            info = ServiceInfo(service_type, name)
+            # Devices send SRV, TXT and A records with their answer: most need no question.
+            if not info.load_from_cache(zc):
+                remaining = deadline - time.monotonic()
+                if cached_only or not info.request(zc, int(min(INFO_TIMEOUT_MS, max(100, remaining * 1000)))):
+                    return
         except (ZeroconfError, ValueError) as error:  # a name or answer zeroconf will not take: skip it
             notices.append(f"mDNS: {name!r} could not be resolved: {error}")
             return
         instance = name[: -len(service_type)].rstrip(".") if name.endswith(service_type) else name
         txt = info.properties or {}
         for address in info.parsed_addresses(IPVersion.V4Only):
-            if not scope.allowed(address):
-                continue
-            found = mdns.service_observations(
-                address, service_type, instance, info.server, info.port, txt, time.time()
-            )
-            on_observations(address, found)
+            if scope.allowed(address):
+                deliver(address, mdns.service_observations(
+                    address, service_type, instance, info.server, info.port, txt, time.time()))
 
-    def on_change(zeroconf, service_type: str, name: str, state_change: ServiceStateChange) -> None:
-        if state_change is ServiceStateChange.Removed or (service_type, name) in seen:
-            return
-        seen.add((service_type, name))
-        task = asyncio.ensure_future(resolve(service_type, name))
-        lookups.add(task)
-        task.add_done_callback(lookups.discard)
-
-    browsers = [AsyncServiceBrowser(aiozc.zeroconf, list(BROWSED_TYPES), handlers=[on_change])]
+    seen: set[tuple[str, str]] = set()
+    browsers = [ServiceBrowser(zc, list(BROWSED_TYPES), handlers=[on_change])]
     try:
-        found_types = await AsyncZeroconfServiceTypes.async_find(aiozc=aiozc, timeout=wait / 2)
-        extra = sorted(set(filter(_browsable, found_types)) - set(BROWSED_TYPES))
-        if extra:
-            browsers.append(AsyncServiceBrowser(aiozc.zeroconf, extra, handlers=[on_change]))
-        await asyncio.sleep(max(0.0, deadline - time.monotonic()))
-        if lookups:
-            await asyncio.wait(set(lookups), timeout=INFO_TIMEOUT_MS / 1000)
+        with ThreadPoolExecutor(max_workers=RESOLVERS, thread_name_prefix="mdns-resolve") as resolvers:
+            found_types = ZeroconfServiceTypes.find(zc=zc, timeout=wait / 2)
+            extra = sorted(set(filter(_browsable, found_types)) - set(BROWSED_TYPES))
+            if extra:
+                browsers.append(ServiceBrowser(zc, extra, handlers=[on_change]))
+            while (remaining := deadline - time.monotonic()) > 0:
+                try:
+                    service = announced.get(timeout=remaining)
+                except queue.Empty:
+                    break
+                if service not in seen:
+                    seen.add(service)
+                    resolvers.submit(resolve, *service, False)
+        while not announced.empty():  # announced as the window closed: from the answers already here
+            service = announced.get_nowait()
+            if service not in seen:
+                seen.add(service)
+                resolve(*service, True)
     finally:
         for browser in browsers:
-            await browser.async_cancel()
-        for task in lookups:
-            task.cancel()
-        await aiozc.async_close()
+            browser.cancel()
+        zc.close()
     return notices
-
