@@ -73,7 +73,10 @@ async def browse(
     loop = asyncio.get_running_loop()
 
     def deliver(address: str, found: list[Observation]) -> None:
-        loop.call_soon_threadsafe(on_observations, address, found)
+        try:
+            loop.call_soon_threadsafe(on_observations, address, found)
+        except RuntimeError:  # the scan's loop has closed (it was interrupted): nobody left to tell
+            return
 
     return await asyncio.to_thread(_browse, scope, link_addresses, wait, deliver)
 
