@@ -750,17 +750,22 @@ def ports():
 @json_option
 @friendly_errors
 def findings(db_path, severities, as_json):
-    """What answers without a password: the exposure checks' findings, most severe first."""
+    """What answers without a password: the exposure checks' findings, most severe first.
+
+    A finding is resolved once a later complete scan ran its check on the device and did not find it again.
+    """
     with open_store(db_path) as store:
         found = store.findings(severities)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
-    columns = ("severity", "ip", "port", "check", "detail")
+    columns = ("severity", "ip", "port", "check", "status", "detail")
     click.echo("\t".join(columns))
     for item in found:
-        click.echo("\t".join(str(item[column] if item[column] is not None else "") for column in columns))
-    click.echo(f"{len(found)} finding(s)", err=True)
+        shown = {**item, "status": item["status"] if item["status"] == "open" else f"resolved (scan {item['resolved_in_scan']})"}
+        click.echo("\t".join(str(shown[column] if shown[column] is not None else "") for column in columns))
+    still_open = sum(1 for item in found if item["status"] == "open")
+    click.echo(f"{len(found)} finding(s), {still_open} still open", err=True)
 
 
 @main.command("checks")

@@ -596,18 +596,27 @@ class Store:
 
     @_database_errors
     def findings(self, severities: Iterable[str] | None = None) -> list[dict]:
-        """Every finding with its device's ip, mac and vendor, most severe first, then by ip and port."""
+        """Every finding with its device's ip, mac and vendor, most severe first, then by ip and port.
+
+        ``status`` is ``resolved`` once a later complete scan saw the device and ran the check
+        without finding it again (``resolved_in_scan`` names the first such scan), else ``open``.
+        """
         wanted = list(severities or [])
         where = f"WHERE f.severity IN ({', '.join('?' * len(wanted))})" if wanted else ""
         rows = list(self.db.query(
             "SELECT f.id, f.device_id, f.scan_id, d.ip, d.mac, d.site, d.vendor, d.model, f.check_name, f.severity, "
-            f"f.port, f.detail, f.evidence, f.first_seen, f.last_seen FROM findings f JOIN devices d ON d.id = f.device_id {where}",
+            "f.port, f.detail, f.evidence, f.first_seen, f.last_seen, "
+            "(SELECT min(s.scan_id) FROM sightings s JOIN scans later ON later.id = s.scan_id "
+            " WHERE s.device_id = f.device_id AND s.scan_id > f.scan_id AND later.status = 'complete' "
+            " AND EXISTS (SELECT 1 FROM json_each(later.parameters, '$.checks') WHERE value = f.check_name)"
+            f") AS resolved_in_scan FROM findings f JOIN devices d ON d.id = f.device_id {where}",
             wanted,
         ))
         rank = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
         for row in rows:
             row["check"] = row.pop("check_name")
             row["evidence"] = json.loads(row["evidence"])
+            row["status"] = "open" if row["resolved_in_scan"] is None else "resolved"
         rows.sort(key=lambda r: (rank.get(r["severity"], 9), _ip_sort_key(r["ip"]), r["port"] or -1, r["check"]))
         return rows
 

@@ -224,6 +224,28 @@ def test_findings_stored_once_per_check_and_port_and_exported(tmp_path):
         assert [(f["check"], f["port"], f["severity"]) for f in exported["findings"]] == [(RTSP_NO_AUTH, 554, "high")]
 
 
+def test_a_finding_is_resolved_by_a_later_complete_scan_that_ran_its_check_and_did_not_find_it(tmp_path):
+    from camscan.model import Finding
+
+    camera = device([Service("198.18.100.7", 23, "telnet"), Service("198.18.100.7", 554, "rtsp")])
+    stream = Finding(RTSP_NO_AUTH, "high", "open", 554, (("url", "rtsp://198.18.100.7:554/"),))
+    telnet = Finding(TELNET_OPEN, "medium", "telnet login", 23, (("banner", "login:"),))
+    with Store(tmp_path / "f.db") as store:
+
+        def scan(checks: list[str], status: str = "complete", found=()) -> int:
+            scan_id = store.start_scan(["198.18.100.0/24"], {"checks": checks})
+            device_id = store.record_device(scan_id, camera)
+            store.record_findings(scan_id, device_id, list(found))
+            store.finish_scan(scan_id, status)
+            return scan_id
+
+        scan([RTSP_NO_AUTH, TELNET_OPEN], found=[stream, telnet])
+        scan([TELNET_OPEN, RTSP_NO_AUTH], status="interrupted")  # cut short: proves nothing
+        fixed = scan([RTSP_NO_AUTH])  # the stream now asks for a password; telnet was not checked
+        status = {row["check"]: (row["status"], row["resolved_in_scan"]) for row in store.findings()}
+        assert status == {RTSP_NO_AUTH: ("resolved", fixed), TELNET_OPEN: ("open", None)}
+
+
 # --------------------------------------------------------------------------- default-credentials (opt-in)
 
 from camscan.checks import DEFAULT_CHECKS, DEFAULT_CREDENTIALS  # noqa: E402
@@ -380,7 +402,8 @@ def test_findings_and_checks_commands(tmp_path):
     table = runner.invoke(main, ["findings", "--db", str(db)])
     assert table.exit_code == 0, table.output
     lines = table.output.splitlines()
-    assert lines[0] == "severity\tip\tport\tcheck\tdetail" and lines[1].startswith("high\t198.18.100.7\t554\trtsp-no-auth")
+    assert lines[0] == "severity\tip\tport\tcheck\tstatus\tdetail"
+    assert lines[1].startswith("high\t198.18.100.7\t554\trtsp-no-auth\topen")
     only = runner.invoke(main, ["findings", "--db", str(db), "--severity", "medium", "--json"])
     assert [item["check"] for item in json.loads(only.output)] == [TELNET_OPEN]
     shown = runner.invoke(main, ["show", "198.18.100.7", "--db", str(db)])

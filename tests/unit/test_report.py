@@ -129,6 +129,23 @@ def test_report_lists_findings_when_there_are_some(tmp_path):
         "high", "rtsp-describe-without-credentials", "198.18.0.10", "554")
 
 
+def test_report_marks_a_finding_that_a_later_scan_running_its_check_no_longer_found(tmp_path):
+    store, _, (first, _) = school(tmp_path / "a.db")
+    device_id = next(d["id"] for d in store.devices() if d["ip"] == "198.18.0.10")
+    store.db.execute("INSERT INTO findings (device_id, scan_id, check_name, severity, port, detail) VALUES "
+                     "(?, ?, 'rtsp-no-auth', 'high', 554, 'stream described to anyone')", [device_id, first])
+    store.db.conn.commit()
+    [still] = rows_of(parse(render_html(gather(store))), "findings-table")
+    assert still["status"] == "open"  # the second scan ran no checks
+    rechecked = store.start_scan(["198.18.0.0/24"], {"checks": ["rtsp-no-auth"]})
+    store.record_device(rechecked, device("lorex-nvr", "198.18.0.10"))
+    store.finish_scan(rechecked)
+    document = render_html(gather(store))
+    [resolved] = rows_of(parse(document), "findings-table")
+    assert resolved["status"] == f"resolved (scan {rechecked})"
+    assert "Findings and exposures (1, 0 still open)" in document
+
+
 def test_report_of_a_single_scan_says_there_is_nothing_to_compare(tmp_path):
     clock = Clock()
     with Store(tmp_path / "one.db", clock=clock) as store:

@@ -188,7 +188,8 @@ def render_html(data: dict) -> str:
                      _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))] for d in unknown]
     findings = data["findings"]
     finding_rows = [[_e(f["severity"] or ""), _e(f["check"]), _e(f["ip"]), _e(f["port"] or ""),
-                     _e(f["vendor"] or ""), _e(f["detail"] or ""), _e(f["last_seen"] or "")] for f in findings]
+                     _e(f["vendor"] or ""), _e(f["detail"] or ""), _e(f["last_seen"] or ""),
+                     "open" if f["status"] == "open" else f"resolved (scan {f['resolved_in_scan']})"] for f in findings]
     inventory_rows = [
         [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
          _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _badge(d["ndaa_889"]),
@@ -217,8 +218,11 @@ def render_html(data: dict) -> str:
         + "</section>",
     ]
     if findings:
-        sections.append(f'<section id="findings"><h2>Findings and exposures ({len(findings)})</h2>'
-                        + _table(["severity", "check", "ip", "port", "brand", "detail", "last seen"],
+        still_open = sum(1 for f in findings if f["status"] == "open")
+        sections.append(f'<section id="findings"><h2>Findings and exposures ({len(findings)}, {still_open} still open)</h2>'
+                        '<p class="note">A finding is resolved once a later complete scan ran its check on the device '
+                        "and did not find it again.</p>"
+                        + _table(["severity", "check", "ip", "port", "brand", "detail", "last seen", "status"],
                                  finding_rows, "findings-table") + "</section>")
     sections += [
         f'<section id="changes"><h2>Changes since the previous scan</h2>{_changes(data["changes"])}</section>',
