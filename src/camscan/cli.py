@@ -470,7 +470,8 @@ def show(address, db_path, as_json):
     click.echo("     findings:")
     for item in device.get("findings", []):
         port = f":{item['port']}" if item.get("port") else ""
-        click.echo(f"  [{item['severity']}] {item['check']}{port} {item['detail']}")
+        resolved = f" (resolved in scan {item['resolved_in_scan']})" if item["status"] == "resolved" else ""
+        click.echo(f"  [{item['severity']}] {item['check']}{port} {item['detail']}{resolved}")
     click.echo("  observations:")
     for seen in device.get("observations", []):
         port = f":{seen['port']}" if seen.get("port") else ""

@@ -31,6 +31,13 @@ from camscan.model import Device, Evidence, Finding, Identification, Observation
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 GROUP_COMMIT_SECONDS = 0.5
+# The first later complete scan that saw a finding's device and ran its check without finding
+# it again (SQL over the findings table aliased ``f``): the finding is resolved from then on.
+RESOLVED_IN_SCAN = (
+    "(SELECT min(s.scan_id) FROM sightings s JOIN scans later ON later.id = s.scan_id "
+    "WHERE s.device_id = f.device_id AND s.scan_id > f.scan_id AND later.status = 'complete' "
+    "AND EXISTS (SELECT 1 FROM json_each(later.parameters, '$.checks') WHERE value = f.check_name))"
+)
 APPLICATION_ID = 0x63616D73  # "cams" in the file header; `file` and sqlite3 show it
 SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
 IDENTITY_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type")
@@ -57,6 +64,10 @@ def _iso(moment: datetime) -> str:
 def _iso_second(timestamp: int) -> str:
     """``_iso`` of a Unix time in whole seconds (a scan's observations share a few seconds)."""
     return _iso(datetime.fromtimestamp(timestamp, timezone.utc))
+
+
+def _finding_status(row: dict) -> str:
+    return "open" if row["resolved_in_scan"] is None else "resolved"
 
 
 def normalize_mac(mac: str | None) -> str | None:
@@ -606,17 +617,14 @@ class Store:
         rows = list(self.db.query(
             "SELECT f.id, f.device_id, f.scan_id, d.ip, d.mac, d.site, d.vendor, d.model, f.check_name, f.severity, "
             "f.port, f.detail, f.evidence, f.first_seen, f.last_seen, "
-            "(SELECT min(s.scan_id) FROM sightings s JOIN scans later ON later.id = s.scan_id "
-            " WHERE s.device_id = f.device_id AND s.scan_id > f.scan_id AND later.status = 'complete' "
-            " AND EXISTS (SELECT 1 FROM json_each(later.parameters, '$.checks') WHERE value = f.check_name)"
-            f") AS resolved_in_scan FROM findings f JOIN devices d ON d.id = f.device_id {where}",
+            f"{RESOLVED_IN_SCAN} AS resolved_in_scan FROM findings f JOIN devices d ON d.id = f.device_id {where}",
             wanted,
         ))
         rank = {"critical": 0, "high": 1, "medium": 2, "low": 3, "info": 4}
         for row in rows:
             row["check"] = row.pop("check_name")
             row["evidence"] = json.loads(row["evidence"])
-            row["status"] = "open" if row["resolved_in_scan"] is None else "resolved"
+            row["status"] = _finding_status(row)
         rows.sort(key=lambda r: (rank.get(r["severity"], 9), _ip_sort_key(r["ip"]), r["port"] or -1, r["check"]))
         return rows
 
@@ -654,13 +662,14 @@ class Store:
             f"WHERE s.device_id IN ({marks}) AND s.last_scan_id = d.last_scan_id ORDER BY s.port, s.transport",
             "evidence": f"SELECT device_id, source, field, value, signature, weight, port FROM evidence "
             f"WHERE device_id IN ({marks}) ORDER BY weight DESC, id",
-            "findings": f"SELECT device_id, check_name AS \"check\", severity, port, detail, evidence, first_seen, last_seen "
-            f"FROM findings WHERE device_id IN ({marks}) ORDER BY id",
+            "findings": f"SELECT device_id, check_name AS \"check\", severity, port, detail, evidence, first_seen, last_seen, "
+            f"{RESOLVED_IN_SCAN} AS resolved_in_scan FROM findings f WHERE device_id IN ({marks}) ORDER BY id",
         }
         for key, sql in queries.items():
             for item in self.db.query(sql, ids):
                 if key == "findings":
                     item["evidence"] = json.loads(item["evidence"])
+                    item["status"] = _finding_status(item)
                 related[key].setdefault(item.pop("device_id"), []).append(item)
         exported = [
             {

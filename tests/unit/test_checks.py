@@ -244,6 +244,15 @@ def test_a_finding_is_resolved_by_a_later_complete_scan_that_ran_its_check_and_d
         fixed = scan([RTSP_NO_AUTH])  # the stream now asks for a password; telnet was not checked
         status = {row["check"]: (row["status"], row["resolved_in_scan"]) for row in store.findings()}
         assert status == {RTSP_NO_AUTH: ("resolved", fixed), TELNET_OPEN: ("open", None)}
+        [exported] = store.devices()
+        assert {item["check"]: (item["status"], item["resolved_in_scan"]) for item in exported["findings"]} == status
+    from click.testing import CliRunner
+
+    from camscan.cli import main
+
+    shown = CliRunner().invoke(main, ["show", "198.18.100.7", "--db", str(tmp_path / "f.db")])
+    assert f"[high] rtsp-no-auth:554 open (resolved in scan {fixed})" in shown.output
+    assert "[medium] telnet-open:23 telnet login\n" in shown.output
 
 
 # --------------------------------------------------------------------------- default-credentials (opt-in)
