@@ -29,8 +29,6 @@ DECRYPTION_SECRETS_BLOCK = 0x0000000A
 TLS_KEY_LOG = 0x544C534B  # "TLSK"
 _POLL = 0.1
 CAPTURE_BUFFER_BYTES = 256 * 1024 * 1024
-
-
 OPTION_USER_APPLICATION = 4  # pcapng shb_userappl
 SCAN_OPTIONS_COMMENT = "camscan scan options: "
 
@@ -109,7 +107,7 @@ class Recorder:
         ``scan_options`` (JSON-able) are kept in the file for replays (:func:`scan_options_from`)."""
         self.path = Path(path)
         self._listen = listen
-        self.comment = SCAN_OPTIONS_COMMENT + json.dumps(scan_options, sort_keys=True) if scan_options else None
+        self._comment = SCAN_OPTIONS_COMMENT + json.dumps(scan_options, sort_keys=True) if scan_options else None
         self.interfaces = sorted(set(interfaces))
         self.filter = capture_filter(blocks)
         self.frames = 0
@@ -157,7 +155,7 @@ class Recorder:
             self.stop()
             raise RecordError(f"cannot write {self.path}: {error.strerror or error}") from None
         writer.linktype = ETHERNET
-        writer.f.write(section_header(writer.endian, self.comment))
+        writer.f.write(section_header(writer.endian, self._comment))
         writer.header_present = True  # the section header is ours; the interface block is scapy's
         writer._write_block_idb(linktype=ETHERNET)
         self._writer = writer
