@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import random
 import struct
 import threading
@@ -315,6 +316,12 @@ def test_background_load_reports_a_bad_file_like_load_recording(tmp_path):
     path.write_bytes(b"hello, this is text\n")
     with pytest.raises(CaptureError, match="not a pcap or pcapng"):
         BackgroundLoad(path).result()
+
+
+def test_a_reader_process_that_dies_is_a_capture_error(monkeypatch):
+    monkeypatch.setattr(reader, "_load_for_parent", lambda path, sender: os._exit(3))
+    with pytest.raises(CaptureError, match=r"ended without an answer \(exit code 3\)"):
+        BackgroundLoad(Path(__file__).parents[2] / "pcaps" / "axis-p3245.pcapng").result()
 
 
 def test_background_load_reads_in_process_while_another_thread_runs():

@@ -717,6 +717,7 @@ class BackgroundLoad:
         try:
             outcome = self._receiver.recv()
         except EOFError:
+            self._process.join()
             outcome = CaptureError(f"the process reading {os.fspath(self.path)!r} ended without an answer "
                                    f"(exit code {self._process.exitcode})")
         finally:
