@@ -59,7 +59,7 @@ def exported(db: str) -> list[dict]:
 
 
 def identifiable_cameras(hosts) -> list:
-    return [host for host in hosts if host.is_camera and host.truth.get("identifiable", True)]
+    return [host for host in hosts if host.is_camera and host.identifiable]
 
 
 def nmap_accuracy(hosts, xml: str) -> float:
@@ -115,7 +115,8 @@ def main() -> None:
                                                     "--db", db, "--yes", "--json", *record,
                                                     *args.camscan_args.split()]))
         result = score(hosts, json.loads(scan.output))
-        report(scan, f"{result.accuracy:.1%} of cameras' makers; {result.false_cameras} non-cameras called cameras; "
+        report(scan, f"{result.accuracy:.1%} of cameras' makers, {result.type_accuracy:.1%} of their kinds; "
+                     f"{result.false_cameras} non-cameras called cameras; "
                      f"model from discovery for {result.model_accuracy:.1%} of {result.with_discovery_model} cameras")
         if args.explain:
             print("\n".join(result.problems))

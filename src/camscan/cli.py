@@ -732,8 +732,9 @@ def demo(hosts, seed, db_path):
             raise click.ClickException("the demo scan failed")
     with open_store(db_path) as store:
         result = score(lab_hosts, store.devices())
-    click.echo(f"Against the lab's truth: maker named for {result.named} of {result.identifiable} identifiable "
-               f"cameras/recorders; {result.false_cameras} non-camera(s) called a camera. "
+    click.echo(f"Against the lab's truth: maker named for {result.named} and kind (camera, NVR, DVR, encoder) for "
+               f"{result.typed} of {result.identifiable} identifiable cameras/recorders; "
+               f"{result.false_cameras} non-camera(s) called a camera. "
                f"Explore: camscan devices --db {db_path}", err=True)
 
 

@@ -113,7 +113,7 @@ def test_ndaa_attribution_matches_each_cameras_real_maker(two_scans):
         device = devices[host.ip]
         if not device["ndaa_basis"]:
             problems.append(f"{host.ip} {host.profile}: no basis")
-        if not (host.is_camera and host.truth.get("identifiable", True)):
+        if not (host.is_camera and host.identifiable):
             continue
         want = covered(host.truth["manufacturer"])
         if device["ndaa_889"] is not want or device["manufacturer"] != host.truth["manufacturer"]:
@@ -172,7 +172,7 @@ def test_chromium_shows_the_covered_lab_devices(two_scans, tmp_path):
     assert rendered.returncode == 0, rendered.stderr[-2000:]
     rows = CoveredRows()
     rows.feed(rendered.stdout)
-    want = sorted(h.ip for h in after if h.is_camera and h.truth.get("identifiable", True)
+    want = sorted(h.ip for h in after if h.is_camera and h.identifiable
                   and covered(h.truth["manufacturer"]))
     assert len(want) == 7  # Dahua, Lorex, Amcrest, Honeywell (Dahua-made), EZVIZ, Hikvision, HiSilicon
     assert sorted(rows.ips) == want

@@ -29,7 +29,7 @@ def test_loopback_lab_scan_identifies_makers_without_arp(tmp_path):
     found = json.loads(scanned.stdout)
     assert all(device["mac"] is None for device in found)  # loopback: no link layer, no ARP
     # Without MACs only banners can name makers; profiles that show one must be named.
-    bannered = [host for host in hosts if host.truth.get("identifiable", True) and host.ports and host.profile not in OUI_ONLY]
+    bannered = [host for host in hosts if host.identifiable and host.ports and host.profile not in OUI_ONLY]
     result = score(bannered, found)
     assert result.false_cameras == 0, result.problems
     assert result.accuracy >= 0.9, result.problems

@@ -26,6 +26,7 @@ import pytest
 
 from camscan.lab import LabHost, NamespaceLab, build_hosts, generate_lab
 from camscan.lab.netns import list_namespaces
+from camscan.lab.score import score
 from camscan.probes.ports import DEFAULT_PORTS
 from capture import start_capture, stop_capture
 
@@ -115,10 +116,6 @@ def placed(profile: str, ip: str, seed: int) -> LabHost:
     return host
 
 
-def identifiable_cameras(hosts: list[LabHost]) -> list[LabHost]:
-    return [h for h in hosts if h.is_camera and h.truth.get("identifiable", True)]
-
-
 # --------------------------------------------------------------------------- the 60-host lab
 
 
@@ -150,17 +147,10 @@ def test_full_lab_scan_identifies_cameras_and_exports_evidence(full_lab, full_sc
 
     assert set(by_ip) == set(truth), f"missing {sorted(set(truth) - set(by_ip))}, extra {sorted(set(by_ip) - set(truth))}"
 
-    cameras = identifiable_cameras(full_lab.hosts)
-    misses = []
-    for host in cameras:
-        device = by_ip[host.ip]
-        said = {device.get("vendor"), device.get("manufacturer")} - {None}
-        if not said & {host.truth["vendor"], host.truth["manufacturer"]}:
-            misses.append(f"{host.ip} {host.profile}: truth {host.truth['vendor']}/{host.truth['manufacturer']}, "
-                          f"got {device.get('vendor')}/{device.get('manufacturer')}")
-    right = len(cameras) - len(misses)
-    if right < 0.9 * len(cameras):
-        problems.append(f"maker named for only {right}/{len(cameras)} identifiable cameras: " + "; ".join(misses))
+    judged = score(full_lab.hosts, devices)
+    if judged.accuracy < 0.9 or judged.type_accuracy < 0.9:
+        problems.append(f"maker named for {judged.named}, kind for {judged.typed} of {judged.identifiable} "
+                        "identifiable cameras: " + "; ".join(judged.problems))
 
     for host in full_lab.hosts:
         device = by_ip[host.ip]
@@ -181,7 +171,7 @@ def test_full_lab_scan_identifies_cameras_and_exports_evidence(full_lab, full_sc
         for item in device["evidence"]:
             if not all(item.get(key) for key in ("source", "field", "value", "signature")):
                 problems.append(f"{host.ip}: incomplete evidence {item}")
-        if host.is_camera and host.truth.get("identifiable", True) and not device["evidence"]:
+        if host.is_camera and host.identifiable and not device["evidence"]:
             problems.append(f"{host.ip} {host.profile}: identifiable camera with no evidence")
     assert not problems, "\n".join(problems)
     # the summary line counts what was found

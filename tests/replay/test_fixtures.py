@@ -14,6 +14,7 @@ import pytest
 from click.testing import CliRunner
 
 from camscan.cli import main
+from camscan.lab import get_profile, load_profiles
 from camscan.lab.score import without_timestamps
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
@@ -49,8 +50,6 @@ def comparable(inventory: list[dict]) -> list[dict]:
 
 
 def test_there_is_a_fixture_for_every_lab_profile():
-    from camscan.lab import load_profiles
-
     assert {path.stem for path in FIXTURES} == {profile.name for profile in load_profiles()}
 
 
@@ -58,3 +57,14 @@ def test_there_is_a_fixture_for_every_lab_profile():
 def test_replay_gives_the_live_inventory(recording, tmp_path, no_network):
     expected = json.loads(recording.with_suffix(".json").read_text())
     assert comparable(replayed(tmp_path, recording)) == comparable(expected)
+
+
+def _identifiable_camera(recording: Path) -> bool:
+    profile = get_profile(recording.stem)
+    return profile.is_camera and profile.identifiable
+
+
+@pytest.mark.parametrize("recording", [path for path in FIXTURES if _identifiable_camera(path)], ids=lambda path: path.stem)
+def test_replayed_camera_or_recorder_has_the_profiles_device_type(recording, tmp_path, no_network):
+    devices = replayed(tmp_path, recording)
+    assert [device["device_type"] for device in devices] == [get_profile(recording.stem).truth["device_type"]]

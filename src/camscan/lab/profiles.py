@@ -89,6 +89,11 @@ class LabHost:
         return self.truth.get("device_type") in CAMERA_DEVICE_TYPES
 
     @property
+    def identifiable(self) -> bool:
+        """Whether anything on the wire names this host's maker (the truth says so)."""
+        return bool(self.truth.get("identifiable", True))
+
+    @property
     def discovery_protocols(self) -> tuple[str, ...]:
         """The discovery protocols this host answers (``wsd``, ``sadp``, ``dhip``, ``ssdp``, ``mdns``, ``onvif``)."""
         return tuple(name for name in DISCOVERY if name in self.discovery)

@@ -12,6 +12,7 @@ from camscan.lab.profiles import LabHost
 class Score:
     identifiable: int = 0
     named: int = 0
+    typed: int = 0
     false_cameras: int = 0
     with_discovery_model: int = 0
     discovery_models: int = 0
@@ -23,25 +24,35 @@ class Score:
         return self.named / self.identifiable if self.identifiable else 1.0
 
     @property
+    def type_accuracy(self) -> float:
+        """Share of identifiable cameras/recorders called the right kind (camera, NVR, DVR, encoder)."""
+        return self.typed / self.identifiable if self.identifiable else 1.0
+
+    @property
     def model_accuracy(self) -> float:
         """Share of cameras whose discovery replies carry a model that got it in ``model``."""
         return self.discovery_models / self.with_discovery_model if self.with_discovery_model else 1.0
 
 
 def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
-    """How many identifiable cameras got their maker right, and which non-cameras were called cameras."""
+    """How many identifiable cameras got their maker and kind right, and which non-cameras were called cameras."""
     by_ip = {device["ip"]: device for device in exported}
     result = Score()
     for host in hosts:
         device = by_ip.get(host.ip, {})
         named = {device.get("vendor"), device.get("manufacturer")} - {None}
         truth = {host.truth.get("vendor"), host.truth.get("manufacturer")} - {None}
-        if host.is_camera and host.truth.get("identifiable", True):
+        if host.is_camera and host.identifiable:
             result.identifiable += 1
             if truth & named:
                 result.named += 1
             else:
                 result.problems.append(f"missed {host.ip} {host.profile}: named {sorted(named) or 'nothing'}")
+            if device.get("device_type") == host.truth["device_type"]:
+                result.typed += 1
+            else:
+                result.problems.append(f"type of {host.ip} {host.profile}: {device.get('device_type')!r}, "
+                                       f"truth {host.truth['device_type']!r}")
         if host.is_camera and host.truth.get("discovery_model"):
             result.with_discovery_model += 1
             if (device.get("model") or "").lower() == host.truth["discovery_model"].lower():
