@@ -25,6 +25,8 @@ from camscan.lab.score import without_timestamps
 HERE = Path(__file__).resolve().parent
 NETWORK = "198.18.90.0/29"
 SCAN_OPTIONS = ("--timeout", "1", "--discovery-wait", "1", "--yes")
+
+
 def record(profile: str) -> None:
     hosts = build_hosts([profile], NETWORK, seed=11)
     with NamespaceLab(hosts, prefix="fx", network=NETWORK) as lab, tempfile.TemporaryDirectory() as work:
