@@ -2,6 +2,7 @@
 
 import pytest
 
+from camscan.fingerprint.identify import Identifier
 from camscan.protocols import ProtocolError, banner, http, rtsp
 from camscan.protocols.message import message_complete, parse_response
 
@@ -83,13 +84,31 @@ def test_rtsp_options_and_describe_401():
     assert fields["rtsp.www_authenticate"].startswith("Digest realm=")
 
 
+def describe_reply(sdp: bytes) -> bytes:
+    return b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp
+
+
 def test_rtsp_sdp_session_name():
-    sdp = b"v=0\r\no=- 1109162014219182 0 IN IP4 0.0.0.0\r\ns=Media Presentation\r\nt=0 0\r\nm=video 0 RTP/AVP 96\r\n"
-    reply = b"RTSP/1.0 200 OK\r\nCSeq: 2\r\nContent-Type: application/sdp\r\nContent-Length: %d\r\n\r\n" % len(sdp) + sdp
+    reply = describe_reply(b"v=0\r\no=- 1109162014219182 0 IN IP4 0.0.0.0\r\ns=Media Presentation\r\nt=0 0\r\n"
+                           b"m=video 0 RTP/AVP 96\r\n")
     assert rtsp.response_complete(reply)
     assert not rtsp.response_complete(reply[:-10])
     found = rtsp.observations(parse_response(reply), "198.18.0.30", 554, "DESCRIBE")
     assert ("sdp.session_name", "Media Presentation") in {(seen.field, seen.value) for seen in found}
+    assert "sdp.tool" not in {seen.field for seen in found}
+
+
+def test_rtsp_sdp_tool_names_the_software_that_wrote_the_session():
+    reply = describe_reply(
+        b"v=0\r\no=- 1586450538111534 1 IN IP4 198.18.0.6\r\n"
+        b"s=Matroska video+audio+(optional)subtitles, streamed by the LIVE555 Media Server\r\n"
+        b"i=media/camera-300s.mkv\r\nt=0 0\r\na=tool:LIVE555 Streaming Media v2020.03.06\r\na=type:broadcast\r\n"
+        b"a=control:*\r\nm=video 0 RTP/AVP 96\r\nc=IN IP4 0.0.0.0\r\na=tool:not the session's\r\n")
+    found = {seen.field: seen.value for seen in rtsp.observations(parse_response(reply), "198.18.0.6", 554, "DESCRIBE")}
+    assert found["sdp.tool"] == "LIVE555 Streaming Media v2020.03.06"
+    assert found["sdp.session_name"].endswith(", streamed by the LIVE555 Media Server")
+    result = Identifier().identify(list(rtsp.observations(parse_response(reply), "198.18.0.6", 554, "DESCRIBE")))
+    assert (result.vendor, result.device_type, result.is_camera) == ("live555", "media-server", False)
 
 
 def test_rtsp_request_bytes():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from camscan.model import Observation
+from camscan.protocols import sdp
 from camscan.protocols.http import USER_AGENT
 from camscan.protocols.message import Response, message_complete, response_observations
 
@@ -19,15 +20,8 @@ def response_complete(data: bytes) -> bool:
     return message_complete(data, unframed_body_runs_to_close=False)
 
 
-def sdp_session_name(sdp: bytes) -> str | None:
-    for line in sdp.decode("utf-8", "replace").splitlines():
-        if line.startswith("s="):
-            return line[2:].strip() or None
-    return None
-
-
 def observations(response: Response, ip: str, port: int, method: str, at: float = 0.0) -> list[Observation]:
     """What an RTSP response says about the device, as observations."""
     is_sdp = response.status == 200 and (response.header("content-type") or "").startswith("application/sdp")
-    extra = {"public": response.header("public"), "sdp.session_name": sdp_session_name(response.body) if is_sdp else None}
+    extra = {"public": response.header("public"), **(sdp.session_fields(response.body) if is_sdp else {})}
     return response_observations(response, ip, port, method, extra, at)

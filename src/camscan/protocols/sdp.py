@@ -1,4 +1,5 @@
-"""SDP (RFC 8866) session descriptions, as returned by an RTSP DESCRIBE: which codecs a stream carries."""
+"""SDP (RFC 8866) session descriptions, as returned by an RTSP DESCRIBE: what names the session and
+the software that wrote it, and which codecs a stream carries."""
 
 from __future__ import annotations
 
@@ -16,6 +17,21 @@ STATIC_PAYLOADS = {"0": "PCMU", "8": "PCMA", "14": "MPA", "26": "JPEG", "32": "M
 def is_session_description(body: bytes) -> bool:
     """Whether ``body`` is an SDP session description (RFC 8866: it starts with ``v=0``)."""
     return body.lstrip()[:3] == b"v=0"
+
+
+def session_fields(body: bytes) -> dict[str, str]:
+    """The session name (``s=``) and the session-level ``a=tool:`` attribute (RFC 8866 section 6.3:
+    the tool that created the description, e.g. ``LIVE555 Streaming Media v2020.08.19``), as
+    ``sdp.session_name`` and ``sdp.tool``; a field the description lacks is left out."""
+    found: dict[str, str] = {}
+    for line in body[:SDP_LIMIT].decode("utf-8", "replace").replace("\r", "").split("\n"):
+        if line.startswith("m="):
+            break  # media-level lines describe one stream, not the session
+        if line.startswith("s=") and "sdp.session_name" not in found:
+            found["sdp.session_name"] = line[2:].strip()
+        elif line.startswith("a=tool:") and "sdp.tool" not in found:
+            found["sdp.tool"] = line[7:].strip()
+    return {field: value for field, value in found.items() if value}
 
 
 def parse_codecs(body: bytes) -> list[str]:
