@@ -12,7 +12,7 @@ import pytest
 from scapy.layers.inet import IP, TCP, UDP, fragment
 from scapy.layers.inet6 import IPv6
 from scapy.layers.l2 import ARP, CookedLinux, Ether
-from scapy.utils import PcapNgWriter, wrpcap
+from scapy.utils import PcapNgWriter, RawPcapWriter, wrpcap
 
 from camscan.capture import reader
 from camscan.capture.reader import (
@@ -105,6 +105,30 @@ def test_out_of_order_and_retransmitted_segments_reassemble(tmp_path, c_isn, s_i
     wrpcap(str(path), http_exchange(c_isn, s_isn, reorder=True, retransmit=True))
     [conversation] = load_recording(path).conversations
     assert conversation.turns == [("c", REQUEST), ("s", RESPONSE)]
+
+
+def test_ip_options_ethernet_padding_and_cut_frames(tmp_path):
+    """The in-place Ethernet/IPv4/TCP path honours the header length, the IPv4 total length
+    (not the padded frame) and a frame cut short by the capture's snap length."""
+    packets = http_exchange()
+    for packet in packets:
+        packet[IP].options = [b"\x01\x01\x01\x00"]  # three NOPs and an end of options: IHL 6
+        del packet[IP].ihl, packet[IP].len, packet[IP].chksum
+    padded = [Ether(bytes(packet) + b"\x00" * 6) for packet in packets]
+    for original, frame in zip(packets, padded):
+        frame.time = original.time
+    path = tmp_path / "options.pcap"
+    wrpcap(str(path), padded)
+    [conversation] = load_recording(path).conversations
+    assert conversation.turns == [("c", REQUEST), ("s", RESPONSE)] and conversation.completed
+    cut = tmp_path / "cut.pcap"
+    with RawPcapWriter(str(cut), linktype=1, snaplen=14 + 24 + 20 + 10) as writer:
+        writer.write_header(None)
+        for packet in packets:
+            frame = bytes(packet)
+            writer.write_packet(frame[: 14 + 24 + 20 + 10], sec=int(packet.time), usec=0, wirelen=len(frame))
+    [conversation] = load_recording(cut).conversations
+    assert conversation.turns == [("c", REQUEST[:10]), ("s", RESPONSE[:10] + RESPONSE[20:30])]
 
 
 def test_midstream_conversation_takes_low_port_as_server(tmp_path):

@@ -56,6 +56,7 @@ IDLE_CHECK_SECONDS = 1.0  # capture time between looks for idle conversations
 MAX_RECORD_BYTES = 16 * 1024 * 1024  # larger than any real frame: a longer length field is damage
 PROGRESS_EVERY = 8192  # packets between on_progress calls
 MAX_FRAGMENTED = 1024  # IPv4 datagrams waiting for their remaining fragments
+MAX_NAMES = 65536  # IPv4 addresses whose dotted form is remembered
 
 TLS_KEY_LOG_SECRETS = 0x544C534B  # "TLSK": NSS key log format in a Decryption Secrets Block
 
@@ -70,6 +71,7 @@ LINKTYPE_LINUX_SLL2 = 276
 ETHERTYPE_IPV4 = 0x0800
 ETHERNET_IPV4 = ETHERTYPE_IPV4.to_bytes(2, "big")
 IPV4_HEADER = struct.Struct("!BBHHHBBH4s4s")
+ETHERNET_IPV4_TCP = struct.Struct("!BxH2xHxB")  # version/IHL, total length, flags/fragment offset, protocol
 TCP_PORTS_SEQUENCE = struct.Struct("!HHI")
 ETHERTYPE_ARP = 0x0806
 ETHERTYPE_IPV6 = 0x86DD
@@ -424,10 +426,21 @@ class TrafficAssembler:
         self._buffered = 0
         self._fragments: OrderedDict[tuple, dict[int, tuple[bytes, bool]]] = OrderedDict()
         self._next_idle_check = float("-inf")
+        self._names: dict[bytes, str] = {}  # IPv4 addresses as read, by their four bytes
 
     def feed(self, linktype: int, frame: bytes, ts: float) -> list[Record]:
         if linktype == LINKTYPE_ETHERNET and frame[12:14] == ETHERNET_IPV4:
-            network = frame[14:]  # the usual case, without the general link-layer dispatch
+            if len(frame) >= 54:  # the usual case, TCP in unfragmented IPv4 in Ethernet, parsed in place
+                first, total, flags_offset, protocol = ETHERNET_IPV4_TCP.unpack_from(frame, 14)
+                header_length = (first & 0x0F) * 4
+                if (first >> 4 == 4 and protocol == 6 and not flags_offset & 0x3FFF and header_length >= 20
+                        and total >= header_length + 20 and len(frame) >= 14 + header_length + 20):
+                    names = self._names
+                    source, destination = frame[26:30], frame[30:34]
+                    return self._tcp(names.get(source) or self._name(source),
+                                     names.get(destination) or self._name(destination),
+                                     frame[14 + header_length : 14 + total], ts)
+            network = frame[14:]  # without the general link-layer dispatch
         else:
             ethertype, network, link_source = _network_layer(linktype, frame)
             if ethertype == ETHERTYPE_ARP:
@@ -451,6 +464,13 @@ class TrafficAssembler:
             data = payload[8:length] if 8 <= length <= len(payload) else payload[8:]
             return [Datagram(source, sport, destination, dport, bytes(data), ts)]
         return []
+
+    def _name(self, address: bytes) -> str:
+        """The dotted form of a four-byte IPv4 address, remembered (at most ``MAX_NAMES`` at once)."""
+        if len(self._names) >= MAX_NAMES:
+            self._names.clear()
+        name = self._names[address] = inet_ntop(AF_INET, address)
+        return name
 
     def _reassemble(self, key: tuple, offset: int, more: bool, data: bytes) -> bytes | None:
         """The whole IPv4 datagram once its fragments cover it from 0 to the last one, else None."""
