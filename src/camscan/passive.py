@@ -33,7 +33,7 @@ from camscan.capture.reader import (
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service, canonical_mac
 from camscan.protocols import ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, ssdp, tls, tls_handshake, wsd
-from camscan.protocols.message import parse_response
+from camscan.protocols.message import parse_response, split_messages
 from camscan.store import Store
 from camscan.transport.record import open_listener
 
@@ -148,14 +148,19 @@ class PassiveInventory:
         if not _is_unicast(ip):
             return
         protocol = None
-        request = b""
+        requests: list[bytes] = []  # sent and not yet answered: a client may pipeline several
         for role, data in conversation.turns:
             if role == "c":
-                request = data
+                requests += split_messages(data)
                 continue
-            found, kind = self._server_turn(ip, port, request, data, conversation.end)
-            self._add(found)
-            protocol = protocol or kind
+            replies = split_messages(data) if data.startswith((b"HTTP/", b"RTSP/")) else [data]
+            for reply in replies:
+                request = requests[0] if requests else b""
+                if requests and reply.startswith((b"HTTP/", b"RTSP/")) and reply[9:10] != b"1":
+                    requests.pop(0)  # answered (a 1xx status is interim: the final answer follows)
+                found, kind = self._server_turn(ip, port, request, reply, conversation.end)
+                self._add(found)
+                protocol = protocol or kind
         if conversation.established or protocol:
             known = self.services.setdefault(ip, {})
             if protocol or port not in known:

@@ -214,3 +214,22 @@ def test_tls_certificate_extracted_from_handshake_records():
     assert server_certificates(records[:-3]) == [leaf]  # the capture cut the chain short
     with pytest.raises(ProtocolError):
         server_certificates(b"HTTP/1.1 200 OK\r\n\r\n")
+
+
+def test_pipelined_requests_and_responses_are_each_read(tmp_path):
+    """A client that pipelines (nmap's NSE http library does) gets its answers in one server turn."""
+    camera = build_hosts(["hikvision-ds2cd"], NETWORK, seed=4)[0]
+    requests = (f"GET / HTTP/1.1\r\nHost: {camera.ip}\r\n\r\n"
+                f"GET /ISAPI/System/deviceInfo HTTP/1.1\r\nHost: {camera.ip}\r\n\r\n").encode()
+    page = b"<html><head><title>Index</title></head></html>"
+    responses = (b"HTTP/1.1 100 Continue\r\n\r\n"
+                 b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n" % len(page) + page
+                 + b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Digest qop="auth", realm="IP Camera(C2LV0)", '
+                   b'nonce="4e5468694e7a453d", stale="FALSE"\r\nContent-Length: 0\r\n\r\n')
+    path = tmp_path / "pipelined.pcap"
+    wrpcap(str(path), tcp_exchange(SCANNER, camera.ip, camera.mac, 80, requests, responses, 50001, 1000.0))
+    inventory = analyse_capture(path)
+    said = {(seen.field, seen.value) for seen in inventory.observations[camera.ip].values()}
+    assert {("http.status", "100 /"), ("http.status", "200 /"), ("html.title", "Index"),
+            ("http.status", "401 /ISAPI/System/deviceInfo")} <= said
+    assert any(field == "http.www_authenticate" and "IP Camera(C2LV0)" in value for field, value in said)

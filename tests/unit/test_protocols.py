@@ -4,7 +4,7 @@ import pytest
 
 from camscan.fingerprint.identify import Identifier
 from camscan.protocols import ProtocolError, banner, http, rtsp
-from camscan.protocols.message import message_complete, parse_response
+from camscan.protocols.message import message_complete, parse_response, split_messages
 
 HIKVISION_ROOT = (
     b"HTTP/1.1 302 Found\r\n"
@@ -191,3 +191,19 @@ def test_arp_reply_with_foreign_address_lengths_is_refused():
            + b"\xaa" * 8 + bytes([198, 18, 0, 77]) + b"\x00" * 8 + bytes([198, 18, 0, 1]))
     with pytest.raises(ProtocolError):
         arp.parse_reply(odd)
+
+
+def test_messages_sent_back_to_back_are_split_by_their_framing():
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nxyz\r\n0\r\nX-Trailer: 1\r\n\r\n"
+    responses = [b"HTTP/1.1 100 Continue\r\n\r\n", b"HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nabc",
+                 b"HTTP/1.1 304 Not Modified\r\nETag: \"1\"\r\n\r\n", chunked,
+                 b"HTTP/1.0 200 OK\r\n\r\nno length: runs to the close HTTP/1.1 200 OK\r\n\r\n"]
+    assert split_messages(b"".join(responses)) == responses
+    assert split_messages(b"".join(responses[:2]) + b"HTTP/1.1 200 OK\r\nContent-Le") == [
+        *responses[:2], b"HTTP/1.1 200 OK\r\nContent-Le"]
+    rtsp_replies = [b"RTSP/1.0 200 OK\r\nCSeq: 1\r\nPublic: OPTIONS, DESCRIBE\r\n\r\n",
+                    b"RTSP/1.0 401 Unauthorized\r\nCSeq: 2\r\n\r\n"]
+    assert split_messages(b"".join(rtsp_replies)) == rtsp_replies
+    pipelined = [b"GET / HTTP/1.1\r\nHost: 198.18.0.2\r\n\r\n",
+                 b"POST /onvif/device_service HTTP/1.1\r\nContent-Length: 4\r\n\r\n<a/>", b"GET /b HTTP/1.1\r\n\r\n"]
+    assert split_messages(b"".join(pipelined)) == pipelined

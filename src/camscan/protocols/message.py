@@ -66,24 +66,26 @@ def _is_chunked(head: bytes) -> bool:
     return re.search(rb"(?im)^transfer-encoding:[^\r\n]*chunked", head) is not None
 
 
-def _dechunk(body: bytes) -> tuple[bytes, bool]:
-    """Decode a chunked body; the flag says whether the final chunk was seen."""
+def _dechunk(body: bytes) -> tuple[bytes, int | None]:
+    """Decode a chunked body: the data, and where the body ends (after the last chunk and its
+    trailer) or None while the final chunk has not been seen."""
     out = bytearray()
     position = 0
     while True:
         line_end = body.find(b"\r\n", position)
         if line_end < 0:
-            return bytes(out), False
+            return bytes(out), None
         size_text = body[position:line_end].split(b";", 1)[0].strip()
         if not re.fullmatch(rb"[0-9A-Fa-f]{1,8}", size_text):
-            return bytes(out), False
+            return bytes(out), None
         size = int(size_text, 16)
         if size == 0:
-            return bytes(out), True
+            trailer_end = body.find(b"\r\n\r\n", line_end)
+            return bytes(out), len(body) if trailer_end < 0 else trailer_end + 4
         start = line_end + 2
         out += body[start:start + size]
         if start + size > len(body):
-            return bytes(out), False
+            return bytes(out), None
         position = start + size + 2
 
 
@@ -101,7 +103,7 @@ def message_complete(data: bytes, unframed_body_runs_to_close: bool = True) -> b
     if length is not None:
         return len(body) >= length
     if _is_chunked(head):
-        return _dechunk(body)[1]
+        return _dechunk(body)[1] is not None
     return not unframed_body_runs_to_close
 
 
@@ -128,6 +130,34 @@ def parse_response(data: bytes) -> Response:
         headers=parse_headers(lines[1:]),
         body=body,
     )
+
+
+def split_messages(data: bytes, unframed_body_runs_to_close: bool = True) -> list[bytes]:
+    """The messages one side sent back to back on a connection (pipelined requests, or the
+    responses to them), each with its declared body: Content-Length, chunked, no body for a
+    1xx, 204 or 304 status; an HTTP response with neither runs to the end of ``data``, an
+    RTSP message or a request has no body. An incomplete last message is kept as it is."""
+    messages = []
+    position = 0
+    while position < len(data):
+        parts = split_head(data[position:])
+        if parts is None:
+            messages.append(data[position:])
+            break
+        head, body = parts
+        head_length = len(data) - position - len(body)
+        length = _declared_length(head)
+        if _is_chunked(head):
+            end = _dechunk(body)[1]
+            length = len(body) if end is None else end
+        elif length is None:
+            status = _STATUS_LINE.match(head.split(b"\n", 1)[0].rstrip(b"\r"))
+            bodiless = status is None or status.group(1) == b"RTSP" or status.group(3)[:1] == b"1" or (
+                status.group(3) in (b"204", b"304"))
+            length = 0 if bodiless or not unframed_body_runs_to_close else len(body)
+        messages.append(data[position : position + head_length + min(length, len(body))])
+        position += head_length + min(length, len(body))
+    return messages
 
 
 def response_observations(
