@@ -16,6 +16,7 @@ from test_discovery_wsd_ssdp import DAHUA_MSEARCH_RESPONSE, HIKVISION_PROBE_MATC
 
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import default_rules
+from camscan.model import Observation
 from camscan.protocols import dhip, mdns, onvif, sadp, ssdp, wsd
 
 IDENTIFIER = Identifier()
@@ -145,6 +146,27 @@ def test_a_bare_video_transmitter_is_a_weak_camera_guess():
     result = identify(bare)
     assert (result.vendor, result.device_type) == (None, "ip-camera")
     assert result.confidence <= 0.4
+
+
+def test_a_no_name_gsoap_camera_names_no_model_and_no_maker():
+    """The stock gSOAP ONVIF server's placeholder scopes (hardware/IPC-model, name/NVT) and a realm
+    that only looks like Dahua's "Login to <serial>" name nothing."""
+    scopes = (b"onvif://www.onvif.org/type/video_encoder onvif://www.onvif.org/type/audio_encoder "
+              b"onvif://www.onvif.org/hardware/IPC-model onvif://www.onvif.org/location/country/china "
+              b"onvif://www.onvif.org/name/NVT onvif://www.onvif.org/Profile/Streaming")
+    matches = wsd.parse_probe_matches(
+        b'<e:Envelope xmlns:e="http://www.w3.org/2003/05/soap-envelope" '
+        b'xmlns:d="http://schemas.xmlsoap.org/ws/2005/04/discovery"><e:Body><d:ProbeMatches><d:ProbeMatch>'
+        b"<d:Types>dn:NetworkVideoTransmitter</d:Types><d:Scopes>" + scopes + b"</d:Scopes>"
+        b"<d:XAddrs>http://198.18.0.56:8899/onvif/device_service</d:XAddrs></d:ProbeMatch></d:ProbeMatches>"
+        b"</e:Body></e:Envelope>",
+        "198.18.0.56",
+    )
+    realm = Observation(ip="198.18.0.56", source="rtsp", field="rtsp.www_authenticate",
+                        value='Digest realm="Login to NVT", nonce="0b7a03083f6055638757abaa2aed0bcb"', port=554)
+    result = identify(matches, [realm])
+    assert (result.vendor, result.manufacturer, result.model, result.device_type) == (None, None, None, "ip-camera")
+    assert result.ndaa_889 is not True
 
 
 def test_onvif_device_information():
