@@ -116,7 +116,7 @@ def main() -> None:
                                                     *args.camscan_args.split()]))
         result = score(hosts, json.loads(scan.output))
         report(scan, f"{result.accuracy:.1%} of cameras' makers, {result.type_accuracy:.1%} of their kinds; "
-                     f"{result.false_cameras} non-cameras called cameras; "
+                     f"{result.false_cameras} non-cameras called cameras, {result.wrong_makers} hosts another's maker; "
                      f"model from discovery for {result.model_accuracy:.1%} of {result.with_discovery_model} cameras")
         if args.explain:
             print("\n".join(result.problems))

@@ -734,7 +734,8 @@ def demo(hosts, seed, db_path):
         result = score(lab_hosts, store.devices())
     click.echo(f"Against the lab's truth: maker named for {result.named} and kind (camera, NVR, DVR, encoder) for "
                f"{result.typed} of {result.identifiable} identifiable cameras/recorders; "
-               f"{result.false_cameras} non-camera(s) called a camera. "
+               f"{result.false_cameras} non-camera(s) called a camera, {result.wrong_makers} host(s) named "
+               "another's maker. "
                f"Explore: camscan devices --db {db_path}", err=True)
 
 

@@ -14,6 +14,7 @@ class Score:
     named: int = 0
     typed: int = 0
     false_cameras: int = 0
+    wrong_makers: int = 0
     with_discovery_model: int = 0
     discovery_models: int = 0
     problems: list[str] = field(default_factory=list)
@@ -35,7 +36,8 @@ class Score:
 
 
 def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
-    """How many identifiable cameras got their maker and kind right, and which non-cameras were called cameras."""
+    """How many identifiable cameras got their maker and kind right, which hosts were named a maker
+    that is not theirs, and which non-cameras were called cameras."""
     by_ip = {device["ip"]: device for device in exported}
     result = Score()
     for host in hosts:
@@ -61,6 +63,11 @@ def score(hosts: Sequence[LabHost], exported: Sequence[dict]) -> Score:
                 result.problems.append(
                     f"model of {host.ip} {host.profile}: {device.get('model')!r}, replies say {host.truth['discovery_model']!r}"
                 )
+        if named and not named & truth:
+            result.wrong_makers += 1
+            if not (host.is_camera and host.identifiable):  # else already listed as missed
+                result.problems.append(f"wrong maker {host.ip} {host.profile}: named {sorted(named)}, "
+                                       f"truth {sorted(truth) or 'no maker'}")
         if not host.is_camera and device.get("is_camera"):
             result.false_cameras += 1
             result.problems.append(f"false camera {host.ip} {host.profile}: {device.get('vendor')} {device.get('device_type')}")
