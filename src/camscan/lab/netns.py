@@ -63,40 +63,51 @@ _PREFIX_RE = re.compile(r"^[a-z][a-z0-9]{0,7}$")
 
 _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
 _live_labs: "weakref.WeakSet[NamespaceLab]" = weakref.WeakSet()
-NEIGHBOUR_THRESHOLDS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{level}" for level in (1, 2, 3)]
-_neighbour_thresholds_before: list[str] = []  # the kernel's own values while a lab has raised them
+NEIGHBOUR_THRESHOLDS = [f"/proc/sys/net/ipv4/neigh/default/gc_thresh{level}" for level in (2, 3)]
+RECEIVE_BACKLOG = "/proc/sys/net/core/netdev_max_backlog"
+BACKLOG_PER_HOST = 16  # packets waiting per lab host: a broadcast is queued once per bridge port
+_kernel_limits_before: dict[str, str] = {}  # the kernel's own values of the limits a lab has raised
 
 
-def _make_room_in_neighbour_table(entries: int) -> None:
-    """Let the kernel's ARP table hold ``entries`` (restored by :func:`_restore_neighbour_table`).
+def _kernel_limits(hosts: int) -> dict[str, int]:
+    """The kernel limits a lab of ``hosts`` hosts needs, by /proc/sys path.
 
     Linux keeps one ARP table for all network namespaces, by default at most 1,024 entries
     (gc_thresh3). A lab of N hosts needs about 2N: each host's entry for the scanner and the
     scanner's for each host. Past the limit the kernel drops packets that need a new entry
-    (/proc/net/stat/arp_cache ``table_fulls``), so a 1,000-host lab would lose connects
-    that a real network of that size would not.
+    (/proc/net/stat/arp_cache ``table_fulls``). And each broadcast the scanner sends is
+    queued once per bridge port in the receive backlog (netdev_max_backlog, 1,000 by
+    default): an ARP sweep of a 1,000-host lab overflowed it, 22,000 packets dropped in one
+    scan (/proc/net/softnet_stat) and a host missed now and then. A real network of that
+    size, whose switch copies broadcasts in hardware, loses neither.
     """
-    try:
-        current = [int(open(path).read()) for path in NEIGHBOUR_THRESHOLDS]
-    except (OSError, ValueError):
-        return
-    if current[2] >= entries:
-        return
-    if not _neighbour_thresholds_before:
-        _neighbour_thresholds_before.extend(str(value) for value in current)
-    for path, value in zip(NEIGHBOUR_THRESHOLDS, (current[0], max(current[1], entries), entries)):
-        with open(path, "w") as handle:
-            handle.write(str(value))
+    entries = 2 * hosts + NEIGHBOUR_TABLE_SLACK
+    return {**{path: entries for path in NEIGHBOUR_THRESHOLDS}, RECEIVE_BACKLOG: BACKLOG_PER_HOST * hosts}
 
 
-def _restore_neighbour_table() -> None:
-    for path, value in zip(NEIGHBOUR_THRESHOLDS, _neighbour_thresholds_before):
+def _raise_kernel_limits(hosts: int) -> None:
+    """Raise each limit :func:`_kernel_limits` names that is lower (restored by :func:`_restore_kernel_limits`)."""
+    for path, wanted in _kernel_limits(hosts).items():
+        try:
+            with open(path) as handle:
+                current = handle.read().strip()
+            if int(current) >= wanted:
+                continue
+            _kernel_limits_before.setdefault(path, current)
+            with open(path, "w") as handle:
+                handle.write(str(wanted))
+        except (OSError, ValueError):
+            log.warning("could not raise %s to %s for the lab", path, wanted)
+
+
+def _restore_kernel_limits() -> None:
+    for path, value in _kernel_limits_before.items():
         try:
             with open(path, "w") as handle:
                 handle.write(value)
         except OSError:
             log.warning("could not restore %s to %s", path, value)
-    _neighbour_thresholds_before.clear()
+    _kernel_limits_before.clear()
 
 
 class NamespaceLabError(RuntimeError):
@@ -254,7 +265,7 @@ class NamespaceLab:
         cleanup_stale(self.prefix)
         _live_labs.add(self)
         self._up = True
-        _make_room_in_neighbour_table(2 * len(self.hosts) + NEIGHBOUR_TABLE_SLACK)
+        _raise_kernel_limits(len(self.hosts))
         self._create_namespaces_and_links()
         self._configure_namespaces()
         after = root_links()
@@ -428,7 +439,7 @@ class NamespaceLab:
         self._up = False
         _live_labs.discard(self)
         if not _live_labs:
-            _restore_neighbour_table()
+            _restore_kernel_limits()
 
 
 @atexit.register
