@@ -35,7 +35,7 @@ from camscan.model import Device, Observation, Service, canonical_mac
 from camscan.protocols import ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, ssdp, tls, tls_handshake, wsd
 from camscan.protocols.message import parse_response, split_messages
 from camscan.store import Store
-from camscan.transport.record import open_listener
+from camscan.transport.record import open_listener, queued_frames
 
 SOURCE_PREFIX = "passive-"
 
@@ -244,15 +244,14 @@ def sniff_interface(interface: str, duration: float, on_start: Callable[[], None
             on_start()
         deadline = time.monotonic() + duration
         while (left := deadline - time.monotonic()) > 0:
-            if not select.select([listener], [], [], left)[0]:
-                continue
-            layer, frame, ts = listener.recv_raw(65535)
-            linktype = _linktype_of(layer)
-            if frame is None or linktype is None:
-                continue
-            inventory.packets_seen += 1
-            for record in assembler.feed(linktype, frame, ts or time.time()):
-                inventory.add(record)
+            select.select([listener], [], [], left)
+            for layer, frame, ts in queued_frames(listener):
+                linktype = _linktype_of(layer)
+                if frame is None or linktype is None:
+                    continue
+                inventory.packets_seen += 1
+                for record in assembler.feed(linktype, frame, ts or time.time()):
+                    inventory.add(record)
     finally:
         listener.close()
     for record in assembler.finish():

@@ -18,10 +18,11 @@ FRAME = bytes(Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / IP(src="
 
 
 class SlowListener:
-    """Frames queued in a real socket, each read slowly (a capture thread that lags behind)."""
+    """Frames queued in a real non-blocking socket, each read slowly (a capture thread that lags behind)."""
 
     def __init__(self, frames: list[tuple[bytes, float]], seconds_per_frame: float) -> None:
         self._reader, self._writer = socket.socketpair(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self._reader.setblocking(False)
         self._stamps = [stamp for _, stamp in frames]
         for frame, _ in frames:
             self._writer.send(frame)

@@ -16,7 +16,7 @@ import struct
 import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +95,17 @@ def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CA
 
     sock = conf.L2listen(iface=interface, filter=bpf)
     deepen_receive_queue(sock.ins, buffer_bytes)
+    sock.ins.setblocking(False)  # recv_raw raises BlockingIOError when nothing is queued
     return sock
+
+
+def queued_frames(sock) -> Iterator[tuple[Any, bytes | None, float | None]]:
+    """``(class, frame, kernel timestamp)`` of each frame a non-blocking listening socket holds, until it is empty."""
+    while True:
+        try:
+            yield sock.recv_raw()
+        except BlockingIOError:
+            return
 
 
 class Recorder:
@@ -103,7 +113,7 @@ class Recorder:
 
     def __init__(self, path: str | Path, interfaces: list[str], blocks: list[str],
                  listen: Callable[[str, str], Any] = open_listener, scan_options: dict | None = None) -> None:
-        """``listen(interface, bpf)`` opens a listening socket like :func:`open_listener`'s;
+        """``listen(interface, bpf)`` opens a non-blocking listening socket like :func:`open_listener`'s;
         ``scan_options`` (JSON-able) are kept in the file for replays (:func:`scan_options_from`)."""
         self.path = Path(path)
         self._listen = listen
@@ -112,6 +122,7 @@ class Recorder:
         self.filter = capture_filter(blocks)
         self.frames = 0
         self.keylog_path: Path | None = None  # given to the TLS context (ssl.SSLContext.keylog_filename)
+        self._keylog = None  # our own read handle on it
         self._keys_written = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -160,7 +171,7 @@ class Recorder:
         writer._write_block_idb(linktype=ETHERNET)
         self._writer = writer
         handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
-        os.close(handle)
+        self._keylog = os.fdopen(handle, "rb")
         self.keylog_path = Path(keylog)
         for interface, sock in self._sockets:
             thread = threading.Thread(target=self._capture, args=(interface, sock), name=f"record-{interface}", daemon=True)
@@ -172,39 +183,37 @@ class Recorder:
 
         Under a large sweep this thread falls seconds behind the kernel's queue: stopping at
         once would lose the end of the scan (its last conversations) from the recording.
+        Frames are read until the queue is empty, and only then waited for.
         """
         while True:
             stopping = self._stop.is_set()
-            if not select.select([sock], [], [], 0 if stopping else _POLL)[0]:
-                if stopping:
+            for _cls, frame, kernel_stamp in queued_frames(sock):
+                if kernel_stamp and kernel_stamp > self._stopped_at:  # captured after stop(): not the scan's
                     return
-                self._write_new_keys()
-                continue
-            _cls, frame, kernel_stamp = sock.recv_raw()
-            if stopping and kernel_stamp and kernel_stamp > self._stopped_at:
+                stamp = kernel_stamp or time.time()
+                if frame is None or self._unheard(frame, stamp):
+                    continue
+                with self._lock:
+                    self._write_new_keys_locked()
+                    self._writer.write_packet(frame, sec=stamp)
+                    self.frames += 1
+            if stopping:
                 return
-            stamp = kernel_stamp or time.time()
-            if frame is None or self._unheard(frame, stamp):
-                continue
-            with self._lock:
-                self._write_new_keys_locked()
-                self._writer.write_packet(frame, sec=stamp)
-                self.frames += 1
+            self._write_new_keys()
+            select.select([sock], [], [], _POLL)
 
     def _write_new_keys(self) -> None:
         with self._lock:
             self._write_new_keys_locked()
 
     def _write_new_keys_locked(self) -> None:
-        """Append the key log lines written since the last call as a Decryption Secrets Block."""
-        if self.keylog_path is None:
+        """Append the key log lines written since the last call as a Decryption Secrets Block
+        (before every frame: a frame of a TLS session comes after its keys; a size check suffices)."""
+        keylog = self._keylog
+        if keylog is None or os.fstat(keylog.fileno()).st_size <= self._keys_written:
             return
-        try:
-            with open(self.keylog_path, "rb") as handle:
-                handle.seek(self._keys_written)
-                fresh = handle.read()
-        except OSError:
-            return
+        keylog.seek(self._keys_written)
+        fresh = keylog.read()
         complete = fresh[: fresh.rfind(b"\n") + 1]
         if not complete or self._writer is None:
             return
@@ -230,5 +239,8 @@ class Recorder:
                 self._write_new_keys_locked()
                 self._writer.close()
             self._writer = None
+        if self._keylog is not None:
+            self._keylog.close()
+            self._keylog = None
         if self.keylog_path is not None:
             self.keylog_path.unlink(missing_ok=True)
