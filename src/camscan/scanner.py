@@ -182,6 +182,8 @@ class Scan:
             await asyncio.gather(
                 self._sweep_ports(transport, ip, observations, services), self._discover(ip, observations)
             )
+            if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
+                observations.append(mac)
         finally:
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:

@@ -20,6 +20,7 @@ from camscan.transport import Pacer
 from camscan.transport import mdns as mdns_transport
 from camscan.transport.discovery import Datagram, DiscoverySockets, multicast_links
 from camscan.transport.live import LiveTransport, on_link_interface
+from camscan.transport.neighbours import KernelNeighbours
 from camscan.transport.record import Recorder
 
 
@@ -31,6 +32,7 @@ class LiveNetwork:
         self.record = record
         self.scan_options = scan_options
         self.recorder: Recorder | None = None
+        self._neighbours: KernelNeighbours | None = None  # set by plan() when the scan cannot ARP
 
     def plan(self, hosts: list[str], interface: str | None) -> tuple[dict[str, list[str]], list[str], list[str]]:
         """(on-link targets by interface, routed targets, notices)."""
@@ -40,8 +42,14 @@ class LiveNetwork:
         for ip in hosts:
             link = on_link_interface(ip, interface) if can_arp else None
             (by_interface.setdefault(link, []) if link else routed).append(ip)
-        notices = [] if can_arp else ["not root: no ARP sweep (no MAC addresses); every address gets a TCP sweep instead"]
+        self._neighbours = None if can_arp else KernelNeighbours()
+        notices = [] if can_arp else ["not root: no ARP sweep; every address gets a TCP sweep, and on-link hosts' "
+                                      "MAC addresses come from the kernel's ARP table"]
         return by_interface, routed, notices
+
+    def neighbour_mac(self, ip: str) -> Observation | None:
+        """A host's MAC from the kernel's ARP table, where the scan had no ARP sweep of its own."""
+        return self._neighbours.mac_observation(ip) if self._neighbours else None
 
     def multicast_links(self, scope: Scope, interface: str | None):
         return multicast_links(scope, interface)

@@ -271,6 +271,10 @@ class ReplayNetwork:
             return {REPLAY_LINK: hosts}, [], []
         return {}, hosts, []
 
+    def neighbour_mac(self, ip: str) -> Observation | None:
+        """A recording holds no kernel ARP table: its ARP frames are replayed by the sweep."""
+        return None
+
     def multicast_links(self, scope: Scope, interface: str | None) -> dict:
         multicast = any(
             item.src in self.scanner and ipaddress.ip_address(item.dst).is_multicast for item in self.recording.datagrams

@@ -1,0 +1,58 @@
+"""The kernel's own ARP table: MAC addresses for a scan that cannot send ARP itself.
+
+Without root there is no ARP sweep, but the kernel resolved every on-link host the TCP
+sweep connected to, and Linux shows those entries to any user in ``/proc/net/arp``
+(reading it sends nothing). Only complete entries count (flag ATF_COM, 0x2).
+"""
+
+from __future__ import annotations
+
+import time
+
+from camscan.model import Observation, canonical_mac
+
+ARP_TABLE = "/proc/net/arp"
+ATF_COM = 0x2  # the entry is resolved (linux/if_arp.h)
+REREAD_SECONDS = 0.25  # a host's entry appears when the sweep connects: re-read at most this often
+
+
+def parse_arp_table(text: str) -> dict[str, str]:
+    """``{ip: mac}`` of the resolved entries of ``/proc/net/arp`` text."""
+    found = {}
+    for line in text.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) < 4:
+            continue
+        try:
+            complete = int(fields[2], 16) & ATF_COM
+        except ValueError:
+            continue
+        mac = canonical_mac(fields[3])
+        if complete and mac and mac != "00:00:00:00:00:00":
+            found[fields[0]] = mac
+    return found
+
+
+class KernelNeighbours:
+    """Looks addresses up in the kernel's ARP table, re-reading it at most every ``REREAD_SECONDS``."""
+
+    def __init__(self, path: str = ARP_TABLE) -> None:
+        self.path = path
+        self._table: dict[str, str] = {}
+        self._read_at = float("-inf")
+
+    def mac_observation(self, ip: str) -> Observation | None:
+        """The ``mac.address`` the kernel holds for ``ip``, or None (off-link, silent, or no table)."""
+        now = time.monotonic()
+        if ip not in self._table and now - self._read_at >= REREAD_SECONDS:
+            try:
+                with open(self.path) as handle:
+                    self._table = parse_arp_table(handle.read())
+            except OSError:
+                self._table = {}
+            self._read_at = now
+        mac = self._table.get(ip)
+        if mac is None:
+            return None
+        return Observation(ip=ip, source="neighbour", field="mac.address", value=mac, transport="arp",
+                           observed_at=time.time())

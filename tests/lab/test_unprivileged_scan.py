@@ -1,0 +1,55 @@
+"""A scan by an unprivileged user: no ARP sweep, yet every on-link host gets its MAC (and so
+its OUI's maker) from the kernel's ARP table, which the scan's own connects filled."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from camscan.lab import NamespaceLab, build_hosts
+from camscan.lab.netns import list_namespaces
+
+pytestmark = [
+    pytest.mark.root,
+    pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("setpriv") is None,
+                       reason="namespace labs need root, iproute2 and setpriv (to drop to an unprivileged user)"),
+]
+
+NETWORK = "198.18.46.0/24"
+SCOPE = "198.18.46.0/29"  # the scanner and the four hosts: a whole /24 of connects to absent hosts is slow
+PROFILES = ["reolink-rlc", "hikvision-ds2cd", "linux-nginx", "windows-iis"]
+NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with NamespaceLab(build_hosts(PROFILES, NETWORK, seed=46), prefix="np", network=NETWORK) as running:
+        yield running
+    assert not [name for name in list_namespaces() if name.startswith("np-")]
+
+
+def test_an_unprivileged_scan_takes_macs_from_the_kernel_arp_table(lab):
+    workdir = Path(tempfile.mkdtemp(prefix="camscan-nobody-"))
+    try:
+        workdir.chmod(0o777)  # the unprivileged scan writes its database here
+        db = workdir / "scan.db"
+        result = lab.run([*NOBODY, sys.executable, "-m", "camscan", "scan", SCOPE, "--db", str(db), "--yes",
+                          "--no-checks"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+        assert result.returncode == 0, result.stderr
+        assert "not root: no ARP sweep" in result.stderr
+        exported = subprocess.run([sys.executable, "-m", "camscan", "export", "--db", str(db)],
+                                  capture_output=True, text=True, check=True)
+    finally:
+        shutil.rmtree(workdir)
+    devices = {device["ip"]: device for device in json.loads(exported.stdout)}
+    assert {ip: device["mac"] for ip, device in devices.items()} == {host.ip: host.mac.lower() for host in lab.hosts}
+    reolink = next(host for host in lab.hosts if host.profile == "reolink-rlc")
+    assert devices[reolink.ip]["vendor"] == "reolink"  # its banners name no maker: its MAC's registry entry does
+    assert "ieee-oui:reolink" in {item["signature"] for item in devices[reolink.ip]["evidence"]}
