@@ -23,9 +23,9 @@ from zeroconf import DNSIncoming, DNSOutgoing, DNSQuestion
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
 from camscan.lab import NamespaceLab, build_hosts
-from camscan.lab.netns import list_namespaces
 from camscan.lab.onvif_service import PASSWORD_DIGEST
 from camscan.protocols import ProtocolError, dhip, sadp, ssdp, wsd
+from labs import torn_down_lab
 
 pytestmark = [
     pytest.mark.root,
@@ -90,10 +90,8 @@ print(json.dumps(results))
 
 @pytest.fixture(scope="module")
 def lab():
-    hosts = build_hosts(PROFILES, NETWORK, seed=40)
-    with NamespaceLab(hosts, prefix="dl", network=NETWORK) as running:
+    with torn_down_lab(build_hosts(PROFILES, NETWORK, seed=40), "dl", NETWORK) as running:
         yield running
-    assert not [name for name in list_namespaces() if name.startswith("dl-")]
 
 
 def host(lab: NamespaceLab, profile: str):

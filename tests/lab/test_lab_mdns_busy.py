@@ -14,8 +14,8 @@ import sys
 
 import pytest
 
-from camscan.lab import NamespaceLab, build_hosts
-from camscan.lab.netns import list_namespaces
+from camscan.lab import build_hosts
+from labs import torn_down_lab
 
 pytestmark = [
     pytest.mark.root,
@@ -74,9 +74,8 @@ print(json.dumps({"seconds": time.monotonic() - started, "heard": len(heard)}))
 
 @pytest.fixture(scope="module")
 def lab():
-    with NamespaceLab(build_hosts(ANNOUNCERS, NETWORK, seed=41), prefix="mq", network=NETWORK) as running:
+    with torn_down_lab(build_hosts(ANNOUNCERS, NETWORK, seed=41), "mq", NETWORK) as running:
         yield running
-    assert not [name for name in list_namespaces() if name.startswith("mq-")]
 
 
 def test_mdns_browse_hears_every_announcer_while_the_scan_loop_is_busy(lab):

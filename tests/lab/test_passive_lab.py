@@ -18,10 +18,10 @@ import pytest
 
 from camscan.capture.reader import ArpFrame, Datagram, TcpConversation, iter_capture
 from camscan.lab import NamespaceLab, generate_lab
-from camscan.lab.netns import list_namespaces
 from camscan.lab.score import score
 from camscan.protocols import ProtocolError, arp, dhip, sadp, ssdp, wsd
 from capture import start_capture, stop_capture
+from labs import torn_down_lab
 
 pytestmark = [
     pytest.mark.root,
@@ -65,10 +65,8 @@ for ip, port in spec["streams"]:
 
 @pytest.fixture(scope="module")
 def lab():
-    hosts = generate_lab(24, NETWORK, seed=44)
-    with NamespaceLab(hosts, prefix=PREFIX, network=NETWORK) as running:
+    with torn_down_lab(generate_lab(24, NETWORK, seed=44), PREFIX, NETWORK) as running:
         yield running
-    assert not [name for name in list_namespaces() if name.startswith(f"{PREFIX}-")]
 
 
 def in_lab(address: str) -> bool:

@@ -25,10 +25,10 @@ from pathlib import Path
 import pytest
 
 from camscan.lab import LabHost, NamespaceLab, build_hosts, generate_lab
-from camscan.lab.netns import list_namespaces
 from camscan.lab.score import score
 from camscan.probes.ports import DEFAULT_PORTS
 from capture import start_capture, stop_capture
+from labs import torn_down_lab
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="namespace labs need root and iproute2"
@@ -121,10 +121,8 @@ def placed(profile: str, ip: str, seed: int) -> LabHost:
 
 @pytest.fixture(scope="module")
 def full_lab():
-    hosts = generate_lab(60, FULL_NET, FULL_SEED)
-    with NamespaceLab(hosts, prefix="cslia", network=FULL_NET) as lab:
+    with torn_down_lab(generate_lab(60, FULL_NET, FULL_SEED), "cslia", FULL_NET) as lab:
         yield lab
-    assert not [n for n in list_namespaces() if n.startswith("cslia-")]
 
 
 @pytest.fixture(scope="module")

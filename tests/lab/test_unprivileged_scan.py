@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from camscan.lab import NamespaceLab, build_hosts
-from camscan.lab.netns import list_namespaces
+from camscan.lab import build_hosts
+from labs import torn_down_lab
 
 pytestmark = [
     pytest.mark.root,
@@ -30,9 +30,8 @@ NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-
 
 @pytest.fixture(scope="module")
 def lab():
-    with NamespaceLab(build_hosts(PROFILES, NETWORK, seed=46), prefix="np", network=NETWORK) as running:
+    with torn_down_lab(build_hosts(PROFILES, NETWORK, seed=46), "np", NETWORK) as running:
         yield running
-    assert not [name for name in list_namespaces() if name.startswith("np-")]
 
 
 def test_an_unprivileged_scan_takes_macs_from_the_kernel_arp_table(lab):
