@@ -262,17 +262,6 @@ def sniff_interface(interface: str, duration: float, on_start: Callable[[], None
 def store_inventory(store: Store, inventory: PassiveInventory, origin: str,
                     identifier: Identifier | None = None) -> tuple[int, list[int]]:
     """Identify and record every device as one passive scan of ``origin``; the scan id and the device ids."""
-    identifier = identifier or Identifier()
-    scan_id = store.start_scan([origin], {"mode": "passive", "capture": origin,
-                                          "observation_source_prefix": SOURCE_PREFIX})
-    device_ids = []
-    try:
-        with store.grouped_commits():
-            for device in inventory.devices(identifier):
-                device_ids.append(store.record_device(scan_id, device))
-    except BaseException:
-        store.finish_scan(scan_id, "interrupted")
-        raise
-    store.finish_scan(scan_id, "interrupted" if inventory.problems else "complete")
-    return scan_id, device_ids
-
+    parameters = {"mode": "passive", "capture": origin, "observation_source_prefix": SOURCE_PREFIX}
+    return store.record_found_devices([origin], parameters, inventory.devices(identifier or Identifier()),
+                                      complete=not inventory.problems)

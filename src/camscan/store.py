@@ -567,6 +567,22 @@ class Store:
         )
 
     @_database_errors
+    def record_found_devices(self, targets: list[str], parameters: dict, devices: Iterable[Device],
+                             complete: bool = True) -> tuple[int, list[int]]:
+        """Record devices found without a scan of camscan's own (a capture, an nmap report) as one
+        scan of their own, ``interrupted`` unless ``complete``; the scan id and the device ids."""
+        scan_id = self.start_scan(targets, parameters)
+        device_ids = []
+        try:
+            with self.grouped_commits():
+                for device in devices:
+                    device_ids.append(self.record_device(scan_id, device))
+        except BaseException:
+            self.finish_scan(scan_id, "interrupted")
+            raise
+        self.finish_scan(scan_id, "complete" if complete else "interrupted")
+        return scan_id, device_ids
+
     def finish_scan(self, scan_id: int, status: str = "complete") -> None:
         """Close a scan as ``complete``, ``interrupted`` or ``failed`` and fill its counts."""
         if status not in SCAN_STATUSES or status == "running":
