@@ -101,6 +101,16 @@ def _row(device: dict) -> dict[str, str]:
     }
 
 
+def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, how: str = "") -> None:
+    """The devices a command just recorded: JSON, or a table and a line saying where they went."""
+    if as_json:
+        click.echo(json.dumps(devices, indent=2))
+        return
+    cameras = [device for device in devices if device["is_camera"]]
+    print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s){how}")
+    click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} ({scan}).", err=True)
+
+
 def print_devices(devices: list[dict], title: str) -> None:
     """A rich table on a terminal; tab-separated plain text otherwise."""
     rows = [_row(device) for device in devices]
@@ -230,12 +240,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
             click.echo(f"note: {notice}", err=True)
     devices = [device for device in store.devices() if device["id"] in runner.device_ids]
     store.close()
-    if as_json:
-        click.echo(json.dumps(devices, indent=2))
-    else:
-        cameras = [device for device in devices if device["is_camera"]]
-        print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s)")
-        click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} (scan {scan_id}).", err=True)
+    show_recorded(devices, as_json, db_path, f"scan {scan_id}")
     if status == "interrupted":
         sys.exit(130)
 
@@ -418,13 +423,42 @@ def passive(capture, interface, duration, db_path, as_json):
         devices = [device for device in store.devices() if device["id"] in set(device_ids)]
     for problem in inventory.problems:
         click.echo(f"warning: {problem}; kept everything read before it", err=True)
-    if as_json:
-        click.echo(json.dumps(devices, indent=2))
-    else:
-        cameras = [device for device in devices if device["is_camera"]]
-        print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s), passively")
-        click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} "
-                   f"(passive scan {scan_id}).", err=True)
+    show_recorded(devices, as_json, db_path, f"passive scan {scan_id}", ", passively")
+
+
+@main.command("import-nmap")
+@click.argument("report", type=click.Path(exists=True, dir_okay=False))
+@db_option
+@json_option
+@friendly_errors
+def import_nmap(report, db_path, as_json):
+    """Identify the devices of an nmap XML report (nmap -oX) with camscan's signatures.
+
+    Takes nmap's MACs, open ports, services, CPEs, the http-server-header, http-title,
+    rtsp-methods and ssl-cert scripts' output and the raw answers of its service
+    fingerprints; sends nothing. Stored as a scan whose parameters say mode "nmap".
+    Run nmap with -sV (and --script http-title,http-server-header,ssl-cert,rtsp-methods)
+    for the most to go on.
+    """
+    from camscan.fingerprint.identify import Identifier
+    from camscan.nmap_report import NmapReportError, read_report
+
+    with open(report, "rb") as handle:
+        data = handle.read()
+    try:
+        found = read_report(data)
+    except NmapReportError as error:
+        raise click.ClickException(f"{report}: {error}") from None
+    origin = os.path.abspath(report)
+    with open_store(db_path, create=True) as store:
+        scan_id, device_ids = store.record_found_devices(
+            [origin], {"mode": "nmap", "report": origin, "nmap_command": found.command},
+            found.devices(Identifier()), complete=found.complete)
+        devices = [device for device in store.devices() if device["id"] in set(device_ids)]
+    if not found.complete:
+        click.echo(f"warning: {report} ends early (nmap interrupted?): kept the {len(devices)} host(s) it had finished",
+                   err=True)
+    show_recorded(devices, as_json, db_path, f"scan {scan_id}, from the nmap report", ", from nmap")
 
 
 @main.command()
