@@ -24,6 +24,7 @@ from __future__ import annotations
 import re
 import time
 import xml.etree.ElementTree as ElementTree
+from xml.parsers.expat import errors as expat_errors
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -46,6 +47,10 @@ FINGERPRINT_RESPONSE = re.compile(r'r\(([A-Za-z0-9]+),[0-9A-Fa-f]+,"((?:[^"\\]|\
 FINGERPRINT_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|.)", re.S)
 ESCAPED = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"0": b"\0"}
 MAX_REPORT_BYTES = 512 * 1024 * 1024
+# The parser's errors for a document that simply stops (the rest is what a cut file cannot be told from).
+CUT_SHORT = {expat_errors.codes[name] for name in (expat_errors.XML_ERROR_NO_ELEMENTS,
+                                                    expat_errors.XML_ERROR_UNCLOSED_TOKEN,
+                                                    expat_errors.XML_ERROR_PARTIAL_CHAR)}
 # What nmap writes last, for a report cut short after a host (python-nmap wants the run statistics).
 CLOSING_TAGS = ('<runstats><finished time="0" timestr="" elapsed="0" summary="" exit="error"/>'
                 '<hosts up="0" down="0" total="0"/></runstats></nmaprun>')
@@ -88,7 +93,7 @@ def read_report(data: bytes) -> NmapReport:
         tree = ElementTree.fromstring(text)
     except ElementTree.ParseError as error:
         finished = text.rfind("</host>")
-        if "<nmaprun" not in text:
+        if "<nmaprun" not in text or error.code not in CUT_SHORT:
             raise NmapReportError(f"not an nmap XML report ({error})") from None
         if finished < 0:
             raise NmapReportError(f"the report ends ({error}) before nmap finished any host") from None

@@ -79,6 +79,9 @@ def test_a_report_cut_short_keeps_the_hosts_nmap_finished():
     (b"<x/>", "root element is <x>"),
     (b"GIF89a\x00\x01", "not an nmap XML report"),
     (REPORT.read_bytes()[:2000], "before nmap finished any host"),
+    (b'<?xml version="1.0"?><!DOCTYPE nmaprun [<!ENTITY a "aaaaaaaaaa">'
+     + b"".join(b'<!ENTITY %c "%s">' % (98 + i, b"&%c;" % (97 + i) * 10) for i in range(9))
+     + b"]><nmaprun>&j;</nmaprun>", "amplification"),  # a billion laughs
 ])
 def test_what_is_no_report_is_a_clear_error(data, message):
     with pytest.raises(NmapReportError, match=message):
