@@ -1,5 +1,6 @@
-"""A scan by an unprivileged user: no ARP sweep, yet every on-link host gets its MAC (and so
-its OUI's maker) from the kernel's ARP table, which the scan's own connects filled."""
+"""A scan without raw-socket permission (an unprivileged user, or root in a container that took
+CAP_NET_RAW away): no ARP sweep, yet every on-link host gets its MAC (and so its OUI's maker)
+from the kernel's ARP table, which the scan's own connects filled."""
 
 from __future__ import annotations
 
@@ -19,13 +20,14 @@ from labs import torn_down_lab
 pytestmark = [
     pytest.mark.root,
     pytest.mark.skipif(os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("setpriv") is None,
-                       reason="namespace labs need root, iproute2 and setpriv (to drop to an unprivileged user)"),
+                       reason="namespace labs need root, iproute2 and setpriv (to drop privileges)"),
 ]
 
 NETWORK = "198.18.46.0/24"
 SCOPE = "198.18.46.0/29"  # the scanner and the four hosts: a whole /24 of connects to absent hosts is slow
 PROFILES = ["reolink-rlc", "hikvision-ds2cd", "linux-nginx", "windows-iis"]
 NOBODY = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all"]
+ROOT_WITHOUT_RAW_SOCKETS = ["setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw"]
 
 
 @pytest.fixture(scope="module")
@@ -34,23 +36,24 @@ def lab():
         yield running
 
 
-def nobody_can_run_camscan() -> bool:
-    """Whether an unprivileged user can import this camscan (an interpreter or checkout under a
-    directory only root may read, such as /root, cannot be)."""
-    return subprocess.run([*NOBODY, sys.executable, "-c", "import camscan"], capture_output=True).returncode == 0
+def can_run_camscan(drop: list[str]) -> bool:
+    """Whether camscan imports with those privileges (an interpreter or checkout under a
+    directory only root may read, such as /root, does not for an unprivileged user)."""
+    return subprocess.run([*drop, sys.executable, "-c", "import camscan"], capture_output=True).returncode == 0
 
 
-def test_an_unprivileged_scan_takes_macs_from_the_kernel_arp_table(lab):
-    if not nobody_can_run_camscan():
-        pytest.skip(f"an unprivileged user cannot run {sys.executable} with this checkout")
-    workdir = Path(tempfile.mkdtemp(prefix="camscan-nobody-"))
+@pytest.mark.parametrize("drop", [NOBODY, ROOT_WITHOUT_RAW_SOCKETS], ids=["nobody", "root-without-cap-net-raw"])
+def test_a_scan_without_raw_sockets_takes_macs_from_the_kernel_arp_table(lab, drop):
+    if not can_run_camscan(drop):
+        pytest.skip(f"{sys.executable} with this checkout cannot run with those privileges")
+    workdir = Path(tempfile.mkdtemp(prefix="camscan-unprivileged-"))
     try:
-        workdir.chmod(0o777)  # the unprivileged scan writes its database here
+        workdir.chmod(0o777)  # the scan writes its database here
         db = workdir / "scan.db"
-        result = lab.run([*NOBODY, sys.executable, "-m", "camscan", "scan", SCOPE, "--db", str(db), "--yes",
+        result = lab.run([*drop, sys.executable, "-m", "camscan", "scan", SCOPE, "--db", str(db), "--yes",
                           "--no-checks"], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         assert result.returncode == 0, result.stderr
-        assert "not root: no ARP sweep" in result.stderr
+        assert "no raw-socket permission (root or CAP_NET_RAW): no ARP sweep" in result.stderr
         exported = subprocess.run([sys.executable, "-m", "camscan", "export", "--db", str(db)],
                                   capture_output=True, text=True, check=True)
     finally:

@@ -24,6 +24,17 @@ SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)
 REPLY_QUEUE_BYTES = 32 * 1024 * 1024
 
 
+def raw_frames_allowed() -> bool:
+    """Whether this process may open a raw packet socket, which the ARP sweep needs: root with
+    CAP_NET_RAW (a container may take it from root) or a non-root process granted it. Opening
+    one sends nothing."""
+    try:
+        socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0).close()
+    except (OSError, AttributeError):  # no permission, or no AF_PACKET on this system
+        return False
+    return True
+
+
 def deepen_receive_queue(sock: socket.socket, buffer_bytes: int = REPLY_QUEUE_BYTES) -> None:
     """Let the kernel queue ``buffer_bytes`` of incoming packets for ``sock``.
 

@@ -8,7 +8,6 @@ discovery sockets and mDNS browsing. The probing core above is the same either w
 from __future__ import annotations
 
 import ipaddress
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -16,7 +15,7 @@ from pathlib import Path
 from camscan.model import Observation
 from camscan.probes.discovery import DiscoveryProbe
 from camscan.scope import Scope
-from camscan.transport import Pacer
+from camscan.transport import Pacer, raw_frames_allowed
 from camscan.transport import mdns as mdns_transport
 from camscan.transport.discovery import Datagram, DiscoverySockets, multicast_links
 from camscan.transport.live import LiveTransport, on_link_interface
@@ -38,13 +37,13 @@ class LiveNetwork:
         """(on-link targets by interface, routed targets, notices)."""
         by_interface: dict[str, list[str]] = {}
         routed: list[str] = []
-        can_arp = os.geteuid() == 0
+        can_arp = raw_frames_allowed()
         for ip in hosts:
             link = on_link_interface(ip, interface) if can_arp else None
             (by_interface.setdefault(link, []) if link else routed).append(ip)
         self._neighbours = None if can_arp else KernelNeighbours()
-        notices = [] if can_arp else ["not root: no ARP sweep; every address gets a TCP sweep, and on-link hosts' "
-                                      "MAC addresses come from the kernel's ARP table"]
+        notices = [] if can_arp else ["no raw-socket permission (root or CAP_NET_RAW): no ARP sweep; every address "
+                                      "gets a TCP sweep, and on-link hosts' MAC addresses come from the kernel's ARP table"]
         return by_interface, routed, notices
 
     def neighbour_mac(self, ip: str) -> Observation | None:
