@@ -246,6 +246,8 @@ def sniff_interface(interface: str, duration: float, on_start: Callable[[], None
         while (left := deadline - time.monotonic()) > 0:
             select.select([listener], [], [], left)
             for layer, frame, ts in queued_frames(listener):
+                if time.monotonic() >= deadline:  # a link busier than this reader never empties its queue
+                    break
                 linktype = _linktype_of(layer)
                 if frame is None or linktype is None:
                     continue

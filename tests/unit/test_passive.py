@@ -233,3 +233,30 @@ def test_pipelined_requests_and_responses_are_each_read(tmp_path):
     assert {("http.status", "100 /"), ("http.status", "200 /"), ("html.title", "Index"),
             ("http.status", "401 /ISAPI/System/deviceInfo")} <= said
     assert any(field == "http.www_authenticate" and "IP Camera(C2LV0)" in value for field, value in said)
+
+
+class EndlessListener:
+    """A listening socket on a link busier than its reader: its queue never empties."""
+
+    def __init__(self) -> None:
+        self.frames = 0
+
+    def fileno(self) -> int:
+        return 0
+
+    def recv_raw(self, size: int = 65535):
+        self.frames += 1
+        return Ether, bytes(Ether(src=SCANNER_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, psrc=SCANNER, pdst="198.18.80.9")), None
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_live_sniff_stops_at_its_duration_however_busy_the_link(monkeypatch):
+    from camscan import passive
+
+    listener = EndlessListener()
+    monkeypatch.setattr(passive, "open_listener", lambda interface, buffer_bytes: listener)
+    monkeypatch.setattr(passive.select, "select", lambda readable, writable, errors, timeout: (readable, [], []))
+    inventory = passive.sniff_interface("lab0", 0.2)
+    assert inventory.packets_seen == listener.frames - 1 > 0  # the frame read at the deadline is not taken
