@@ -153,7 +153,10 @@ class PassiveInventory:
             if role == "c":
                 requests += split_messages(data)
                 continue
-            replies = split_messages(data) if data.startswith((b"HTTP/", b"RTSP/")) else [data]
+            if data.startswith((b"HTTP/", b"RTSP/")):
+                replies = split_messages(data, [_request_line(request)[0] for request in requests])
+            else:
+                replies = [data]
             for reply in replies:
                 request = requests[0] if requests else b""
                 if requests and reply.startswith((b"HTTP/", b"RTSP/")) and reply[9:10] != b"1":

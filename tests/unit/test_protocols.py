@@ -207,3 +207,12 @@ def test_messages_sent_back_to_back_are_split_by_their_framing():
     pipelined = [b"GET / HTTP/1.1\r\nHost: 198.18.0.2\r\n\r\n",
                  b"POST /onvif/device_service HTTP/1.1\r\nContent-Length: 4\r\n\r\n<a/>", b"GET /b HTTP/1.1\r\n\r\n"]
     assert split_messages(b"".join(pipelined)) == pipelined
+
+
+def test_a_response_to_head_has_no_body_whatever_its_length_says():
+    head = b"HTTP/1.1 200 OK\r\nServer: lighttpd\r\nContent-Length: 120\r\n\r\n"
+    get = b"HTTP/1.1 200 OK\r\nServer: App-webs/\r\nContent-Length: 5\r\n\r\nhello"
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    assert split_messages(head + get, ["HEAD", "GET"]) == [head, get]
+    assert split_messages(interim + head + get, ["head", "GET"]) == [interim, head, get]  # a 1xx answers no request
+    assert split_messages(head + get) == [head + get[:120]]  # without the requests, the length is all there is

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from camscan.model import Observation
@@ -132,13 +133,16 @@ def parse_response(data: bytes) -> Response:
     )
 
 
-def split_messages(data: bytes, unframed_body_runs_to_close: bool = True) -> list[bytes]:
+def split_messages(data: bytes, methods: Sequence[str] = ()) -> list[bytes]:
     """The messages one side sent back to back on a connection (pipelined requests, or the
-    responses to them), each with its declared body: Content-Length, chunked, no body for a
-    1xx, 204 or 304 status; an HTTP response with neither runs to the end of ``data``, an
-    RTSP message or a request has no body. An incomplete last message is kept as it is."""
+    responses to them), each with its declared body: Content-Length or chunked; no body for
+    a 1xx, 204 or 304 status or a response to HEAD (``methods``: the methods of the requests
+    the responses answer, in order; a 1xx answers none), nor for an RTSP message or a request
+    without one; an HTTP response with no framing runs to the end of ``data``. An incomplete
+    last message is kept as it is."""
     messages = []
     position = 0
+    answered = 0
     while position < len(data):
         parts = split_head(data[position:])
         if parts is None:
@@ -146,15 +150,19 @@ def split_messages(data: bytes, unframed_body_runs_to_close: bool = True) -> lis
             break
         head, body = parts
         head_length = len(data) - position - len(body)
+        status = _STATUS_LINE.match(head.split(b"\n", 1)[0].rstrip(b"\r"))
+        code = status.group(3) if status else b""
+        method = methods[answered] if status and answered < len(methods) else ""
+        if status and code[:1] != b"1":
+            answered += 1
         length = _declared_length(head)
-        if _is_chunked(head):
+        if status and (method.upper() == "HEAD" or code[:1] == b"1" or code in (b"204", b"304")):
+            length = 0
+        elif _is_chunked(head):
             end = _dechunk(body)[1]
             length = len(body) if end is None else end
         elif length is None:
-            status = _STATUS_LINE.match(head.split(b"\n", 1)[0].rstrip(b"\r"))
-            bodiless = status is None or status.group(1) == b"RTSP" or status.group(3)[:1] == b"1" or (
-                status.group(3) in (b"204", b"304"))
-            length = 0 if bodiless or not unframed_body_runs_to_close else len(body)
+            length = len(body) if status and status.group(1) == b"HTTP" else 0
         messages.append(data[position : position + head_length + min(length, len(body))])
         position += head_length + min(length, len(body))
     return messages
