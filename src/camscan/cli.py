@@ -441,12 +441,10 @@ def import_nmap(report, db_path, as_json):
     for the most to go on.
     """
     from camscan.fingerprint.identify import Identifier
-    from camscan.nmap_report import NmapReportError, read_report
+    from camscan.nmap_report import NmapReportError, read_report_file
 
-    with open(report, "rb") as handle:
-        data = handle.read()
     try:
-        found = read_report(data)
+        found = read_report_file(report)
     except NmapReportError as error:
         raise click.ClickException(f"{report}: {error}") from None
     origin = os.path.abspath(report)

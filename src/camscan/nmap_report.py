@@ -21,6 +21,8 @@ Evidence sources are ``nmap``; the report is stored as one scan whose parameters
 
 from __future__ import annotations
 
+import ipaddress
+import os
 import re
 import time
 import xml.etree.ElementTree as ElementTree
@@ -79,14 +81,21 @@ class NmapReport:
         ]
 
 
+def read_report_file(path: str | os.PathLike) -> NmapReport:
+    """:func:`read_report` of a file, refused before reading if it is larger than any report."""
+    size = os.path.getsize(path)
+    if size > MAX_REPORT_BYTES:
+        raise NmapReportError(f"{size} bytes is over the {MAX_REPORT_BYTES}-byte limit for an nmap report")
+    with open(path, "rb") as handle:
+        return read_report(handle.read())
+
+
 def read_report(data: bytes) -> NmapReport:
     """Read an nmap XML report; :class:`NmapReportError` if it is none.
 
     A report that ends early (nmap was interrupted, or the file was cut) keeps every host
     nmap had finished writing, and says it is not ``complete``.
     """
-    if len(data) > MAX_REPORT_BYTES:
-        raise NmapReportError(f"{len(data)} bytes is over the {MAX_REPORT_BYTES}-byte limit for an nmap report")
     text = data.decode("utf-8", "replace")
     complete = True
     try:
@@ -98,29 +107,42 @@ def read_report(data: bytes) -> NmapReport:
         if finished < 0:
             raise NmapReportError(f"the report ends ({error}) before nmap finished any host") from None
         text, complete = text[: finished + len("</host>")] + CLOSING_TAGS, False
-        tree = ElementTree.fromstring(text)
+        try:
+            tree = ElementTree.fromstring(text)
+        except ElementTree.ParseError as cut_error:  # the last "</host>" was inside a comment, say
+            raise NmapReportError(f"a cut-short report that cannot be read up to its last host ({cut_error})") from None
     if tree.tag != "nmaprun":
         raise NmapReportError(f"not an nmap XML report (its root element is <{tree.tag}>)")
     try:
-        parsed = nmap.PortScanner().analyse_nmap_xml_scan(nmap_xml_output=text)
+        return _report(tree, nmap.PortScanner().analyse_nmap_xml_scan(nmap_xml_output=text), complete)
     except (nmap.PortScannerError, AttributeError, KeyError, TypeError, ValueError) as error:
-        raise NmapReportError(f"an nmap report python-nmap cannot read ({type(error).__name__}: "
+        raise NmapReportError(f"an nmap report camscan cannot read ({type(error).__name__}: "
                               f"{str(error).strip()[:120]})") from None
+
+
+def _report(tree: ElementTree.Element, parsed: dict, complete: bool) -> NmapReport:
+    """The observations and services of every host that was up (hosts whose address is none are skipped)."""
     extras = _from_tree(tree)
     report = NmapReport(command=parsed.get("nmap", {}).get("command_line", ""), complete=complete)
     now = time.time()
     for ip, host in parsed.get("scan", {}).items():
-        if host.get("status", {}).get("state") != "up":
+        if host.get("status", {}).get("state") != "up" or not _is_address(ip):
             continue
         found, services = _host(ip, host, now)
         found += [Observation(ip=ip, source=SOURCE, field="nmap.cpe", value=cpe, observed_at=now)
                   for cpe in _os_cpes(host)]
-        for (extra_ip, port), extra in extras.items():
-            if extra_ip == ip:
-                found += [_at(seen, ip, port, now) for seen in extra]
+        found += [_at(seen, ip, now) for seen in extras.get(ip, [])]
         report.observations[ip] = _unique(found)
         report.services[ip] = services
     return report
+
+
+def _is_address(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _host(ip: str, host: dict, now: float) -> tuple[list[Observation], list[Service]]:
@@ -144,7 +166,7 @@ def _host(ip: str, host: dict, now: float) -> tuple[list[Observation], list[Serv
             found.append(seen("nmap.cpe", service["cpe"], port))
         for script, output in (service.get("script") or {}).items():
             name = SCRIPT_FIELDS.get(script)
-            first = output.strip().splitlines()[0].strip() if output.strip() else ""
+            first = (output or "").strip().splitlines()[0].strip() if (output or "").strip() else ""
             if name and first and not (name == "html.title" and NO_TITLE.match(first)):
                 found.append(seen(name, first, port))
         summary = " ".join(part for part in (service.get("product"), service.get("version")) if part)
@@ -154,7 +176,7 @@ def _host(ip: str, host: dict, now: float) -> tuple[list[Observation], list[Serv
 
 def _os_cpes(host: dict) -> list[str]:
     return [cpe for match in host.get("osmatch", []) if _accuracy(match) >= OS_MATCH_ACCURACY
-            for osclass in match.get("osclass", []) for cpe in osclass.get("cpe", [])]
+            for osclass in match.get("osclass", []) for cpe in osclass.get("cpe", []) if cpe]
 
 
 def _accuracy(match: dict) -> int:
@@ -164,10 +186,10 @@ def _accuracy(match: dict) -> int:
         return 0
 
 
-def _from_tree(tree: ElementTree.Element) -> dict[tuple[str, int], list[Observation]]:
-    """What python-nmap leaves out, by (address, port): the raw answers of service
-    fingerprints and the ssl-cert script's subject and issuer."""
-    found: dict[tuple[str, int], list[Observation]] = {}
+def _from_tree(tree: ElementTree.Element) -> dict[str, list[Observation]]:
+    """What python-nmap leaves out, by address: the raw answers of service fingerprints and
+    the ssl-cert script's subject and issuer."""
+    found: dict[str, list[Observation]] = {}
     for host in tree.iter("host"):
         address = next((item.get("addr") for item in host.iter("address") if item.get("addrtype") in ("ipv4", "ipv6")),
                        None)
@@ -175,7 +197,7 @@ def _from_tree(tree: ElementTree.Element) -> dict[tuple[str, int], list[Observat
             if not address or port.get("protocol") != "tcp" or not (port.get("portid") or "").isdigit():
                 continue
             number = int(port.get("portid"))
-            observations = found.setdefault((address, number), [])
+            observations = found.setdefault(address, [])
             service = port.find("service")
             if service is not None and service.get("servicefp"):
                 observations += _fingerprint_observations(service.get("servicefp"), address, number)
@@ -231,8 +253,8 @@ def _rfc4514_escape(value: str) -> str:
     return ("\\" + escaped if escaped[:1] in ("#", " ") else escaped)
 
 
-def _at(seen: Observation, ip: str, port: int, now: float) -> Observation:
-    return Observation(ip=ip, source=SOURCE, field=seen.field, value=seen.value, port=port,
+def _at(seen: Observation, ip: str, now: float) -> Observation:
+    return Observation(ip=ip, source=SOURCE, field=seen.field, value=seen.value, port=seen.port,
                        transport=seen.transport, observed_at=now)
 
 

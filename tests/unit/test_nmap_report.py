@@ -88,6 +88,19 @@ def test_what_is_no_report_is_a_clear_error(data, message):
         read_report(data)
 
 
+def test_hostile_reports_are_errors_or_read_without_what_makes_no_sense():
+    text = REPORT.read_text()
+    last = text.rindex("</host>")
+    with pytest.raises(NmapReportError, match="cannot be read up to its last host"):
+        read_report((text[:last] + "</host><!-- </host> ").encode())  # cut inside a comment
+    odd = (text.replace('<script id="http-title" output="WEB SERVICE">', '<script id="http-title">', 1)
+               .replace('<address addr="198.18.60.13" addrtype="ipv4"/>', '<address addr="not-an-ip" addrtype="ipv4"/>'))
+    report = read_report(odd.encode())
+    assert "not-an-ip" not in report.observations and len(report.observations) == 11
+    empty_cpe = NMAP_VERDICTS.replace(b"<cpe>cpe:/h:hikvision:ds-7600</cpe>", b"<cpe/>")
+    assert [seen.field for seen in read_report(empty_cpe).observations["198.18.50.8"]].count("nmap.cpe") == 0
+
+
 def test_cli_stores_the_report_as_an_nmap_scan(tmp_path):
     db = tmp_path / "inventory.db"
     result = CliRunner().invoke(main, ["import-nmap", str(REPORT), "--db", str(db), "--json"])
