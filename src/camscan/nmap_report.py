@@ -157,7 +157,7 @@ def _host(ip: str, host: dict, now: float) -> tuple[list[Observation], list[Serv
         found.append(seen("mac.address", mac, transport="arp"))
     services = []
     for port, service in sorted(host.get("tcp", {}).items()):
-        if service.get("state") != "open":
+        if service.get("state") != "open" or not 0 < port < 65536:
             continue
         found.append(seen("tcp.open", str(port), port))
         if service.get("product"):
