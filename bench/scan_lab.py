@@ -107,7 +107,7 @@ def main() -> None:
     print(f"lab: {len(hosts)} hosts in {args.network}, {cameras} identifiable cameras/recorders, "
           f"{sum(1 for h in hosts if not h.is_camera)} non-cameras; {len(DEFAULT_PORTS)} ports")
     print(f"{'tool':<14}{'wall s':>9}{'peak MB':>10}  vendor accuracy", flush=True)
-    with NamespaceLab(hosts) as lab, tempfile.TemporaryDirectory() as workdir:
+    with NamespaceLab(hosts, network=args.network) as lab, tempfile.TemporaryDirectory() as workdir:
         db = os.path.join(workdir, "bench.db")
         recording = args.recording or os.path.join(workdir, "scan.pcapng")
         record = ["--record", recording] if args.replay else []
@@ -137,13 +137,26 @@ def main() -> None:
             report(replay, f"{os.path.getsize(recording) / 1e6:.1f} MB recording; {replay.seconds * 1000 / addresses:.2f} s "
                            f"per 1,000 addresses, {replay.seconds * 1000 / max(1, len(live)):.1f} ms per device found; "
                            f"inventory {'identical to' if same else 'DIFFERENT from'} the live scan's")
+        def report_import(nmap_run: Run, flag: str) -> None:
+            """camscan's identification of nmap's own report (camscan import-nmap), scored like the rest."""
+            xml = os.path.join(workdir, f"nmap{flag}.xml")
+            with open(xml, "w") as handle:
+                handle.write(nmap_run.output)
+            imported = timed(f"import {flag}", [sys.executable, "-m", "camscan", "import-nmap", xml,
+                                                "--db", os.path.join(workdir, f"nmap{flag}.db"), "--json"])
+            judged = score(hosts, json.loads(imported.output))
+            report(imported, f"{judged.accuracy:.1%} of cameras' makers from nmap {flag}'s report; "
+                             f"{judged.false_cameras} non-cameras called cameras")
+
         if not args.no_nmap and shutil.which("nmap"):
             base = ["nmap", "-n", "-T4", "-p", ports, "-oX", "-"]
             syn = timed("nmap -sS", lab.exec_argv(base + ["-sS", args.network]))
             report(syn, f"{nmap_accuracy(hosts, syn.output):.1%} (MAC vendor only)")
+            report_import(syn, "-sS")
             if not args.no_version_scan:
                 version = timed("nmap -sV", lab.exec_argv(base + ["-sV", args.network]))
                 report(version, f"{nmap_accuracy(hosts, version.output):.1%} (MAC vendor + service info)")
+                report_import(version, "-sV")
 
     syn_runs = [run for run, _ in runs if run.name == "nmap -sS"]
     if syn_runs:
