@@ -11,7 +11,7 @@ import asyncio
 import queue
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from zeroconf import Error as ZeroconfError
 from zeroconf import (
@@ -142,6 +142,7 @@ class _Browse:
                         address, service_type, instance, info.server, info.port, txt, time.time()))
 
         seen: set[tuple[str, str]] = set()
+        asked: dict[Future, tuple[str, str]] = {}  # resolves handed to the pool
         browsers = [ServiceBrowser(zc, list(BROWSED_TYPES), handlers=[on_change]),
                     ServiceBrowser(zc, SERVICE_TYPE_ENUMERATION, handlers=[on_service_type])]
         try:
@@ -158,17 +159,21 @@ class _Browse:
                         service = announced.get(timeout=(types_due or deadline) - now)
                     except queue.Empty:
                         continue
-                    if service is None:  # stopped
+                    if service is None:  # stopped: what has not started never will
                         resolvers.shutdown(cancel_futures=True)
                         return notices
                     if service not in seen:
                         seen.add(service)
-                        resolvers.submit(resolve, *service, False)
-            while not announced.empty():  # announced as the window closed: from the answers already here
+                        asked[resolvers.submit(resolve, *service, False)] = service
+                # The window is over: resolves still queued ask no more; the ones running end within a second.
+                unasked = [service for future, service in asked.items() if future.cancel()]
+            while not announced.empty():  # announced as the window closed
                 service = announced.get_nowait()
                 if service is not None and service not in seen:
                     seen.add(service)
-                    resolve(*service, True)
+                    unasked.append(service)
+            for service in unasked:  # from the answers already here
+                resolve(*service, True)
         finally:
             for browser in browsers:
                 browser.cancel()
