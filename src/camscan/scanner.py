@@ -132,6 +132,7 @@ class Scan:
                 await asyncio.wait(pending)
             for task in tasks:
                 task.result()
+            self._late_neighbour_macs()
             if self.discovery:
                 await self._finish_discovery(transport)
             if UPNP_PORT_FORWARD in self.settings.checks:
@@ -160,6 +161,17 @@ class Scan:
             shared.setdefault(seen.ip, []).append(seen)
         for ip, extra in shared.items():
             self._absorb(ip, extra)
+
+    def _late_neighbour_macs(self) -> None:
+        """MACs the kernel's ARP table gained after their host's own lookup (the table is read
+        again once, fresh, for the first host still without one)."""
+        max_age = 0.0
+        for ip, device in list(self._recorded.items()):
+            if device.mac is not None:
+                continue
+            if mac := self.network.neighbour_mac(ip, max_age):
+                self._absorb(ip, [mac])
+            max_age = float("inf")
 
     async def _sweep_routed(self, transport: LiveTransport, hosts: list[str]) -> None:
         """Sweep hosts that ARP cannot vouch for, a bounded number at a time (memory stays flat)."""

@@ -41,10 +41,11 @@ class KernelNeighbours:
         self._table: dict[str, str] = {}
         self._read_at = float("-inf")
 
-    def mac_observation(self, ip: str) -> Observation | None:
-        """The ``mac.address`` the kernel holds for ``ip``, or None (off-link, silent, or no table)."""
+    def mac_observation(self, ip: str, max_age: float = REREAD_SECONDS) -> Observation | None:
+        """The ``mac.address`` the kernel holds for ``ip``, or None (off-link, silent, or no table);
+        the table is read again for an address it lacks once it is ``max_age`` seconds old."""
         now = time.monotonic()
-        if ip not in self._table and now - self._read_at >= REREAD_SECONDS:
+        if ip not in self._table and now - self._read_at >= max_age:
             try:
                 with open(self.path) as handle:
                     self._table = parse_arp_table(handle.read())

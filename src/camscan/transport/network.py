@@ -19,7 +19,7 @@ from camscan.transport import Pacer, raw_frames_allowed
 from camscan.transport import mdns as mdns_transport
 from camscan.transport.discovery import Datagram, DiscoverySockets, multicast_links
 from camscan.transport.live import LiveTransport, on_link_interface
-from camscan.transport.neighbours import KernelNeighbours
+from camscan.transport.neighbours import REREAD_SECONDS, KernelNeighbours
 from camscan.transport.record import Recorder
 
 
@@ -46,9 +46,10 @@ class LiveNetwork:
                                       "gets a TCP sweep, and on-link hosts' MAC addresses come from the kernel's ARP table"]
         return by_interface, routed, notices
 
-    def neighbour_mac(self, ip: str) -> Observation | None:
-        """A host's MAC from the kernel's ARP table, where the scan had no ARP sweep of its own."""
-        return self._neighbours.mac_observation(ip) if self._neighbours else None
+    def neighbour_mac(self, ip: str, max_age: float = REREAD_SECONDS) -> Observation | None:
+        """A host's MAC from the kernel's ARP table, where the scan had no ARP sweep of its own
+        (read again for an address it lacks once the copy is ``max_age`` seconds old)."""
+        return self._neighbours.mac_observation(ip, max_age) if self._neighbours else None
 
     def multicast_links(self, scope: Scope, interface: str | None):
         return multicast_links(scope, interface)

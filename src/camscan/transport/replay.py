@@ -271,7 +271,7 @@ class ReplayNetwork:
             return {REPLAY_LINK: hosts}, [], []
         return {}, hosts, []
 
-    def neighbour_mac(self, ip: str) -> Observation | None:
+    def neighbour_mac(self, ip: str, max_age: float = 0.0) -> Observation | None:
         """A recording holds no kernel ARP table: its ARP frames are replayed by the sweep."""
         return None
 
