@@ -55,18 +55,16 @@ def converse(client_context: ssl.SSLContext, server_context: ssl.SSLContext) -> 
             break
     else:
         raise AssertionError("handshake did not complete")
-    client.write(REQUEST)
-    pump()
-    received = b""
-    while len(received) < len(REQUEST):
-        received += server.read(65536)
-    assert received == REQUEST
-    server.write(RESPONSE)
-    pump()
-    received = b""
-    while len(received) < len(RESPONSE):
-        received += client.read(65536)
-    assert received == RESPONSE
+    def carry(sender, receiver, data: bytes) -> None:
+        sender.write(data)
+        pump()
+        received = b""
+        while len(received) < len(data):
+            received += receiver.read(65536)
+        assert received == data
+
+    carry(client, server, REQUEST)
+    carry(server, client, RESPONSE)
     step(client.unwrap)
     return bytes(sent_by_client), bytes(sent_by_server)
 
