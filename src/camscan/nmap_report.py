@@ -26,9 +26,9 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ElementTree
-from xml.parsers.expat import errors as expat_errors
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from xml.parsers.expat import errors as expat_errors
 
 import nmap
 
@@ -49,7 +49,7 @@ FINGERPRINT_RESPONSE = re.compile(r'r\(([A-Za-z0-9]+),[0-9A-Fa-f]+,"((?:[^"\\]|\
 FINGERPRINT_ESCAPE = re.compile(rb"\\(x[0-9a-fA-F]{2}|.)", re.S)
 ESCAPED = {b"r": b"\r", b"n": b"\n", b"t": b"\t", b"0": b"\0"}
 MAX_REPORT_BYTES = 512 * 1024 * 1024
-# The parser's errors for a document that simply stops (the rest is what a cut file cannot be told from).
+# The parser's errors for a document that simply stops; any other error means a malformed one.
 CUT_SHORT = {expat_errors.codes[name] for name in (expat_errors.XML_ERROR_NO_ELEMENTS,
                                                     expat_errors.XML_ERROR_UNCLOSED_TOKEN,
                                                     expat_errors.XML_ERROR_PARTIAL_CHAR)}
@@ -165,8 +165,8 @@ def _host(ip: str, host: dict, now: float) -> tuple[list[Observation], list[Serv
         if service.get("cpe"):
             found.append(seen("nmap.cpe", service["cpe"], port))
         for script, output in (service.get("script") or {}).items():
-            name = SCRIPT_FIELDS.get(script)
-            first = (output or "").strip().splitlines()[0].strip() if (output or "").strip() else ""
+            name, text = SCRIPT_FIELDS.get(script), (output or "").strip()
+            first = text.splitlines()[0].strip() if text else ""
             if name and first and not (name == "html.title" and NO_TITLE.match(first)):
                 found.append(seen(name, first, port))
         summary = " ".join(part for part in (service.get("product"), service.get("version")) if part)
@@ -250,7 +250,7 @@ def _certificate_names(script: ElementTree.Element, ip: str, port: int) -> list[
 
 def _rfc4514_escape(value: str) -> str:
     escaped = re.sub(r'([\\,+"<>;])', r"\\\1", value)
-    return ("\\" + escaped if escaped[:1] in ("#", " ") else escaped)
+    return "\\" + escaped if escaped[:1] in ("#", " ") else escaped
 
 
 def _at(seen: Observation, ip: str, now: float) -> Observation:
