@@ -45,6 +45,11 @@ def json_option(command: Callable) -> Callable:
     return click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")(command)
 
 
+def site_option(command: Callable) -> Callable:
+    """The site a scan or an import is of: devices without a MAC are told apart by site and address."""
+    return click.option("--site", help="Label the scan with a site name.")(command)
+
+
 def open_store(db_path: str, create: bool = False) -> Store:
     """The inventory at ``db_path``; only a scan (or merge) may create a new one.
 
@@ -147,7 +152,7 @@ def main() -> None:
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for a connect or a reply.")
 @click.option("--interface", help="Only ARP-sweep targets on this interface.")
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
-@click.option("--site", help="Label the scan with a site name.")
+@site_option
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
               help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
@@ -390,10 +395,11 @@ def _analyse_with_progress(path: str):
 @click.argument("capture", required=False, type=click.Path(dir_okay=False))
 @click.option("--interface", help="Sniff this interface live instead of reading a file (root; sends nothing).")
 @click.option("--duration", type=click.FloatRange(min=1), help="Seconds to sniff with --interface.")
+@site_option
 @db_option
 @json_option
 @friendly_errors
-def passive(capture, interface, duration, db_path, as_json):
+def passive(capture, interface, duration, site, db_path, as_json):
     """Identify devices from traffic others generated: a pcap/pcapng file, or a live sniff.
 
     Reads ARP, DHCP, mDNS, SSDP, WS-Discovery, SADP and DHIP replies and announcements,
@@ -419,7 +425,7 @@ def passive(capture, interface, duration, db_path, as_json):
         raise click.ClickException(f"sniffing {interface} needs root (CAP_NET_RAW)") from None
     origin = f"interface:{interface}" if interface else os.path.abspath(capture)
     with open_store(db_path, create=True) as store:
-        scan_id, device_ids = store_inventory(store, inventory, origin)
+        scan_id, device_ids = store_inventory(store, inventory, origin, site=site)
         devices = [device for device in store.devices() if device["id"] in set(device_ids)]
     for problem in inventory.problems:
         click.echo(f"warning: {problem}; kept everything read before it", err=True)
@@ -428,10 +434,11 @@ def passive(capture, interface, duration, db_path, as_json):
 
 @main.command("import-nmap")
 @click.argument("report", type=click.Path(exists=True, dir_okay=False))
+@site_option
 @db_option
 @json_option
 @friendly_errors
-def import_nmap(report, db_path, as_json):
+def import_nmap(report, site, db_path, as_json):
     """Identify the devices of an nmap XML report (nmap -oX) with camscan's signatures.
 
     Takes nmap's MACs, open ports, services, CPEs, the http-server-header, http-title,
@@ -451,7 +458,7 @@ def import_nmap(report, db_path, as_json):
     with open_store(db_path, create=True) as store:
         scan_id, device_ids = store.record_found_devices(
             [origin], {"mode": "nmap", "report": origin, "nmap_command": found.command},
-            found.devices(Identifier()), complete=found.complete)
+            found.devices(Identifier()), complete=found.complete, site=site)
         devices = [device for device in store.devices() if device["id"] in set(device_ids)]
     if not found.complete:
         click.echo(f"warning: {report} ends early (nmap interrupted?): kept the {len(devices)} host(s) it had finished",

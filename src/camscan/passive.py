@@ -265,8 +265,8 @@ def sniff_interface(interface: str, duration: float, on_start: Callable[[], None
 
 
 def store_inventory(store: Store, inventory: PassiveInventory, origin: str,
-                    identifier: Identifier | None = None) -> tuple[int, list[int]]:
-    """Identify and record every device as one passive scan of ``origin``; the scan id and the device ids."""
+                    identifier: Identifier | None = None, site: str | None = None) -> tuple[int, list[int]]:
+    """Identify and record every device as one passive scan of ``origin`` at ``site``; the scan id and the device ids."""
     parameters = {"mode": "passive", "capture": origin, "observation_source_prefix": SOURCE_PREFIX}
     return store.record_found_devices([origin], parameters, inventory.devices(identifier or Identifier()),
-                                      complete=not inventory.problems)
+                                      complete=not inventory.problems, site=site)

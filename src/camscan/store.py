@@ -568,10 +568,10 @@ class Store:
 
     @_database_errors
     def record_found_devices(self, targets: list[str], parameters: dict, devices: Iterable[Device],
-                             complete: bool = True) -> tuple[int, list[int]]:
+                             complete: bool = True, site: str | None = None) -> tuple[int, list[int]]:
         """Record devices found without a scan of camscan's own (a capture, an nmap report) as one
-        scan of their own, ``interrupted`` unless ``complete``; the scan id and the device ids."""
-        scan_id = self.start_scan(targets, parameters)
+        scan of their own at ``site``, ``interrupted`` unless ``complete``; the scan id and the device ids."""
+        scan_id = self.start_scan(targets, parameters, site=site)
         device_ids = []
         try:
             with self.grouped_commits():

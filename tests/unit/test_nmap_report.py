@@ -142,3 +142,19 @@ def test_nmap_products_and_cpes_have_rules_of_their_own():
     assert ("nmap.cpe", "cpe:/h:hikvision:ds-7600") in fields(recorder)  # an OS match of 97%
     assert ("nmap.cpe", "cpe:/o:linux:linux_kernel:3.10") not in fields(recorder)  # 90%: a guess too far
     assert (recorder.identification.vendor, recorder.identification.device_type) == ("hikvision", "nvr")
+
+
+def test_reports_of_two_sites_keep_their_devices_apart(tmp_path):
+    """Two schools' reports of the same (routed, so MAC-less) addresses: one device per site and address."""
+    import re
+
+    routed = tmp_path / "routed.xml"
+    routed.write_text(re.sub(r'<address addr="[0-9A-F:]+" addrtype="mac"[^>]*/>', "", REPORT.read_text()))
+    db = tmp_path / "district.db"
+    for site in ("North", "South"):
+        result = CliRunner().invoke(main, ["import-nmap", str(routed), "--db", str(db), "--site", site, "--json"])
+        assert result.exit_code == 0, result.output
+        assert {device["site"] for device in json.loads(result.stdout)} == {site}
+    with Store(db) as store:
+        assert len(store.devices()) == 24
+        assert [scan["site"] for scan in store.scans()] in (["North", "South"], ["South", "North"])
