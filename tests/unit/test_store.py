@@ -276,40 +276,34 @@ def test_interrupted_scan_keeps_its_observations(tmp_path):
     killed.close()
 
 
-def test_grouped_commits_write_together_and_keep_everything_done_when_left(tmp_path):
-    path = tmp_path / "camscan.db"
-    with Store(path) as store:
-        scan = store.start_scan([HIK_IP], {})
-        with store.grouped_commits(interval=3600):
-            store.record_device(scan, hikvision())
-            assert count(path, "devices") == 0  # not committed yet: another reader sees nothing
-            store.record_device(scan, dahua_nvr())
-        assert count(path, "devices") == 2
+def test_grouped_commits_write_together_and_keep_everything_done_when_left(store):
+    scan = store.start_scan([HIK_IP], {})
+    with store.grouped_commits(interval=3600):
+        store.record_device(scan, hikvision())
+        assert count(store.path, "devices") == 0  # not committed yet: another reader sees nothing
+        store.record_device(scan, dahua_nvr())
+    assert count(store.path, "devices") == 2
 
 
-def test_grouped_commits_commit_when_the_interval_has_passed(tmp_path):
-    path = tmp_path / "camscan.db"
-    with Store(path) as store:
-        scan = store.start_scan([HIK_IP], {})
-        with store.grouped_commits(interval=0):
-            store.record_device(scan, hikvision())
-            assert count(path, "devices") == 1
+def test_grouped_commits_commit_when_the_interval_has_passed(store):
+    scan = store.start_scan([HIK_IP], {})
+    with store.grouped_commits(interval=0):
+        store.record_device(scan, hikvision())
+        assert count(store.path, "devices") == 1
 
 
-def test_a_failed_call_in_a_group_undoes_only_itself_and_an_interrupt_keeps_the_rest(tmp_path):
-    path = tmp_path / "camscan.db"
-    with Store(path) as store:
-        scan = store.start_scan([HIK_IP], {})
-        with pytest.raises(KeyboardInterrupt), store.grouped_commits(interval=3600):
-            store.record_device(scan, hikvision())
-            with pytest.raises(StoreError, match="no scan 99"):
-                store.record_device(99, dahua_nvr())
-            store.record_observations(scan, hik_observations("198.18.0.11"))
-            raise KeyboardInterrupt
-        assert count(path, "devices") == 1
-        assert count(path, "observations") == 2 * len(hik_observations())
-        store.finish_scan(scan, "interrupted")
-        assert [row["status"] for row in store.scans()] == ["interrupted"]
+def test_a_failed_call_in_a_group_undoes_only_itself_and_an_interrupt_keeps_the_rest(store):
+    scan = store.start_scan([HIK_IP], {})
+    with pytest.raises(KeyboardInterrupt), store.grouped_commits(interval=3600):
+        store.record_device(scan, hikvision())
+        with pytest.raises(StoreError, match="no scan 99"):
+            store.record_device(99, dahua_nvr())
+        store.record_observations(scan, hik_observations("198.18.0.11"))
+        raise KeyboardInterrupt
+    assert count(store.path, "devices") == 1
+    assert count(store.path, "observations") == 2 * len(hik_observations())
+    store.finish_scan(scan, "interrupted")
+    assert [row["status"] for row in store.scans()] == ["interrupted"]
 
 
 def test_observations_arriving_after_their_device_are_linked(store):
