@@ -70,3 +70,16 @@ def test_no_permission_to_capture_is_a_clear_error_and_writes_no_file(tmp_path):
     with pytest.raises(RecordError, match="needs root"):
         Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=refused).start()
     assert not path.exists()
+
+
+def test_frames_keep_their_time_to_the_microsecond_and_keys_come_as_decryption_secrets(tmp_path):
+    path = tmp_path / "scan.pcapng"
+    stamp = 1764777600.123456
+    recorder = Recorder(path, ["lab0"], ["198.18.0.0/24"], listen=lambda *_: SlowListener([(FRAME, stamp)], 0))
+    with recorder:
+        recorder.keylog_path.write_bytes(b"CLIENT_RANDOM 00 11\n")
+        time.sleep(0.3)
+    packets = rdpcap(str(path))
+    assert [bytes(packet) for packet in packets] == [FRAME]
+    assert float(packets[0].time) == pytest.approx(stamp, abs=1e-6)
+    assert load_recording(path).tls_keylog == b"CLIENT_RANDOM 00 11\n"

@@ -75,7 +75,7 @@ class OnvifMessages:
         self._service = None
         self._binding_name = ""
         self._loading = asyncio.Lock()
-        self._bindings: dict[bool, object] = {}
+        self._proxies: dict[bool, object] = {}
         self._anonymous_bodies: dict[str, tuple[bytes, str]] = {}
 
     async def load(self) -> None:
@@ -103,20 +103,26 @@ class OnvifMessages:
     def _client(self, authenticated: bool):
         return self._service.zeep_client if authenticated else self._service.zeep_client_authless
 
-    def _binding(self, authenticated: bool):
-        binding = self._bindings.get(authenticated)
-        if binding is None:
-            client = self._client(authenticated)
-            binding = self._bindings[authenticated] = client.create_service(self._binding_name, PLACEHOLDER_XADDR)._binding
-        return binding
+    def _proxy(self, authenticated: bool):
+        """zeep's service proxy for the device binding (its address is never used: zeep never sends)."""
+        proxy = self._proxies.get(authenticated)
+        if proxy is None:
+            proxy = self._proxies[authenticated] = self._client(authenticated).create_service(
+                self._binding_name, PLACEHOLDER_XADDR)
+        return proxy
 
     def _envelope(self, operation: str, authenticated: bool) -> tuple[bytes, str]:
         """The SOAP envelope of one operation and its content type (the signed one is new each time)."""
         from lxml import etree
 
-        envelope, headers = self._binding(authenticated)._create(operation, (), {}, client=self._client(authenticated))
+        envelope = self._client(authenticated).create_message(self._proxy(authenticated), operation)
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-        return body, headers.get("Content-Type", "application/soap+xml; charset=utf-8")
+        # The SOAP 1.2 media type carries the operation's action (RFC 3902 section 3).
+        soap_action = self._device_binding().get(operation).soapaction
+        return body, f'application/soap+xml; charset=utf-8; action="{soap_action}"'
+
+    def _device_binding(self):
+        return self._client(False).wsdl.bindings[self._binding_name]
 
     def request(self, host_header: str, path: str, operation: str, authenticated: bool) -> bytes:
         """The HTTP POST of one device-service operation (signed when ``authenticated``)."""
@@ -131,7 +137,7 @@ class OnvifMessages:
     def reply(self, operation: str, authenticated: bool, status: int, content: bytes, content_type: str) -> dict:
         """The operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
         client = self._client(authenticated)
-        binding = self._binding(authenticated)
+        binding = self._device_binding()
         response = SimpleNamespace(status_code=status, content=content, headers={"Content-Type": content_type},
                                    encoding="utf-8")
         return self._service.to_dict(binding.process_reply(client, binding.get(operation), response)) or {}

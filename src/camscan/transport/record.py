@@ -25,6 +25,8 @@ from camscan.capture.reader import OPTION_COMMENT, PCAPNG_BYTE_ORDER_MAGIC, PCAP
 from camscan.transport import deepen_receive_queue
 
 ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Ethernet header too)
+INTERFACE_DESCRIPTION_BLOCK = 0x00000001
+ENHANCED_PACKET_BLOCK = 0x00000006
 DECRYPTION_SECRETS_BLOCK = 0x0000000A
 TLS_KEY_LOG = 0x544C534B  # "TLSK"
 _POLL = 0.1
@@ -108,6 +110,41 @@ def queued_frames(sock) -> Iterator[tuple[Any, bytes | None, float | None]]:
             return
 
 
+class PcapNgFile:
+    """A pcapng file of Ethernet frames written block by block (pcapng draft, IETF opsawg).
+
+    scapy's PcapNgWriter has no public way to write a Decryption Secrets Block or a section
+    header of our own, so the four block types a recording needs are built here.
+    """
+
+    ENDIAN = "<"
+
+    def __init__(self, path: Path, comment: str | None) -> None:
+        self._file = open(path, "wb")
+        self._file.write(section_header(self.ENDIAN, comment))
+        # Interface Description Block: link type, reserved, snap length 0 (no limit); timestamps
+        # in the default resolution, microseconds.
+        self._write_block(INTERFACE_DESCRIPTION_BLOCK, struct.pack("<HHI", ETHERNET, 0, 0))
+
+    def _write_block(self, block_type: int, body: bytes) -> None:
+        body += b"\0" * (-len(body) % 4)
+        length = 12 + len(body)
+        self._file.write(struct.pack("<II", block_type, length) + body + struct.pack("<I", length))
+
+    def write_frame(self, frame: bytes, stamp: float) -> None:
+        """An Enhanced Packet Block on interface 0, stamped in microseconds."""
+        micros = round(stamp * 1_000_000)
+        header = struct.pack("<IIIII", 0, micros >> 32, micros & 0xFFFFFFFF, len(frame), len(frame))
+        self._write_block(ENHANCED_PACKET_BLOCK, header + frame)
+
+    def write_tls_keys(self, key_log: bytes) -> None:
+        """A Decryption Secrets Block holding NSS key log lines."""
+        self._write_block(DECRYPTION_SECRETS_BLOCK, struct.pack("<II", TLS_KEY_LOG, len(key_log)) + key_log)
+
+    def close(self) -> None:
+        self._file.close()
+
+
 class Recorder:
     """Capture threads for the scan's interfaces writing one pcapng file; use as a context manager."""
 
@@ -149,8 +186,6 @@ class Recorder:
         self.stop()
 
     def start(self) -> None:
-        from scapy.utils import PcapNgWriter
-
         try:
             for interface in self.interfaces:
                 self._sockets.append((interface, self._listen(interface, self.filter)))
@@ -161,15 +196,10 @@ class Recorder:
             self.stop()
             raise RecordError(f"cannot capture on {interface}: {error}") from None
         try:
-            writer = PcapNgWriter(str(self.path))
+            self._writer = PcapNgFile(self.path, self._comment)
         except OSError as error:
             self.stop()
             raise RecordError(f"cannot write {self.path}: {error.strerror or error}") from None
-        writer.linktype = ETHERNET
-        writer.f.write(section_header(writer.endian, self._comment))
-        writer.header_present = True  # the section header is ours; the interface block is scapy's
-        writer._write_block_idb(linktype=ETHERNET)
-        self._writer = writer
         handle, keylog = tempfile.mkstemp(prefix="camscan-keys-", suffix=".log")
         self._keylog = os.fdopen(handle, "rb")
         self.keylog_path = Path(keylog)
@@ -195,7 +225,7 @@ class Recorder:
                     continue
                 with self._lock:
                     self._write_new_keys_locked()
-                    self._writer.write_packet(frame, sec=stamp)
+                    self._writer.write_frame(frame, stamp)
                     self.frames += 1
             if stopping:
                 return
@@ -217,9 +247,7 @@ class Recorder:
         complete = fresh[: fresh.rfind(b"\n") + 1]
         if not complete or self._writer is None:
             return
-        writer = self._writer
-        body = struct.pack(writer.endian + "II", TLS_KEY_LOG, len(complete)) + complete
-        writer.f.write(writer.build_block(struct.pack(writer.endian + "I", DECRYPTION_SECRETS_BLOCK), body))
+        self._writer.write_tls_keys(complete)
         self._keys_written += len(complete)
 
     def stop(self) -> None:
