@@ -675,10 +675,10 @@ def merge(sources, output, as_json):
         click.echo(json.dumps({"output": output, "devices": total, "sources": summaries}, indent=2))
         return
     for summary in summaries:
-        click.echo(f"{summary['source']}: {summary['scans_added']} scan(s) added "
-                   f"({summary['scans_already_present']} already present), {summary['devices_added']} new device(s), "
-                   f"{summary['devices_matched']} matched, {summary['observations_added']} observation(s), "
-                   f"{summary['findings_added']} finding(s)")
+        echo_untrusted(f"{summary['source']}: {summary['scans_added']} scan(s) added "
+                       f"({summary['scans_already_present']} already present), {summary['devices_added']} new "
+                       f"device(s), {summary['devices_matched']} matched, {summary['observations_added']} "
+                       f"observation(s), {summary['findings_added']} finding(s)")
     click.echo(f"{output}: {total} device(s)", err=True)
 
 
@@ -747,11 +747,11 @@ def signatures_match(field, value):
         click.echo(f"no rule matches {field} = {value!r}")
         sys.exit(1)
     for rule, said in matches:
-        click.echo(f"{rule.id} ({rule.source_file}, weight {rule.weight}): {said}")
+        echo_untrusted(f"{rule.id} ({rule.source_file}, weight {rule.weight}): {said}")
     result = identifier.identify([Observation(ip="0.0.0.0", source="cli", field=field, value=value)])
-    click.echo(f"=> vendor={result.vendor} manufacturer={result.manufacturer} model={result.model} "
-               f"firmware={result.firmware} device_type={result.device_type} camera={result.is_camera} "
-               f"confidence={result.confidence}")
+    echo_untrusted(f"=> vendor={result.vendor} manufacturer={result.manufacturer} model={result.model} "
+                   f"firmware={result.firmware} device_type={result.device_type} camera={result.is_camera} "
+                   f"confidence={result.confidence}")
 
 
 DEMO_NETWORK = "198.18.200.0/24"

@@ -21,6 +21,9 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from scapy.layers.inet import IP, UDP
+from scapy.layers.l2 import Ether
+from scapy.utils import wrpcap
 from inventory import (
     BLINK_MARKUP,
     CLEAR_SCREEN,
@@ -119,6 +122,27 @@ def test_the_rich_table_shows_markup_in_a_model_as_text(hostile_db, monkeypatch,
     shown = capsys.readouterr().out
     assert SHOWN_MODEL in shown and SHOWN_FIRMWARE in shown and BLINK_MARKUP in shown
     assert not unsafe_characters(re.sub(r"\x1b\[[0-9;]*m", "", shown)), "more than rich's own colours"
+
+
+def test_scan_notes_show_a_url_a_device_named_literally(tmp_path):
+    """The `note:` lines at the end of a scan quote what devices said: here an SSDP LOCATION, out of
+    scope, carrying a window-title sequence (replayed from a recording: nothing is sent)."""
+    search = b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n'
+    answer = (b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:0-1::upnp:rootdevice\r\n"
+              b"LOCATION: http://198.19.255.77/" + WINDOW_TITLE.encode() + b"desc.xml\r\n\r\n")
+    frames = [Ether(src="02:00:00:00:00:01", dst="01:00:5e:7f:ff:fa") / IP(src="198.18.0.1", dst="239.255.255.250")
+              / UDP(sport=40000, dport=1900) / search,
+              Ether(src="02:00:00:00:00:05", dst="02:00:00:00:00:01") / IP(src="198.18.0.5", dst="198.18.0.1")
+              / UDP(sport=1900, dport=40000) / answer]
+    for offset, frame in enumerate(frames):
+        frame.time = 1_700_000_000 + offset / 10
+    wrpcap(str(tmp_path / "ssdp.pcap"), frames)
+    result = CliRunner().invoke(main, ["scan", "198.18.0.0/28", "--replay", str(tmp_path / "ssdp.pcap"),
+                                       "--db", str(tmp_path / "replayed.db")])
+    assert result.exit_code == 0, result.output
+    assert "note: SSDP LOCATION http://198.19.255.77/]0;camscan-owneddesc.xml of 198.18.0.5 is outside scope" \
+        in result.stderr
+    assert not unsafe_characters(result.stderr)
 
 
 def exported_csv(db: Path) -> str:
