@@ -111,6 +111,7 @@ def hostile_inventory(path: Path) -> Store:
     scan_id = store.start_scan([f"198.18.0.66{HYPERLINK}"], {"ports": [80]}, site=BLINK_MARKUP + RIGHT_TO_LEFT)
     store.record_observations(scan_id, camera.observations)
     device_id = store.record_device(scan_id, camera)
-    store.record_findings(scan_id, device_id, [Finding("http-anonymous", "high", LINK_MARKUP + HYPERLINK + WINDOW_TITLE, 80)])
+    exposure = Finding("http-anonymous", "high", LINK_MARKUP + HYPERLINK + WINDOW_TITLE, 80)
+    store.record_findings(scan_id, device_id, [exposure])
     store.finish_scan(scan_id)
     return store

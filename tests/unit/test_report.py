@@ -18,6 +18,8 @@ from camscan.report import gather, render_html
 from camscan.store import Store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`; scripts/setup.sh installs it)")
 HOSTILE = '<script>alert("x")</script><img src="http://127.0.0.1:9/x.png">'
 
 
@@ -172,7 +174,7 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`; scripts/setup.sh installs it)")
+@NEEDS_CHROMIUM
 def test_chromium_renders_the_report(report, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(report, encoding="utf-8")
@@ -229,7 +231,8 @@ def crafted_database(path, url: str) -> dict[str, str]:
         "port": f'<form action="{url}/form"><button>Go</button></form>',
     }
     store = hostile_inventory(path)
-    store.db.execute("UPDATE scans SET host_count = ?, device_count = ?", [crafted["host_count"], crafted["device_count"]])
+    store.db.execute("UPDATE scans SET host_count = ?, device_count = ?",
+                     [crafted["host_count"], crafted["device_count"]])
     store.db.execute("UPDATE devices SET model = ?", [crafted["model"]])
     store.db.execute("UPDATE findings SET port = ?", [crafted["port"]])
     store.db.conn.commit()
@@ -271,7 +274,7 @@ def test_report_of_a_merged_hostile_database_escapes_numbers_too(merged_hostile_
     assert_shown_as_text(page.read_text(encoding="utf-8"), crafted)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`; scripts/setup.sh installs it)")
+@NEEDS_CHROMIUM
 def test_chromium_shows_a_merged_hostile_database_as_text_and_fetches_nothing(merged_hostile_report, tmp_path):
     """Chromium neither navigates away (a meta refresh) nor fetches: the 127.0.0.1 listener sees no request."""
     page, crafted, received = merged_hostile_report

@@ -11,6 +11,7 @@ import csv
 import io
 import json
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -127,7 +128,8 @@ def test_the_rich_table_shows_markup_in_a_model_as_text(hostile_db, monkeypatch,
 def test_scan_notes_show_a_url_a_device_named_literally(tmp_path):
     """The `note:` lines at the end of a scan quote what devices said: here an SSDP LOCATION, out of
     scope, carrying a window-title sequence (replayed from a recording: nothing is sent)."""
-    search = b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\nST: ssdp:all\r\n\r\n'
+    search = (b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nMX: 1\r\n'
+              b"ST: ssdp:all\r\n\r\n")
     answer = (b"HTTP/1.1 200 OK\r\nST: upnp:rootdevice\r\nUSN: uuid:0-1::upnp:rootdevice\r\n"
               b"LOCATION: http://198.19.255.77/" + WINDOW_TITLE.encode() + b"desc.xml\r\n\r\n")
     frames = [Ether(src="02:00:00:00:00:01", dst="01:00:5e:7f:ff:fa") / IP(src="198.18.0.1", dst="239.255.255.250")
@@ -194,9 +196,8 @@ class Tmux:
 
     def run(self, name: str, argv: list[str]) -> str:
         """Run ``argv`` in a new 300x60 window between two marker lines; the screen once it is done."""
-        command = " ".join(f"'{arg}'" for arg in argv)
         self("new-session", "-d", "-s", name, "-x", "300", "-y", "60",
-             f"echo BEFORE-CAMSCAN; {command}; echo AFTER-CAMSCAN-$?; exec sleep 120")
+             f"echo BEFORE-CAMSCAN; {shlex.join(argv)}; echo AFTER-CAMSCAN-$?; exec sleep 120")
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             screen = self("capture-pane", "-p", "-J", "-t", name)

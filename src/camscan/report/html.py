@@ -157,7 +157,8 @@ def _changes(changes: list[dict]) -> str:
                 if kind == "moved":
                     what = f"{item['old_ip']} → {item['ip']}"
                 elif kind == "changed":
-                    what = "; ".join(f"{name}: {change['old']} → {change['new']}" for name, change in item["changes"].items())
+                    what = "; ".join(f"{name}: {change['old']} → {change['new']}"
+                                     for name, change in item["changes"].items())
                 else:
                     what = " ".join(filter(None, [item["vendor"], item["model"], item["firmware"]]))
                 rows.append([kind, item["ip"], item["mac"], what])
@@ -195,7 +196,8 @@ def render_html(data: dict) -> str:
                      "open" if f["status"] == "open" else f"resolved (scan {f['resolved_in_scan']})"] for f in findings]
     inventory_rows = [
         [d["ip"], d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
-         _badge(d["ndaa_889"]), f"{d['confidence']:.2f}", ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])]
+         _badge(d["ndaa_889"]), f"{d['confidence']:.2f}",
+         ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])]
         for d in devices
     ]
     sections = [
