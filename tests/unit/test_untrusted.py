@@ -147,6 +147,14 @@ def test_scan_notes_show_a_url_a_device_named_literally(tmp_path):
     assert not unsafe_characters(result.stderr)
 
 
+def test_an_error_quoting_what_it_was_given_prints_it_literally(hostile_db):
+    """An error message names what it could not find, which may have been pasted from a device's text."""
+    result = CliRunner().invoke(main, ["show", f"198.18.0.67{WINDOW_TITLE}", "--db", str(hostile_db)])
+    assert result.exit_code == 1
+    assert "no device 198.18.0.67]0;camscan-owned in" in result.stderr
+    assert not unsafe_characters(result.stderr)
+
+
 def exported_csv(db: Path) -> str:
     result = CliRunner().invoke(main, ["export", "--format", "csv", "--db", str(db)])
     assert result.exit_code == 0, result.output
