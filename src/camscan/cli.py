@@ -23,6 +23,7 @@ from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
 from camscan.transport.record import RecordError
+from camscan.untrusted import spreadsheet_cell, terminal_text
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
@@ -76,10 +77,23 @@ def friendly_errors(command: Callable) -> Callable:
     def wrapper(*args, **kwargs):
         try:
             return command(*args, **kwargs)
+        except click.ClickException as error:
+            error.message = terminal_text(error.message)
+            raise
         except (ScopeError, StoreError, SignatureError, RecordError, ValueError, OSError) as error:
-            raise click.ClickException(str(error)) from None
+            raise click.ClickException(terminal_text(error)) from None
 
     return wrapper
+
+
+def echo_untrusted(line: str, err: bool = False) -> None:
+    """Print a line that holds what devices, captures or databases said, as plain text."""
+    click.echo(terminal_text(line), err=err)
+
+
+def tab_separated(cells) -> str:
+    """One tab-separated row of untrusted values: none can add a column, a line or an escape."""
+    return "\t".join(terminal_text(cell) for cell in cells)
 
 
 def _services_text(device: dict) -> str:
@@ -122,16 +136,18 @@ def print_devices(devices: list[dict], title: str) -> None:
     if not sys.stdout.isatty():
         click.echo("\t".join(TABLE_COLUMNS))
         for row in rows:
-            click.echo("\t".join(row[column] for column in TABLE_COLUMNS))
+            click.echo(tab_separated(row[column] for column in TABLE_COLUMNS))
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
-    table = Table(title=title)
+    # Text, not str: rich would read "[/x]" or "[link=...]" in a model name as its markup.
+    table = Table(title=Text(title))
     for column in TABLE_COLUMNS:
         table.add_column(column, overflow="fold")
     for row in rows:
-        table.add_row(*(row[column] for column in TABLE_COLUMNS))
+        table.add_row(*(Text(terminal_text(row[column])) for column in TABLE_COLUMNS))
     Console().print(table)
 
 
@@ -242,7 +258,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     finally:
         store.finish_scan(scan_id, status)
         for notice in runner.notices:
-            click.echo(f"note: {notice}", err=True)
+            echo_untrusted(f"note: {notice}", err=True)
     devices = [device for device in store.devices() if device["id"] in runner.device_ids]
     store.close()
     show_recorded(devices, as_json, db_path, f"scan {scan_id}")
@@ -282,7 +298,7 @@ def replay_network(path: str, discovery: bool):
     except CaptureError as error:
         raise click.ClickException(f"cannot replay {path}: {error}") from None
     for problem in recording.problems:
-        click.echo(f"note: {path}: {problem}", err=True)
+        echo_untrusted(f"note: {path}: {problem}", err=True)
     return ReplayNetwork(recording), scan_options_from(recording.comments)
 
 
@@ -428,7 +444,7 @@ def passive(capture, interface, duration, site, db_path, as_json):
         scan_id, device_ids = store_inventory(store, inventory, origin, site=site)
         devices = [device for device in store.devices() if device["id"] in set(device_ids)]
     for problem in inventory.problems:
-        click.echo(f"warning: {problem}; kept everything read before it", err=True)
+        echo_untrusted(f"warning: {problem}; kept everything read before it", err=True)
     show_recorded(devices, as_json, db_path, f"passive scan {scan_id}", ", passively")
 
 
@@ -499,22 +515,22 @@ def show(address, db_path, as_json):
         return
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                 "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
-        click.echo(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
+        echo_untrusted(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
     click.echo("     services:")
     for service in device["services"]:
-        click.echo(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")
+        echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")
     click.echo("     evidence:")
     for item in device["evidence"]:
-        click.echo(f"  [{item['weight']:.1f}] {item['signature']}: {item['field']} = {item['value'][:100]!r}")
+        echo_untrusted(f"  [{item['weight']:.1f}] {item['signature']}: {item['field']} = {item['value'][:100]!r}")
     click.echo("     findings:")
     for item in device.get("findings", []):
         port = f":{item['port']}" if item.get("port") else ""
         resolved = f" (resolved in scan {item['resolved_in_scan']})" if item["status"] == "resolved" else ""
-        click.echo(f"  [{item['severity']}] {item['check']}{port} {item['detail']}{resolved}")
+        echo_untrusted(f"  [{item['severity']}] {item['check']}{port} {item['detail']}{resolved}")
     click.echo("  observations:")
     for seen in device.get("observations", []):
         port = f":{seen['port']}" if seen.get("port") else ""
-        click.echo(f"  {seen['source']}{port} {seen['field']} = {str(seen['value'])[:100]!r}")
+        echo_untrusted(f"  {seen['source']}{port} {seen['field']} = {str(seen['value'])[:100]!r}")
 
 
 @main.command()
@@ -535,7 +551,8 @@ def export(db_path, fmt, output):
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
     for device in found:
-        writer.writerow({**device, "services": _services_text(device), "evidence": _why_text(device)})
+        row = {**device, "services": _services_text(device), "evidence": _why_text(device)}
+        writer.writerow({column: spreadsheet_cell(row[column]) for column in columns})
     output.write(buffer.getvalue())
 
 
@@ -554,8 +571,8 @@ def scans_command(db_path, as_json):
                "cameras", "covered")
     click.echo("\t".join(columns))
     for scan in found:
-        row = {**scan, "targets": ",".join(scan["targets"])}
-        click.echo("\t".join("" if row[c] is None else str(row[c]) for c in columns))
+        row = {**scan, "targets": ",".join(map(str, scan["targets"]))}
+        click.echo(tab_separated(row[column] for column in columns))
 
 
 def _describe_sighting(item: dict) -> str:
@@ -591,8 +608,8 @@ def diff(scan_ids, db_path, site, as_json):
         click.echo(json.dumps(result, indent=2))
         return
     a, b = result["scan_a"], result["scan_b"]
-    click.echo(f"scan {a['id']} ({a['started_at']}, site {a['site'] or '-'}) -> scan {b['id']} "
-               f"({b['started_at']}, site {b['site'] or '-'})")
+    echo_untrusted(f"scan {a['id']} ({a['started_at']}, site {a['site'] or '-'}) -> scan {b['id']} "
+                   f"({b['started_at']}, site {b['site'] or '-'})")
     if a["targets"] != b["targets"] or a["site"] != b["site"]:
         click.echo("note: the two scans covered different targets or sites; 'gone' includes what scan "
                    f"{b['id']} did not look at", err=True)
@@ -605,7 +622,7 @@ def diff(scan_ids, db_path, site, as_json):
             if kind == "changed":
                 line += "  " + "; ".join(f"{name}: {change['old']} -> {change['new']}"
                                          for name, change in item["changes"].items())
-            click.echo(f"  {line}")
+            echo_untrusted(f"  {line}")
 
 
 @main.command()
@@ -631,7 +648,7 @@ def reidentify(db_path, dry_run, as_json):
         return
     for item in changed:
         said = "; ".join(f"{name}: {old} -> {new}" for name, (old, new) in item.changes.items())
-        click.echo(f"{item.ip:<15} {item.mac or '-':<17} {said}")
+        echo_untrusted(f"{item.ip:<15} {item.mac or '-':<17} {said}")
     verb = "would change" if dry_run else "changed"
     click.echo(f"{examined} device(s) re-identified from stored observations; {len(changed)} {verb}.", err=True)
 
@@ -658,10 +675,10 @@ def merge(sources, output, as_json):
         click.echo(json.dumps({"output": output, "devices": total, "sources": summaries}, indent=2))
         return
     for summary in summaries:
-        click.echo(f"{summary['source']}: {summary['scans_added']} scan(s) added "
-                   f"({summary['scans_already_present']} already present), {summary['devices_added']} new device(s), "
-                   f"{summary['devices_matched']} matched, {summary['observations_added']} observation(s), "
-                   f"{summary['findings_added']} finding(s)")
+        echo_untrusted(f"{summary['source']}: {summary['scans_added']} scan(s) added "
+                       f"({summary['scans_already_present']} already present), {summary['devices_added']} new "
+                       f"device(s), {summary['devices_matched']} matched, {summary['observations_added']} "
+                       f"observation(s), {summary['findings_added']} finding(s)")
     click.echo(f"{output}: {total} device(s)", err=True)
 
 
@@ -730,11 +747,11 @@ def signatures_match(field, value):
         click.echo(f"no rule matches {field} = {value!r}")
         sys.exit(1)
     for rule, said in matches:
-        click.echo(f"{rule.id} ({rule.source_file}, weight {rule.weight}): {said}")
+        echo_untrusted(f"{rule.id} ({rule.source_file}, weight {rule.weight}): {said}")
     result = identifier.identify([Observation(ip="0.0.0.0", source="cli", field=field, value=value)])
-    click.echo(f"=> vendor={result.vendor} manufacturer={result.manufacturer} model={result.model} "
-               f"firmware={result.firmware} device_type={result.device_type} camera={result.is_camera} "
-               f"confidence={result.confidence}")
+    echo_untrusted(f"=> vendor={result.vendor} manufacturer={result.manufacturer} model={result.model} "
+                   f"firmware={result.firmware} device_type={result.device_type} camera={result.is_camera} "
+                   f"confidence={result.confidence}")
 
 
 DEMO_NETWORK = "198.18.200.0/24"
@@ -805,7 +822,7 @@ def findings(db_path, severities, as_json):
     click.echo("\t".join(columns))
     for item in found:
         shown = {**item, "status": item["status"] if item["status"] == "open" else f"resolved (scan {item['resolved_in_scan']})"}
-        click.echo("\t".join(str(shown[column] if shown[column] is not None else "") for column in columns))
+        click.echo(tab_separated(shown[column] for column in columns))
     still_open = sum(1 for item in found if item["status"] == "open")
     click.echo(f"{len(found)} finding(s), {still_open} still open", err=True)
 

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from camscan.fingerprint.identify import Identifier
-from camscan.model import Device, Observation, Service
+from camscan.model import Device, Finding, Observation, Service
 from camscan.store import Store
 
 IDENTIFIER = Identifier()
@@ -81,3 +82,36 @@ def school(path: Path, clock: Clock | None = None, site: str | None = "School A"
         device("mystery-cam", "198.18.0.14"), device("lts-cam", "198.18.0.15"),          # new; printer gone
     ], site=site)
     return store, clock, [first, second]
+
+
+# What a hostile device (or a crafted capture or report) can make camscan store: terminal
+# escape sequences, rich markup and spreadsheet formulas. Every address in them is on loopback.
+WINDOW_TITLE = "\x1b]0;camscan-owned\x07"
+HYPERLINK = "\x1b]8;;http://127.0.0.1:9/update\x1b\\Update\x1b]8;;\x1b\\"
+CLEAR_SCREEN = "\x1b[2J\x1b[H"
+C1_CLEAR_SCREEN = "\x9b2J"
+RIGHT_TO_LEFT = "\u202e"
+MARKUP_MODEL = "IPC-HDW1431T[/x]"
+LINK_MARKUP = "[link=http://127.0.0.1:9/]Firmware update[/link]"
+BLINK_MARKUP = "[blink]School A[/blink]"
+HYPERLINK_FORMULA = '=HYPERLINK("http://127.0.0.1:9/?"&A2&B2,"Update")'
+DDE_FORMULA = "+cmd|' /C calc'!A0"
+
+
+def hostile_inventory(path: Path) -> Store:
+    """One scan of one camera whose every answer tries to take over a terminal, rich or a spreadsheet."""
+    clock = Clock()
+    store = Store(path, clock=clock)
+    camera = device("hikvision-cam", "198.18.0.66", extra=[("html.title", WINDOW_TITLE + LINK_MARKUP, 80)])
+    camera.identification.model = MARKUP_MODEL + WINDOW_TITLE
+    camera.identification.firmware = HYPERLINK_FORMULA + CLEAR_SCREEN
+    camera.identification.manufacturer = DDE_FORMULA
+    camera.identification.device_type = "ip-camera" + C1_CLEAR_SCREEN
+    camera.services[0] = replace(camera.services[0], banner=CLEAR_SCREEN + LINK_MARKUP)
+    scan_id = store.start_scan([f"198.18.0.66{HYPERLINK}"], {"ports": [80]}, site=BLINK_MARKUP + RIGHT_TO_LEFT)
+    store.record_observations(scan_id, camera.observations)
+    device_id = store.record_device(scan_id, camera)
+    exposure = Finding("http-anonymous", "high", LINK_MARKUP + HYPERLINK + WINDOW_TITLE, 80)
+    store.record_findings(scan_id, device_id, [exposure])
+    store.finish_scan(scan_id)
+    return store

@@ -4,19 +4,23 @@ from __future__ import annotations
 
 import re
 import shutil
+import socket
 import subprocess
+import threading
 from html.parser import HTMLParser
 
 import pytest
 from click.testing import CliRunner
-from inventory import Clock, device, scan, school
+from inventory import Clock, device, hostile_inventory, scan, school
 
 from camscan.cli import main
 from camscan.report import gather, render_html
 from camscan.store import Store
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-HOSTILE = '<script>alert("x")</script><img src="http://198.51.100.1/x.png">'
+NEEDS_CHROMIUM = pytest.mark.skipif(
+    CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`; scripts/setup.sh installs it)")
+HOSTILE = '<script>alert("x")</script><img src="http://127.0.0.1:9/x.png">'
 
 
 class Tables(HTMLParser):
@@ -170,7 +174,7 @@ def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(argv, capture_output=True, text=True, timeout=90, stdin=subprocess.DEVNULL)
 
 
-@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`; scripts/setup.sh installs it)")
+@NEEDS_CHROMIUM
 def test_chromium_renders_the_report(report, tmp_path):
     page = tmp_path / "report.html"
     page.write_text(report, encoding="utf-8")
@@ -187,3 +191,94 @@ def test_chromium_renders_the_report(report, tmp_path):
     shot = tmp_path / "report.png"
     drawn = chromium(tmp_path, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri())
     assert drawn.returncode == 0 and shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20000
+
+
+@pytest.fixture
+def listener():
+    """A TCP listener on 127.0.0.1: its port, and the first bytes of every connection it accepts."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def accept() -> None:
+        while not stop.is_set():
+            try:
+                connection, _ = server.accept()
+            except TimeoutError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    received.append(connection.recv(4096))
+                except OSError:
+                    received.append(b"")
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1], received
+    stop.set()
+    thread.join()
+    server.close()
+
+
+def crafted_database(path, url: str) -> dict[str, str]:
+    """A camscan database edited by hand so that numbers and names are markup; what each column now holds."""
+    crafted = {
+        "host_count": f'<meta http-equiv="refresh" content="0;url={url}/refresh">',
+        "device_count": f'<img src="{url}/image.png">',
+        "model": f'<base href="{url}/"><a href="update">Update</a>',
+        "port": f'<form action="{url}/form"><button>Go</button></form>',
+    }
+    store = hostile_inventory(path)
+    store.db.execute("UPDATE scans SET host_count = ?, device_count = ?",
+                     [crafted["host_count"], crafted["device_count"]])
+    store.db.execute("UPDATE devices SET model = ?", [crafted["model"]])
+    store.db.execute("UPDATE findings SET port = ?", [crafted["port"]])
+    store.db.conn.commit()
+    store.close()
+    return crafted
+
+
+@pytest.fixture
+def merged_hostile_report(tmp_path, listener):
+    """Someone else's crafted database merged through the real CLI into a new one, and its report:
+    the page, what the crafted columns hold, and what the listener their URLs name received."""
+    port, received = listener
+    crafted = crafted_database(tmp_path / "sensor.db", f"http://127.0.0.1:{port}")
+    runner = CliRunner()
+    merged = runner.invoke(main, ["merge", str(tmp_path / "sensor.db"), "-o", str(tmp_path / "merged.db")])
+    assert merged.exit_code == 0, merged.output
+    page = tmp_path / "report.html"
+    written = runner.invoke(main, ["report", "--db", str(tmp_path / "merged.db"), "-o", str(page)])
+    assert written.exit_code == 0, written.output
+    return page, crafted, received
+
+
+def assert_shown_as_text(document: str, crafted: dict[str, str]) -> None:
+    """Every crafted column is the text of its cell, and none became an element."""
+    tables = parse(document)
+    [scan_row] = rows_of(tables, "scans-table")
+    assert (scan_row["hosts answering"], scan_row["devices"]) == (crafted["host_count"], crafted["device_count"])
+    assert [row["model"] for row in rows_of(tables, "inventory-table")] == [crafted["model"]]
+    assert [row["port"] for row in rows_of(tables, "findings-table")] == [crafted["port"]]
+    assert not [tag for tag, attributes in tables.tags if tag in ("base", "form", "img", "a")
+                or attributes.get("http-equiv") == "refresh"]
+    policy = next(attributes["content"] for tag, attributes in tables.tags
+                  if attributes.get("http-equiv") == "Content-Security-Policy")
+    assert "base-uri 'none'" in policy and "form-action 'none'" in policy
+
+
+def test_report_of_a_merged_hostile_database_escapes_numbers_too(merged_hostile_report):
+    page, crafted, _ = merged_hostile_report
+    assert_shown_as_text(page.read_text(encoding="utf-8"), crafted)
+
+
+@NEEDS_CHROMIUM
+def test_chromium_shows_a_merged_hostile_database_as_text_and_fetches_nothing(merged_hostile_report, tmp_path):
+    """Chromium neither navigates away (a meta refresh) nor fetches: the 127.0.0.1 listener sees no request."""
+    page, crafted, received = merged_hostile_report
+    rendered = chromium(tmp_path, "--virtual-time-budget=5000", "--dump-dom", page.as_uri())
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    assert received == []
+    assert_shown_as_text(rendered.stdout, crafted)

@@ -1,7 +1,9 @@
 """The audit report: one self-contained HTML file a school board can read.
 
 Inline CSS and an inline SVG chart; no script, no external fetch (a Content-Security-Policy
-forbids any), every stored value escaped. Sections: scope and scan parameters, totals by
+forbids any), every stored value escaped: a database may come from a merge of someone else's
+file, so numbers are escaped as well as text (a policy cannot stop a <meta http-equiv=refresh>;
+only escaping does). Sections: scope and scan parameters, totals by
 vendor, type and site, the NDAA s.889 covered devices with their evidence, cameras whose
 maker is unknown, findings, changes since the previous scan, and the full inventory.
 """
@@ -15,7 +17,7 @@ from html import escape
 from camscan import __version__
 from camscan.store import ANY_SITE, Store
 
-CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:"
+CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
 CHART_ROWS = 15
 COLOURS = {True: "#c0392b", False: "#2e7d32", None: "#b8860b"}
 STATUS_TEXT = {True: "covered", False: "not covered", None: "maker unknown"}
@@ -34,19 +36,24 @@ code{font-size:.85em;word-break:break-all}.note{color:#555;font-size:.9rem}
 """
 
 
+class Html(str):
+    """Markup this module built, from escaped parts: the one kind of table cell not escaped again."""
+
+
 def _e(value) -> str:
     return escape("" if value is None else str(value), quote=True)
 
 
-def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
-    """An HTML table; cells are already escaped HTML."""
+def _table(headers: list[str], rows: list[list], table_id: str) -> str:
+    """An HTML table; every cell is escaped as text unless it is ``Html``."""
     head = "".join(f"<th>{_e(header)}</th>" for header in headers)
-    body = "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>" for row in rows)
-    return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    body = "".join("<tr>" + "".join(f"<td>{cell if isinstance(cell, Html) else _e(cell)}</td>" for cell in row)
+                   + "</tr>" for row in rows)
+    return f'<table id="{_e(table_id)}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _badge(status: bool | None) -> str:
-    return f'<span class="badge" style="background:{COLOURS[status]}">{STATUS_TEXT[status]}</span>'
+def _badge(status: bool | None) -> Html:
+    return Html(f'<span class="badge" style="background:{COLOURS[status]}">{STATUS_TEXT[status]}</span>')
 
 
 def gather(store: Store) -> dict:
@@ -105,33 +112,31 @@ def _totals(devices: list[dict], key: str, label: str, table_id: str) -> str:
     for device in devices:
         groups.setdefault(device.get(key) or "(none)", []).append(device)
     rows = [
-        [_e(name), str(len(members)),
-         str(sum(1 for d in members if d["is_camera"])), str(sum(1 for d in members if d["ndaa_889"]))]
+        [name, len(members), sum(1 for d in members if d["is_camera"]), sum(1 for d in members if d["ndaa_889"])]
         for name, members in sorted(groups.items(), key=lambda item: (-len(item[1]), item[0]))
     ]
     return _table([label, "devices", "cameras/recorders", "NDAA s.889 covered"], rows, table_id)
 
 
-def _evidence_list(device: dict) -> str:
+def _evidence_list(device: dict) -> Html | str:
     items = "".join(
         f"<li><code>{_e(item['signature'])}</code>: {_e(item['field'])} = <code>{_e(str(item['value'])[:120])}</code></li>"
         for item in device["evidence"][:6]
     )
-    return f'<ul class="evidence">{items}</ul>' if items else "none kept"
+    return Html(f'<ul class="evidence">{items}</ul>') if items else "none kept"
 
 
 def _scope(scans: list[dict]) -> str:
     rows = []
     for scan in scans:
-        parameters = scan["parameters"]
+        parameters = scan["parameters"] if isinstance(scan["parameters"], dict) else {}
         ports = parameters.get("ports") or []
         rows.append([
-            str(scan["id"]), _e(scan["site"] or ""), _e(scan["started_at"]), _e(scan["finished_at"] or ""),
-            _e(scan["status"]), _e(", ".join(map(str, scan["targets"]))),
-            _e(", ".join(parameters.get("exclude") or []) or "none"),
-            _e(f"{len(ports)} TCP ports" if ports else ""),
-            _e(f"{parameters.get('rate', '')}/s, timeout {parameters.get('timeout', '')} s"),
-            str(scan["host_count"] or 0), str(scan["device_count"] or 0), str(scan["cameras"]), str(scan["covered"]),
+            scan["id"], scan["site"], scan["started_at"], scan["finished_at"], scan["status"],
+            ", ".join(map(str, scan["targets"])), ", ".join(map(str, parameters.get("exclude") or [])) or "none",
+            f"{len(ports)} TCP ports" if ports else "",
+            f"{parameters.get('rate', '')}/s, timeout {parameters.get('timeout', '')} s",
+            scan["host_count"] or 0, scan["device_count"] or 0, scan["cameras"], scan["covered"],
         ])
     return _table(["scan", "site", "started", "finished", "status", "targets", "excluded", "ports", "pace",
                    "hosts answering", "devices", "cameras", "covered"], rows, "scans-table")
@@ -144,18 +149,19 @@ def _changes(changes: list[dict]) -> str:
     for diff in changes:
         a, b = diff["scan_a"], diff["scan_b"]
         site = f" at {_e(b['site'])}" if b["site"] else ""
-        parts.append(f"<h3>Scan {a['id']} ({_e(a['started_at'])}) → scan {b['id']} ({_e(b['started_at'])}){site}</h3>")
+        parts.append(f"<h3>Scan {_e(a['id'])} ({_e(a['started_at'])}) → scan {_e(b['id'])} "
+                     f"({_e(b['started_at'])}){site}</h3>")
         rows = []
         for kind in ("new", "gone", "moved", "changed"):
             for item in diff[kind]:
                 if kind == "moved":
-                    what = f"{_e(item['old_ip'])} → {_e(item['ip'])}"
+                    what = f"{item['old_ip']} → {item['ip']}"
                 elif kind == "changed":
-                    what = "; ".join(f"{_e(name)}: {_e(change['old'])} → {_e(change['new'])}"
+                    what = "; ".join(f"{name}: {change['old']} → {change['new']}"
                                      for name, change in item["changes"].items())
                 else:
-                    what = _e(" ".join(filter(None, [item["vendor"], item["model"], item["firmware"]])))
-                rows.append([_e(kind), _e(item["ip"]), _e(item["mac"] or ""), what])
+                    what = " ".join(filter(None, [item["vendor"], item["model"], item["firmware"]]))
+                rows.append([kind, item["ip"], item["mac"], what])
         summary = ", ".join(f"{len(diff[kind])} {kind}" for kind in ("new", "gone", "moved", "changed"))
         parts.append(f"<p>{summary}.</p>")
         if rows:
@@ -179,21 +185,19 @@ def render_html(data: dict) -> str:
         )
     )
     covered_rows = [
-        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
-         _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _e(d["ndaa_basis"] or ""),
-         _evidence_list(d)]
+        [d["ip"], d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
+         d["ndaa_basis"], _evidence_list(d)]
         for d in covered
     ]
-    unknown_rows = [[_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["device_type"] or ""),
-                     _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))] for d in unknown]
+    unknown_rows = [[d["ip"], d["mac"], d["site"], d["device_type"],
+                     ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])] for d in unknown]
     findings = data["findings"]
-    finding_rows = [[_e(f["severity"] or ""), _e(f["check"]), _e(f["ip"]), _e(f["port"] or ""),
-                     _e(f["vendor"] or ""), _e(f["detail"] or ""), _e(f["last_seen"] or ""),
+    finding_rows = [[f["severity"], f["check"], f["ip"], f["port"], f["vendor"], f["detail"], f["last_seen"],
                      "open" if f["status"] == "open" else f"resolved (scan {f['resolved_in_scan']})"] for f in findings]
     inventory_rows = [
-        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
-         _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _badge(d["ndaa_889"]),
-         f"{d['confidence']:.2f}", _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))]
+        [d["ip"], d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
+         _badge(d["ndaa_889"]), f"{d['confidence']:.2f}",
+         ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])]
         for d in devices
     ]
     sections = [
