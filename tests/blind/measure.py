@@ -246,7 +246,9 @@ def report(measurement: Measurement) -> str:
 
 def _miss(what: str, outcome: Outcome) -> str:
     truth, result = outcome.truth, outcome.result
-    shown = "; ".join(f"{seen['field']}={seen['value'][:60]}" for seen in outcome.device["observations"][:3])
+    # The raw scope URIs repeat what their wsd.scope.<kind> observations say.
+    telling = [seen for seen in outcome.device["observations"] if seen["field"] != "wsd.scope"]
+    shown = "; ".join(f"{seen['field']}={seen['value'][:60]}" for seen in telling[:4])
     return (
         f"- {what}: `{outcome.device['id']}` (truth {truth['maker']}/{truth['kind']}; got "
         f"{result.vendor}/{result.manufacturer}/{result.device_type}) {shown}"
