@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from camscan.fingerprint.identify import Identifier
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "blind"))
 import measure  # noqa: E402  (tests/blind is no package; the report script imports it the same way)
 
@@ -88,3 +90,10 @@ def test_no_more_non_cameras_called_cameras(measurement: measure.Measurement) ->
 
 def test_no_more_wrong_makers(measurement: measure.Measurement) -> None:
     assert len(measurement.wrong_makers) <= WRONG_MAKERS_CEILING, [o.device["id"] for o in measurement.wrong_makers]
+
+
+def test_the_floors_catch_a_regression(devices: list[dict]) -> None:
+    """With no rules the figures fall below the floors: the floor tests can fail."""
+    crippled = measure.measure(devices, Identifier(rules=[]))
+    assert crippled.maker_recall < MAKER_RECALL_FLOOR
+    assert crippled.camera_recall < CAMERA_RECALL_FLOOR
