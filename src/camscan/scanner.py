@@ -25,7 +25,7 @@ from camscan.probes import flows
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
-from camscan.store import Store
+from camscan.store import HEARTBEAT_SECONDS, Store
 from camscan.transport.live import LiveTransport
 from camscan.transport.network import LiveNetwork
 
@@ -97,13 +97,21 @@ class Scan:
         by_interface, routed, notices = network.plan(hosts, self.settings.interface)
         self.notices += notices
         links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
+        # Every host is committed as it is stored (a scan killed mid-way keeps every finished
+        # host), and the heartbeat tells other camscan processes that this scan still runs.
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             network.start_recording(self.scope, by_interface, routed, links)
-            with self.store.grouped_commits():
-                await self._run(network, by_interface, routed, links)
+            await self._run(network, by_interface, routed, links)
         finally:
+            heartbeat.cancel()
             network.stop_recording()
         return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.store.heartbeat(self.scan_id)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _run(self, network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
         transport = network.transport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
