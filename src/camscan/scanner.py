@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from camscan import correlate
@@ -26,6 +26,10 @@ from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
 from camscan.store import HEARTBEAT_SECONDS, Store
+
+# A host still being probed after this long is stored with what it has said so far, and again
+# this often while it says more (one that answers quickly is stored once, when done).
+PARTIAL_RECORD_SECONDS = 1.0
 from camscan.transport.live import LiveTransport
 from camscan.transport.network import LiveNetwork
 
@@ -194,24 +198,41 @@ class Scan:
 
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations: list[Observation] = []
-        services: list[Service] = []
+        services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
         try:
             if arp_reply:
                 observations.append(arp_reply)
-            await asyncio.gather(
+            await self._storing_meanwhile(ip, services, observations, asyncio.gather(
                 self._sweep_ports(transport, ip, observations, services), self._discover(ip, observations)
-            )
+            ))
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
-                recorded = self._record(ip, services, observations)
+                recorded = self._record(ip, services.values(), observations)
             self.progress.hosts_done += 1
             self._on_progress(self.progress)
         if recorded and self.settings.checks:
             await self._check(transport, *recorded)
+
+    async def _storing_meanwhile(
+        self, ip: str, services: dict[int, Service], observations: list[Observation], probes: Awaitable[object]
+    ) -> None:
+        """Await a host's probes, storing what it has said so far every PARTIAL_RECORD_SECONDS while
+        they run: a host that stalls on one port keeps, even if the scan is killed, what it answered."""
+        running = asyncio.ensure_future(probes)
+        stored = 0
+        try:
+            while not running.done():
+                await asyncio.wait([running], timeout=PARTIAL_RECORD_SECONDS)
+                if not running.done() and len(observations) > stored:
+                    stored = len(observations)
+                    self._record(ip, services.values(), observations)
+            running.result()
+        finally:
+            running.cancel()
 
     async def _gateway_pass(self, transport: LiveTransport) -> None:
         """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""
@@ -228,7 +249,7 @@ class Scan:
             self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _sweep_ports(
-        self, transport: LiveTransport, ip: str, observations: list[Observation], services: list[Service]
+        self, transport: LiveTransport, ip: str, observations: list[Observation], services: dict[int, Service]
     ) -> None:
         open_ports = await transport.open_ports(ip, self.settings.ports)
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
@@ -254,7 +275,7 @@ class Scan:
             ]
         )
 
-    def _record(self, ip: str, services: list[Service], observations: list[Observation]) -> tuple[Device, int]:
+    def _record(self, ip: str, services: Iterable[Service], observations: list[Observation]) -> tuple[Device, int]:
         """Identify and store one address's device (again, if it was stored before); the device and its id."""
         observations = [seen for seen in observations if not seen.field.startswith("conflict.")]
         observations += correlate.conflicts(ip, observations, time.time())
@@ -275,25 +296,25 @@ class Scan:
         return device, device_id
 
     async def _probe_port(
-        self, transport: LiveTransport, ip: str, port: int, observations: list[Observation], services: list[Service]
+        self, transport: LiveTransport, ip: str, port: int, observations: list[Observation],
+        services: dict[int, Service]
     ) -> None:
         """Try the port's conversations in order until one gets a recognisable answer.
 
-        What it finds is appended to the host's ``observations`` and ``services``, which are
-        stored when the host is done (or interrupted).
+        The open port, then what it says, go into the host's ``observations`` and
+        ``services`` (by port), which are stored while the host goes on and when it is done.
         """
-        found = [Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time())]
-        service = Service(ip=ip, port=port, protocol="unknown")
+        observations.append(
+            Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time()))
+        services[port] = Service(ip=ip, port=port, protocol="unknown")
         for kind in flows_for(port):
             said = await self._run_kind(transport, ip, port, kind)
             protocol = _service_protocol(kind, said)
             if protocol:
                 now = time.time()
-                found += [replace(seen, observed_at=now) for seen in said]
-                service = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
+                observations.extend(replace(seen, observed_at=now) for seen in said)
+                services[port] = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
                 break
-        observations.extend(found)
-        services.append(service)
 
     async def _run_kind(self, transport: LiveTransport, ip: str, port: int, kind: str) -> list[Observation]:
         if kind == BANNER:
