@@ -92,6 +92,7 @@ class Scan:
         self.discovery: Discovery | None = None
         self._recorded: dict[str, Device] = {}
         self._device_ids_by_ip: dict[str, int] = {}
+        self._mac_holders: dict[str, set[str]] = {}  # MAC -> the addresses that reported it
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -278,10 +279,19 @@ class Scan:
     def _record(self, ip: str, services: Iterable[Service], observations: list[Observation]) -> tuple[Device, int]:
         """Identify and store one address's device (again, if it was stored before); the device and its id."""
         observations = [seen for seen in observations if not seen.field.startswith("conflict.")]
-        observations += correlate.conflicts(ip, observations, time.time())
+        macs = correlate.reported_macs(observations)
+        now_sharing: set[str] = set()  # addresses that reported one of these MACs before this one did
+        for mac in macs:
+            holders = self._mac_holders.setdefault(mac, set())
+            if ip not in holders:
+                now_sharing |= holders
+                holders.add(ip)
+        elsewhere = {mac: self._mac_holders[mac] - {ip} for mac in macs}
+        observations += correlate.conflicts(ip, observations, time.time(), elsewhere)
         device = Device(
             ip=ip,
             mac=correlate.device_mac(observations),
+            mac_seen=correlate.mac_from_wire(observations),
             services=sorted(services, key=lambda service: service.port),
             observations=observations,
             identification=self.identifier.identify(observations),
@@ -293,6 +303,8 @@ class Scan:
             self.progress.devices.remove(self._recorded[ip])
         self._recorded[ip] = device
         self.progress.devices.append(device)
+        for other in sorted(now_sharing):  # their conflict.mac names this address too
+            self._absorb(other, [])
         return device, device_id
 
     async def _probe_port(

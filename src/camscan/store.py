@@ -572,26 +572,37 @@ class Store:
             self._require_scan(scan_id)
             self._insert_observations(scan_id, observations)
 
-    def _find_device(self, ip: str, mac: str | None, site: str | None) -> dict | None:
-        """The recorded device this sighting is: the same MAC, else the same address at the same site.
+    def _find_device(self, ip: str, mac: str | None, mac_seen: bool, site: str | None,
+                     scan_id: int | None) -> tuple[dict | None, bool]:
+        """The recorded device a sighting (of scan ``scan_id``) is, and whether its MAC is that device's.
 
-        A scan without a site matches an address at any site.
+        A MAC seen on the wire (``mac_seen``: ARP, the kernel's ARP table) is the device's:
+        its holder has moved here, unless the holder only claimed it at another address in
+        this same scan, which then loses it. A MAC the device only claims (SADP, DHIP,
+        mDNS) moves no device the wire placed elsewhere, nor one that claimed it at another
+        address in this scan: the two stay two devices, this one without the MAC. Without
+        a MAC that decides, the address does, at the same site (a scan without a site
+        matches an address at any site): a MAC-less record first, else whoever is there now.
         """
         query = "SELECT * FROM devices WHERE {} ORDER BY last_seen DESC, id DESC LIMIT 1"
         at_site = "ip = ? AND (site IS ? OR ? IS NULL)"
-        if mac:
-            # the MAC decides; else adopt a MAC-less record at this address
-            for where, params in (("mac = ?", [mac]), (f"{at_site} AND mac IS NULL", [ip, site, site])):
-                row = next(self.db.query(query.format(where), params), None)
-                if row:
-                    return row
-            return None
-        # without a MAC, the address decides: a MAC-less record first, else whoever is there now
-        for where in (f"{at_site} AND mac IS NULL", at_site):
+        holder = next(self.db.query(query.format("mac = ?"), [mac]), None) if mac else None
+        if holder is not None:
+            if holder["ip"] == ip:
+                return holder, True
+            claimed_elsewhere_now = not holder["mac_seen"] and holder["last_scan_id"] == scan_id
+            if mac_seen and claimed_elsewhere_now:
+                self.db.execute("UPDATE devices SET mac = NULL, mac_seen = NULL WHERE id = ?", [holder["id"]])
+            elif mac_seen or not (holder["mac_seen"] or holder["last_scan_id"] == scan_id):
+                return holder, True  # the device moved
+            else:
+                mac = None  # the wire, or another address in this scan, holds this MAC
+        # a MAC that decides adopts a MAC-less record at this address; else the address decides
+        for where in (f"{at_site} AND mac IS NULL", *(() if mac else (at_site,))):
             row = next(self.db.query(query.format(where), [ip, site, site]), None)
             if row:
-                return row
-        return None
+                return row, mac is not None
+        return None, mac is not None
 
     @staticmethod
     def _identifies(identification: Identification) -> bool:
@@ -611,11 +622,11 @@ class Store:
         ident = device.identification
         with self._writing():
             site = self._require_scan(scan_id)
-            existing = self._find_device(device.ip, mac, site)
+            existing, mac_is_its_own = self._find_device(device.ip, mac, device.mac_seen, site, scan_id)
             identified = self._identifies(ident)
             values: dict[str, Any] = {"ip": device.ip, "last_seen": now, "last_scan_id": scan_id}
-            if mac:
-                values["mac"] = mac
+            if mac and mac_is_its_own:
+                values.update(mac=mac, mac_seen=int(device.mac_seen))
             if site is not None or existing is None:
                 values["site"] = site
             if identified or existing is None:
@@ -1013,7 +1024,7 @@ class Store:
     def merge_from(self, source_path: str | os.PathLike) -> dict:
         """Add another camscan database's scans, devices and their history to this one.
 
-        The same MAC is the same device; without a MAC, the same site and ip. Scans are
+        Devices are matched as a scan matches them (``_find_device``). Scans are
         known by their origin, so merging the same file twice adds nothing. The source is
         read from a private copy (upgraded there if older) and never written. Returns counts.
         """
@@ -1066,7 +1077,10 @@ class Store:
             mapped = {**device,
                       "first_scan_id": scan_map.get(device["first_scan_id"]),
                       "last_scan_id": scan_map.get(device["last_scan_id"])}
-            existing = self._merge_target(device["mac"], device["ip"], device["site"])
+            existing, mac_is_its_own = self._find_device(device["ip"], device["mac"], bool(device["mac_seen"]),
+                                                         device["site"], mapped["last_scan_id"])
+            if not mac_is_its_own:
+                mapped.update(mac=None, mac_seen=None)
             if existing is None:
                 cursor = self.db.execute(
                     f"INSERT INTO devices ({', '.join(device_columns)}) VALUES ({', '.join('?' * len(device_columns))})",
@@ -1079,7 +1093,9 @@ class Store:
                 target_id = existing["id"]
                 summary["devices_matched"] += 1
                 source_is_newer = (device["last_seen"], 1) > (existing["last_seen"], 0)
-                values: dict[str, Any] = {"mac": existing["mac"] or device["mac"]}
+                values: dict[str, Any] = {"mac": existing["mac"] or mapped["mac"]}
+                if values["mac"] != existing["mac"]:
+                    values["mac_seen"] = mapped["mac_seen"]
                 if device["first_seen"] < existing["first_seen"]:
                     values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
                 if source_is_newer:
@@ -1152,17 +1168,6 @@ class Store:
         self.db.execute("INSERT OR REPLACE INTO camscan_meta (key, value) VALUES ('merged_from', ?)",
                         [json.dumps(merged)])
         return summary
-
-    def _merge_target(self, mac: str | None, ip: str, site: str | None) -> dict | None:
-        """The device a merged record is: the same MAC; without a MAC the same site and ip.
-
-        A MAC-less record at the same site and ip is adopted by a record that has a MAC.
-        """
-        query = "SELECT * FROM devices WHERE {} ORDER BY (mac IS NULL) DESC, last_seen DESC, id DESC LIMIT 1"
-        if mac:
-            found = next(self.db.query(query.format("mac = ?"), [mac]), None)
-            return found or next(self.db.query(query.format("mac IS NULL AND ip = ? AND site IS ?"), [ip, site]), None)
-        return next(self.db.query(query.format("ip = ? AND site IS ?"), [ip, site]), None)
 
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM camscan_meta WHERE key = ?", [key]).fetchone()

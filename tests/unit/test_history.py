@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 import subprocess
@@ -176,6 +177,20 @@ def test_merge_combines_sites_without_duplicating_devices(tmp_path):
         assert sightings == 5 + 5 + 3 and observations > 0
         assert len(json.loads(merged._meta("merged_from"))) == 3
     assert (tmp_path / "a.db").read_bytes() == before  # sources are only read
+
+
+def test_merge_keeps_a_device_claiming_a_mac_apart_from_the_one_arp_saw_with_it(tmp_path):
+    clock = Clock()
+    with Store(tmp_path / "lan.db", clock=clock) as lan:
+        scan(lan, clock, [device("hikvision-cam", "198.18.0.11")], site="School A")
+    routed = dataclasses.replace(device("hikvision-cam", "198.18.9.9", mac=None), mac="44:19:b6:01:02:03")
+    with Store(tmp_path / "routed.db", clock=clock) as other:
+        scan(other, clock, [routed], site="School A")
+    with Store(tmp_path / "all.db") as merged:
+        merged.merge_from(tmp_path / "lan.db")
+        merged.merge_from(tmp_path / "routed.db")
+        assert {d["ip"]: d["mac"] for d in merged.devices()} == {"198.18.0.11": "44:19:b6:01:02:03",
+                                                                 "198.18.9.9": None}
 
 
 def test_merge_keeps_findings_once(tmp_path):

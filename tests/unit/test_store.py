@@ -30,10 +30,13 @@ def hik_observations(ip: str = HIK_IP) -> list[Observation]:
     ]
 
 
-def hikvision(ip: str = HIK_IP, mac: str | None = HIK_MAC, model: str | None = "DS-2CD2043G2-I") -> Device:
+def hikvision(ip: str = HIK_IP, mac: str | None = HIK_MAC, model: str | None = "DS-2CD2043G2-I",
+              mac_seen: bool = True) -> Device:
+    """The camera; its MAC from ARP (``mac_seen``) or, without, as it claims it (SADP)."""
     return Device(
         ip=ip,
         mac=mac,
+        mac_seen=mac_seen,
         services=[
             Service(ip, 554, "rtsp", banner="Hikvision RTSP Server"),
             Service(ip, 80, "http", banner="App-webs/"),
@@ -213,6 +216,51 @@ def test_device_that_moved_ip_is_updated_by_mac(store, clock):
     assert (device["ip"], device["mac"]) == ("198.18.0.77", HIK_MAC)
     assert store.device(HIK_IP) is None
     assert store.device("44:19:B6:01:02:03")["id"] == device_id
+
+
+def test_a_mac_a_routed_device_claims_does_not_move_the_device_arp_saw_with_it(store, clock):
+    first = store.start_scan(["198.18.0.0/24"], {})
+    camera = store.record_device(first, hikvision())
+    store.finish_scan(first)
+    clock.advance(hours=1)
+    second = store.start_scan(["198.18.0.0/24", "198.18.9.0/24"], {})
+    impostor = store.record_device(second, hikvision("198.18.9.9", mac_seen=False))  # routed: no ARP
+    assert store.record_device(second, hikvision()) == camera != impostor
+    store.finish_scan(second)
+    assert {d["ip"]: d["mac"] for d in store.devices()} == {HIK_IP: HIK_MAC, "198.18.9.9": None}
+    diff = store.diff(first, second)
+    assert (diff["moved"], [d["ip"] for d in diff["new"]], diff["gone"]) == ([], ["198.18.9.9"], [])
+
+
+def test_arp_takes_a_mac_from_the_address_that_only_claimed_it_in_the_same_scan(store):
+    scan = store.start_scan(["198.18.0.0/24", "198.18.9.0/24"], {})
+    impostor = store.record_device(scan, hikvision("198.18.9.9", mac_seen=False))
+    camera = store.record_device(scan, hikvision())
+    assert camera != impostor
+    assert {d["ip"]: d["mac"] for d in store.devices()} == {HIK_IP: HIK_MAC, "198.18.9.9": None}
+    assert store.record_device(scan, hikvision("198.18.9.9", mac_seen=False)) == impostor  # stored again: the same
+
+
+def test_two_addresses_claiming_one_mac_stay_two_devices_scan_after_scan(store, clock):
+    ids = []
+    for _ in range(2):
+        scan = store.start_scan(["198.18.9.0/24"], {})
+        ids.append([store.record_device(scan, hikvision(ip, mac_seen=False)) for ip in ("198.18.9.9", "198.18.9.10")])
+        store.finish_scan(scan)
+        clock.advance(hours=1)
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2
+    assert store.diff(1, 2)["moved"] == []
+
+
+def test_a_device_claiming_its_mac_is_followed_to_its_new_address_in_a_later_scan(store, clock):
+    first = store.start_scan(["198.18.9.0/24"], {})
+    device_id = store.record_device(first, hikvision("198.18.9.9", mac_seen=False))
+    clock.advance(hours=1)
+    second = store.start_scan(["198.18.9.0/24"], {})
+    assert store.record_device(second, hikvision("198.18.9.50", mac_seen=False)) == device_id
+    third = store.start_scan(["198.18.0.0/24"], {})
+    assert store.record_device(third, hikvision()) == device_id  # then ARP vouches for it at another
+    assert [(d["ip"], d["mac"]) for d in store.devices()] == [(HIK_IP, HIK_MAC)]
 
 
 def test_device_without_mac_matched_by_ip(store, clock):
