@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from camscan import correlate
@@ -201,15 +201,17 @@ class Scan:
         observations: list[Observation] = []
         services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
+        storing = asyncio.create_task(self._store_meanwhile(ip, services, observations))
         try:
             if arp_reply:
                 observations.append(arp_reply)
-            await self._storing_meanwhile(ip, services, observations, asyncio.gather(
+            await asyncio.gather(
                 self._sweep_ports(transport, ip, observations, services), self._discover(ip, observations)
-            ))
+            )
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
+            storing.cancel()
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
                 recorded = self._record(ip, services.values(), observations)
@@ -218,22 +220,15 @@ class Scan:
         if recorded and self.settings.checks:
             await self._check(transport, *recorded)
 
-    async def _storing_meanwhile(
-        self, ip: str, services: dict[int, Service], observations: list[Observation], probes: Awaitable[object]
-    ) -> None:
-        """Await a host's probes, storing what it has said so far every PARTIAL_RECORD_SECONDS while
-        they run: a host that stalls on one port keeps, even if the scan is killed, what it answered."""
-        running = asyncio.ensure_future(probes)
+    async def _store_meanwhile(self, ip: str, services: dict[int, Service], observations: list[Observation]) -> None:
+        """While a host's probes run, store what it has said so far every PARTIAL_RECORD_SECONDS:
+        a host that stalls on one port keeps, even if the scan is killed, what it answered."""
         stored = 0
-        try:
-            while not running.done():
-                await asyncio.wait([running], timeout=PARTIAL_RECORD_SECONDS)
-                if not running.done() and len(observations) > stored:
-                    stored = len(observations)
-                    self._record(ip, services.values(), observations)
-            running.result()
-        finally:
-            running.cancel()
+        while True:
+            await asyncio.sleep(PARTIAL_RECORD_SECONDS)
+            if len(observations) > stored:
+                stored = len(observations)
+                self._record(ip, services.values(), observations)
 
     async def _gateway_pass(self, transport: LiveTransport) -> None:
         """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""

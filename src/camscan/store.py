@@ -1177,12 +1177,14 @@ class Store:
 
     @contextlib.contextmanager
     def grouped_commits(self, interval: float = GROUP_COMMIT_SECONDS) -> Iterator[None]:
-        """Commit the calls made inside together: every ``interval`` seconds and on leaving,
-        also when leaving on an error or Ctrl-C (a call that failed has undone its own part).
+        """Commit the calls made inside together: at the first call that ends ``interval``
+        seconds after the last commit, and on leaving, also when leaving on an error or
+        Ctrl-C (a call that failed has undone its own part).
 
-        A scan stores a host at a time; one commit per host is most of the store's work on
-        a large sweep. Only a crash of the process itself loses up to ``interval`` seconds
-        of results; other processes see them that much later.
+        For an import's devices, already at hand: one commit per device is most of the
+        store's work. Nothing commits between calls, and other writers wait meanwhile, so
+        a group must not wait on the network (a scan commits each host instead). A crash
+        of the process loses up to ``interval`` seconds of results.
         """
         if self._group_deadline is not None:
             yield
