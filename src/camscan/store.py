@@ -612,8 +612,9 @@ class Store:
     def record_device(self, scan_id: int, device: Device) -> int:
         """Insert or update a device with its services, evidence and this scan's sighting.
 
-        Identity: the same MAC is the same device (its ip and site follow); without a MAC,
-        the same ip at the same site. An identification that names nothing (a port-only re-scan) keeps the
+        Identity (see ``_find_device``): the same MAC is the same device (its ip and site
+        follow), ARP's MAC beating a claimed one; without a MAC that decides, the same ip at
+        the same site. An identification that names nothing (a port-only re-scan) keeps the
         previous one. Also stores ``device.observations`` and links this scan's
         observations of ``device.ip`` to the device. Returns the device id.
         """
