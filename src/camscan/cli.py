@@ -51,11 +51,13 @@ def site_option(command: Callable) -> Callable:
     return click.option("--site", help="Label the scan with a site name.")(command)
 
 
-def open_store(db_path: str, create: bool = False) -> Store:
-    """The inventory at ``db_path``; only a scan (or merge) may create a new one.
+def open_store(db_path: str, create: bool = False, write: bool = False) -> Store:
+    """The inventory at ``db_path``; only a scan (or merge, or import) may create a new one.
 
-    Rows recorded before camscan kept NDAA s.889 attribution get it here, from their
-    stored identification and evidence.
+    A file from an older camscan is brought up to date first (its schema, and NDAA s.889
+    attribution computed from stored identification and evidence). A command that writes
+    (``write`` or ``create``) records the scans whose process is gone as interrupted; any
+    other gets the file read-only.
     """
     if not create and not os.path.exists(db_path):
         raise click.ClickException(f"no camscan database at {db_path}: run `camscan scan` first, or pass --db")
@@ -65,7 +67,11 @@ def open_store(db_path: str, create: bool = False) -> Store:
             from camscan.reidentify import attribute_missing
 
             attribute_missing(store)
-        return store
+        if create or write:
+            store.record_abandoned_scans()
+            return store
+        store.close()
+        return Store(db_path, read_only=True)
     except StoreError as error:
         raise click.ClickException(str(error)) from None
 
@@ -638,7 +644,7 @@ def reidentify(db_path, dry_run, as_json):
     """
     from camscan.reidentify import reidentify as recompute
 
-    with open_store(db_path) as store:
+    with open_store(db_path, write=not dry_run) as store:
         examined, changed = recompute(store, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps({"examined": examined, "dry_run": dry_run, "changed": [

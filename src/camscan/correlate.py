@@ -1,9 +1,9 @@
 """Merging what several protocols said about one address into one device.
 
 The MAC comes from ARP when camscan saw the device on its link, else from what the
-device reported about itself (SADP, DHIP, mDNS). Disagreements between sources, and
-addresses that report the same serial number or ONVIF endpoint, are kept as evidence
-rather than settled silently.
+device reported about itself (SADP, DHIP, mDNS). Disagreements between sources,
+addresses that report the same MAC, and addresses that report the same serial number
+or ONVIF endpoint, are kept as evidence rather than settled silently.
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from collections.abc import Iterable, Mapping
 
 from camscan.model import Observation, canonical_mac
 
-# Most trustworthy first: ARP is what the wire said, the rest is what the device claims.
-MAC_FIELDS = ("mac.address", "sadp.mac", "dhip.mac", "mdns.txt.macaddress")
+# Most trustworthy first: ARP (a reply, or the kernel's ARP table) is what the wire said,
+# the rest is what the device claims.
+WIRE_MAC_FIELD = "mac.address"
+MAC_FIELDS = (WIRE_MAC_FIELD, "sadp.mac", "dhip.mac", "mdns.txt.macaddress")
 SERIAL_FIELDS = ("sadp.serial", "dhip.serial", "onvif.serial", "upnp.serial_number")
 ENDPOINT_FIELD = "wsd.endpoint"
 
@@ -37,14 +39,32 @@ def device_mac(observations: Iterable[Observation]) -> str | None:
     return next((macs[name] for name in MAC_FIELDS if name in macs), None)
 
 
-def conflicts(ip: str, observations: list[Observation], at: float) -> list[Observation]:
-    """A ``conflict.mac`` / ``conflict.serial`` observation where sources disagree."""
+def mac_from_wire(observations: Iterable[Observation]) -> bool:
+    """Whether the device's MAC (:func:`device_mac`) came off the wire rather than from its own word."""
+    return WIRE_MAC_FIELD in _values(observations, (WIRE_MAC_FIELD,), canonical_mac)
+
+
+def reported_macs(observations: Iterable[Observation]) -> set[str]:
+    """Every MAC any source gave for an address."""
+    return {mac for seen in observations if seen.field in MAC_FIELDS and (mac := canonical_mac(seen.value))}
+
+
+def conflicts(ip: str, observations: list[Observation], at: float,
+              macs_elsewhere: Mapping[str, Iterable[str]] | None = None) -> list[Observation]:
+    """A ``conflict.mac`` / ``conflict.serial`` observation where sources disagree, and a
+    ``conflict.mac`` for each of the address's MACs that other addresses reported too
+    (``macs_elsewhere``: MAC -> those addresses): an impostor, a cloned MAC, or a device
+    reporting another's."""
     found = []
     for kind, fields, clean in (("mac", MAC_FIELDS, canonical_mac), ("serial", SERIAL_FIELDS, _serial)):
         values = _values(observations, fields, clean)
         if len(set(values.values())) > 1:
             said = ", ".join(f"{name}={value}" for name, value in values.items())
             found.append(Observation(ip=ip, source="correlate", field=f"conflict.{kind}", value=said, observed_at=at))
+    for mac, others in sorted((macs_elsewhere or {}).items()):
+        if others:
+            found.append(Observation(ip=ip, source="correlate", field="conflict.mac",
+                                     value=f"{mac} also reported by {', '.join(sorted(others))}", observed_at=at))
     return found
 
 

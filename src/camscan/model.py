@@ -85,6 +85,7 @@ class Device:
     services: list[Service] = field(default_factory=list)
     observations: list[Observation] = field(default_factory=list)
     identification: Identification = field(default_factory=Identification)
+    mac_seen: bool = False  # the MAC came off the wire (ARP, the kernel's ARP table), not from the device's word
 
 
 @dataclass(frozen=True)

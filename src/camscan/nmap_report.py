@@ -74,7 +74,7 @@ class NmapReport:
     def devices(self, identifier: Identifier) -> list[Device]:
         """One identified device per host that was up, in the report's order."""
         return [
-            Device(ip=ip, mac=correlate.device_mac(observations),
+            Device(ip=ip, mac=correlate.device_mac(observations), mac_seen=correlate.mac_from_wire(observations),
                    services=sorted(self.services.get(ip, []), key=lambda service: service.port),
                    observations=observations, identification=identifier.identify(observations))
             for ip, observations in self.observations.items()

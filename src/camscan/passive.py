@@ -202,7 +202,7 @@ class PassiveInventory:
             mac = correlate.device_mac(observations) or next(
                 (seen.value for seen in observations if seen.field == "dhcp.client_mac"), None)
             found.append(Device(
-                ip=ip, mac=mac,
+                ip=ip, mac=mac, mac_seen=correlate.mac_from_wire(observations),
                 services=sorted(self.services.get(ip, {}).values(), key=lambda service: service.port),
                 observations=observations, identification=identifier.identify(observations),
             ))

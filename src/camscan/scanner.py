@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from camscan import correlate
@@ -25,7 +25,11 @@ from camscan.probes import flows
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
-from camscan.store import Store
+from camscan.store import HEARTBEAT_SECONDS, Store
+
+# A host still being probed after this long is stored with what it has said so far, and again
+# this often while it says more (one that answers quickly is stored once, when done).
+PARTIAL_RECORD_SECONDS = 1.0
 from camscan.transport.live import LiveTransport
 from camscan.transport.network import LiveNetwork
 
@@ -88,6 +92,7 @@ class Scan:
         self.discovery: Discovery | None = None
         self._recorded: dict[str, Device] = {}
         self._device_ids_by_ip: dict[str, int] = {}
+        self._mac_holders: dict[str, set[str]] = {}  # MAC -> the addresses that reported it
         self._on_progress = on_progress or (lambda progress: None)
 
     async def run(self) -> list[Device]:
@@ -97,13 +102,21 @@ class Scan:
         by_interface, routed, notices = network.plan(hosts, self.settings.interface)
         self.notices += notices
         links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
+        # Every host is committed as it is stored (a scan killed mid-way keeps every finished
+        # host), and the heartbeat tells other camscan processes that this scan still runs.
+        heartbeat = asyncio.create_task(self._heartbeat())
         try:
             network.start_recording(self.scope, by_interface, routed, links)
-            with self.store.grouped_commits():
-                await self._run(network, by_interface, routed, links)
+            await self._run(network, by_interface, routed, links)
         finally:
+            heartbeat.cancel()
             network.stop_recording()
         return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
+
+    async def _heartbeat(self) -> None:
+        while True:
+            self.store.heartbeat(self.scan_id)
+            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _run(self, network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
         transport = network.transport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
@@ -186,8 +199,9 @@ class Scan:
 
     async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
         observations: list[Observation] = []
-        services: list[Service] = []
+        services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
+        storing = asyncio.create_task(self._store_meanwhile(ip, services, observations))
         try:
             if arp_reply:
                 observations.append(arp_reply)
@@ -197,13 +211,24 @@ class Scan:
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
+            storing.cancel()
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
-                recorded = self._record(ip, services, observations)
+                recorded = self._record(ip, services.values(), observations)
             self.progress.hosts_done += 1
             self._on_progress(self.progress)
         if recorded and self.settings.checks:
             await self._check(transport, *recorded)
+
+    async def _store_meanwhile(self, ip: str, services: dict[int, Service], observations: list[Observation]) -> None:
+        """While a host's probes run, store what it has said so far every PARTIAL_RECORD_SECONDS:
+        a host that stalls on one port keeps, even if the scan is killed, what it answered."""
+        stored = 0
+        while True:
+            await asyncio.sleep(PARTIAL_RECORD_SECONDS)
+            if len(observations) > stored:
+                stored = len(observations)
+                self._record(ip, services.values(), observations)
 
     async def _gateway_pass(self, transport: LiveTransport) -> None:
         """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""
@@ -220,7 +245,7 @@ class Scan:
             self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _sweep_ports(
-        self, transport: LiveTransport, ip: str, observations: list[Observation], services: list[Service]
+        self, transport: LiveTransport, ip: str, observations: list[Observation], services: dict[int, Service]
     ) -> None:
         open_ports = await transport.open_ports(ip, self.settings.ports)
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
@@ -246,13 +271,22 @@ class Scan:
             ]
         )
 
-    def _record(self, ip: str, services: list[Service], observations: list[Observation]) -> tuple[Device, int]:
+    def _record(self, ip: str, services: Iterable[Service], observations: list[Observation]) -> tuple[Device, int]:
         """Identify and store one address's device (again, if it was stored before); the device and its id."""
         observations = [seen for seen in observations if not seen.field.startswith("conflict.")]
-        observations += correlate.conflicts(ip, observations, time.time())
+        macs = correlate.reported_macs(observations)
+        now_sharing: set[str] = set()  # addresses that reported one of these MACs before this one did
+        for mac in macs:
+            holders = self._mac_holders.setdefault(mac, set())
+            if ip not in holders:
+                now_sharing |= holders
+                holders.add(ip)
+        elsewhere = {mac: self._mac_holders[mac] - {ip} for mac in macs}
+        observations += correlate.conflicts(ip, observations, time.time(), elsewhere)
         device = Device(
             ip=ip,
             mac=correlate.device_mac(observations),
+            mac_seen=correlate.mac_from_wire(observations),
             services=sorted(services, key=lambda service: service.port),
             observations=observations,
             identification=self.identifier.identify(observations),
@@ -264,28 +298,30 @@ class Scan:
             self.progress.devices.remove(self._recorded[ip])
         self._recorded[ip] = device
         self.progress.devices.append(device)
+        for other in sorted(now_sharing):  # their conflict.mac names this address too
+            self._absorb(other, [])
         return device, device_id
 
     async def _probe_port(
-        self, transport: LiveTransport, ip: str, port: int, observations: list[Observation], services: list[Service]
+        self, transport: LiveTransport, ip: str, port: int, observations: list[Observation],
+        services: dict[int, Service]
     ) -> None:
         """Try the port's conversations in order until one gets a recognisable answer.
 
-        What it finds is appended to the host's ``observations`` and ``services``, which are
-        stored when the host is done (or interrupted).
+        The open port, then what it says, go into the host's ``observations`` and
+        ``services`` (by port), which are stored while the host goes on and when it is done.
         """
-        found = [Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time())]
-        service = Service(ip=ip, port=port, protocol="unknown")
+        observations.append(
+            Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time()))
+        services[port] = Service(ip=ip, port=port, protocol="unknown")
         for kind in flows_for(port):
             said = await self._run_kind(transport, ip, port, kind)
             protocol = _service_protocol(kind, said)
             if protocol:
                 now = time.time()
-                found += [replace(seen, observed_at=now) for seen in said]
-                service = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
+                observations.extend(replace(seen, observed_at=now) for seen in said)
+                services[port] = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
                 break
-        observations.extend(found)
-        services.append(service)
 
     async def _run_kind(self, transport: LiveTransport, ip: str, port: int, kind: str) -> list[Observation]:
         if kind == BANNER:

@@ -2,9 +2,11 @@
 
 The only SQL in camscan. One SQLite file (WAL mode) through sqlite-utils; every
 public call is one short transaction, committed before it returns, so an
-interrupted scan keeps everything already recorded. Inside
-:meth:`Store.grouped_commits` (a scan's run) the calls are still all-or-nothing each,
-but are committed together every fraction of a second and when the group ends.
+interrupted (even killed) scan keeps everything already recorded, and a second
+writer waits its turn. Inside :meth:`Store.grouped_commits` (an import's devices) the
+calls are still all-or-nothing each, but are committed together every fraction of a
+second and when the group ends. A running scan beats its heartbeat; one whose
+heartbeat stopped reads as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -15,12 +17,13 @@ import ipaddress
 import json
 import os
 import re
+import socket
 import sqlite3
 import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,12 @@ from camscan.model import Device, Evidence, Finding, Identification, Observation
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 GROUP_COMMIT_SECONDS = 0.5
+# A running scan records a heartbeat every HEARTBEAT_SECONDS; one silent for STALE_SECONDS
+# (or whose process on this machine is gone) was killed or lost its machine: it reads as interrupted.
+HEARTBEAT_SECONDS = 1.0
+STALE_SECONDS = 5.0
+# How long a writer waits for another process's write to end before giving up.
+BUSY_TIMEOUT_SECONDS = 60
 # The first later complete scan that saw a finding's device and ran its check without finding
 # it again (SQL over the findings table aliased ``f``): the finding is resolved from then on.
 RESOLVED_IN_SCAN = (
@@ -64,6 +73,17 @@ def _iso(moment: datetime) -> str:
 def _iso_second(timestamp: int) -> str:
     """``_iso`` of a Unix time in whole seconds (a scan's observations share a few seconds)."""
     return _iso(datetime.fromtimestamp(timestamp, timezone.utc))
+
+
+def _process_exists(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0 checks without signalling)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's process
+    return True
 
 
 def _finding_status(row: dict) -> str:
@@ -245,8 +265,27 @@ def _migrate_to_2(db: Database) -> None:
     db.execute("UPDATE scans SET origin = ? || ':' || id", [database_id])
 
 
+_SCHEMA_V3 = """
+ALTER TABLE scans ADD COLUMN heartbeat_at TEXT;
+ALTER TABLE scans ADD COLUMN pid INTEGER;
+ALTER TABLE scans ADD COLUMN hostname TEXT;
+ALTER TABLE devices ADD COLUMN mac_seen INTEGER CHECK (mac_seen IN (0, 1));
+UPDATE devices SET mac_seen = EXISTS (SELECT 1 FROM observations o WHERE o.device_id = devices.id
+                                      AND o.field = 'mac.address') WHERE mac IS NOT NULL
+"""
+
+
+def _migrate_to_3(db: Database) -> None:
+    """Scans' heartbeat and process (to tell a killed scan from a running one), and whether a
+    device's MAC was seen on the wire (an ARP reply, the kernel's ARP table: a ``mac.address``
+    observation) or only claimed by the device."""
+    for statement in _SCHEMA_V3.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2]
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -280,12 +319,14 @@ def _database_errors(method):
 class Store:
     """A camscan database file: scans, devices, services, observations and their history."""
 
-    def __init__(self, path: str | os.PathLike, clock: Callable[[], datetime] | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, clock: Callable[[], datetime] | None = None,
+                 read_only: bool = False) -> None:
         """Open ``path`` or create it (and its parent directory).
 
         Raises StoreError, leaving the file untouched, if it is not SQLite, is damaged,
         belongs to another application, or has a newer schema than this camscan knows.
         ``clock`` returns the current time (timezone-aware); tests pass a fixed one.
+        ``read_only`` opens an existing, up-to-date database so that nothing can write to it.
         """
         self.path = Path(path)
         self._clock = clock or _utc_now
@@ -293,17 +334,27 @@ class Store:
         self._group_interval = 0.0
         self._camscan_version = _camscan_version()
         version = self._inspect()
+        if read_only and version != SCHEMA_VERSION:
+            raise StoreError(f"{self.path} has schema version {version}, not {SCHEMA_VERSION}: "
+                             "open it once for writing (any camscan scan, merge or reidentify) to upgrade it")
         try:
-            self.db = Database(self.path, execute_plugins=False)
+            if read_only:
+                conn = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True,
+                                       timeout=BUSY_TIMEOUT_SECONDS)
+                self.db = Database(conn, execute_plugins=False)
+            else:
+                self.db = Database(self.path, execute_plugins=False)
         except sqlite3.Error as error:
             raise StoreError(f"cannot open {self.path}: {error}") from error
         try:
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_SECONDS * 1000}")
             self.db.execute("PRAGMA foreign_keys = ON")
-            self.db.enable_wal()
-            # With WAL, NORMAL loses nothing when camscan crashes or is interrupted (only on
-            # power loss), and spares an fsync per result written as it arrives.
-            self.db.execute("PRAGMA synchronous = NORMAL")
-            self._migrate(version)
+            if not read_only:
+                self.db.enable_wal()
+                # With WAL, NORMAL loses nothing when camscan crashes or is killed (only on
+                # power loss), and spares an fsync per result written as it arrives.
+                self.db.execute("PRAGMA synchronous = NORMAL")
+                self._migrate(version)
         except sqlite3.Error as error:
             self.db.close()
             raise StoreError(f"cannot prepare {self.path}: {error}") from error
@@ -367,7 +418,9 @@ class Store:
 
     def _migrate(self, version: int) -> None:
         for target in range(version + 1, SCHEMA_VERSION + 1):
-            with self.db.atomic():
+            with self._writing():
+                if self.db.execute("PRAGMA user_version").fetchone()[0] >= target:
+                    continue  # another process opening the file at the same time upgraded it first
                 MIGRATIONS[target - 1](self.db)
                 meta = {"application": "camscan", "schema_version": str(target)}
                 if target == 1:
@@ -379,6 +432,26 @@ class Store:
                 self.db.execute(f"PRAGMA user_version = {target}")
 
     # --- writing ---------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
+        """One all-or-nothing write: a savepoint inside an open transaction, else a transaction
+        that takes the write lock at its start (BEGIN IMMEDIATE).
+
+        Taken later, when a read turns into a write, another process's commit in between
+        fails the write at once with "locked"; taken first, a second writer waits its turn.
+        """
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            self.db.conn.rollback()
+            raise
+        self.db.conn.execute("COMMIT")
 
     def _now(self) -> str:
         return _iso(self._clock())
@@ -392,13 +465,17 @@ class Store:
 
     @_database_errors
     def start_scan(self, targets: list[str], parameters: dict, site: str | None = None) -> int:
-        """Record a new scan with status ``running``; returns its id."""
-        with self.db.atomic():
+        """Record a new scan with status ``running`` and this process as its owner; returns its id."""
+        now = self._now()
+        with self._writing():
             cursor = self.db.execute(
-                "INSERT INTO scans (started_at, status, targets, parameters, site, camscan_version) "
-                "VALUES (?, 'running', ?, ?, ?, ?)",
+                "INSERT INTO scans (started_at, heartbeat_at, pid, hostname, status, targets, parameters, site, "
+                "camscan_version) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
                 [
-                    self._now(),
+                    now,
+                    now,
+                    os.getpid(),
+                    socket.gethostname(),
                     json.dumps(list(targets)),
                     json.dumps(parameters, sort_keys=True, default=str),
                     site or None,
@@ -408,6 +485,52 @@ class Store:
             scan_id = cursor.lastrowid
             self.db.execute("UPDATE scans SET origin = ? WHERE id = ?", [f"{self.database_id}:{scan_id}", scan_id])
         return scan_id
+
+    @_database_errors
+    def heartbeat(self, scan_id: int) -> None:
+        """Say that this process is still running the scan (every HEARTBEAT_SECONDS).
+
+        A scan another process recorded as interrupted while this one was stalled longer
+        than STALE_SECONDS is running again.
+        """
+        with self._writing():
+            self.db.execute(
+                "UPDATE scans SET heartbeat_at = ?, status = 'running', finished_at = NULL "
+                "WHERE id = ? AND pid = ? AND status IN ('running', 'interrupted')",
+                [self._now(), scan_id, os.getpid()],
+            )
+
+    def _abandoned_scans(self) -> dict[int, str]:
+        """Scans recorded as running whose process is gone (silent for STALE_SECONDS, or its
+        process on this machine no longer exists), with when it was last heard of."""
+        cutoff = self._clock() - timedelta(seconds=STALE_SECONDS)
+        this_host = socket.gethostname()
+        return {
+            row["id"]: row["heard_at"]
+            for row in self.db.query(
+                "SELECT id, coalesce(heartbeat_at, started_at) AS heard_at, pid, hostname FROM scans "
+                "WHERE status = 'running'"
+            )
+            if datetime.fromisoformat(row["heard_at"]) < cutoff
+            or (row["hostname"] == this_host and row["pid"] and not _process_exists(row["pid"]))
+        }
+
+    @staticmethod
+    def _as_read(scan: dict, abandoned: dict[int, str]) -> dict:
+        """A scan row as every read shows it: a running scan whose process is gone is interrupted."""
+        if scan["id"] in abandoned:
+            return {**scan, "status": "interrupted", "finished_at": abandoned[scan["id"]]}
+        return scan
+
+    @_database_errors
+    def record_abandoned_scans(self) -> list[int]:
+        """Record as interrupted the scans whose process is gone (the next writer does this;
+        a read only shows them so). Returns their ids."""
+        with self._writing():
+            abandoned = self._abandoned_scans()
+            for scan_id, last_heard in sorted(abandoned.items()):
+                self.finish_scan(scan_id, "interrupted", finished_at=last_heard)
+        return sorted(abandoned)
 
     @property
     def database_id(self) -> str:
@@ -445,30 +568,41 @@ class Store:
     @_database_errors
     def record_observations(self, scan_id: int, observations: Iterable[Observation]) -> None:
         """Store raw observations of a scan (duplicates ignored); committed on return."""
-        with self.db.atomic():
+        with self._writing():
             self._require_scan(scan_id)
             self._insert_observations(scan_id, observations)
 
-    def _find_device(self, ip: str, mac: str | None, site: str | None) -> dict | None:
-        """The recorded device this sighting is: the same MAC, else the same address at the same site.
+    def _find_device(self, ip: str, mac: str | None, mac_seen: bool, site: str | None,
+                     scan_id: int | None) -> tuple[dict | None, bool]:
+        """The recorded device a sighting (of scan ``scan_id``) is, and whether its MAC is that device's.
 
-        A scan without a site matches an address at any site.
+        A MAC seen on the wire (``mac_seen``: ARP, the kernel's ARP table) is the device's:
+        its holder has moved here, unless the holder only claimed it at another address in
+        this same scan, which then loses it. A MAC the device only claims (SADP, DHIP,
+        mDNS) moves no device the wire placed elsewhere, nor one that claimed it at another
+        address in this scan: the two stay two devices, this one without the MAC. Without
+        a MAC that decides, the address does, at the same site (a scan without a site
+        matches an address at any site): a MAC-less record first, else whoever is there now.
         """
         query = "SELECT * FROM devices WHERE {} ORDER BY last_seen DESC, id DESC LIMIT 1"
         at_site = "ip = ? AND (site IS ? OR ? IS NULL)"
-        if mac:
-            # the MAC decides; else adopt a MAC-less record at this address
-            for where, params in (("mac = ?", [mac]), (f"{at_site} AND mac IS NULL", [ip, site, site])):
-                row = next(self.db.query(query.format(where), params), None)
-                if row:
-                    return row
-            return None
-        # without a MAC, the address decides: a MAC-less record first, else whoever is there now
-        for where in (f"{at_site} AND mac IS NULL", at_site):
+        holder = next(self.db.query(query.format("mac = ?"), [mac]), None) if mac else None
+        if holder is not None:
+            if holder["ip"] == ip:
+                return holder, True
+            claimed_elsewhere_now = not holder["mac_seen"] and holder["last_scan_id"] == scan_id
+            if mac_seen and claimed_elsewhere_now:
+                self.db.execute("UPDATE devices SET mac = NULL, mac_seen = NULL WHERE id = ?", [holder["id"]])
+            elif mac_seen or not (holder["mac_seen"] or holder["last_scan_id"] == scan_id):
+                return holder, True  # the device moved
+            else:
+                mac = None  # the wire, or another address in this scan, holds this MAC
+        # a MAC that decides adopts a MAC-less record at this address; else the address decides
+        for where in (f"{at_site} AND mac IS NULL", *(() if mac else (at_site,))):
             row = next(self.db.query(query.format(where), [ip, site, site]), None)
             if row:
-                return row
-        return None
+                return row, mac is not None
+        return None, mac is not None
 
     @staticmethod
     def _identifies(identification: Identification) -> bool:
@@ -478,21 +612,22 @@ class Store:
     def record_device(self, scan_id: int, device: Device) -> int:
         """Insert or update a device with its services, evidence and this scan's sighting.
 
-        Identity: the same MAC is the same device (its ip and site follow); without a MAC,
-        the same ip at the same site. An identification that names nothing (a port-only re-scan) keeps the
+        Identity (see ``_find_device``): the same MAC is the same device (its ip and site
+        follow), ARP's MAC beating a claimed one; without a MAC that decides, the same ip at
+        the same site. An identification that names nothing (a port-only re-scan) keeps the
         previous one. Also stores ``device.observations`` and links this scan's
         observations of ``device.ip`` to the device. Returns the device id.
         """
         now = self._now()
         mac = normalize_mac(device.mac)
         ident = device.identification
-        with self.db.atomic():
+        with self._writing():
             site = self._require_scan(scan_id)
-            existing = self._find_device(device.ip, mac, site)
+            existing, mac_is_its_own = self._find_device(device.ip, mac, device.mac_seen, site, scan_id)
             identified = self._identifies(ident)
             values: dict[str, Any] = {"ip": device.ip, "last_seen": now, "last_scan_id": scan_id}
-            if mac:
-                values["mac"] = mac
+            if mac and mac_is_its_own:
+                values.update(mac=mac, mac_seen=int(device.mac_seen))
             if site is not None or existing is None:
                 values["site"] = site
             if identified or existing is None:
@@ -577,24 +712,26 @@ class Store:
             with self.grouped_commits():
                 for device in devices:
                     device_ids.append(self.record_device(scan_id, device))
+                    self.heartbeat(scan_id)
         except BaseException:
             self.finish_scan(scan_id, "interrupted")
             raise
         self.finish_scan(scan_id, "complete" if complete else "interrupted")
         return scan_id, device_ids
 
-    def finish_scan(self, scan_id: int, status: str = "complete") -> None:
-        """Close a scan as ``complete``, ``interrupted`` or ``failed`` and fill its counts."""
+    def finish_scan(self, scan_id: int, status: str = "complete", finished_at: str | None = None) -> None:
+        """Close a scan as ``complete``, ``interrupted`` or ``failed`` (at ``finished_at``, else now)
+        and fill its counts."""
         if status not in SCAN_STATUSES or status == "running":
             raise ValueError(f"status must be complete, interrupted or failed, not {status!r}")
-        with self.db.atomic():
+        with self._writing():
             self._require_scan(scan_id)
             self.db.execute(
                 "UPDATE scans SET finished_at = ?, status = ?, "
                 "host_count = (SELECT count(DISTINCT ip) FROM observations WHERE scan_id = ?), "
                 "device_count = (SELECT count(*) FROM sightings WHERE scan_id = ?) "
                 "WHERE id = ?",
-                [self._now(), status, scan_id, scan_id, scan_id],
+                [finished_at or self._now(), status, scan_id, scan_id, scan_id],
             )
 
     @_database_errors
@@ -602,7 +739,7 @@ class Store:
         """Store a device's findings from one scan: a finding already known (same check and
         port) gets this scan and a new ``last_seen``; a new one is inserted. Committed on return."""
         now = self._now()
-        with self.db.atomic():
+        with self._writing():
             self._require_scan(scan_id)
             for finding in findings:
                 evidence = json.dumps(dict(finding.evidence), sort_keys=True)
@@ -653,12 +790,13 @@ class Store:
         ``cameras`` and ``covered`` count the scan's sightings of cameras/recorders and of
         devices whose maker NDAA s.889 covers.
         """
-        rows = list(self.db.query(
+        abandoned = self._abandoned_scans()
+        rows = [self._as_read(row, abandoned) for row in self.db.query(
             "SELECT scans.*, "
             "(SELECT count(*) FROM sightings WHERE scan_id = scans.id AND is_camera = 1) AS cameras, "
             "(SELECT count(*) FROM sightings WHERE scan_id = scans.id AND ndaa_889 = 1) AS covered "
             "FROM scans ORDER BY id"
-        ))
+        )]
         for row in rows:
             row["targets"] = json.loads(row["targets"])
             row["parameters"] = json.loads(row["parameters"])
@@ -753,7 +891,7 @@ class Store:
         row = next(self.db.query("SELECT * FROM scans WHERE id = ?", [scan_id]), None)
         if row is None:
             raise StoreError(f"there is no scan {scan_id} in {self.path}; `camscan scans` lists them")
-        return row
+        return self._as_read(row, self._abandoned_scans())
 
     @_database_errors
     def latest_scan_pair(self, site: str | None | object = ANY_SITE) -> tuple[int, int] | None:
@@ -839,7 +977,7 @@ class Store:
         """Replace a device's identification and evidence (``scan_id``: whose observations it came from)."""
         values = self._identity_values(identification)
         assignments = ", ".join(f"{name} = ?" for name in values)
-        with self.db.atomic():
+        with self._writing():
             self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), device_id])
             self._replace_evidence(device_id, scan_id, identification.evidence)
 
@@ -870,7 +1008,7 @@ class Store:
                 ]
             return evidence_cache[device_id]
 
-        with self.db.atomic():
+        with self._writing():
             for table, key in (("devices", "id"), ("sightings", "device_id")):
                 rows = list(self.db.query(f"SELECT id, {key} AS device_id, vendor, manufacturer FROM {table} "
                                           "WHERE ndaa_basis IS NULL"))
@@ -887,7 +1025,7 @@ class Store:
     def merge_from(self, source_path: str | os.PathLike) -> dict:
         """Add another camscan database's scans, devices and their history to this one.
 
-        The same MAC is the same device; without a MAC, the same site and ip. Scans are
+        Devices are matched as a scan matches them (``_find_device``). Scans are
         known by their origin, so merging the same file twice adds nothing. The source is
         read from a private copy (upgraded there if older) and never written. Returns counts.
         """
@@ -907,7 +1045,7 @@ class Store:
                 raise StoreError(f"cannot read {source_path}: {error}") from None
             source = Store(copy, clock=self._clock)
             try:
-                with self.db.atomic():
+                with self._writing():
                     summary = self._merge(source, str(source_path))
             finally:
                 source.close()
@@ -940,7 +1078,10 @@ class Store:
             mapped = {**device,
                       "first_scan_id": scan_map.get(device["first_scan_id"]),
                       "last_scan_id": scan_map.get(device["last_scan_id"])}
-            existing = self._merge_target(device["mac"], device["ip"], device["site"])
+            existing, mac_is_its_own = self._find_device(device["ip"], device["mac"], bool(device["mac_seen"]),
+                                                         device["site"], mapped["last_scan_id"])
+            if not mac_is_its_own:
+                mapped.update(mac=None, mac_seen=None)
             if existing is None:
                 cursor = self.db.execute(
                     f"INSERT INTO devices ({', '.join(device_columns)}) VALUES ({', '.join('?' * len(device_columns))})",
@@ -953,7 +1094,9 @@ class Store:
                 target_id = existing["id"]
                 summary["devices_matched"] += 1
                 source_is_newer = (device["last_seen"], 1) > (existing["last_seen"], 0)
-                values: dict[str, Any] = {"mac": existing["mac"] or device["mac"]}
+                values: dict[str, Any] = {"mac": existing["mac"] or mapped["mac"]}
+                if values["mac"] != existing["mac"]:
+                    values["mac_seen"] = mapped["mac_seen"]
                 if device["first_seen"] < existing["first_seen"]:
                     values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
                 if source_is_newer:
@@ -1027,17 +1170,6 @@ class Store:
                         [json.dumps(merged)])
         return summary
 
-    def _merge_target(self, mac: str | None, ip: str, site: str | None) -> dict | None:
-        """The device a merged record is: the same MAC; without a MAC the same site and ip.
-
-        A MAC-less record at the same site and ip is adopted by a record that has a MAC.
-        """
-        query = "SELECT * FROM devices WHERE {} ORDER BY (mac IS NULL) DESC, last_seen DESC, id DESC LIMIT 1"
-        if mac:
-            found = next(self.db.query(query.format("mac = ?"), [mac]), None)
-            return found or next(self.db.query(query.format("mac IS NULL AND ip = ? AND site IS ?"), [ip, site]), None)
-        return next(self.db.query(query.format("ip = ? AND site IS ?"), [ip, site]), None)
-
     def _meta(self, key: str) -> str | None:
         row = self.db.execute("SELECT value FROM camscan_meta WHERE key = ?", [key]).fetchone()
         return row[0] if row else None
@@ -1046,12 +1178,14 @@ class Store:
 
     @contextlib.contextmanager
     def grouped_commits(self, interval: float = GROUP_COMMIT_SECONDS) -> Iterator[None]:
-        """Commit the calls made inside together: every ``interval`` seconds and on leaving,
-        also when leaving on an error or Ctrl-C (a call that failed has undone its own part).
+        """Commit the calls made inside together: at the first call that ends ``interval``
+        seconds after the last commit, and on leaving, also when leaving on an error or
+        Ctrl-C (a call that failed has undone its own part).
 
-        A scan stores a host at a time; one commit per host is most of the store's work on
-        a large sweep. Only a crash of the process itself loses up to ``interval`` seconds
-        of results; other processes see them that much later.
+        For an import's devices, already at hand: one commit per device is most of the
+        store's work. Nothing commits between calls, and other writers wait meanwhile, so
+        a group must not wait on the network (a scan commits each host instead). A crash
+        of the process loses up to ``interval`` seconds of results.
         """
         if self._group_deadline is not None:
             yield
@@ -1069,7 +1203,7 @@ class Store:
         """Commit the group's writes so far; the next call starts the next transaction."""
         if self.db.conn.in_transaction:
             self.db.conn.execute("COMMIT")
-        self.db.conn.execute("BEGIN")
+        self.db.conn.execute("BEGIN IMMEDIATE")
         self._group_deadline = time.monotonic() + self._group_interval
 
     def close(self) -> None:

@@ -51,7 +51,7 @@ def device(name: str, ip: str, mac: str | None = "default", extra: list[tuple[st
         observations.append(Observation(ip, "arp", "mac.address", mac, None, transport="l2"))
     ports = sorted({port for _, _, port in answers})
     services = [Service(ip, port, "rtsp" if port == 554 else "http") for port in ports]
-    return Device(ip=ip, mac=mac, services=services, observations=observations,
+    return Device(ip=ip, mac=mac, mac_seen=bool(mac), services=services, observations=observations,
                   identification=IDENTIFIER.identify(observations))
 
 

@@ -1,6 +1,6 @@
 """Merging what several protocols said about one address."""
 
-from camscan.correlate import conflicts, device_mac, shared_identities
+from camscan.correlate import conflicts, device_mac, mac_from_wire, reported_macs, shared_identities
 from camscan.model import Observation, canonical_mac
 
 
@@ -39,6 +39,21 @@ def test_disagreeing_sources_become_conflict_evidence():
 def test_agreeing_sources_are_no_conflict():
     observations = [seen("mac.address", "44:19:b6:01:02:03"), seen("sadp.mac", "44-19-B6-01-02-03")]
     assert conflicts("198.18.0.10", observations, 1.0) == []
+
+
+def test_a_mac_other_addresses_reported_too_is_a_conflict_naming_them():
+    observations = [seen("sadp.mac", "44-19-B6-01-02-03")]
+    found = conflicts("198.18.9.9", observations, 1.0,
+                      {"44:19:b6:01:02:03": {"198.18.0.11", "198.18.0.10"}, "58:50:ed:1f:e3:85": set()})
+    assert [(item.field, item.value) for item in found] == [
+        ("conflict.mac", "44:19:b6:01:02:03 also reported by 198.18.0.10, 198.18.0.11")]
+
+
+def test_only_arp_puts_a_mac_on_the_wire():
+    arp = seen("mac.address", "44:19:b6:01:02:03")
+    claimed = seen("dhip.mac", "3C-EF-8C-11-22-33")
+    assert mac_from_wire([claimed, arp]) and not mac_from_wire([claimed])
+    assert reported_macs([claimed, arp, seen("sadp.mac", "garbage")]) == {"44:19:b6:01:02:03", "3c:ef:8c:11:22:33"}
 
 
 def test_addresses_reporting_one_serial_name_each_other():

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
+import subprocess
+import sys
 
 import pytest
 from click.testing import CliRunner
@@ -123,7 +126,7 @@ def test_a_version_1_database_upgrades_in_place_and_gets_attributed(tmp_path):
         assert store.sightings(1)[0]["ndaa_889"] is True
         assert store.scans()[0]["origin"] == f"{store.database_id}:1"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 2
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
     conn.close()
 
 
@@ -174,6 +177,20 @@ def test_merge_combines_sites_without_duplicating_devices(tmp_path):
         assert sightings == 5 + 5 + 3 and observations > 0
         assert len(json.loads(merged._meta("merged_from"))) == 3
     assert (tmp_path / "a.db").read_bytes() == before  # sources are only read
+
+
+def test_merge_keeps_a_device_claiming_a_mac_apart_from_the_one_arp_saw_with_it(tmp_path):
+    clock = Clock()
+    with Store(tmp_path / "lan.db", clock=clock) as lan:
+        scan(lan, clock, [device("hikvision-cam", "198.18.0.11")], site="School A")
+    routed = dataclasses.replace(device("hikvision-cam", "198.18.9.9", mac=None), mac="44:19:b6:01:02:03")
+    with Store(tmp_path / "routed.db", clock=clock) as other:
+        scan(other, clock, [routed], site="School A")
+    with Store(tmp_path / "all.db") as merged:
+        merged.merge_from(tmp_path / "lan.db")
+        merged.merge_from(tmp_path / "routed.db")
+        assert {d["ip"]: d["mac"] for d in merged.devices()} == {"198.18.0.11": "44:19:b6:01:02:03",
+                                                                 "198.18.9.9": None}
 
 
 def test_merge_keeps_findings_once(tmp_path):
@@ -261,6 +278,37 @@ def test_cli_scans_and_diff(tmp_path):
     text = run("diff", "--db", db)
     assert "new: 1" in text and "gone: 1" in text and "moved: 1" in text and "changed: 1" in text
     assert "firmware: 4.10.0.46 -> 4.12.0.60" in text and "(was 198.18.0.11)" in text
+
+
+def test_reading_commands_show_a_killed_scan_as_interrupted_and_write_nothing(tmp_path):
+    school(tmp_path / "a.db")[0].close()
+    db = tmp_path / "a.db"
+    with Store(db) as store:
+        killed = store.start_scan(["198.18.0.0/24"], {}, site="School A")
+        store.record_device(killed, device("printer", "198.18.0.99"))
+    gone = subprocess.Popen([sys.executable, "-c", "pass"])
+    gone.wait()
+    with sqlite3.connect(db) as conn:  # the scan's process was killed: its pid no longer exists
+        conn.execute("UPDATE scans SET pid = ? WHERE id = ?", [gone.pid, killed])
+    conn.close()
+
+    def stored() -> tuple[bytes, bytes, str]:
+        wal = db.with_name(db.name + "-wal")
+        with sqlite3.connect(f"{db.as_uri()}?mode=ro", uri=True) as reader:
+            status = reader.execute("SELECT status FROM scans WHERE id = ?", [killed]).fetchone()[0]
+        reader.close()
+        return db.read_bytes(), wal.read_bytes() if wal.exists() else b"", status
+
+    before = stored()
+    assert before[2] == "running"
+    assert json.loads(run("scans", "--db", str(db), "--json"))[-1]["status"] == "interrupted"
+    assert json.loads(run("diff", "1", str(killed), "--db", str(db), "--json"))["scan_b"]["status"] == "interrupted"
+    for command in (["devices"], ["show", "198.18.0.99"], ["findings"], ["export"],
+                    ["report", "-o", str(tmp_path / "report.html")], ["diff"]):
+        run(*command, "--db", str(db))
+    assert stored() == before
+    run("reidentify", "--db", str(db))
+    assert stored()[2] == "interrupted"
 
 
 def test_cli_diff_needs_two_scans(tmp_path):

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import subprocess
+import sys
+import threading
 from datetime import datetime, timezone
 
 import pytest
 
 from camscan.model import Device, Evidence, Identification, Observation, Service
-from camscan.store import SCHEMA_VERSION, Store, StoreError
+from camscan.store import SCHEMA_VERSION, STALE_SECONDS, Store, StoreError
 from inventory import Clock
 
 HIK_IP = "198.18.0.10"
@@ -27,10 +30,13 @@ def hik_observations(ip: str = HIK_IP) -> list[Observation]:
     ]
 
 
-def hikvision(ip: str = HIK_IP, mac: str | None = HIK_MAC, model: str | None = "DS-2CD2043G2-I") -> Device:
+def hikvision(ip: str = HIK_IP, mac: str | None = HIK_MAC, model: str | None = "DS-2CD2043G2-I",
+              mac_seen: bool = True) -> Device:
+    """The camera; its MAC from ARP (``mac_seen``) or, without, as it claims it (SADP)."""
     return Device(
         ip=ip,
         mac=mac,
+        mac_seen=mac_seen,
         services=[
             Service(ip, 554, "rtsp", banner="Hikvision RTSP Server"),
             Service(ip, 80, "http", banner="App-webs/"),
@@ -84,6 +90,11 @@ def clock() -> Clock:
 def store(tmp_path, clock):
     with Store(tmp_path / "camscan.db", clock=clock) as opened:
         yield opened
+
+
+def raw_status(path) -> str:
+    with sqlite3.connect(path) as conn:
+        return conn.execute("SELECT status FROM scans").fetchone()[0]
 
 
 def count(path, table: str) -> int:
@@ -207,6 +218,51 @@ def test_device_that_moved_ip_is_updated_by_mac(store, clock):
     assert store.device("44:19:B6:01:02:03")["id"] == device_id
 
 
+def test_a_mac_a_routed_device_claims_does_not_move_the_device_arp_saw_with_it(store, clock):
+    first = store.start_scan(["198.18.0.0/24"], {})
+    camera = store.record_device(first, hikvision())
+    store.finish_scan(first)
+    clock.advance(hours=1)
+    second = store.start_scan(["198.18.0.0/24", "198.18.9.0/24"], {})
+    impostor = store.record_device(second, hikvision("198.18.9.9", mac_seen=False))  # routed: no ARP
+    assert store.record_device(second, hikvision()) == camera != impostor
+    store.finish_scan(second)
+    assert {d["ip"]: d["mac"] for d in store.devices()} == {HIK_IP: HIK_MAC, "198.18.9.9": None}
+    diff = store.diff(first, second)
+    assert (diff["moved"], [d["ip"] for d in diff["new"]], diff["gone"]) == ([], ["198.18.9.9"], [])
+
+
+def test_arp_takes_a_mac_from_the_address_that_only_claimed_it_in_the_same_scan(store):
+    scan = store.start_scan(["198.18.0.0/24", "198.18.9.0/24"], {})
+    impostor = store.record_device(scan, hikvision("198.18.9.9", mac_seen=False))
+    camera = store.record_device(scan, hikvision())
+    assert camera != impostor
+    assert {d["ip"]: d["mac"] for d in store.devices()} == {HIK_IP: HIK_MAC, "198.18.9.9": None}
+    assert store.record_device(scan, hikvision("198.18.9.9", mac_seen=False)) == impostor  # stored again: the same
+
+
+def test_two_addresses_claiming_one_mac_stay_two_devices_scan_after_scan(store, clock):
+    ids = []
+    for _ in range(2):
+        scan = store.start_scan(["198.18.9.0/24"], {})
+        ids.append([store.record_device(scan, hikvision(ip, mac_seen=False)) for ip in ("198.18.9.9", "198.18.9.10")])
+        store.finish_scan(scan)
+        clock.advance(hours=1)
+    assert ids[0] == ids[1] and len(set(ids[0])) == 2
+    assert store.diff(1, 2)["moved"] == []
+
+
+def test_a_device_claiming_its_mac_is_followed_to_its_new_address_in_a_later_scan(store, clock):
+    first = store.start_scan(["198.18.9.0/24"], {})
+    device_id = store.record_device(first, hikvision("198.18.9.9", mac_seen=False))
+    clock.advance(hours=1)
+    second = store.start_scan(["198.18.9.0/24"], {})
+    assert store.record_device(second, hikvision("198.18.9.50", mac_seen=False)) == device_id
+    third = store.start_scan(["198.18.0.0/24"], {})
+    assert store.record_device(third, hikvision()) == device_id  # then ARP vouches for it at another
+    assert [(d["ip"], d["mac"]) for d in store.devices()] == [(HIK_IP, HIK_MAC)]
+
+
 def test_device_without_mac_matched_by_ip(store, clock):
     first = store.start_scan(["198.18.0.0/24"], {})
     printer_id = store.record_device(first, printer())
@@ -274,6 +330,77 @@ def test_interrupted_scan_keeps_its_observations(tmp_path):
         [row] = reopened.scans()
         assert (row["status"], row["host_count"], row["device_count"]) == ("interrupted", 1, 0)
     killed.close()
+
+
+def test_a_running_scan_whose_heartbeat_stopped_reads_as_interrupted_and_the_next_writer_records_it(tmp_path, clock):
+    path = tmp_path / "camscan.db"
+    with Store(path, clock=clock) as killed:
+        scan = killed.start_scan([HIK_IP], {})
+        killed.record_device(scan, hikvision())
+        clock.advance(seconds=STALE_SECONDS - 1)
+        killed.heartbeat(scan)
+    clock.advance(seconds=STALE_SECONDS - 1)
+    with Store(path, clock=clock, read_only=True) as reader:
+        assert [row["status"] for row in reader.scans()] == ["running"]  # heard from 4 s ago: alive
+    clock.advance(seconds=2)
+    with Store(path, clock=clock, read_only=True) as reader:
+        [row] = reader.scans()
+        assert (row["status"], row["finished_at"]) == ("interrupted", "2026-11-29T05:45:35Z")
+        assert reader.diff(scan, scan)["scan_a"]["status"] == "interrupted"
+    assert raw_status(path) == "running"  # a read recorded nothing
+    with Store(path, clock=clock) as writer:
+        assert writer.record_abandoned_scans() == [scan]
+        [row] = writer.scans()
+    assert raw_status(path) == "interrupted"
+    assert (row["finished_at"], row["host_count"], row["device_count"]) == ("2026-11-29T05:45:35Z", 1, 1)
+
+
+def test_a_scan_whose_process_on_this_machine_is_gone_is_interrupted_at_once(store):
+    scan = store.start_scan([HIK_IP], {})
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    store.db.execute("UPDATE scans SET pid = ? WHERE id = ?", [child.pid, scan])
+    assert [row["status"] for row in store.scans()] == ["interrupted"]
+
+
+def test_a_heartbeat_brings_back_a_scan_recorded_as_interrupted_while_it_was_stalled(store, clock):
+    scan = store.start_scan([HIK_IP], {})
+    clock.advance(seconds=STALE_SECONDS + 1)
+    assert store.record_abandoned_scans() == [scan]
+    store.heartbeat(scan)
+    [row] = store.scans()
+    assert (row["status"], row["finished_at"]) == ("running", None)
+
+
+def test_a_read_only_store_cannot_write(store):
+    scan = store.start_scan([HIK_IP], {})
+    with Store(store.path, read_only=True) as reader:
+        with pytest.raises(StoreError, match="readonly"):
+            reader.record_device(scan, hikvision())
+
+
+def test_two_writers_take_turns_instead_of_failing_as_locked(tmp_path):
+    path = tmp_path / "camscan.db"
+    Store(path).close()
+    failures = []
+
+    def scan_subnet(subnet: int) -> None:
+        try:
+            with Store(path) as writer:
+                scan = writer.start_scan([f"198.18.{subnet}.0/24"], {})
+                for host in range(1, 101):
+                    writer.record_device(scan, printer(f"198.18.{subnet}.{host}"))
+                writer.finish_scan(scan)
+        except StoreError as error:
+            failures.append(error)
+
+    writers = [threading.Thread(target=scan_subnet, args=(subnet,)) for subnet in (1, 2)]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join()
+    assert failures == []
+    assert count(path, "devices") == 200
 
 
 def test_grouped_commits_write_together_and_keep_everything_done_when_left(store):
