@@ -302,3 +302,51 @@ def test_a_recording_keeps_no_credential_unless_asked_and_still_replays(tmp_path
                           "--record-credentials")
     assert result.returncode == 0, result.stderr
     assert USER.encode() in kept.read_bytes(), "--record-credentials keeps them"
+
+
+def test_an_exchange_with_credentials_gets_its_own_connection_and_no_logged_tls_keys(tmp_path):
+    """The transport: the recorder hears of the credential connection's local port before it
+    opens; over TLS that connection's keys never reach the key log (the anonymous one's do)."""
+    from camscan.lab.certs import server_context
+    from camscan.protocols import Exchange
+    from camscan.protocols.http import build_get, credential_spans, response_complete
+
+    async def scenario(tls: bool):
+        connections: list[int] = []
+
+        async def camera(request: web.Request) -> web.Response:
+            connections.append(request.transport.get_extra_info("peername")[1])
+            return web.Response(text="ok", headers={"Connection": "keep-alive"})
+
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", camera)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        context = server_context("credentials-test", {"subject": {"CN": "camera"}}) if tls else None
+        await web.TCPSite(runner, CAMERA, 8443, ssl_context=context).start()
+        told: list[tuple] = []
+        keylog = tmp_path / f"keylog-{tls}"
+        keylog.touch()
+        transport = LiveTransport(Scope([CAMERA]), 1000, 8, 2.0, keylog=keylog,
+                                  conceal=lambda *named: told.append(named))
+        host = f"{CAMERA}:8443"
+        login = build_get(host, "/", "Basic aW52ZW50b3J5OnB3")
+
+        def flow():
+            yield Exchange(build_get(host, "/").replace(b"Connection: close", b"Connection: keep-alive"),
+                           response_complete)
+            yield Exchange(login, response_complete, credentials=credential_spans(login))
+            return []
+
+        try:
+            await transport.run_flow(CAMERA, 8443, flow(), tls=tls)
+        finally:
+            await runner.cleanup()
+        return connections, told, keylog.read_text()
+
+    connections, told, keys = asyncio.run(scenario(tls=False))
+    assert len(set(connections)) == 2, "the login did not reuse the anonymous connection"
+    assert told == [(connections[1], CAMERA, 8443, credential_spans(build_get(f"{CAMERA}:8443", "/", "Basic aW52ZW50b3J5OnB3")))]
+    connections, told, keys = asyncio.run(scenario(tls=True))
+    randoms = {line.split()[1] for line in keys.splitlines() if line.strip() and not line.startswith("#")}
+    assert len(set(connections)) == 2 and told == [] and len(randoms) == 1, "only the anonymous connection's keys are logged"
