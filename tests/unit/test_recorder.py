@@ -7,8 +7,9 @@ import socket
 import time
 
 import pytest
-from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import rdpcap
 
 from camscan.capture.reader import load_recording
@@ -103,8 +104,6 @@ def test_credential_spans_cover_the_authorization_and_the_username_token():
 
 def tcp_frames(ip_layer, request: bytes, cuts: list[int], isn: int = 4_294_967_000) -> list[bytes]:
     """A client's SYN and its request cut into segments at ``cuts`` (the sequence numbers wrap)."""
-    from scapy.layers.inet import TCP
-
     # Both MACs given: scapy would otherwise ask the network (ARP, NDP) for the destination's.
     frames = [bytes(LINK / ip_layer / TCP(sport=40123, dport=80, flags="S", seq=isn))]
     edges = [0, *cuts, len(request)]
@@ -116,7 +115,8 @@ def tcp_frames(ip_layer, request: bytes, cuts: list[int], isn: int = 4_294_967_0
 
 @pytest.mark.parametrize("ip_layer, server", [
     (IP(src="198.18.0.2", dst="198.18.0.1"), "198.18.0.1"),
-    (__import__("scapy.layers.inet6", fromlist=["IPv6"]).IPv6(src="2001:2::2", dst="2001:2::1"), "2001:2::1"),
+    (IPv6(src="2001:2::2", dst="2001:2::1"), "2001:2::1"),
+    (Dot1Q(vlan=20) / IP(src="198.18.0.2", dst="198.18.0.1"), "198.18.0.1"),
 ])
 def test_concealed_spans_are_overwritten_across_segment_boundaries(ip_layer, server):
     import ipaddress
@@ -129,7 +129,7 @@ def test_concealed_spans_are_overwritten_across_segment_boundaries(ip_layer, ser
     cuts = [100, password_at + 7, request.index(SECRETS[2]) + 1]  # secrets straddle two of the cuts
     connections = {(40123, ipaddress.ip_address(server).packed, 80): ConcealedConnection(credential_spans(request))}
     written = [conceal_credentials(frame, connections) for frame in tcp_frames(ip_layer, request, cuts)]
-    stream = b"".join(bytes(Ether(frame).payload.payload.payload) for frame in written[1:])
+    stream = b"".join(bytes(Ether(frame)[TCP].payload) for frame in written[1:])
     assert len(stream) == len(request) and [len(a) for a in written] == [len(b) for b in tcp_frames(ip_layer, request, cuts)]
     assert not [secret for secret in SECRETS if secret in stream]
     assert b"<wsse:UsernameToken><wsse:Username>XXXXXXXXX</wsse:Username>" in stream
@@ -147,7 +147,7 @@ def test_a_concealed_connection_seen_without_its_syn_is_blanked_whole():
     request = signed_request()
     connections = {(40123, ipaddress.ip_address("198.18.0.1").packed, 80): ConcealedConnection(((0, 1),))}
     frame = tcp_frames(IP(src="198.18.0.2", dst="198.18.0.1"), request, [])[1]
-    payload = bytes(Ether(conceal_credentials(frame, connections)).payload.payload.payload)
+    payload = bytes(Ether(conceal_credentials(frame, connections))[TCP].payload)
     assert payload == b"X" * len(request)
 
 

@@ -72,6 +72,7 @@ def scan_options_from(comments: list[str]) -> dict | None:
 
 
 ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_PROTOCOL_TCP = 0x0800, 0x86DD, 6
+VLAN_TAGS = (0x8100, 0x88A8)
 TCP_SYN, TCP_ACK = 0x02, 0x10
 CONCEALED = ord("X")
 
@@ -90,12 +91,15 @@ def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], 
     ``connections`` are keyed by (client port, server address packed, server port). A payload
     frame of such a connection seen before its SYN is blanked whole: better too much than a secret.
     """
-    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= 14 else 0
-    if ethertype == ETHERTYPE_IPV4 and len(frame) >= 34 and frame[23] == IP_PROTOCOL_TCP:
-        header = (frame[14] & 0x0F) * 4
-        tcp, end, server = 14 + header, 14 + int.from_bytes(frame[16:18], "big"), frame[30:34]
-    elif ethertype == ETHERTYPE_IPV6 and len(frame) >= 54 and frame[20] == IP_PROTOCOL_TCP:
-        tcp, end, server = 54, 54 + int.from_bytes(frame[18:20], "big"), frame[38:54]
+    ip = 14
+    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= ip else 0
+    while ethertype in VLAN_TAGS and len(frame) >= ip + 4:  # IEEE 802.1Q / 802.1ad tags before the IP header
+        ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
+    if ethertype == ETHERTYPE_IPV4 and len(frame) >= ip + 20 and frame[ip + 9] == IP_PROTOCOL_TCP:
+        tcp = ip + (frame[ip] & 0x0F) * 4
+        end, server = ip + int.from_bytes(frame[ip + 2:ip + 4], "big"), frame[ip + 16:ip + 20]
+    elif ethertype == ETHERTYPE_IPV6 and len(frame) >= ip + 40 and frame[ip + 6] == IP_PROTOCOL_TCP:
+        tcp, end, server = ip + 40, ip + 40 + int.from_bytes(frame[ip + 4:ip + 6], "big"), frame[ip + 24:ip + 40]
     else:
         return frame
     if len(frame) < tcp + 20:
