@@ -78,6 +78,7 @@ class Credentials:
         return None
 
     def has(self, service: str) -> bool:
+        """Whether any account is for ``service``."""
         return any(account.service == service for account in self.accounts)
 
     def narrowed_by_maker(self, service: str) -> bool:

@@ -103,7 +103,8 @@ class Discovery:
         self._late.discard(ip)
         return list(self._found.get(ip, ()))
 
-    async def follow_up(self, ip: str, found: list[Observation], makers: frozenset[str] = frozenset()) -> list[Observation]:
+    async def follow_up(self, ip: str, found: list[Observation],
+                        makers: frozenset[str] = frozenset()) -> list[Observation]:
         """ONVIF device information for the XAddrs, UPnP descriptions for the LOCATIONs.
 
         ``makers`` are the vendor keys the anonymous evidence so far identifies ``ip`` as: an

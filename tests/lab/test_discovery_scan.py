@@ -63,7 +63,8 @@ def discovery_scan(lab, tmp_path_factory):
     credentials = work / "credentials.yaml"
     hikvision = lab.hosts[PROFILES.index("hikvision-ds2cd")]
     user, password = hikvision.onvif_credentials
-    credentials.write_text(f"- service: onvif\n  username: {user}\n  password: {password}\n  targets: [{hikvision.ip}]\n")
+    credentials.write_text(f"- service: onvif\n  username: {user}\n  password: {password}\n"
+                           f"  targets: [{hikvision.ip}]\n")
     credentials.chmod(0o600)
     capture = start_capture(lab, pcap) if shutil.which("tcpdump") else None
     try:

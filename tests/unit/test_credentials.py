@@ -50,11 +50,13 @@ def test_each_account_goes_only_to_devices_inside_its_targets_and_of_its_maker(t
     assert credentials.account_for("onvif", "198.18.21.7") is fallback
     assert credentials.account_for("onvif", "198.18.21.8") is None
     assert credentials.account_for("onvif", "198.18.99.1", {"hikvision"}) is None
-    assert credentials.account_for("http", "198.18.30.20") is nvr and credentials.account_for("http", "198.18.30.21") is None
+    assert credentials.account_for("http", "198.18.30.20") is nvr
+    assert credentials.account_for("http", "198.18.30.21") is None
     assert credentials.account_for("snmp", "198.18.40.3") is snmp and snmp.community == "s3cr3t-community"
     assert credentials.account_for("onvif", "198.18.40.3") is None, "an account serves its own service only"
     assert credentials.account_for("onvif", "not an address") is None
-    assert nvr.password == "1234" and credentials.narrowed_by_maker("onvif") and not credentials.narrowed_by_maker("http")
+    assert nvr.password == "1234"
+    assert credentials.narrowed_by_maker("onvif") and not credentials.narrowed_by_maker("http")
 
 
 def test_offers_are_counted_per_account_and_described_without_secrets(tmp_path):
@@ -90,14 +92,18 @@ def test_the_old_unscoped_form_is_refused_with_the_new_one_shown(tmp_path):
     ("- service: onvif\n  username: a\n  password: b\n", "needs targets"),
     ("- service: onvif\n  username: a\n  password: b\n  targets: []\n", "needs targets"),
     ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.0/33]\n", "is not an IP address"),
-    ("- service: ftp\n  username: a\n  password: b\n  targets: [198.18.0.1]\n", "service must be one of onvif, http, snmp"),
+    ("- service: ftp\n  username: a\n  password: b\n  targets: [198.18.0.1]\n",
+     "service must be one of onvif, http, snmp"),
     ("- service: onvif\n  password: b\n  targets: [198.18.0.1]\n", "needs a username"),
     ("- service: onvif\n  username: a\n  targets: [198.18.0.1]\n", "needs a password"),
-    ("- service: onvif\n  username: a\n  password: b\n  community: c\n  targets: [198.18.0.1]\n", "community is for snmp"),
+    ("- service: onvif\n  username: a\n  password: b\n  community: c\n  targets: [198.18.0.1]\n",
+     "community is for snmp"),
     ("- service: snmp\n  username: a\n  password: b\n  targets: [198.18.0.1]\n", "take a community"),
     ("- service: snmp\n  targets: [198.18.0.1]\n", "needs a community"),
-    ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.1]\n  maker: acme\n", "'acme' is not a vendor key"),
-    ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.1]\n  target: [198.18.0.2]\n", "unknown key(s) target"),
+    ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.1]\n  maker: acme\n",
+     "'acme' is not a vendor key"),
+    ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.1]\n  target: [198.18.0.2]\n",
+     "unknown key(s) target"),
     ("- just a string\n", "an account is a mapping"),
     ("[]\n", "must be a YAML list of accounts"),
 ])

@@ -78,7 +78,8 @@ def test_under_sudo_a_new_file_belongs_to_the_invoking_user(tmp_path, monkeypatc
     db = tmp_path / "camscan.db"
     with Store(db) as store:
         store.start_scan(["198.18.0.0/24"], {})
-        owners = {(os.stat(path).st_uid, os.stat(path).st_gid) for path in (created, db, db.with_name("camscan.db-wal"))}
+        written = (created, db, db.with_name("camscan.db-wal"))
+        owners = {(os.stat(path).st_uid, os.stat(path).st_gid) for path in written}
     assert owners == {(NOBODY, NOBODY)} and mode(created) == 0o600
     existing = tmp_path / "root-owned"
     existing.write_text("")

@@ -130,13 +130,14 @@ def test_concealed_spans_are_overwritten_across_segment_boundaries(ip_layer, ser
     connections = {(40123, ipaddress.ip_address(server).packed, 80): ConcealedConnection(credential_spans(request))}
     written = [conceal_credentials(frame, connections) for frame in tcp_frames(ip_layer, request, cuts)]
     stream = b"".join(bytes(Ether(frame)[TCP].payload) for frame in written[1:])
-    assert len(stream) == len(request) and [len(a) for a in written] == [len(b) for b in tcp_frames(ip_layer, request, cuts)]
+    originals = tcp_frames(ip_layer, request, cuts)
+    assert len(stream) == len(request) and [len(frame) for frame in written] == [len(frame) for frame in originals]
     assert not [secret for secret in SECRETS if secret in stream]
     assert b"<wsse:UsernameToken><wsse:Username>XXXXXXXXX</wsse:Username>" in stream
     concealed = {index for start, end in credential_spans(request) for index in range(start, end)}
     assert all((stream[i] == ord("X")) if i in concealed else stream[i] == request[i] for i in range(len(request)))
     other = tcp_frames(IP(src="198.18.0.2", dst="198.18.0.9"), request, cuts)
-    assert [conceal_credentials(frame, connections) for frame in other] == other, "other connections are written as they are"
+    assert [conceal_credentials(frame, connections) for frame in other] == other, "other connections: as they are"
 
 
 def test_a_concealed_connection_seen_without_its_syn_is_blanked_whole():

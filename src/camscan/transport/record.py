@@ -202,7 +202,8 @@ class Recorder:
         """Keep ``spans`` of the stream the client port will send to server:port out of the file
         (called before the connection opens)."""
         with self._lock:
-            self._concealed[(client_port, ipaddress.ip_address(server).packed, server_port)] = ConcealedConnection(spans)
+            key = (client_port, ipaddress.ip_address(server).packed, server_port)
+            self._concealed[key] = ConcealedConnection(spans)
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""
