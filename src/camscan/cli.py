@@ -550,7 +550,7 @@ def export(db_path, fmt, output):
 def write_output(path: str, text: str) -> None:
     """``text`` to standard output ("-") or to ``path``, created readable by its owner only (it lists open streams)."""
     if path == "-":
-        click.echo(text, nl=False)
+        sys.stdout.write(text)  # as it is: click.echo would strip escape sequences a device's text holds
         return
     from camscan.private_files import open_private
 
