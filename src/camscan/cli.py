@@ -10,15 +10,13 @@ import json
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
 import click
-import yaml
 
 from camscan import __version__
 from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
-from camscan.fingerprint.signatures import SignatureError, check_example, default_rules, load_yaml
+from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
@@ -179,12 +177,17 @@ def main() -> None:
               help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all: ARP and TCP only.")
-@click.option("--onvif-user", help="ONVIF account to try when a device refuses anonymous GetDeviceInformation.")
-@click.option("--onvif-password", envvar="CAMSCAN_ONVIF_PASSWORD", help="Its password (or CAMSCAN_ONVIF_PASSWORD); never stored.")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
-              help="YAML file with onvif: {username: ..., password: ...}; never stored or printed.")
+              help="Accounts file (README: Credentials): each account is offered only to devices in its targets; "
+                   "must be chmod 600; never stored or printed.")
+@click.option("--onvif-user", help="An ONVIF account without a file: its password from $CAMSCAN_ONVIF_PASSWORD, "
+                                   "offered only inside --onvif-targets.")
+@click.option("--onvif-targets", help="Addresses, CIDRs or ranges (comma-separated) --onvif-user may be offered to.")
 @click.option("--record", "record_path", type=click.Path(dir_okay=False),
-              help="Also write every frame the scan sends and receives (and its TLS keys) to this pcapng file (root).")
+              help="Also write every frame the scan sends and receives (and its TLS keys) to this pcapng file (root); "
+                   "credentials are blanked out of it.")
+@click.option("--record-credentials", is_flag=True,
+              help="With --record: keep the accounts' credentials (UsernameToken, Authorization) in the recording.")
 @click.option("--replay", "replay_path", type=click.Path(exists=True, dir_okay=False),
               help="Send nothing: answer every probe from this recording (made with --record).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
@@ -194,8 +197,8 @@ def main() -> None:
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, onvif_user, onvif_password, credentials_file, record_path,
-         replay_path, yes, checks, no_checks, check_default_credentials, as_json):
+         discovery_wait, no_multicast, no_discovery, credentials_file, onvif_user, onvif_targets, record_path,
+         record_credentials, replay_path, yes, checks, no_checks, check_default_credentials, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
@@ -215,13 +218,15 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     selected = frozenset() if no_checks else parse_check_list(checks)
     if check_default_credentials:
         selected |= {DEFAULT_CREDENTIALS}
-    credentials = onvif_credentials(onvif_user, onvif_password, credentials_file)
+    if record_credentials and not record_path:
+        raise click.UsageError("--record-credentials goes with --record")
+    credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
     options = {"ports": parse_ports(ports), "timeout": timeout, "discovery": not no_discovery,
                "multicast": not (no_discovery or no_multicast), "checks": sorted(selected)}
     if replay_path:
         click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
         network, recorded = replay_network(replay_path, discovery=not no_discovery)
-        options = replay_options(options, recorded, credentials is not None)
+        options = replay_options(options, recorded, credentials.has("onvif"))
     port_list, timeout, selected = options["ports"], options["timeout"], frozenset(options["checks"])
     if selected:
         from camscan.checks.data import load_all
@@ -242,13 +247,14 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": options["discovery"], "discovery_wait": discovery_wait,
-                  "multicast": options["multicast"], "onvif_credentials": credentials is not None,
+                  "multicast": options["multicast"], "onvif_credentials": credentials.has("onvif"),
                   "checks": sorted(selected), "record": record_path, "replay": replay_path}
     if not replay_path:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
         prepare_scan(discovery=options["discovery"])
-        network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS})
+        network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
+                              record_credentials=record_credentials)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected)
     store = open_store(db_path, create=True)
@@ -265,6 +271,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         store.finish_scan(scan_id, status)
         for notice in runner.notices:
             echo_untrusted(f"note: {notice}", err=True)
+        for account, devices_offered in credentials.offers():
+            echo_untrusted(f"credentials: {account.describe()}: offered to {devices_offered} device(s)", err=True)
     devices = [device for device in store.devices() if device["id"] in runner.device_ids]
     store.close()
     show_recorded(devices, as_json, db_path, f"scan {scan_id}")
@@ -342,8 +350,8 @@ def replay_options(options: dict, recorded: dict | None, with_credentials: bool)
         else:
             chosen[key] = value
     if recorded.get("onvif_credentials") is True and not with_credentials:
-        click.echo("note: the live scan also asked ONVIF devices with an account: give the same --onvif-user "
-                   "or --credentials to replay those requests", err=True)
+        click.echo("note: the live scan also asked ONVIF devices with an account: give the same --credentials "
+                   "(or --onvif-user) to replay those requests", err=True)
     return chosen
 
 
@@ -362,23 +370,22 @@ def _valid_recorded_option(key: str, value) -> bool:
     return isinstance(value, bool)
 
 
-def onvif_credentials(user: str | None, password: str | None, path: str | None):
-    """The ONVIF account from the options or a credentials file (the options win), or None."""
-    from camscan.probes.onvif import Credentials
+def scan_credentials(path: str | None, onvif_user: str | None, onvif_targets: str | None):
+    """The scan's accounts: the credentials file's, then --onvif-user's (never a password option:
+    the command line is visible in ``ps``)."""
+    from camscan.credentials import Credentials, CredentialsError, account_from_options, load_credentials
+    from camscan.fingerprint.vendors import default_catalogue
 
-    if path:
-        try:
-            loaded = load_yaml(Path(path).read_text()) or {}
-        except (OSError, yaml.YAMLError) as error:
-            raise click.ClickException(f"cannot read credentials file {path}: {type(error).__name__}") from None
-        account = loaded.get("onvif") if isinstance(loaded, dict) else None
-        if not isinstance(account, dict) or not account.get("username"):
-            raise click.ClickException(f"credentials file {path} needs onvif: {{username: ..., password: ...}}")
-        user = user or str(account["username"])
-        password = password if password is not None else str(account.get("password") or "")
-    if password is not None and not user:
-        raise click.UsageError("--onvif-password needs --onvif-user")
-    return Credentials(user, password or "") if user else None
+    if onvif_targets and not onvif_user:
+        raise click.UsageError("--onvif-targets goes with --onvif-user")
+    try:
+        accounts = load_credentials(path, default_catalogue().vendors).accounts if path else []
+        if onvif_user:
+            password = os.environ.get("CAMSCAN_ONVIF_PASSWORD", "")
+            accounts.append(account_from_options(len(accounts) + 1, onvif_user, password, onvif_targets))
+    except CredentialsError as error:
+        raise click.ClickException(str(error)) from None
+    return Credentials(accounts)
 
 
 def _run_with_progress(runner) -> None:
@@ -542,14 +549,15 @@ def show(address, db_path, as_json):
 @main.command()
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
-@click.option("-o", "--output", type=click.File("w"), default="-", help="Write here instead of standard output.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
+              help="Write here instead of standard output (a new file is readable by its owner only).")
 @friendly_errors
 def export(db_path, fmt, output):
     """Export every device as JSON (one object per device) or CSV."""
     with open_store(db_path) as store:
         found = store.devices()
     if fmt == "json":
-        output.write(json.dumps(found, indent=2) + "\n")
+        write_output(output, json.dumps(found, indent=2) + "\n")
         return
     columns = ["ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen", "services", "evidence"]
@@ -559,7 +567,18 @@ def export(db_path, fmt, output):
     for device in found:
         row = {**device, "services": _services_text(device), "evidence": _why_text(device)}
         writer.writerow({column: spreadsheet_cell(row[column]) for column in columns})
-    output.write(buffer.getvalue())
+    write_output(output, buffer.getvalue())
+
+
+def write_output(path: str, text: str) -> None:
+    """``text`` to standard output ("-") or to ``path``, created readable by its owner only (it lists open streams)."""
+    if path == "-":
+        sys.stdout.write(text)  # as it is: click.echo would strip escape sequences a device's text holds
+        return
+    from camscan.private_files import open_private
+
+    with open_private(path) as handle:
+        handle.write(text)
 
 
 @main.command("scans")
@@ -698,8 +717,7 @@ def report(db_path, output):
 
     with open_store(db_path) as store:
         document = render_html(gather(store))
-    with open(output, "w", encoding="utf-8") as handle:
-        handle.write(document)
+    write_output(output, document)
     click.echo(f"wrote {output}", err=True)
 
 

@@ -16,7 +16,8 @@ from urllib.parse import urlsplit
 
 from camscan.model import Observation
 from camscan.probes import flows
-from camscan.probes.onvif import Credentials, OnvifMessages, device_information_flow, xaddr_target
+from camscan.credentials import Credentials
+from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes
 from camscan.probes.ports import CONNECT_ONLY
 from camscan.protocols import ProtocolError
@@ -70,7 +71,8 @@ class Discovery:
         self._followed_up: dict[str, set[str]] = {}
         self._window_ends = 0.0
         self._mdns_task: asyncio.Task | None = None
-        self.onvif = OnvifMessages(settings.credentials)
+        self.onvif = OnvifMessages()
+        self.credentials = settings.credentials or Credentials()
 
     async def start(self) -> None:
         """Open the sockets; multicast the probes and start mDNS on every in-scope link."""
@@ -101,8 +103,13 @@ class Discovery:
         self._late.discard(ip)
         return list(self._found.get(ip, ()))
 
-    async def follow_up(self, ip: str, found: list[Observation]) -> list[Observation]:
-        """ONVIF device information for the XAddrs, UPnP descriptions for the LOCATIONs."""
+    async def follow_up(self, ip: str, found: list[Observation],
+                        makers: frozenset[str] = frozenset()) -> list[Observation]:
+        """ONVIF device information for the XAddrs, UPnP descriptions for the LOCATIONs.
+
+        ``makers`` are the vendor keys the anonymous evidence so far identifies ``ip`` as: an
+        ONVIF account narrowed to a maker is offered only to a device already identified as it.
+        """
         extra: list[Observation] = []
         # Each address is asked once per XAddr and LOCATION, however often its replies are taken.
         asked = self._followed_up.setdefault(ip, set())
@@ -112,7 +119,7 @@ class Discovery:
                 if xaddr in asked:
                     continue
                 asked.add(xaddr)
-                said = await self._device_information(ip, xaddr)
+                said = await self._device_information(ip, xaddr, makers)
                 extra += said
                 if any(seen.field == "onvif.model" for seen in said):
                     break
@@ -134,13 +141,20 @@ class Discovery:
             return None
         return target
 
-    async def _device_information(self, ip: str, xaddr: str) -> list[Observation]:
+    async def _device_information(self, ip: str, xaddr: str, makers: frozenset[str]) -> list[Observation]:
         target = self._reachable(ip, xaddr, "ONVIF XAddr")
         if target is None:
             return []
+        # The account goes to the XAddr's host: that host must lie in its targets, and the maker
+        # evidence (about ``ip``) counts only when the XAddr is ``ip`` itself.
+        account = self.credentials.account_for("onvif", target[0], makers if target[0] == ip else ())
         await self.onvif.load()
+        if account:
+            await self.onvif.load(account)
         tls = xaddr.startswith("https:")
-        result = await self.transport.run_flow(*target, device_information_flow(self.onvif, ip, xaddr), tls=tls)
+        flow = device_information_flow(self.onvif, ip, xaddr, account,
+                                       on_offer=lambda: self.credentials.note_offer(account, target[0]))
+        result = await self.transport.run_flow(*target, flow, tls=tls)
         if result.error:
             self.notices.append(f"ONVIF device service {xaddr} of {ip}: {result.error}")
         return result.observations

@@ -165,7 +165,8 @@ class Scan:
         heard_only = set(discovery.untaken()) - set(self._recorded)
         for ip in discovery.untaken() + discovery.late_arrivals():
             found = discovery.take(ip)
-            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found))
+            known = self._recorded[ip].observations if ip in self._recorded else []
+            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found, self._makers(known + found)))
             if ip in heard_only and self.settings.checks:
                 await self._check(transport, *recorded)
         by_ip = {ip: device.observations for ip, device in self._recorded.items()}
@@ -205,9 +206,15 @@ class Scan:
         try:
             if arp_reply:
                 observations.append(arp_reply)
-            await asyncio.gather(
-                self._sweep_ports(transport, ip, observations, services), self._discover(ip, observations)
-            )
+            swept = asyncio.Event()
+
+            async def sweep() -> None:
+                try:
+                    await self._sweep_ports(transport, ip, observations, services)
+                finally:
+                    swept.set()
+
+            await asyncio.gather(sweep(), self._discover(ip, observations, swept))
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
@@ -250,8 +257,12 @@ class Scan:
         open_ports = await transport.open_ports(ip, self.settings.ports)
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
 
-    async def _discover(self, ip: str, observations: list[Observation]) -> None:
-        """Unicast discovery to one host while its ports are swept; then the replies' follow-ups."""
+    async def _discover(self, ip: str, observations: list[Observation], swept: asyncio.Event) -> None:
+        """Unicast discovery to one host while its ports are swept; then the replies' follow-ups.
+
+        When an ONVIF account is narrowed to a maker, the follow-ups wait for the sweep: the
+        maker is then identified from everything the host said anonymously.
+        """
         if not self.discovery:
             return
         await self.discovery.probe_host(ip)
@@ -259,7 +270,16 @@ class Scan:
         found = self.discovery.take(ip)
         if found:
             observations += found
-            observations += await self.discovery.follow_up(ip, found)
+            makers: frozenset[str] = frozenset()
+            if self.discovery.credentials.narrowed_by_maker("onvif"):
+                await swept.wait()
+                makers = self._makers(observations)
+            observations += await self.discovery.follow_up(ip, found, makers)
+
+    def _makers(self, observations: list[Observation]) -> frozenset[str]:
+        """The vendor keys (brand and manufacturer) the observations identify, for maker-narrowed accounts."""
+        identification = self.identifier.identify(observations)
+        return frozenset(key for key in (identification.vendor, identification.manufacturer) if key)
 
     def _absorb(self, ip: str, found: list[Observation]) -> tuple[Device, int]:
         """Add discovery replies to an address's device (a new one if it had none) and store it again."""

@@ -31,6 +31,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from camscan.model import Device, Evidence, Finding, Identification, Observation, canonical_mac
+from camscan.private_files import create_private
 
 SQLITE_HEADER = b"SQLite format 3\x00"
 GROUP_COMMIT_SECONDS = 0.5
@@ -371,6 +372,12 @@ class Store:
                 path.parent.mkdir(parents=True, exist_ok=True)
             except OSError as error:
                 raise StoreError(f"cannot create directory {path.parent}: {error.strerror}") from None
+            try:
+                # Created here, not by SQLite, to be its owner's only (it lists open streams);
+                # SQLite gives its -wal and -shm files the database file's mode and owner.
+                create_private(path)
+            except OSError as error:
+                raise StoreError(f"cannot create {path}: {error.strerror}") from None
             return 0
         try:
             with path.open("rb") as handle:

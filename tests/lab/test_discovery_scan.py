@@ -61,8 +61,11 @@ def discovery_scan(lab, tmp_path_factory):
     work = tmp_path_factory.mktemp("discovery")
     db, pcap = work / "discovery.db", work / "discovery.pcap"
     credentials = work / "credentials.yaml"
-    user, password = lab.hosts[PROFILES.index("hikvision-ds2cd")].onvif_credentials
-    credentials.write_text(f"onvif:\n  username: {user}\n  password: {password}\n")
+    hikvision = lab.hosts[PROFILES.index("hikvision-ds2cd")]
+    user, password = hikvision.onvif_credentials
+    credentials.write_text(f"- service: onvif\n  username: {user}\n  password: {password}\n"
+                           f"  targets: [{hikvision.ip}]\n")
+    credentials.chmod(0o600)
     capture = start_capture(lab, pcap) if shutil.which("tcpdump") else None
     try:
         result = scan(lab, db, "--credentials", str(credentials))
@@ -109,6 +112,7 @@ def test_onvif_credentials_are_used_and_never_stored_or_printed(lab, discovery_s
     evidence = exported(db)[hikvision.ip]["evidence"]
     assert any(item["field"] == "onvif.model" for item in evidence), evidence
     assert password not in result.stdout + result.stderr
+    assert "offered to 1 device(s)" in result.stderr, "only the Hikvision inside the account's targets was offered it"
     with sqlite3.connect(db) as conn:
         dump = "\n".join(conn.iterdump())
     assert password not in dump

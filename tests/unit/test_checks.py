@@ -495,3 +495,12 @@ def test_igd_description_elsewhere_is_not_fetched():
     flow = igd_port_mappings_flow("198.18.168.1", 5000, "http://198.18.168.9:5000/rootDesc.xml", RequestBudget(24))
     sent, mappings = drive(flow, [])
     assert sent == [] and mappings == []
+
+
+def test_default_credentials_logins_name_their_authorization_as_credentials():
+    flow = default_credentials_flow("198.18.100.64", 80, "/p", [("admin", "12345")], RequestBudget(24), "c0ffee")
+    first = next(flow)
+    login = flow.send(refused())
+    assert first.credentials == ()
+    [(start, end)] = login.credentials
+    assert login.payload[start:end].startswith(b"Digest ") and login.payload[end:end + 2] == b"\r\n"

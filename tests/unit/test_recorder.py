@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import time
 
 import pytest
-from scapy.layers.inet import IP, UDP
-from scapy.layers.l2 import Ether
+from scapy.layers.inet import IP, TCP, UDP
+from scapy.layers.inet6 import IPv6
+from scapy.layers.l2 import Dot1Q, Ether
 from scapy.utils import rdpcap
 
 from camscan.capture.reader import load_recording
@@ -70,6 +72,104 @@ def test_no_permission_to_capture_is_a_clear_error_and_writes_no_file(tmp_path):
     with pytest.raises(RecordError, match="needs root"):
         Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=refused).start()
     assert not path.exists()
+
+
+# --------------------------------------------------------------------------- credentials kept out
+
+
+def signed_request() -> bytes:
+    body = (b'<?xml version="1.0"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope"><s:Header>'
+            b'<wsse:Security><wsse:UsernameToken><wsse:Username>inventory</wsse:Username>'
+            b'<wsse:Password Type="...#PasswordDigest">q1W2e3R4t5Y6u7I8o9P0a1S2d3F=</wsse:Password>'
+            b'<wsse:Nonce EncodingType="...#Base64Binary">bm9uY2Utbm9uY2Utbm9uY2U=</wsse:Nonce>'
+            b'<wsu:Created>2026-12-03T15:00:00Z</wsu:Created></wsse:UsernameToken></wsse:Security></s:Header>'
+            b'<s:Body><tds:GetDeviceInformation/></s:Body></s:Envelope>')
+    return (b"POST /onvif/device_service HTTP/1.1\r\nHost: 198.18.0.1\r\nAuthorization: Basic aW52ZW50b3J5OnB3\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)) + body
+
+
+LINK = Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01")
+SECRETS = (b"inventory", b"q1W2e3R4t5Y6u7I8o9P0a1S2d3F=", b"bm9uY2Utbm9uY2Utbm9uY2U=", b"aW52ZW50b3J5OnB3")
+
+
+def test_credential_spans_cover_the_authorization_and_the_username_token():
+    from camscan.protocols.http import credential_spans
+
+    request = signed_request()
+    spans = credential_spans(request)
+    assert sorted(request[start:end] for start, end in spans) == sorted(SECRETS[:3] + (b"Basic " + SECRETS[3],))
+    assert credential_spans(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n<Username>in the body of a GET reply?</Username>")[0]
+    assert credential_spans(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n") == ()
+
+
+def tcp_frames(ip_layer, request: bytes, cuts: list[int], isn: int = 4_294_967_000) -> list[bytes]:
+    """A client's SYN and its request cut into segments at ``cuts`` (the sequence numbers wrap)."""
+    # Both MACs given: scapy would otherwise ask the network (ARP, NDP) for the destination's.
+    frames = [bytes(LINK / ip_layer / TCP(sport=40123, dport=80, flags="S", seq=isn))]
+    edges = [0, *cuts, len(request)]
+    for start, end in zip(edges, edges[1:]):
+        seq = (isn + 1 + start) % (1 << 32)
+        frames.append(bytes(LINK / ip_layer / TCP(sport=40123, dport=80, flags="PA", seq=seq) / request[start:end]))
+    return frames
+
+
+@pytest.mark.parametrize("ip_layer, server", [
+    (IP(src="198.18.0.2", dst="198.18.0.1"), "198.18.0.1"),
+    (IPv6(src="2001:2::2", dst="2001:2::1"), "2001:2::1"),
+    (Dot1Q(vlan=20) / IP(src="198.18.0.2", dst="198.18.0.1"), "198.18.0.1"),
+])
+def test_concealed_spans_are_overwritten_across_segment_boundaries(ip_layer, server):
+    import ipaddress
+
+    from camscan.protocols.http import credential_spans
+    from camscan.transport.record import ConcealedConnection, conceal_credentials
+
+    request = signed_request()
+    password_at = request.index(SECRETS[1])
+    cuts = [100, password_at + 7, request.index(SECRETS[2]) + 1]  # secrets straddle two of the cuts
+    connections = {(40123, ipaddress.ip_address(server).packed, 80): ConcealedConnection(credential_spans(request))}
+    written = [conceal_credentials(frame, connections) for frame in tcp_frames(ip_layer, request, cuts)]
+    stream = b"".join(bytes(Ether(frame)[TCP].payload) for frame in written[1:])
+    originals = tcp_frames(ip_layer, request, cuts)
+    assert len(stream) == len(request) and [len(frame) for frame in written] == [len(frame) for frame in originals]
+    assert not [secret for secret in SECRETS if secret in stream]
+    assert b"<wsse:UsernameToken><wsse:Username>XXXXXXXXX</wsse:Username>" in stream
+    concealed = {index for start, end in credential_spans(request) for index in range(start, end)}
+    assert all((stream[i] == ord("X")) if i in concealed else stream[i] == request[i] for i in range(len(request)))
+    other = tcp_frames(IP(src="198.18.0.2", dst="198.18.0.9"), request, cuts)
+    assert [conceal_credentials(frame, connections) for frame in other] == other, "other connections: as they are"
+
+
+def test_a_concealed_connection_seen_without_its_syn_is_blanked_whole():
+    import ipaddress
+
+    from camscan.transport.record import ConcealedConnection, conceal_credentials
+
+    request = signed_request()
+    connections = {(40123, ipaddress.ip_address("198.18.0.1").packed, 80): ConcealedConnection(((0, 1),))}
+    frame = tcp_frames(IP(src="198.18.0.2", dst="198.18.0.1"), request, [])[1]
+    payload = bytes(Ether(conceal_credentials(frame, connections))[TCP].payload)
+    assert payload == b"X" * len(request)
+
+
+def test_the_recording_is_its_owners_only_and_conceals_what_the_transport_names(tmp_path):
+    from camscan.protocols.http import credential_spans
+
+    request = signed_request()
+    frames = [(frame, time.time()) for frame in tcp_frames(IP(src="198.18.0.2", dst="198.18.0.1"), request, [700])]
+    path = tmp_path / "scan.pcapng"
+    recorder = Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=lambda interface, bpf: SlowListener(frames, 0))
+    recorder.conceal(40123, "198.18.0.1", 80, credential_spans(request))
+    before = os.umask(0o022)  # under the usual umask a new file is readable by all
+    try:
+        recorder.start()
+    finally:
+        os.umask(before)
+    recorder.stop()
+    written = path.read_bytes()
+    assert recorder.frames == 3 and b"GetDeviceInformation" in written
+    assert not [secret for secret in SECRETS if secret in written]
+    assert path.stat().st_mode & 0o777 == 0o600
 
 
 def test_frames_keep_their_time_to_the_microsecond_and_keys_come_as_decryption_secrets(tmp_path):

@@ -152,7 +152,8 @@ def default_credentials_flow(ip: str, port: int, path: str, credentials: list[tu
             return []
         if not budget.take():
             return []
-        reply = yield Exchange(http.build_get(host, path, answer), http.response_complete)
+        login = http.build_get(host, path, answer)
+        reply = yield Exchange(login, http.response_complete, credentials=http.credential_spans(login))
         try:
             response = parse_response(reply)
         except ProtocolError:

@@ -11,25 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
 
+from camscan.credentials import Account
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, ProtocolError, http, onvif
 from camscan.probes.flows import host_header_for
 from camscan.protocols.message import parse_response
 
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """An ONVIF account to try when a device refuses anonymous requests; never stored or printed."""
-
-    username: str
-    password: str = field(repr=False)
 
 
 def xaddr_target(xaddr: str) -> tuple[str, int] | None:
@@ -64,32 +57,32 @@ def import_message_layer():
 def preload_message_layer() -> None:
     """Import the message layer and parse the device service's WSDL now (outside any scan's
     event loop); onvif-zeep-async keeps parsed WSDL documents for the rest of the process."""
-    asyncio.run(OnvifMessages(None).load())
+    asyncio.run(OnvifMessages().load())
 
 
 class OnvifMessages:
-    """The device service's zeep clients (anonymous, and with the account), loaded once per scan."""
+    """The device service's zeep clients, anonymous and one per account, each loaded once per scan."""
 
-    def __init__(self, credentials: Credentials | None) -> None:
-        self.credentials = credentials
-        self._service = None
+    def __init__(self) -> None:
+        self._services: dict[int | None, object] = {}  # by id() of the account; None: anonymous
         self._binding_name = ""
         self._loading = asyncio.Lock()
-        self._proxies: dict[bool, object] = {}
+        self._proxies: dict[int | None, object] = {}  # keyed as _services
         self._anonymous_bodies: dict[str, tuple[bytes, str]] = {}
 
-    async def load(self) -> None:
-        """Read the WSDL once, however many devices ask at the same moment."""
+    async def load(self, account: Account | None = None) -> None:
+        """Read the WSDL for ``account`` (None: anonymous) once, however many devices ask at the same moment."""
+        key = id(account) if account else None
         async with self._loading:
-            if self._service is not None:
+            if key in self._services:
                 return
             onvif_package, ONVIFService, SERVICES = import_message_layer()
             device = SERVICES["devicemgmt"]
             self._binding_name = "{%s}%s" % (device["ns"], device["binding"])
             service = ONVIFService(
                 PLACEHOLDER_XADDR,
-                self.credentials.username if self.credentials else None,
-                self.credentials.password if self.credentials else None,
+                account.username if account else None,
+                account.password if account else None,
                 str(Path(onvif_package.__file__).parent / "wsdl" / device["wsdl"]),
                 encrypt=True,
                 no_cache=True,
@@ -98,54 +91,61 @@ class OnvifMessages:
             await service.setup()
             # Only zeep's message building is used: the library's own HTTP session never sends.
             await service.close()
-            self._service = service
+            self._services[key] = service
 
-    def _client(self, authenticated: bool):
-        return self._service.zeep_client if authenticated else self._service.zeep_client_authless
+    def _service(self, account: Account | None):
+        return self._services[id(account) if account else None]
 
-    def _proxy(self, authenticated: bool):
+    def _client(self, account: Account | None):
+        service = self._service(account)
+        return service.zeep_client if account else service.zeep_client_authless
+
+    def _proxy(self, account: Account | None):
         """zeep's service proxy for the device binding (its address is never used: zeep never sends)."""
-        proxy = self._proxies.get(authenticated)
+        key = id(account) if account else None
+        proxy = self._proxies.get(key)
         if proxy is None:
-            proxy = self._proxies[authenticated] = self._client(authenticated).create_service(
-                self._binding_name, PLACEHOLDER_XADDR)
+            proxy = self._proxies[key] = self._client(account).create_service(self._binding_name, PLACEHOLDER_XADDR)
         return proxy
 
-    def _envelope(self, operation: str, authenticated: bool) -> tuple[bytes, str]:
+    def _envelope(self, operation: str, account: Account | None) -> tuple[bytes, str]:
         """The SOAP envelope of one operation and its content type (the signed one is new each time)."""
         from lxml import etree
 
-        envelope = self._client(authenticated).create_message(self._proxy(authenticated), operation)
+        envelope = self._client(account).create_message(self._proxy(account), operation)
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         # The SOAP 1.2 media type carries the operation's action (RFC 3902 section 3).
         soap_action = self._device_binding().get(operation).soapaction
         return body, f'application/soap+xml; charset=utf-8; action="{soap_action}"'
 
     def _device_binding(self):
-        return self._client(False).wsdl.bindings[self._binding_name]
+        return self._client(None).wsdl.bindings[self._binding_name]
 
-    def request(self, host_header: str, path: str, operation: str, authenticated: bool) -> bytes:
-        """The HTTP POST of one device-service operation (signed when ``authenticated``)."""
-        if authenticated:
-            body, content_type = self._envelope(operation, authenticated)
+    def request(self, host_header: str, path: str, operation: str, account: Account | None) -> bytes:
+        """The HTTP POST of one device-service operation (signed with ``account`` when one is given)."""
+        if account:
+            body, content_type = self._envelope(operation, account)
         else:  # the same bytes for every device: built once
             if operation not in self._anonymous_bodies:
-                self._anonymous_bodies[operation] = self._envelope(operation, authenticated)
+                self._anonymous_bodies[operation] = self._envelope(operation, None)
             body, content_type = self._anonymous_bodies[operation]
         return http.build_post(host_header, path, body, content_type)
 
-    def reply(self, operation: str, authenticated: bool, status: int, content: bytes, content_type: str) -> dict:
+    def reply(self, operation: str, account: Account | None, status: int, content: bytes, content_type: str) -> dict:
         """The operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
-        client = self._client(authenticated)
+        client = self._client(account)
         binding = self._device_binding()
         response = SimpleNamespace(status_code=status, content=content, headers={"Content-Type": content_type},
                                    encoding="utf-8")
-        return self._service.to_dict(binding.process_reply(client, binding.get(operation), response)) or {}
+        return self._service(account).to_dict(binding.process_reply(client, binding.get(operation), response)) or {}
 
 
-def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str) -> Flow:
+def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, account: Account | None = None,
+                            on_offer: Callable[[], None] = lambda: None) -> Flow:
     """GetSystemDateAndTime, then GetDeviceInformation anonymously and, if refused and an
-    account is given, signed. Stops at the first request that gets no HTTP answer at all."""
+    ``account`` is given (the caller chose it for this device), signed with it, after calling
+    ``on_offer``. Stops at the first request that gets no HTTP answer at all. The account's
+    name is never an observation: stored evidence says "with the configured account"."""
     host, port = xaddr_target(xaddr)
     parts = urlsplit(xaddr)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -155,9 +155,10 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str) -> Flo
     def note(field: str, value: str) -> None:
         found.append(Observation(ip=ip, source="onvif", field=field, value=value, port=port, observed_at=time.time()))
 
-    def ask(operation: str, authenticated: bool):
-        reply = yield Exchange(messages.request(host_header, path, operation, authenticated), http.response_complete,
-                               max_bytes=onvif.MAX_REPLY_BYTES)
+    def ask(operation: str, signer: Account | None):
+        request = messages.request(host_header, path, operation, signer)
+        reply = yield Exchange(request, http.response_complete, max_bytes=onvif.MAX_REPLY_BYTES,
+                               credentials=http.credential_spans(request) if signer else ())
         try:
             response = parse_response(reply)
         except ProtocolError:
@@ -165,20 +166,22 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str) -> Flo
         if response.protocol != "HTTP":
             return None
         try:
-            return messages.reply(operation, authenticated, response.status, response.body,
+            return messages.reply(operation, signer, response.status, response.body,
                                   response.header("content-type") or "application/soap+xml")
         except Exception as error:  # zeep's Fault, TransportError, XMLSyntaxError ...: a refusal, with its reason
             return error
 
-    clock = yield from ask("GetSystemDateAndTime", False)
+    clock = yield from ask("GetSystemDateAndTime", None)
     if clock is None:
         note("onvif.unreachable", f"GetSystemDateAndTime at {xaddr}: no HTTP answer")
         return found
     if isinstance(clock, dict):
         found += onvif.system_time_observations(clock, ip, port, time.time())
-    attempts = [("anonymous", False)] + ([(f"as {messages.credentials.username}", True)] if messages.credentials else [])
-    for how, authenticated in attempts:
-        info = yield from ask("GetDeviceInformation", authenticated)
+    attempts = [("anonymous", None)] + ([("with the configured account", account)] if account else [])
+    for how, signer in attempts:
+        if signer:
+            on_offer()
+        info = yield from ask("GetDeviceInformation", signer)
         if isinstance(info, dict):
             found += onvif.device_information_observations(info, ip, port, time.time())
             note("onvif.access", f"GetDeviceInformation {how}")

@@ -21,11 +21,15 @@ class Exchange:
     """One step of a conversation: bytes to send, and when the reply is complete.
 
     An empty ``payload`` means "just listen" (a banner the service sends on connect).
+    ``credentials`` are the ``(start, end)`` byte spans of ``payload`` that carry an account
+    (see :func:`camscan.protocols.http.credential_spans`): the transport sends such an
+    exchange on a connection of its own and keeps those bytes out of a recording.
     """
 
     payload: bytes
     is_complete: Callable[[bytes], bool]
     max_bytes: int = 65536
+    credentials: tuple[tuple[int, int], ...] = ()
 
 
 Flow = Generator[Exchange, bytes, list[Observation]]

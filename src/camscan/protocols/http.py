@@ -14,7 +14,7 @@ BODY_EVIDENCE_LIMIT = 4096
 _TITLE = re.compile(rb"<title[^>]{0,200}>(.{0,1024}?)</title", re.IGNORECASE | re.DOTALL)
 TITLE_SEARCH_LIMIT = 16384
 
-__all__ = ["build_get", "parse_response", "response_complete", "observations", "same_host_redirect"]
+__all__ = ["build_get", "credential_spans", "parse_response", "response_complete", "observations", "same_host_redirect"]
 
 
 def build_get(host: str, path: str = "/", authorization: str | None = None) -> bytes:
@@ -32,6 +32,23 @@ def build_post(host: str, path: str, body: bytes, content_type: str) -> bytes:
         f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nContent-Type: {content_type}\r\n"
         f"Content-Length: {len(body)}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     ).encode("latin-1") + body
+
+
+# RFC 9110 s11.6.2: the Authorization field carries the credentials; OASIS WS-Security
+# UsernameToken Profile 1.1 s3.1: Username, Password (here a digest) and Nonce do. The digest is
+# SHA-1 over nonce, time and password, so nonce and digest together can be cracked offline.
+_AUTHORIZATION = re.compile(rb"\r\n(?:proxy-)?authorization:[ \t]*([^\r\n]*)", re.IGNORECASE)
+_USERNAME_TOKEN_PART = re.compile(rb"<(?:[\w.-]+:)?(?:Username|Password|Nonce)\b[^>]*>([^<]*)<")
+
+
+def credential_spans(request: bytes) -> tuple[tuple[int, int], ...]:
+    """The byte spans of a request that carry an account: Authorization values and the
+    Username, Password and Nonce of a WS-Security UsernameToken."""
+    head_end = request.find(b"\r\n\r\n")
+    head = request[: head_end if head_end >= 0 else len(request)]
+    spans = [match.span(1) for match in _AUTHORIZATION.finditer(head)]
+    spans += [match.span(1) for match in _USERNAME_TOKEN_PART.finditer(request) if match.end(1) > match.start(1)]
+    return tuple(sorted(span for span in spans if span[1] > span[0]))
 
 
 def response_complete(data: bytes) -> bool:

@@ -66,16 +66,24 @@ class LiveTransport:
     """Sends only to in-scope addresses, at a bounded rate and concurrency."""
 
     def __init__(
-        self, scope: Scope, rate: float, concurrency: int, timeout: float, keylog: str | Path | None = None
+        self, scope: Scope, rate: float, concurrency: int, timeout: float, keylog: str | Path | None = None,
+        conceal: Callable[[int, str, int, tuple[tuple[int, int], ...]], None] | None = None,
     ) -> None:
+        """``conceal(local port, peer, peer port, spans)`` is told, before a connection that
+        carries credentials opens, which bytes of its stream to keep out of a recording; such a
+        connection's TLS keys are then not logged either."""
         self.scope = scope
         self.pacer = Pacer(rate)
         self.timeout = timeout
         self._slots = asyncio.Semaphore(concurrency)
         self._tls = _permissive_tls()
+        self._conceal = conceal
+        self._tls_unlogged = self._tls
         if keylog:
             # A recording keeps the TLS secrets so the HTTPS conversations can be replayed and read.
             self._tls.keylog_filename = str(keylog)
+            if conceal:
+                self._tls_unlogged = _permissive_tls()
 
     async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
         """The ports of ``ip`` that accept a TCP connection, tried at once (paced, bounded)."""
@@ -109,17 +117,21 @@ class LiveTransport:
                 exchange = next(flow)
                 while True:
                     reply = b""
+                    if exchange.credentials and writer is not None:
+                        # Credentials travel on a connection of their own (see _open).
+                        writer.transport.abort()
+                        writer = None
                     # A reused connection the peer has quietly closed gets one fresh retry.
                     for fresh in (writer is None, True):
                         if writer is None:
-                            opened = await self._open(ip, port, tls)
+                            opened = await self._open(ip, port, tls, exchange.credentials)
                             if opened is None:
                                 break
                             reader, writer = opened
                             connected = True
                             certificate = certificate or self._peer_certificate(writer)
                         reply, closed = await self._exchange(reader, writer, exchange)
-                        if closed:
+                        if closed or exchange.credentials:
                             writer.transport.abort()
                             writer = None
                         if reply or fresh:
@@ -134,13 +146,30 @@ class LiveTransport:
                 if writer is not None:
                     writer.transport.abort()
 
-    async def _open(self, ip: str, port: int, tls: bool):
+    async def _open(self, ip: str, port: int, tls: bool, credentials: tuple[tuple[int, int], ...] = ()):
+        """A connection to ip:port. One that will carry ``credentials`` (their spans in its first
+        request) is, while recording without them, bound first so that the recorder knows its
+        local port before its first frame, and its TLS keys stay out of the key log."""
         await self.pacer.wait()
+        if not (credentials and self._conceal):
+            try:
+                return await asyncio.wait_for(
+                    asyncio.open_connection(ip, port, ssl=self._tls if tls else None), self.timeout
+                )
+            except (OSError, asyncio.TimeoutError, ssl.SSLError):
+                return None
+        family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_STREAM)
         try:
-            return await asyncio.wait_for(
-                asyncio.open_connection(ip, port, ssl=self._tls if tls else None), self.timeout
-            )
+            sock.setblocking(False)
+            sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
+            if not tls:
+                self._conceal(sock.getsockname()[1], ip, port, credentials)
+            await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (ip, port)), self.timeout)
+            return await asyncio.wait_for(asyncio.open_connection(
+                sock=sock, ssl=self._tls_unlogged if tls else None, server_hostname=ip if tls else None), self.timeout)
         except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            sock.close()
             return None
 
     @staticmethod

@@ -26,10 +26,13 @@ from camscan.transport.record import Recorder
 class LiveNetwork:
     """The machine's own interfaces; with ``record`` set, every frame the scan exchanges is saved."""
 
-    def __init__(self, record: str | Path | None = None, scan_options: dict | None = None) -> None:
-        """``scan_options`` go into the recording, for its replays."""
+    def __init__(self, record: str | Path | None = None, scan_options: dict | None = None,
+                 record_credentials: bool = False) -> None:
+        """``scan_options`` go into the recording, for its replays; credentials are kept out of
+        it unless ``record_credentials``."""
         self.record = record
         self.scan_options = scan_options
+        self.record_credentials = record_credentials
         self.recorder: Recorder | None = None
         self._neighbours: KernelNeighbours | None = None  # set by plan() when the scan cannot ARP
 
@@ -56,7 +59,8 @@ class LiveNetwork:
 
     def transport(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> LiveTransport:
         keylog = self.recorder.keylog_path if self.recorder else None
-        return LiveTransport(scope, rate, concurrency, timeout, keylog=keylog)
+        conceal = self.recorder.conceal if self.recorder and not self.record_credentials else None
+        return LiveTransport(scope, rate, concurrency, timeout, keylog=keylog, conceal=conceal)
 
     def discovery_sockets(
         self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram

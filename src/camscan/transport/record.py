@@ -5,10 +5,18 @@ A capture thread per interface reads a scapy L2 listening socket through a BPF f
 frame to one pcapng file. The TLS key log camscan's own TLS contexts write is embedded as
 Decryption Secrets Blocks (pcapng §4.7), so Wireshark and camscan's replay can read the
 HTTPS conversations too. Recording only listens: it never sends.
+
+Credentials stay out of the file (unless the user asks for them): the transport names the
+connection and the byte spans of its stream that carry an account (a WS-Security
+UsernameToken, an Authorization header) before the connection opens, and every frame of it
+is written with those bytes overwritten by as many ``X`` (lengths and sequence numbers stay
+valid, so the rest of the conversation still replays); such a connection's TLS keys are
+never logged. The file is created readable by its owner only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import select
@@ -22,6 +30,7 @@ from typing import Any
 
 from camscan import __version__
 from camscan.capture.reader import OPTION_COMMENT, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_SHB
+from camscan.private_files import open_private
 from camscan.transport import deepen_receive_queue
 
 ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Ethernet header too)
@@ -62,6 +71,62 @@ def scan_options_from(comments: list[str]) -> dict | None:
                 return None
             return options if isinstance(options, dict) else None
     return None
+
+
+ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_PROTOCOL_TCP = 0x0800, 0x86DD, 6
+VLAN_TAGS = (0x8100, 0x88A8)
+TCP_SYN, TCP_ACK = 0x02, 0x10
+CONCEALED = ord("X")
+
+
+class ConcealedConnection:
+    """The spans of one client stream (offsets from its first byte) that must not be recorded."""
+
+    def __init__(self, spans: tuple[tuple[int, int], ...]) -> None:
+        self.spans = spans
+        self.initial_sequence: int | None = None  # learnt from the connection's SYN
+
+
+def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], ConcealedConnection]) -> bytes:
+    """``frame`` with the concealed spans of its TCP stream overwritten by ``X``.
+
+    ``connections`` are keyed by (client port, server address packed, server port). A payload
+    frame of such a connection seen before its SYN is blanked whole: better too much than a secret.
+    """
+    ip = 14
+    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= ip else 0
+    while ethertype in VLAN_TAGS and len(frame) >= ip + 4:  # IEEE 802.1Q / 802.1ad tags before the IP header
+        ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
+    if ethertype == ETHERTYPE_IPV4 and len(frame) >= ip + 20 and frame[ip + 9] == IP_PROTOCOL_TCP:
+        tcp = ip + (frame[ip] & 0x0F) * 4
+        end, server = ip + int.from_bytes(frame[ip + 2:ip + 4], "big"), frame[ip + 16:ip + 20]
+    elif ethertype == ETHERTYPE_IPV6 and len(frame) >= ip + 40 and frame[ip + 6] == IP_PROTOCOL_TCP:
+        tcp, end, server = ip + 40, ip + 40 + int.from_bytes(frame[ip + 4:ip + 6], "big"), frame[ip + 24:ip + 40]
+    else:
+        return frame
+    if len(frame) < tcp + 20:
+        return frame
+    client_port, server_port, sequence = struct.unpack_from("!HHI", frame, tcp)
+    connection = connections.get((client_port, server, server_port))
+    if connection is None:
+        return frame
+    flags = frame[tcp + 13]
+    if flags & TCP_SYN and not flags & TCP_ACK:
+        connection.initial_sequence = sequence
+        return frame
+    start, end = tcp + (frame[tcp + 12] >> 4) * 4, min(end, len(frame))
+    if start >= end:
+        return frame
+    concealed = bytearray(frame)
+    if connection.initial_sequence is None:
+        concealed[start:end] = bytes([CONCEALED]) * (end - start)
+        return bytes(concealed)
+    offset = (sequence - connection.initial_sequence - 1) % (1 << 32)
+    for first, last in connection.spans:
+        low, high = max(first, offset), min(last, offset + end - start)
+        if low < high:
+            concealed[start + low - offset: start + high - offset] = bytes([CONCEALED]) * (high - low)
+    return bytes(concealed)
 
 
 class RecordError(RuntimeError):
@@ -120,7 +185,7 @@ class PcapNgFile:
     ENDIAN = "<"
 
     def __init__(self, path: Path, comment: str | None) -> None:
-        self._file = open(path, "wb")
+        self._file = open_private(path, "wb")  # it lists open streams: 0600, and the sudo user's
         self._file.write(section_header(self.ENDIAN, comment))
         # Interface Description Block: link type, reserved, snap length 0 (no limit); timestamps
         # in the default resolution, microseconds.
@@ -168,6 +233,14 @@ class Recorder:
         self._writer = None
         self._udp_until: float | None = None
         self._stopped_at = float("inf")
+        self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
+
+    def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...]) -> None:
+        """Keep ``spans`` of the stream the client port will send to server:port out of the file
+        (called before the connection opens)."""
+        with self._lock:
+            key = (client_port, ipaddress.ip_address(server).packed, server_port)
+            self._concealed[key] = ConcealedConnection(spans)
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""
@@ -224,6 +297,8 @@ class Recorder:
                 if frame is None or self._unheard(frame, stamp):
                     continue
                 with self._lock:
+                    if self._concealed:
+                        frame = conceal_credentials(frame, self._concealed)
                     self._write_new_keys_locked()
                     self._writer.write_frame(frame, stamp)
                     self.frames += 1
