@@ -19,8 +19,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "blind"))
 import measure  # noqa: E402  (tests/blind is no package; the report script imports it the same way)
 
 # Measured on the set as committed; see the README's "Blind measurement" table.
-MAKER_RECALL_FLOOR = 18 / 57
-CAMERA_RECALL_FLOOR = 24 / 108
+MAKER_RECALL_FLOOR = 18 / 58
+CAMERA_RECALL_FLOOR = 24 / 110
 FALSE_CAMERAS_CEILING = 0
 WRONG_MAKERS_CEILING = 3
 
