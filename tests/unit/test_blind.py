@@ -45,8 +45,8 @@ def test_the_set_spans_cameras_look_alikes_and_makers(devices: list[dict]) -> No
     cameras = [d for d in devices if d["truth"]["camera"]]
     others = [d for d in devices if not d["truth"]["camera"]]
     makers = {d["truth"]["maker"] for d in devices} - {None}
-    assert len(cameras) >= 25 and len(others) >= 60
-    assert len(makers) >= 40
+    assert len(cameras) >= 110 and len(others) >= 270
+    assert len(makers) >= 110
     assert max(sum(d["truth"]["maker"] == maker for d in devices) for maker in makers) * 10 <= len(devices)
 
 
