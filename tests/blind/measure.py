@@ -140,6 +140,15 @@ class Measurement:
     def camera_recall(self) -> float:
         return len(self.camera_hits) / len(self.cameras)
 
+    def with_strings(self) -> Measurement:
+        """The same figures over the devices that sent a string: MAC-only entries measure the OUI table."""
+        return Measurement([o for o in self.outcomes if has_strings(o.device)])
+
+
+def has_strings(device: dict) -> bool:
+    """Whether the device carries an observation other than its MAC address."""
+    return any(seen["field"] != "mac.address" for seen in device["observations"])
+
 
 def load_devices(path: Path = DEVICES) -> list[dict]:
     return yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -206,17 +215,21 @@ def measure(devices: list[dict], identifier: Identifier | None = None) -> Measur
 
 def report(measurement: Measurement) -> str:
     """The figures, the breakdowns by maker and by field, and every miss, as Markdown."""
-    m = measurement
+    m, s = measurement, measurement.with_strings()
     lines = [
         f"Devices: {len(m.outcomes)} ({len(m.cameras)} cameras/recorders, {len(m.others)} non-cameras), "
-        f"from {len({o.device['source'] for o in m.outcomes})} sources",
+        f"from {len({o.device['source'] for o in m.outcomes})} sources; {len(s.outcomes)} devices "
+        f"({len(s.cameras)} cameras/recorders) carry a string other than their MAC address",
         "",
-        "| measure | value |",
-        "| --- | --- |",
-        f"| maker recall (cameras whose strings name the maker) | {len(m.maker_hits)}/{len(m.named_cameras)} = {m.maker_recall:.1%} |",
-        f"| camera recall (cameras called cameras) | {len(m.camera_hits)}/{len(m.cameras)} = {m.camera_recall:.1%} |",
-        f"| false cameras (non-cameras called cameras) | {len(m.false_cameras)}/{len(m.others)} |",
-        f"| wrong makers (a maker named, not the source's) | {len(m.wrong_makers)}/{len(m.outcomes)} |",
+        "| measure | all devices | devices with strings |",
+        "| --- | --- | --- |",
+        f"| maker recall (cameras whose strings name the maker) | {_share(m.maker_hits, m.named_cameras)} "
+        f"| {_share(s.maker_hits, s.named_cameras)} |",
+        f"| camera recall (cameras called cameras) | {_share(m.camera_hits, m.cameras)} | {_share(s.camera_hits, s.cameras)} |",
+        f"| false cameras (non-cameras called cameras) | {len(m.false_cameras)}/{len(m.others)} "
+        f"| {len(s.false_cameras)}/{len(s.others)} |",
+        f"| wrong makers (a maker named, not the source's) | {len(m.wrong_makers)}/{len(m.outcomes)} "
+        f"| {len(s.wrong_makers)}/{len(s.outcomes)} |",
         "",
         "By maker (devices; cameras; named cameras with the maker found; cameras called cameras):",
         "",
@@ -242,6 +255,10 @@ def report(measurement: Measurement) -> str:
     lines += [_miss("non-camera called a camera", o) for o in m.false_cameras]
     lines += [_miss("wrong maker", o) for o in m.wrong_makers]
     return "\n".join(lines)
+
+
+def _share(hits: list[Outcome], of: list[Outcome]) -> str:
+    return f"{len(hits)}/{len(of)} = {len(hits) / len(of):.1%}" if of else "0/0"
 
 
 def _miss(what: str, outcome: Outcome) -> str:
