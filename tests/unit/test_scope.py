@@ -3,7 +3,7 @@
 import pytest
 
 from camscan.scope import Scope, ScopeError, read_scope_file
-from camscan.transport import OutOfScopeError, guard
+from camscan.transport.guard import OutOfScopeError, guard
 
 
 def test_cidr_range_and_single_targets():
