@@ -61,6 +61,40 @@ NON_PUBLIC = IPSet([
     "::1/128", "::/128", "fc00::/7", "fe80::/10", "2001:db8::/32",
 ])
 
+# Addresses that are never a host to scan, whatever the flags (a target that includes one is refused).
+NEVER_TARGETS = {
+    # RFC 1122 3.2.1.3: "this host on this network", never a destination; Linux nonetheless routes
+    # 0.0.0.1 and its neighbours out of the default interface.
+    "0.0.0.0/8": "'this network' (RFC 1122), not a host",
+    "224.0.0.0/4": "multicast (RFC 5771), which reaches a whole group",
+    # RFC 1112 4 reserves 240/4; RFC 919 makes 255.255.255.255 the broadcast to the whole link.
+    "240.0.0.0/4": "reserved (RFC 1112) or the limited broadcast 255.255.255.255 (RFC 919)",
+    "::/128": "the unspecified address (RFC 4291 2.5.2), not a host",
+    "ff00::/8": "IPv6 multicast (RFC 4291 2.7), which reaches a whole group",
+}
+# This machine itself: a target only where a target names nothing else (127.0.0.1, 127.0.0.0/8, ::1).
+LOOPBACK = IPSet(["127.0.0.0/8", "::1/128"])
+
+
+def _ranges(addresses: IPSet, most: int = 3) -> str:
+    spans = list(addresses.iter_ipranges())
+    shown = ", ".join(str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in spans[:most])
+    return shown + (" ..." if len(spans) > most else "")
+
+
+def refuse_non_hosts(authorised: IPSet, named_loopback: IPSet) -> None:
+    """Refuse a scope holding an address that is never a host (``NEVER_TARGETS``), or loopback
+    that no target named on its own."""
+    for block, what in NEVER_TARGETS.items():
+        caught = authorised & IPSet([block])
+        if caught.size:
+            raise ScopeError(f"{_ranges(caught)} is {what}: never a target; name host addresses only "
+                             f"(or --exclude {block})")
+    stray = (authorised & LOOPBACK) - named_loopback
+    if stray.size:
+        raise ScopeError(f"{_ranges(stray)} is loopback (this machine) reached through a wider target; "
+                         "name loopback on its own (e.g. 127.0.0.1 or 127.0.0.0/8) to scan it, or --exclude it")
+
 
 class Scope:
     """What the user authorised: targets, narrowed by a scope file, minus exclusions.
@@ -79,8 +113,12 @@ class Scope:
         if not self.targets:
             raise ScopeError("no targets given: name at least one IP, CIDR block or range")
         authorised = IPSet()
+        named_loopback = IPSet()
         for spec in self.targets:
-            authorised |= parse_target(spec, hosts_only=True)
+            block = parse_target(spec, hosts_only=True)
+            authorised |= block
+            if block.issubset(LOOPBACK):
+                named_loopback |= block
         if scope_specs is not None:
             boundary = IPSet()
             for spec in scope_specs:
@@ -89,6 +127,7 @@ class Scope:
         for spec in exclude:
             authorised -= parse_target(spec)
         self.allow_public = allow_public
+        refuse_non_hosts(authorised, named_loopback)
         translated = authorised & TRANSLATED_IPV4
         if translated.size:
             raise ScopeError(
