@@ -15,7 +15,7 @@ import pytest
 from camscan.capture.reader import Recording
 from camscan.checks.runner import gateway_findings
 from camscan.discovery import Discovery, DiscoverySettings
-from camscan.model import Device, Identification, Observation
+from camscan.model import Device, Observation
 from camscan.probes import flows
 from camscan.probes.discovery import discovery_probes
 from camscan.scope import Scope
@@ -129,8 +129,7 @@ def test_discovery_follow_ups_go_only_to_in_scope_data_ports(field, url):
 
 
 def gateway(location: str) -> Device:
-    return Device(ip=CAMERA, mac=None, services=[], observations=[at("ssdp.location", location)],
-                  identification=Identification())
+    return Device(ip=CAMERA, observations=[at("ssdp.location", location)])
 
 
 @pytest.mark.parametrize("port", CONNECT_ONLY_PORTS)
@@ -148,3 +147,78 @@ def test_the_port_forward_check_asks_a_data_port():
     transport = network.transport(Scope([CAMERA]), 1000, 4, 0.5)
     asyncio.run(gateway_findings(transport, [gateway(f"http://{CAMERA}:9108/rootDesc.xml")]))
     assert network.attempted_sends == [AttemptedSend("conversation", CAMERA, 9108)]
+
+
+class DatagramSocket:
+    """Stands in for a discovery socket: keeps what is sent, hands out queued replies."""
+
+    def __init__(self, replies=()) -> None:
+        self.sent: list[tuple[bytes, tuple[str, int]]] = []
+        self.replies = list(replies)
+
+    def setsockopt(self, *option) -> None:
+        pass
+
+    def sendto(self, payload: bytes, address: tuple[str, int]) -> None:
+        self.sent.append((payload, address))
+
+    def recvfrom(self, size: int):
+        if not self.replies:
+            raise BlockingIOError
+        return self.replies.pop(0)
+
+
+def discovery_sockets(scope: Scope, links: dict, replies=()):
+    heard: list[str] = []
+    probes = discovery_probes(seed=1)
+    sockets = discovery_transport.DiscoverySockets(scope, Pacer(100000), probes, links,
+                                                   lambda probe, data, ip, port, at: heard.append(ip))
+    sockets._sockets = {probe.name: DatagramSocket(replies) for probe in probes}
+    return sockets, heard
+
+
+def sent(sockets) -> list[tuple[str, int]]:
+    return [address for sock in sockets._sockets.values() for _payload, address in sock.sent]
+
+
+@pytest.mark.parametrize("link", ["198.18.0.1/23", "198.18.0.1/31", "198.18.0.1/32", "198.18.1.1/24"])
+def test_live_discovery_refuses_to_multicast_on_a_link_not_wholly_in_scope(link):
+    sockets, _heard = discovery_sockets(Scope(["198.18.0.0/24"]), {"lab0": ipaddress.IPv4Interface(link)})
+    with pytest.raises(OutOfScopeError, match="multicast"):
+        asyncio.run(sockets.send_multicast())
+    assert sent(sockets) == []
+
+
+@pytest.mark.parametrize("link", ["198.18.0.1/24", "198.18.0.5/30"])
+def test_live_discovery_multicasts_on_a_link_wholly_in_scope(link):
+    sockets, _heard = discovery_sockets(Scope(["198.18.0.0/24"]), {"lab0": ipaddress.IPv4Interface(link)})
+    asyncio.run(sockets.send_multicast())
+    assert {address for address in sent(sockets)} == {(probe.group, probe.port) for probe in sockets.probes}
+
+
+def test_multicast_links_are_the_links_of_at_most_a_30_wholly_in_scope(monkeypatch):
+    links = {"p30": ["198.18.0.5/30"], "p31": ["198.18.0.8/31"], "half": ["198.18.0.129/24"]}
+    monkeypatch.setattr(discovery_transport.socket, "if_nameindex", lambda: list(enumerate(links)))
+    monkeypatch.setattr(discovery_transport, "interface_links",
+                        lambda name: [ipaddress.IPv4Interface(a) for a in links[name]])
+    assert set(discovery_transport.multicast_links(Scope(["198.18.0.0/25"]))) == {"p30"}
+    assert discovery_transport.multicast_links(Scope(["198.18.0.0/25"]), only="p31") == {}
+
+
+def test_live_discovery_sends_unicast_only_into_scope():
+    sockets, _heard = discovery_sockets(Scope([CAMERA]), {})
+    with pytest.raises(OutOfScopeError):
+        asyncio.run(sockets.send_unicast(OUTSIDE))
+    assert sent(sockets) == []
+    asyncio.run(sockets.send_unicast(CAMERA))
+    assert {ip for ip, _port in sent(sockets)} == {CAMERA}
+
+
+def test_live_discovery_drops_replies_from_outside_scope():
+    replies = [(b"reply", (OUTSIDE, 3702)), (b"reply", (CAMERA, 3702)), (b"reply", ("198.18.0.11", 3702))]
+    sockets, heard = discovery_sockets(Scope([CAMERA]), {}, replies)
+    probe = sockets.probes[0]
+    sockets._read(probe, sockets._sockets[probe.name])
+    assert heard == [CAMERA]
+    assert sockets.dropped_out_of_scope == 2
+    assert sent(sockets) == []
