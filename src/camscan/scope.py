@@ -22,7 +22,7 @@ def parse_target(text: str, hosts_only: bool = False) -> IPSet:
     spec = text.strip()
     try:
         if "-" in spec:
-            start, end = (part.strip() for part in spec.split("-", 1))
+            start, end = (part.strip() for part in spec.split("-"))
             if "." not in end and ":" not in end:
                 end = start.rsplit(".", 1)[0] + "." + end
             return IPSet(IPRange(start, end))
@@ -45,7 +45,8 @@ def read_scope_file(path: str | Path) -> list[str]:
         lines = Path(path).read_text().splitlines()
     except OSError as error:
         raise ScopeError(f"cannot read scope file {path}: {error.strerror}") from None
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+    specs = (line.partition("#")[0].strip() for line in lines)
+    return [spec for spec in specs if spec]
 
 
 MAX_ADDRESSES = 1 << 20
@@ -76,10 +77,15 @@ NEVER_TARGETS = {
 LOOPBACK = IPSet(["127.0.0.0/8", "::1/128"])
 
 
-def _ranges(addresses: IPSet, most: int = 3) -> str:
+def format_ranges(addresses: IPSet, most: int | None = None) -> str:
+    """Addresses as ranges, e.g. ``198.18.0.1-198.18.0.20, 198.18.0.30``; past ``most`` ranges, `` ...``."""
     spans = list(addresses.iter_ipranges())
-    shown = ", ".join(str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in spans[:most])
-    return shown + (" ..." if len(spans) > most else "")
+    shown = spans if most is None else spans[:most]
+    text = ", ".join(str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in shown)
+    return text + (" ..." if spans[len(shown):] else "")
+
+
+ERROR_RANGES = 3  # ranges an error message names
 
 
 def refuse_non_hosts(authorised: IPSet, named_loopback: IPSet) -> None:
@@ -88,11 +94,11 @@ def refuse_non_hosts(authorised: IPSet, named_loopback: IPSet) -> None:
     for block, what in NEVER_TARGETS.items():
         caught = authorised & IPSet([block])
         if caught.size:
-            raise ScopeError(f"{_ranges(caught)} is {what}: never a target; name host addresses only "
+            raise ScopeError(f"{format_ranges(caught, ERROR_RANGES)} is {what}: never a target; name host addresses only "
                              f"(or --exclude {block})")
     stray = (authorised & LOOPBACK) - named_loopback
     if stray.size:
-        raise ScopeError(f"{_ranges(stray)} is loopback (this machine) reached through a wider target; "
+        raise ScopeError(f"{format_ranges(stray, ERROR_RANGES)} is loopback (this machine) reached through a wider target; "
                          "name loopback on its own (e.g. 127.0.0.1 or 127.0.0.0/8) to scan it, or --exclude it")
 
 
@@ -131,14 +137,13 @@ class Scope:
         translated = authorised & TRANSLATED_IPV4
         if translated.size:
             raise ScopeError(
-                f"{translated.iter_cidrs()[0]} embeds IPv4 addresses in IPv6; name the IPv4 addresses instead "
+                f"{format_ranges(translated, ERROR_RANGES)} embed IPv4 addresses in IPv6; name the IPv4 addresses instead "
                 "so that exclusions and the public-address check apply to them"
             )
         public = authorised - NON_PUBLIC
         if public.size and not allow_public:
-            blocks = ", ".join(str(cidr) for cidr in list(public.iter_cidrs())[:5])
             raise ScopeError(
-                f"{blocks} are public (Internet) addresses; camscan scans them only with "
+                f"{format_ranges(public, ERROR_RANGES)} are public (Internet) addresses; camscan scans them only with "
                 "--allow-public, and only where you are authorised to"
             )
         if authorised.size > MAX_ADDRESSES:
@@ -207,5 +212,4 @@ class Scope:
 
     def describe(self) -> str:
         """The scope as address ranges, e.g. ``198.18.0.1-198.18.3.254``."""
-        ranges = [str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in self._set.iter_ipranges()]
-        return ", ".join(ranges) or "(empty)"
+        return format_ranges(self._set) or "(empty)"

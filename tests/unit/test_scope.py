@@ -68,7 +68,7 @@ def test_oversized_scopes_are_refused_before_anything_is_sent():
 
 
 def test_ipv4_hidden_in_ipv6_is_refused():
-    with pytest.raises(ScopeError, match="embeds IPv4"):
+    with pytest.raises(ScopeError, match="embed IPv4"):
         Scope(["::ffff:198.18.0.0/120"], exclude=["198.18.0.5"], allow_public=True)
 
 
@@ -164,3 +164,69 @@ def test_junk_is_outside_however_often_asked():
     scope = Scope(["198.18.0.0/24"])
     for junk in (None, b"198.18.0.10", "198.18.0.10 ", "198.18.0.10/32", "198.18.0.10:80"):
         assert not scope.allowed(junk) and not scope.allowed(junk), junk
+
+
+def test_describe_names_every_range_and_an_empty_scope():
+    scope = Scope(["198.18.0.9-11", "198.18.0.16-18", "198.18.0.30", "198.18.0.40", "fd00::1-fd00::2"])
+    assert scope.describe() == "198.18.0.9-198.18.0.11, 198.18.0.16-198.18.0.18, 198.18.0.30, 198.18.0.40, fd00::1-fd00::2"
+    assert Scope(["198.18.0.5"], exclude=["198.18.0.5"]).describe() == "(empty)"
+
+
+def test_blocks_are_the_smallest_cidr_around_each_range():
+    assert Scope(["198.18.0.9-11", "198.18.0.16-18", "198.18.0.30"]).blocks() == [
+        "198.18.0.8/30", "198.18.0.16/30", "198.18.0.30/32"]
+
+
+def test_an_error_names_three_ranges_at_most():
+    with pytest.raises(ScopeError, match=r"^0\.0\.0\.1, 0\.0\.0\.3-0\.0\.0\.4, 0\.0\.0\.7 is 'this network'"):
+        Scope(["0.0.0.1", "0.0.0.3-4", "0.0.0.7"])
+    with pytest.raises(ScopeError, match=r"^0\.0\.0\.1, 0\.0\.0\.3, 0\.0\.0\.5 \.\.\. is 'this network'"):
+        Scope(["0.0.0.1", "0.0.0.3", "0.0.0.5", "0.0.0.7"])
+    with pytest.raises(ScopeError, match=r"^8\.8\.8\.8, 9\.9\.9\.9 are public"):
+        Scope(["8.8.8.8", "9.9.9.9"])
+    with pytest.raises(ScopeError, match=r"^::ffff:198.18.0.1-::ffff:198.18.0.2, 64:ff9b::c612:1 embed IPv4"):
+        Scope(["::ffff:198.18.0.1-::ffff:198.18.0.2", "64:ff9b::198.18.0.1"])
+
+
+def test_a_scope_may_hold_exactly_the_most_addresses_a_scan_sweeps():
+    assert Scope(["fd00::/108"]).size == 1 << 20
+    with pytest.raises(ScopeError, match="split it"):
+        Scope(["fd00::/108", "fd00:1::1"])
+
+
+def test_an_ipv6_block_keeps_its_first_and_last_addresses():
+    scope = Scope(["fd00::/16"], scope_specs=["fd00::/120", "fd00:ffff:ffff:ffff:ffff:ffff:ffff:ff00/120"])
+    assert scope.allowed("fd00::") and scope.allowed("fd00:ffff:ffff:ffff:ffff:ffff:ffff:ffff")
+
+
+def test_excluded_loopback_leaves_the_rest_of_a_named_loopback_range():
+    scope = Scope(["127.0.0.1-3"], exclude=["127.0.0.2"])
+    assert list(scope.hosts()) == ["127.0.0.1", "127.0.0.3"]
+    assert Scope(["127.0.0.1"], exclude=["127.0.0.1"]).size == 0
+
+
+@pytest.mark.parametrize("scope_targets, network, covered", [
+    (["198.18.0.1-254"], "198.18.0.0/24", True),
+    (["198.18.0.2-254"], "198.18.0.0/24", False),  # the first host is missing
+    (["198.18.0.1-253"], "198.18.0.0/24", False),  # the last host is missing
+    (["198.18.0.0/31"], "198.18.0.0/31", True),  # a /31 has two hosts and no network or broadcast address
+    (["198.18.0.0"], "198.18.0.0/31", False),
+    (["198.18.0.5"], "198.18.0.5/32", True),
+    (["198.18.0.5"], "198.18.0.6/32", False),
+    (["198.18.0.5"], "not a network", False),
+])
+def test_covers_network_needs_every_host_of_the_network(scope_targets, network, covered):
+    assert Scope(scope_targets).covers_network(network) is covered
+
+
+def test_verdicts_are_remembered_for_65536_addresses_then_start_over(monkeypatch):
+    scope = Scope(["198.18.0.0/15"])
+    decided: list[str] = []
+    decide = scope._decide
+    monkeypatch.setattr(scope, "_decide", lambda ip: decided.append(ip) or decide(ip))
+    first = [str(ipaddress.ip_address("198.18.0.1") + offset) for offset in range(1 << 16)]
+    for ip in first:
+        scope.allowed(ip)
+    assert scope.allowed(first[0]) and scope.allowed(first[-1]) and len(decided) == 1 << 16
+    assert scope.allowed("198.19.0.1") and len(decided) == (1 << 16) + 1  # the 65,537th: the cache starts over
+    assert scope.allowed(first[0]) and len(decided) == (1 << 16) + 2
