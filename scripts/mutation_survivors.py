@@ -21,8 +21,8 @@ def changed_lines(diff: str) -> tuple[str, str]:
 
 
 def main(equivalent_path: str) -> int:
-    listed = {(entry["module"], entry["original"].strip(), entry["mutated"].strip()): entry["reason"]
-              for entry in yaml.safe_load(open(equivalent_path)) or []}
+    listed = {(entry["module"], entry["original"].strip(), mutated.strip()): entry["reason"]
+              for entry in yaml.safe_load(open(equivalent_path)) or [] for mutated in entry["mutated"]}
     survivors, unrun, killed = [], [], 0
     for line in sys.stdin:
         item, result = json.loads(line)
