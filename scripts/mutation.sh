@@ -14,6 +14,10 @@ set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 python="${PYTHON:-$repo/.venv/bin/python}"
 bin="$(dirname "$python")"
+if [ ! -x "$bin/cosmic-ray" ]; then
+    echo "mutation.sh: cosmic-ray is not installed: $bin/pip install -e '$repo[mutation]'" >&2
+    exit 2
+fi
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 cp -r "$repo/src" "$repo/tests" "$repo/signatures" "$repo/scripts" "$repo/pyproject.toml" "$work"
