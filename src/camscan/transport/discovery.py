@@ -21,7 +21,7 @@ from collections.abc import Callable
 from camscan.probes.discovery import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import Pacer, deepen_receive_queue
-from camscan.transport.guard import guard, guard_conversation, guard_multicast, multicast_allowed
+from camscan.transport.guard import guard, guard_multicast, multicast_allowed
 
 MAX_DATAGRAM = 65535
 READ_BATCH = 32  # replies parsed per event-loop turn
@@ -161,7 +161,6 @@ class DiscoverySockets:
         if ipaddress.ip_address(ip).version != 4:
             return
         for probe in self.probes:
-            guard_conversation(self.scope, ip, probe.port)
             for request in probe.requests:
                 await self._send(self._sockets[probe.name], request, (ip, probe.port))
 
