@@ -19,10 +19,10 @@ from camscan.probes import flows
 from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes
-from camscan.probes.ports import CONNECT_ONLY
 from camscan.protocols import ProtocolError
 from camscan.scope import Scope
 from camscan.store import Store
+from camscan.transport.guard import CONNECT_ONLY
 from camscan.transport.live import LiveTransport
 
 # Follow-ups per device: a camera lists one or two XAddrs (IPv4 and IPv6) and one LOCATION.

@@ -22,7 +22,7 @@ def parse_target(text: str, hosts_only: bool = False) -> IPSet:
     spec = text.strip()
     try:
         if "-" in spec:
-            start, end = (part.strip() for part in spec.split("-", 1))
+            start, end = (part.strip() for part in spec.split("-"))
             if "." not in end and ":" not in end:
                 end = start.rsplit(".", 1)[0] + "." + end
             return IPSet(IPRange(start, end))
@@ -45,7 +45,8 @@ def read_scope_file(path: str | Path) -> list[str]:
         lines = Path(path).read_text().splitlines()
     except OSError as error:
         raise ScopeError(f"cannot read scope file {path}: {error.strerror}") from None
-    return [line.split("#", 1)[0].strip() for line in lines if line.split("#", 1)[0].strip()]
+    specs = (line.partition("#")[0].strip() for line in lines)
+    return [spec for spec in specs if spec]
 
 
 MAX_ADDRESSES = 1 << 20
@@ -60,6 +61,45 @@ NON_PUBLIC = IPSet([
     "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
     "::1/128", "::/128", "fc00::/7", "fe80::/10", "2001:db8::/32",
 ])
+
+# Addresses that are never a host to scan, whatever the flags (a target that includes one is refused).
+NEVER_TARGETS = {
+    # RFC 1122 3.2.1.3: "this host on this network", never a destination; Linux nonetheless routes
+    # 0.0.0.1 and its neighbours out of the default interface.
+    "0.0.0.0/8": "'this network' (RFC 1122), not a host",
+    "224.0.0.0/4": "multicast (RFC 5771), which reaches a whole group",
+    # RFC 1112 4 reserves 240/4; RFC 919 makes 255.255.255.255 the broadcast to the whole link.
+    "240.0.0.0/4": "reserved (RFC 1112) or the limited broadcast 255.255.255.255 (RFC 919)",
+    "::/128": "the unspecified address (RFC 4291 2.5.2), not a host",
+    "ff00::/8": "IPv6 multicast (RFC 4291 2.7), which reaches a whole group",
+}
+# This machine itself: a target only where a target names nothing else (127.0.0.1, 127.0.0.0/8, ::1).
+LOOPBACK = IPSet(["127.0.0.0/8", "::1/128"])
+
+
+def format_ranges(addresses: IPSet, most: int | None = None) -> str:
+    """Addresses as ranges, e.g. ``198.18.0.1-198.18.0.20, 198.18.0.30``; past ``most`` ranges, `` ...``."""
+    spans = list(addresses.iter_ipranges())
+    shown = spans if most is None else spans[:most]
+    text = ", ".join(str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in shown)
+    return text + (" ..." if spans[len(shown):] else "")
+
+
+ERROR_RANGES = 3  # ranges an error message names
+
+
+def refuse_non_hosts(authorised: IPSet, named_loopback: IPSet) -> None:
+    """Refuse a scope holding an address that is never a host (``NEVER_TARGETS``), or loopback
+    that no target named on its own."""
+    for block, what in NEVER_TARGETS.items():
+        caught = authorised & IPSet([block])
+        if caught.size:
+            raise ScopeError(f"{format_ranges(caught, ERROR_RANGES)} is {what}: never a target; name host addresses only "
+                             f"(or --exclude {block})")
+    stray = (authorised & LOOPBACK) - named_loopback
+    if stray.size:
+        raise ScopeError(f"{format_ranges(stray, ERROR_RANGES)} is loopback (this machine) reached through a wider target; "
+                         "name loopback on its own (e.g. 127.0.0.1 or 127.0.0.0/8) to scan it, or --exclude it")
 
 
 class Scope:
@@ -79,8 +119,12 @@ class Scope:
         if not self.targets:
             raise ScopeError("no targets given: name at least one IP, CIDR block or range")
         authorised = IPSet()
+        named_loopback = IPSet()
         for spec in self.targets:
-            authorised |= parse_target(spec, hosts_only=True)
+            block = parse_target(spec, hosts_only=True)
+            authorised |= block
+            if block.issubset(LOOPBACK):
+                named_loopback |= block
         if scope_specs is not None:
             boundary = IPSet()
             for spec in scope_specs:
@@ -89,17 +133,17 @@ class Scope:
         for spec in exclude:
             authorised -= parse_target(spec)
         self.allow_public = allow_public
+        refuse_non_hosts(authorised, named_loopback)
         translated = authorised & TRANSLATED_IPV4
         if translated.size:
             raise ScopeError(
-                f"{translated.iter_cidrs()[0]} embeds IPv4 addresses in IPv6; name the IPv4 addresses instead "
+                f"{format_ranges(translated, ERROR_RANGES)} embed IPv4 addresses in IPv6; name the IPv4 addresses instead "
                 "so that exclusions and the public-address check apply to them"
             )
         public = authorised - NON_PUBLIC
         if public.size and not allow_public:
-            blocks = ", ".join(str(cidr) for cidr in list(public.iter_cidrs())[:5])
             raise ScopeError(
-                f"{blocks} are public (Internet) addresses; camscan scans them only with "
+                f"{format_ranges(public, ERROR_RANGES)} are public (Internet) addresses; camscan scans them only with "
                 "--allow-public, and only where you are authorised to"
             )
         if authorised.size > MAX_ADDRESSES:
@@ -168,5 +212,4 @@ class Scope:
 
     def describe(self) -> str:
         """The scope as address ranges, e.g. ``198.18.0.1-198.18.3.254``."""
-        ranges = [str(span[0]) if span.size == 1 else f"{span[0]}-{span[-1]}" for span in self._set.iter_ipranges()]
-        return ", ".join(ranges) or "(empty)"
+        return format_ranges(self._set) or "(empty)"

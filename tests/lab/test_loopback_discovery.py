@@ -94,7 +94,7 @@ def test_unicast_probe_reply_parsed_and_out_of_scope_reply_dropped():
 
 
 def test_unicast_to_an_address_outside_scope_is_refused():
-    from camscan.transport import OutOfScopeError
+    from camscan.transport.guard import OutOfScopeError
 
     async def scenario():
         sockets = DiscoverySockets(Scope([DEVICE]), Pacer(1000), discovery_probes(seed=2), {}, lambda *args: None)

@@ -19,7 +19,7 @@ from aiohttp import web
 from camscan.credentials import Account, account_from_options
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.scope import Scope
-from camscan.transport import OutOfScopeError
+from camscan.transport.guard import OutOfScopeError
 from camscan.transport.live import LiveTransport
 
 CAMERA = "127.0.32.1"

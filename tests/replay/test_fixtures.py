@@ -1,11 +1,14 @@
 """Every recorded lab scan in pcaps/, replayed: the same inventory as the live scan that made it.
 
 No root, no network: the replay answers each probe from the recording. A guard makes any
-attempt to open a network socket fail the test.
+attempt to open a network socket fail the test, and every send the scan attempted (which the
+replay network logs before its guard decides) must have been to an in-scope address, and
+never data to a connect-only port.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import socket
 from pathlib import Path
@@ -16,10 +19,13 @@ from click.testing import CliRunner
 from camscan.cli import main
 from camscan.lab import get_profile, load_profiles
 from camscan.lab.score import without_timestamps
+from camscan.transport.replay import AttemptedSend, ReplayNetwork
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 NETWORK = "198.18.90.0/29"  # where pcaps/record_fixtures.py puts each profile's lab
 FIXTURES = sorted(PCAPS.glob("*.pcapng"))
+# Written out, not imported from the guard, so that a change to the guard's list fails here.
+CONNECT_ONLY_PORTS = {445, 34567, 37777, *range(9100, 9108)}
 
 
 @pytest.fixture
@@ -35,11 +41,44 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "socket", refuse)
 
 
-def replayed(tmp_path: Path, recording: Path) -> list[dict]:
+@pytest.fixture
+def replay_networks(monkeypatch) -> list[ReplayNetwork]:
+    """The replay networks the test's scans ran on, with the sends each logged."""
+    networks: list[ReplayNetwork] = []
+    opened = ReplayNetwork.__init__
+
+    def open_and_keep(network: ReplayNetwork, recording) -> None:
+        opened(network, recording)
+        networks.append(network)
+
+    monkeypatch.setattr(ReplayNetwork, "__init__", open_and_keep)
+    return networks
+
+
+def forbidden_sends(networks: list[ReplayNetwork], in_scope: set[str]) -> list[AttemptedSend]:
+    """The logged sends to an address outside ``in_scope`` (a multicast group aside), and any
+    conversation with a connect-only port."""
+    return [
+        send for network in networks for send in network.attempted_sends
+        if (send.address not in in_scope and not ipaddress.ip_address(send.address).is_multicast)
+        or (send.kind == "conversation" and send.port in CONNECT_ONLY_PORTS)
+    ]
+
+
+def hosts_of(network: str) -> set[str]:
+    return {str(ip) for ip in ipaddress.ip_network(network).hosts()}
+
+
+def replayed(tmp_path: Path, recording: Path, networks: list[ReplayNetwork], *options: str,
+             in_scope: set[str] = hosts_of(NETWORK)) -> list[dict]:
+    """The inventory of a replay of ``NETWORK``; every send it attempted was within ``in_scope``."""
     db = tmp_path / "replay.db"
     runner = CliRunner()
-    result = runner.invoke(main, ["scan", NETWORK, "--replay", str(recording), "--db", str(db), "--yes", "--json"])
+    result = runner.invoke(main, ["scan", NETWORK, "--replay", str(recording), "--db", str(db), "--yes", "--json",
+                                  *options])
     assert result.exit_code == 0, result.output
+    assert networks and networks[-1].attempted_sends
+    assert forbidden_sends(networks, in_scope) == []
     exported = runner.invoke(main, ["export", "--db", str(db), "--format", "json"])
     assert exported.exit_code == 0, exported.output
     return without_timestamps(json.loads(exported.output))
@@ -54,9 +93,30 @@ def test_there_is_a_fixture_for_every_lab_profile():
 
 
 @pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)
-def test_replay_gives_the_live_inventory(recording, tmp_path, no_network):
+def test_replay_gives_the_live_inventory(recording, tmp_path, no_network, replay_networks):
     expected = json.loads(recording.with_suffix(".json").read_text())
-    assert comparable(replayed(tmp_path, recording)) == comparable(expected)
+    assert comparable(replayed(tmp_path, recording, replay_networks)) == comparable(expected)
+
+
+@pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)
+def test_a_replay_that_excludes_the_device_never_contacts_or_keeps_it(recording, tmp_path, no_network,
+                                                                       replay_networks):
+    """The device still answers the replayed multicast, from outside scope now: its replies are
+    dropped, and nothing is sent to it or to what it names."""
+    [device] = {device["ip"] for device in json.loads(recording.with_suffix(".json").read_text())}
+    devices = replayed(tmp_path, recording, replay_networks, "--exclude", device,
+                       in_scope=hosts_of(NETWORK) - {device})
+    assert device not in {found["ip"] for found in devices}
+
+
+@pytest.mark.parametrize("target", ["0.0.0.1", "0.0.0.0/24", "255.255.255.255", "224.0.0.251", "ff02::1", "::"])
+def test_a_replay_refuses_addresses_that_are_never_hosts(target, tmp_path, no_network, replay_networks):
+    """Refused before the network opens (live, 0.0.0.1 would leave through the default route)."""
+    result = CliRunner().invoke(main, ["scan", target, "--replay", str(FIXTURES[0]), "--db", str(tmp_path / "r.db"),
+                                       "--yes", "--allow-public"])
+    assert result.exit_code != 0
+    assert "never a target" in result.output
+    assert replay_networks == []
 
 
 def _identifiable_camera(recording: Path) -> bool:
@@ -65,6 +125,6 @@ def _identifiable_camera(recording: Path) -> bool:
 
 
 @pytest.mark.parametrize("recording", [path for path in FIXTURES if _identifiable_camera(path)], ids=lambda path: path.stem)
-def test_replayed_camera_or_recorder_has_the_profiles_device_type(recording, tmp_path, no_network):
-    devices = replayed(tmp_path, recording)
+def test_replayed_camera_or_recorder_has_the_profiles_device_type(recording, tmp_path, no_network, replay_networks):
+    devices = replayed(tmp_path, recording, replay_networks)
     assert [device["device_type"] for device in devices] == [get_profile(recording.stem).truth["device_type"]]

@@ -27,7 +27,7 @@ def conversation(port: int, turns, times=None, completed: bool = True, client_re
 
 
 def replay(rec: Recording, flow, port: int, tls: bool = False):
-    transport = ReplayTransport(rec, Scope([CAMERA]), 1000, 2.0, {SCANNER})
+    transport = ReplayTransport(rec, Scope([CAMERA]), 1000, 2.0, {SCANNER}, [])
     return asyncio.run(transport.run_flow(CAMERA, port, flow, tls=tls))
 
 
@@ -87,7 +87,7 @@ def test_the_sweep_finds_open_only_where_its_own_connect_probe_got_through():
     late = conversation(80, [], completed=False, client_reset=True)  # the SYN-ACK came after the connect gave up
     swept = conversation(554, [], client_reset=True)
     follow_up_only = conversation(8000, [("c", b"POST /onvif/device_service HTTP/1.1\r\n\r\n"), ("s", PAGE)])
-    transport = ReplayTransport(recording(late, swept, follow_up_only), Scope([CAMERA]), 1000, 2.0, {SCANNER})
+    transport = ReplayTransport(recording(late, swept, follow_up_only), Scope([CAMERA]), 1000, 2.0, {SCANNER}, [])
     assert asyncio.run(transport.open_ports(CAMERA, [80, 554, 8000])) == [554]
     assert asyncio.run(transport.run_flow(CAMERA, 8000, flows.http_flow(CAMERA, 8000, vendor_paths=()))).connected
 

@@ -15,6 +15,7 @@ from camscan.checks.flows import (
     snapshot_no_auth_flow,
 )
 from camscan.model import Device, Finding
+from camscan.transport.guard import CONNECT_ONLY
 
 # The bounds the README promises: requests the checks send to one device, in all.
 MAX_REQUESTS_PER_DEVICE = 24
@@ -106,6 +107,9 @@ async def gateway_findings(transport, devices: list[Device]) -> tuple[list[tuple
         try:
             port = urlsplit(location).port or 80
         except ValueError:
+            continue
+        if port in CONNECT_ONLY:
+            notices.append(f"UPnP description {location} of {gateway.ip} names a connect-only port: not contacted")
             continue
         budget = RequestBudget(MAX_REQUESTS_PER_DEVICE)
         result = await transport.run_flow(gateway.ip, port, igd_port_mappings_flow(gateway.ip, port, location, budget))

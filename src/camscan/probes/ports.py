@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from camscan.transport.guard import CONNECT_ONLY
+
 # Why each port is swept by default (README.md lists the same table).
 DEFAULT_PORTS: dict[int, str] = {
     21: "FTP: recorders and cameras name make, model and firmware in the greeting",
@@ -40,9 +42,6 @@ PORT_FLOWS: dict[int, tuple[str, ...]] = {
     443: (HTTPS,), 7443: (HTTPS,), 8443: (HTTPS,),
     554: (RTSP,), 8554: (RTSP,), 10554: (RTSP,),
 }
-# Connect only: binary vendor protocols, SMB, and printer ports where any data sent
-# is printed (nmap's version scan excludes 9100-9107 for the same reason).
-CONNECT_ONLY = frozenset({445, 34567, 37777, *range(9100, 9108)})
 AUTO = (BANNER, HTTP, RTSP)
 
 

@@ -1,4 +1,4 @@
-"""The only code that touches the network. Every send passes ``Scope.allowed`` first."""
+"""The only code that touches the network. Every send passes :mod:`camscan.transport.guard` first."""
 
 from __future__ import annotations
 
@@ -6,18 +6,6 @@ import asyncio
 import socket
 import threading
 import time
-
-from camscan.scope import Scope
-
-
-class OutOfScopeError(RuntimeError):
-    """A send to an address outside the authorised scope was attempted and refused."""
-
-
-def guard(scope: Scope, ip: str) -> None:
-    """Refuse, loudly, any packet to an address outside scope."""
-    if not scope.allowed(ip):
-        raise OutOfScopeError(f"refused to send to {ip}: it is outside the authorised scope")
 
 
 SO_RCVBUFFORCE = getattr(socket, "SO_RCVBUFFORCE", 33)

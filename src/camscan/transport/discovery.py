@@ -20,7 +20,8 @@ from collections.abc import Callable
 
 from camscan.probes.discovery import DiscoveryProbe
 from camscan.scope import Scope
-from camscan.transport import OutOfScopeError, Pacer, deepen_receive_queue, guard
+from camscan.transport import Pacer, deepen_receive_queue
+from camscan.transport.guard import guard, guard_multicast, multicast_allowed
 
 MAX_DATAGRAM = 65535
 READ_BATCH = 32  # replies parsed per event-loop turn
@@ -56,9 +57,7 @@ def multicast_links(scope: Scope, only: str | None = None) -> dict[str, ipaddres
         if only and name != only:
             continue
         addresses = interface_links(name)
-        if addresses and all(
-            address.network.prefixlen <= 30 and scope.covers_network(str(address.network)) for address in addresses
-        ):
+        if addresses and all(multicast_allowed(scope, address.network) for address in addresses):
             links[name] = addresses[0]
     return links
 
@@ -149,8 +148,7 @@ class DiscoverySockets:
     async def send_multicast(self) -> None:
         """Every probe to its group, on each in-scope link."""
         for link in self.links.values():
-            if not self.scope.covers_network(str(link.network)):
-                raise OutOfScopeError(f"refused to multicast on {link.network}: it is not wholly in scope")
+            guard_multicast(self.scope, link.network)
             for probe in self.probes:
                 sock = self._sockets[probe.name]
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(str(link.ip)))

@@ -18,7 +18,8 @@ from pathlib import Path
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, arp
 from camscan.scope import Scope
-from camscan.transport import Pacer, deepen_receive_queue, guard
+from camscan.transport import Pacer, deepen_receive_queue
+from camscan.transport.guard import guard, guard_conversation
 
 READ_CHUNK = 16384
 ARP_READ_BATCH = 256  # ARP replies parsed per event-loop turn
@@ -108,7 +109,7 @@ class LiveTransport:
 
     async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
         """Drive a sans-IO flow over real connections, reconnecting when the peer closes."""
-        guard(self.scope, ip)
+        guard_conversation(self.scope, ip, port)
         certificate: bytes | None = None
         writer: asyncio.StreamWriter | None = None
         connected = False

@@ -4,8 +4,9 @@ Every probe is answered the way the recording says the device answered it: ARP r
 reassembled TCP conversations matched by address, port and request (HTTPS ones decrypted
 with the TLS keys the recording carries), UDP discovery replies and mDNS announcements.
 A probe the recording has no answer for behaves like a host that did not answer.
-Nothing is sent, so no privileges and no network are needed; the scope guard still
-checks every probe, exactly as live.
+Nothing is sent, so no privileges and no network are needed; the send guard still
+checks every probe, exactly as live, and the network logs each send the scan attempted
+(:attr:`ReplayNetwork.attempted_sends`) so that tests can check where it would have gone.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import re
 import time
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
@@ -22,12 +24,28 @@ from camscan.probes.discovery import DiscoveryProbe
 from camscan.protocols import Flow, ProtocolError, arp, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
-from camscan.transport import Pacer, guard
+from camscan.transport import Pacer
+from camscan.transport.guard import guard, guard_conversation
 from camscan.transport.discovery import Datagram as DatagramHandler
 from camscan.transport.live import FlowResult
 
 REPLAY_LINK = "replay"
 MDNS_PORT = 5353
+MDNS_GROUP = "224.0.0.251"
+
+
+@dataclass(frozen=True)
+class AttemptedSend:
+    """A send the scan attempted, logged before the guard decided on it.
+
+    ``kind`` is ``connect`` (the port sweep's bare connect), ``conversation`` (a flow's
+    requests), ``arp`` (a who-has), ``unicast`` (a discovery probe) or ``multicast`` (to
+    ``address``, a group, on the replayed link).
+    """
+
+    kind: str
+    address: str
+    port: int | None = None
 _SOAP_OPERATION = re.compile(rb"<(?:[\w.-]+:)?Body\b[^>]*>\s*<(?:[\w.-]+:)?([\w.-]+)")
 
 
@@ -124,9 +142,11 @@ class _Conversation:
 class ReplayTransport:
     """The live transport's interface, answered from recorded conversations."""
 
-    def __init__(self, recording: Recording, scope: Scope, rate: float, timeout: float, scanner: set[str]) -> None:
+    def __init__(self, recording: Recording, scope: Scope, rate: float, timeout: float, scanner: set[str],
+                 sends: list[AttemptedSend]) -> None:
         self.scope = scope
         self.scanner = scanner
+        self.sends = sends
         self.pacer = Pacer(rate)
         self.timeout = timeout
         self.recording = recording
@@ -144,11 +164,13 @@ class ReplayTransport:
 
     async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
         """The ports the recorded sweep's connect probe reached (it acknowledged the SYN-ACK in time)."""
+        self.sends += [AttemptedSend("connect", ip, port) for port in ports]
         guard(self.scope, ip)
         return [port for port in ports if (ip, port) in self._swept_open]
 
     async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
-        guard(self.scope, ip)
+        self.sends.append(AttemptedSend("conversation", ip, port))
+        guard_conversation(self.scope, ip, port)
         candidates = [conv for conv in self._by_service.get((ip, port), ()) if conv.is_tls == tls]
         for conv in candidates:
             conv.prepare()
@@ -188,7 +210,11 @@ class ReplayTransport:
     async def arp_sweep(
         self, interface: str, targets, on_reply: Callable[[Observation], None], wait: float
     ) -> None:
+        """Ask for every target, as the live sweep does, then hand over the recorded replies from in-scope targets."""
         wanted = set(targets) - self.scanner
+        for ip in sorted(wanted, key=ipaddress.ip_address):
+            self.sends.append(AttemptedSend("arp", ip))
+            guard(self.scope, ip)
         answered: set[str] = set()
         for frame in self.recording.arp:
             try:
@@ -196,7 +222,6 @@ class ReplayTransport:
             except ValueError:
                 continue
             if seen.ip in wanted and seen.ip not in answered and self.scope.allowed(seen.ip):
-                guard(self.scope, seen.ip)
                 answered.add(seen.ip)
                 on_reply(seen)
 
@@ -206,10 +231,11 @@ class ReplayDiscoverySockets:
 
     def __init__(
         self, scope: Scope, probes: list[DiscoveryProbe], scanner: set[str], datagrams: list[Datagram],
-        on_datagram: DatagramHandler,
+        on_datagram: DatagramHandler, sends: list[AttemptedSend],
     ) -> None:
         self.scope = scope
         self.on_datagram = on_datagram
+        self.sends = sends
         self.notices: list[str] = []
         self.dropped_out_of_scope = 0
         self._replies: dict[str, list[Datagram]] = {}
@@ -242,9 +268,12 @@ class ReplayDiscoverySockets:
 
     async def send_multicast(self) -> None:
         for name, probe in self._probes.items():
+            self.sends += [AttemptedSend("multicast", probe.group, probe.port)] * len(probe.requests)
             self._deliver(probe, self._replies[name])
 
     async def send_unicast(self, ip: str) -> None:
+        for probe in self._probes.values():
+            self.sends += [AttemptedSend("unicast", ip, probe.port)] * len(probe.requests)
         guard(self.scope, ip)
         for name, probe in self._probes.items():
             self._deliver(probe, self._replies_by_source[name].get(ip, []))
@@ -259,6 +288,7 @@ class ReplayNetwork:
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
         self.scanner = self._scanner_addresses(recording)
+        self.attempted_sends: list[AttemptedSend] = []
 
     @staticmethod
     def _scanner_addresses(recording: Recording) -> set[str]:
@@ -282,15 +312,17 @@ class ReplayNetwork:
         return {REPLAY_LINK: None} if multicast else {}
 
     def transport(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> ReplayTransport:
-        return ReplayTransport(self.recording, scope, rate, timeout, self.scanner)
+        return ReplayTransport(self.recording, scope, rate, timeout, self.scanner, self.attempted_sends)
 
     def discovery_sockets(self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict,
                           on_datagram: DatagramHandler) -> ReplayDiscoverySockets:
-        return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram)
+        return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram,
+                                      self.attempted_sends)
 
     async def browse_mdns(self, scope: Scope, links: dict, wait: float,
                           on_observations: Callable[[str, list[Observation]], None]) -> list[str]:
         """The mDNS answers the recording holds, read by the same parser passive analysis uses."""
+        self.attempted_sends.append(AttemptedSend("multicast", MDNS_GROUP, MDNS_PORT))
         for item in self.recording.datagrams:
             if item.sport != MDNS_PORT or item.src in self.scanner or not scope.allowed(item.src):
                 continue
