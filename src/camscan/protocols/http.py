@@ -7,7 +7,8 @@ import re
 from urllib.parse import urlsplit
 
 from camscan.model import Observation
-from camscan.protocols.message import Response, message_complete, parse_response, response_observations
+from camscan.protocols import Completion
+from camscan.protocols.message import MessageReader, Response, parse_response, response_observations
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
@@ -34,8 +35,7 @@ def build_post(host: str, path: str, body: bytes, content_type: str) -> bytes:
     ).encode("latin-1") + body
 
 
-def response_complete(data: bytes) -> bool:
-    return message_complete(data)
+response_complete = Completion(MessageReader)
 
 
 def html_title(body: bytes) -> str | None:

@@ -20,8 +20,17 @@ from camscan.protocols import Exchange, Flow, arp
 from camscan.scope import Scope
 from camscan.transport import Pacer, deepen_receive_queue, guard
 
-READ_CHUNK = 16384
+# A reply may take this many reads, plus one for every READ_ALLOWANCE_BYTES it has brought;
+# a reply that comes in smaller pieces is cut short there (a real device's segments are
+# ~1.4 KB; the kernel and asyncio hand over whatever has arrived, up to what is asked for).
+BASE_READS = 64
+READ_ALLOWANCE_BYTES = 512
 ARP_READ_BATCH = 256  # ARP replies parsed per event-loop turn
+
+
+def read_allowance(received: int) -> int:
+    """How many reads a reply that has brought ``received`` bytes may take in all."""
+    return BASE_READS + received // READ_ALLOWANCE_BYTES
 
 
 @dataclass(frozen=True)
@@ -149,25 +158,34 @@ class LiveTransport:
         return ssl_object.getpeercert(binary_form=True) if ssl_object else None
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exchange: Exchange):
-        """Send the payload, read until the reply is complete; returns (reply, peer closed)."""
+        """Send the payload, read until the reply is complete; returns (reply, peer closed).
+
+        Reading stops at the reply's end, at ``max_bytes``, at the timeout, or when the reply
+        has taken more reads than its size warrants (see :func:`read_allowance`): a device
+        that sends its reply a byte at a time costs a bounded number of reads.
+        """
         buffer = bytearray()
+        reply = exchange.is_complete.reader()
         deadline = time.monotonic() + self.timeout
         try:
             if exchange.payload:
                 writer.write(exchange.payload)
                 await asyncio.wait_for(writer.drain(), self.timeout)
-            while len(buffer) < exchange.max_bytes and not exchange.is_complete(bytes(buffer)):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return bytes(buffer), True
-                chunk = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
-                if not chunk:
-                    return bytes(buffer), True
-                buffer += chunk
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            # One deadline for every read (no timer per read: a trickled reply takes many reads).
+            async with asyncio.timeout(deadline - time.monotonic()):
+                reads = 0
+                while len(buffer) < exchange.max_bytes and reads < read_allowance(len(buffer)):
+                    chunk = await reader.read(exchange.max_bytes - len(buffer))
+                    if not chunk:
+                        return bytes(buffer), True
+                    reads += 1
+                    buffer += chunk
+                    if reply.feed(chunk):
+                        break
+        except (OSError, TimeoutError, ssl.SSLError):
             return bytes(buffer), True
-        # A reply cut off at max_bytes leaves the rest in the stream: do not reuse it.
-        return bytes(buffer[: exchange.max_bytes]), len(buffer) >= exchange.max_bytes
+        # A reply cut short leaves the rest in the stream: do not reuse it.
+        return bytes(buffer), not reply.complete
 
     @staticmethod
     async def _send_frame(socket_, frame: bytes) -> None:
