@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import ssl
 
 import pytest
 
@@ -79,6 +80,9 @@ class Sink:
     async def drain(self) -> None:
         pass
 
+    def get_extra_info(self, name: str):
+        return None
+
 
 def exchange(stream: Trickle, completion=http.response_complete, max_bytes: int = 65536):
     transport = LiveTransport(Scope(["127.0.0.1"]), rate=1000, concurrency=1, timeout=5.0)
@@ -117,3 +121,36 @@ def test_a_reply_in_real_network_segments_is_read_whole():
 def test_a_banner_sent_in_small_pieces_is_still_read_to_its_line_end():
     data, closed = exchange(Trickle(b"220 DVR FTP server ready\r\n", 1), banner.banner_complete, banner.BANNER_LIMIT)
     assert data == b"220 DVR FTP server ready\r\n" and not closed
+
+
+def test_a_tls_reply_in_one_byte_records_is_cut_short_by_its_records(certificates):
+    """asyncio decrypts every record that has arrived before the reader sees any: bursts of
+    1-byte records come to the reader as a few large reads, so over TLS records are counted."""
+    cert, key, _der = certificates["ecdsa"]
+    server_tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_tls.load_cert_chain(cert, key)
+    reply = HEAD + b"Content-Length: 1000000\r\n\r\n" + bytes(1_000_000)
+
+    async def burst_records(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        for burst in range(0, len(reply), 500):
+            for index in range(burst, min(burst + 500, len(reply))):
+                writer.write(reply[index : index + 1])  # one TLS record each
+            await asyncio.sleep(0.001)
+            if writer.is_closing():
+                return
+
+    async def scan() -> tuple[bytes, bool]:
+        server = await asyncio.start_server(burst_records, "127.0.0.1", 0, ssl=server_tls)
+        port = server.sockets[0].getsockname()[1]
+        transport = LiveTransport(Scope(["127.0.0.1"]), rate=1000, concurrency=1, timeout=5.0)
+        async with server:
+            reader, writer = await transport._open("127.0.0.1", port, tls=True)
+            try:
+                return await transport._exchange(reader, writer, Exchange(b"GET / HTTP/1.1\r\n\r\n",
+                                                                          http.response_complete, 1 << 20))
+            finally:
+                writer.transport.abort()
+
+    data, closed = asyncio.run(scan())
+    assert closed and data.startswith(b"HTTP/1.1 200 OK\r\n") and len(data) < 4096

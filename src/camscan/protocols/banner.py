@@ -23,6 +23,8 @@ banner_complete = Completion.rescanning(_banner_ends)  # a banner is read up to 
 
 def strip_telnet(data: bytes) -> bytes:
     """The text of a telnet stream, without IAC negotiation sequences."""
+    if IAC not in data:
+        return data
     out = bytearray()
     index = 0
     while index < len(data):

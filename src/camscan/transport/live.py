@@ -43,9 +43,22 @@ class FlowResult:
     error: str | None = None
 
 
+class RecordCountingSSLObject(ssl.SSLObject):
+    """Counts the TLS records it decrypts (one ``read`` each): asyncio decrypts every record
+    that has arrived before the reader sees any of it, so a peer that sends one byte per
+    record costs a decryption per byte, and the read allowance has to count records."""
+
+    records = 0
+
+    def read(self, len: int = 1024, buffer=None):  # noqa: A002 (the name SSLObject.read has)
+        self.records += 1
+        return super().read(len, buffer)
+
+
 def _permissive_tls() -> ssl.SSLContext:
     """Accept any certificate and old protocol versions: cameras run ancient TLS stacks."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.sslobject_class = RecordCountingSSLObject
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     with contextlib.suppress(ValueError, ssl.SSLError):
@@ -161,12 +174,16 @@ class LiveTransport:
         """Send the payload, read until the reply is complete; returns (reply, peer closed).
 
         Reading stops at the reply's end, at ``max_bytes``, at the timeout, or when the reply
-        has taken more reads than its size warrants (see :func:`read_allowance`): a device
-        that sends its reply a byte at a time costs a bounded number of reads.
+        has taken more reads (over TLS: records) than its size warrants (see
+        :func:`read_allowance`): a device that sends its reply a byte at a time costs a
+        bounded number of reads.
         """
         buffer = bytearray()
         reply = exchange.is_complete.reader()
         deadline = time.monotonic() + self.timeout
+        tls = writer.get_extra_info("ssl_object")
+        tls = tls if isinstance(tls, RecordCountingSSLObject) else None
+        records_before = tls.records if tls else 0
         try:
             if exchange.payload:
                 writer.write(exchange.payload)
@@ -178,8 +195,10 @@ class LiveTransport:
                     chunk = await reader.read(exchange.max_bytes - len(buffer))
                     if not chunk:
                         return bytes(buffer), True
-                    reads += 1
                     buffer += chunk
+                    reads += 1
+                    if tls:  # over TLS every record decrypted counts as a read
+                        reads = max(reads, tls.records - records_before)
                     if reply.feed(chunk):
                         break
         except (OSError, TimeoutError, ssl.SSLError):
