@@ -37,6 +37,11 @@ def test_a_reply_is_complete_at_its_last_byte_however_it_is_split(reply, complet
     assert completion(reply[:end]) and not completion(reply[: end - 1])
 
 
+def test_an_exchange_refuses_a_bare_predicate_that_would_rescan_the_whole_reply_at_every_read():
+    with pytest.raises(TypeError, match="Completion"):
+        Exchange(b"GET / HTTP/1.1\r\n\r\n", lambda data: data.endswith(b"\r\n\r\n"))
+
+
 def test_an_unframed_http_body_runs_until_the_close():
     reader = fed(MessageReader(), HEAD + b"\r\n" + b"x" * 5000, 1)
     assert not reader.complete and not reader.feed(b"more")

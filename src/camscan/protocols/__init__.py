@@ -68,6 +68,11 @@ class Exchange:
     is_complete: Completion
     max_bytes: int = 65536
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.is_complete, Completion):
+            raise TypeError("Exchange.is_complete must be a Completion (Completion.rescanning wraps a "
+                            "whole-reply predicate, for short replies only)")
+
 
 Flow = Generator[Exchange, bytes, list[Observation]]
 """A conversation: yields exchanges, is sent each reply (b"" if none came), returns observations."""
