@@ -23,6 +23,8 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
+from camscan.lab import hostile
+
 try:  # keep the lab's notion of "camera" in step with the scanner's
     from camscan.model import CAMERA_DEVICE_TYPES
 except Exception:  # pragma: no cover - the lab also works on its own
@@ -205,6 +207,8 @@ def _check_profile(raw: Any, index: int) -> Profile:
             raise ProfileError(f"{name}:{port_num}: https needs cert.subject")
         if spec["kind"] == "banner" and not isinstance(spec.get("banner"), str):
             raise ProfileError(f"{name}:{port_num}: banner needs banner text")
+        if "hostile" in spec and spec["hostile"] not in hostile.MODES:
+            raise ProfileError(f"{name}:{port_num}: hostile must be one of {sorted(hostile.MODES)}")
         routes = spec.get("routes")
         if routes is not None and not isinstance(routes, dict):
             raise ProfileError(f"{name}:{port_num}: routes must be a mapping")

@@ -31,9 +31,10 @@ import re
 import socket
 import ssl
 import threading
+import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from camscan.lab import discovery, exposure, onvif_service
+from camscan.lab import discovery, exposure, hostile, onvif_service
 from camscan.lab.certs import server_context
 from camscan.lab.profiles import LabHost
 
@@ -561,6 +562,7 @@ class LabRuntime:
         self._datagram_transports: list[asyncio.BaseTransport] = []
         self._ready = threading.Event()
         self.connections = 0  # accepted so far (for diagnostics)
+        self.last_served: dict[str, float] = {}  # host address -> when (time.monotonic) a connection to it last ended
         self.datagrams = 0  # discovery datagrams received so far (for diagnostics)
 
     @property
@@ -610,7 +612,10 @@ class LabRuntime:
 
     async def _serve_all(self, jobs: list) -> None:
         for host, spec, sock, context in jobs:
-            callback = functools.partial(self._client, HANDLERS[spec["kind"]], host, spec)
+            handler = HANDLERS[spec["kind"]]
+            if spec.get("hostile"):
+                handler = functools.partial(hostile.serve, answer=handler)
+            callback = functools.partial(self._client, handler, host, spec)
             extra = {"ssl": context, "ssl_handshake_timeout": READ_TIMEOUT} if context else {}
             try:
                 server = await asyncio.start_server(callback, sock=sock, backlog=1024, **extra)
@@ -652,6 +657,7 @@ class LabRuntime:
         except Exception:  # a bug in a handler must not take the lab down
             log.exception("lab handler failed for %s (%s)", host.ip, host.profile)
         finally:
+            self.last_served[host.ip] = time.monotonic()
             self._writers.discard(writer)
             await _close(writer)
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from camscan.model import Observation
+from camscan.protocols import Completion
 
 IAC, DONT, DO, WONT, WILL, SB, SE = 255, 254, 253, 252, 251, 250, 240
 BANNER_LIMIT = 512
 
 
-def banner_complete(data: bytes) -> bool:
+def _banner_ends(data: bytes) -> bool:
     """A banner is complete at its first line end or a login prompt; bare telnet
     negotiation is complete too, since the server waits for our answer before its prompt."""
     text = strip_telnet(data)
@@ -17,8 +18,13 @@ def banner_complete(data: bytes) -> bool:
     return b"\n" in text or text.rstrip().endswith((b":", b">", b"#", b"$"))
 
 
+banner_complete = Completion.rescanning(_banner_ends)  # a banner is read up to BANNER_LIMIT bytes only
+
+
 def strip_telnet(data: bytes) -> bytes:
     """The text of a telnet stream, without IAC negotiation sequences."""
+    if IAC not in data:
+        return data
     out = bytearray()
     index = 0
     while index < len(data):

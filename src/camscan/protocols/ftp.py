@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from camscan.protocols import ProtocolError
+from camscan.protocols import Completion, ProtocolError
 
 REPLY_LIMIT = 4096
 _LINE = re.compile(rb"^(\d{3})([ -])(.*)$")
@@ -22,7 +22,7 @@ def _lines(data: bytes) -> list[bytes]:
     return [line.rstrip(b"\r") for line in data.split(b"\n")]
 
 
-def reply_complete(data: bytes) -> bool:
+def _reply_ends(data: bytes) -> bool:
     """A reply is complete at the line ``NNN <text>`` that ends it (RFC 959 section 4.2)."""
     lines = _lines(data)
     if len(lines) < 2:  # no line end yet
@@ -33,6 +33,9 @@ def reply_complete(data: bytes) -> bool:
     if first.group(2) == b" ":
         return True
     return any(line[:4] == first.group(1) + b" " for line in lines[1:-1])
+
+
+reply_complete = Completion.rescanning(_reply_ends)  # a reply is read up to REPLY_LIMIT bytes only
 
 
 def parse_reply(data: bytes) -> tuple[int, str]:

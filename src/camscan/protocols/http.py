@@ -7,7 +7,8 @@ import re
 from urllib.parse import urlsplit
 
 from camscan.model import Observation
-from camscan.protocols.message import Response, message_complete, parse_response, response_observations
+from camscan.protocols import Completion
+from camscan.protocols.message import MessageReader, Response, parse_response, response_observations
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
@@ -51,8 +52,7 @@ def credential_spans(request: bytes) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(span for span in spans if span[1] > span[0]))
 
 
-def response_complete(data: bytes) -> bool:
-    return message_complete(data)
+response_complete = Completion(MessageReader)
 
 
 def html_title(body: bytes) -> str | None:

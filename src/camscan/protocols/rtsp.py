@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from camscan.model import Observation
-from camscan.protocols import sdp
+from camscan.protocols import Completion, sdp
 from camscan.protocols.http import USER_AGENT
-from camscan.protocols.message import Response, message_complete, response_observations
+from camscan.protocols.message import MessageReader, Response, response_observations
 
 __all__ = ["build_request", "response_complete", "observations"]
 
@@ -16,8 +16,7 @@ def build_request(method: str, url: str, cseq: int) -> bytes:
     return f"{method} {url} RTSP/1.0\r\nCSeq: {cseq}\r\nUser-Agent: {USER_AGENT}\r\n{accept}\r\n".encode("latin-1")
 
 
-def response_complete(data: bytes) -> bool:
-    return message_complete(data, unframed_body_runs_to_close=False)
+response_complete = Completion(lambda: MessageReader(unframed_body_runs_to_close=False))
 
 
 def observations(response: Response, ip: str, port: int, method: str, at: float = 0.0) -> list[Observation]:

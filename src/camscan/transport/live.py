@@ -21,8 +21,17 @@ from camscan.scope import Scope
 from camscan.transport import Pacer, deepen_receive_queue
 from camscan.transport.guard import guard, guard_conversation
 
-READ_CHUNK = 16384
+# A reply may take this many reads, plus one for every READ_ALLOWANCE_BYTES it has brought;
+# a reply that comes in smaller pieces is cut short there (a real device's segments are
+# ~1.4 KB; the kernel and asyncio hand over whatever has arrived, up to what is asked for).
+BASE_READS = 64
+READ_ALLOWANCE_BYTES = 512
 ARP_READ_BATCH = 256  # ARP replies parsed per event-loop turn
+
+
+def read_allowance(received: int) -> int:
+    """How many reads a reply that has brought ``received`` bytes may take in all."""
+    return BASE_READS + received // READ_ALLOWANCE_BYTES
 
 
 @dataclass(frozen=True)
@@ -35,9 +44,22 @@ class FlowResult:
     error: str | None = None
 
 
+class RecordCountingSSLObject(ssl.SSLObject):
+    """Counts the TLS records it decrypts (one ``read`` each): asyncio decrypts every record
+    that has arrived before the reader sees any of it, so a peer that sends one byte per
+    record costs a decryption per byte, and the read allowance has to count records."""
+
+    records = 0
+
+    def read(self, len: int = 1024, buffer=None):  # noqa: A002 (the name SSLObject.read has)
+        self.records += 1
+        return super().read(len, buffer)
+
+
 def _permissive_tls() -> ssl.SSLContext:
     """Accept any certificate and old protocol versions: cameras run ancient TLS stacks."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.sslobject_class = RecordCountingSSLObject
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     with contextlib.suppress(ValueError, ssl.SSLError):
@@ -179,25 +201,40 @@ class LiveTransport:
         return ssl_object.getpeercert(binary_form=True) if ssl_object else None
 
     async def _exchange(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, exchange: Exchange):
-        """Send the payload, read until the reply is complete; returns (reply, peer closed)."""
+        """Send the payload, read until the reply is complete; returns (reply, peer closed).
+
+        Reading stops at the reply's end, at ``max_bytes``, at the timeout, or when the reply
+        has taken more reads (over TLS: records) than its size warrants (see
+        :func:`read_allowance`): a device that sends its reply a byte at a time costs a
+        bounded number of reads.
+        """
         buffer = bytearray()
+        reply = exchange.is_complete.reader()
         deadline = time.monotonic() + self.timeout
+        tls = writer.get_extra_info("ssl_object")
+        tls = tls if isinstance(tls, RecordCountingSSLObject) else None
+        records_before = tls.records if tls else 0
         try:
             if exchange.payload:
                 writer.write(exchange.payload)
                 await asyncio.wait_for(writer.drain(), self.timeout)
-            while len(buffer) < exchange.max_bytes and not exchange.is_complete(bytes(buffer)):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return bytes(buffer), True
-                chunk = await asyncio.wait_for(reader.read(READ_CHUNK), remaining)
-                if not chunk:
-                    return bytes(buffer), True
-                buffer += chunk
-        except (OSError, asyncio.TimeoutError, ssl.SSLError):
+            # One deadline for every read (no timer per read: a trickled reply takes many reads).
+            async with asyncio.timeout(deadline - time.monotonic()):
+                reads = 0
+                while len(buffer) < exchange.max_bytes and reads < read_allowance(len(buffer)):
+                    chunk = await reader.read(exchange.max_bytes - len(buffer))
+                    if not chunk:
+                        return bytes(buffer), True
+                    buffer += chunk
+                    reads += 1
+                    if tls:  # over TLS every record decrypted counts as a read
+                        reads = max(reads, tls.records - records_before)
+                    if reply.feed(chunk):
+                        break
+        except (OSError, TimeoutError, ssl.SSLError):
             return bytes(buffer), True
-        # A reply cut off at max_bytes leaves the rest in the stream: do not reuse it.
-        return bytes(buffer[: exchange.max_bytes]), len(buffer) >= exchange.max_bytes
+        # A reply cut short leaves the rest in the stream: do not reuse it.
+        return bytes(buffer), not reply.complete
 
     @staticmethod
     async def _send_frame(socket_, frame: bytes) -> None:
