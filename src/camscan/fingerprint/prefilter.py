@@ -121,13 +121,17 @@ def _union(alternatives: list[list[Item]]) -> tuple[str, ...]:
 
 
 def _best(sequence: list[Item]) -> tuple[str, ...]:
+    """The most selective candidate of a sequence: a run of literals, or a required group's union."""
     candidates: list[tuple[str, ...]] = []
     run = ""
     for kind, value, at_least_once, at_most_once in sequence:
-        if kind == "literal" and at_least_once:
+        if kind == "literal" and at_least_once and at_most_once:
             run += value
-            if at_most_once:
-                continue
+            continue
+        if kind == "literal" and at_least_once:  # repeated: the run ends at its first copy, the next starts at its last
+            candidates.append((run + value,))
+            run = value
+            continue
         if run:
             candidates.append((run,))
         run = ""

@@ -187,6 +187,10 @@ class Fingerprint:
     def id(self) -> str:
         return f"recog:{self.database}:{self.index}"
 
+    @property
+    def weight(self) -> float:
+        return round(RECOG_WEIGHT * (self.certainty if self.certainty is not None else 1.0), 3)
+
     def match(self, value: str) -> dict[str, str] | None:
         """What a matching value says (Recog's params, interpolated, without ``_tmp.`` names), or None."""
         if self.regex is None:
@@ -282,15 +286,21 @@ def ssh_software_version(banner: str) -> str:
     return re.sub(r"^SSH-[\d.]+-", "", banner)
 
 
+def x509_name(rfc4514: str) -> str:
+    """camscan's RFC 4514 name (Python cryptography's form) as Recog's x509 examples spell it:
+    the same order and escapes, but serialNumber (2.5.4.5) named SERIALNUMBER."""
+    return re.sub(r"(^|(?<!\\),)2\.5\.4\.5=", r"\1SERIALNUMBER=", rfc4514)
+
+
 def same(value: str) -> str:
     return value
 
 
 # camscan observation field → the Recog database that reads it, and the value as Recog expects it.
 # tls.subject/issuer: camscan writes RFC 4514 strings (most specific first, comma-separated, ``\,``
-# escapes), the form the x509 databases' examples have. ssdp.server: a UPnP stack's SSDP SERVER
-# header is the same product token string as its HTTP Server header (UPnP Device Architecture 2.0
-# §1.1.2), which http_servers.xml covers.
+# escapes), the form the x509 databases' examples have but for one attribute name (x509_name).
+# ssdp.server: a UPnP stack's SSDP SERVER header is the same product token string as its HTTP
+# Server header (UPnP Device Architecture 2.0 §1.1.2), which http_servers.xml covers.
 FIELD_DATABASES: dict[str, tuple[str, Callable[[str], str]]] = {
     "http.server": ("http_servers", same),
     "ssdp.server": ("http_servers", same),
@@ -301,8 +311,8 @@ FIELD_DATABASES: dict[str, tuple[str, Callable[[str], str]]] = {
     "ftp.banner": ("ftp_banners", ftp_reply_text),
     "ssh.banner": ("ssh_banners", ssh_software_version),
     "telnet.banner": ("telnet_banners", same),
-    "tls.subject": ("x509_subjects", same),
-    "tls.issuer": ("x509_issuers", same),
+    "tls.subject": ("x509_subjects", x509_name),
+    "tls.issuer": ("x509_issuers", x509_name),
     "dhcp.vendor_class": ("dhcp_vendor_class", same),
     "mdns.txt": ("mdns_device-info_txt", same),
     "http.favicon_md5": ("favicons", same),
@@ -339,9 +349,8 @@ def recog_evidence(seen: Observation, catalogue: Catalogue) -> Iterator[Evidence
     fingerprint, said = found
     sets = camscan_claims(said, catalogue)
     if sets:
-        weight = RECOG_WEIGHT * (fingerprint.certainty if fingerprint.certainty is not None else 1.0)
         yield Evidence(source=seen.source, field=seen.field, value=seen.value, signature=fingerprint.id,
-                       weight=round(weight, 3), port=seen.port, sets=tuple(sorted(sets.items())))
+                       weight=fingerprint.weight, port=seen.port, sets=tuple(sorted(sets.items())))
 
 
 def camscan_claims(said: dict[str, str], catalogue: Catalogue) -> dict[str, str]:
