@@ -255,3 +255,13 @@ def test_camscan_rules_that_recog_reads_otherwise_say_why():
             if differs and f"Recog {database_name} differs" not in rule.reference:
                 unexplained.append((rule.id, example.value, recog))
     assert unexplained == []
+
+
+def test_favicon_hashes_identify_through_recogs_md5_table_and_the_mmh3_rules():
+    identifier = Identifier()
+    by_md5 = identifier.identify([seen("http.favicon_md5", "842c79ab11f38323fc554afbea5c990a")])
+    assert (by_md5.vendor, by_md5.device_type) == ("dlink", "ip-camera")
+    assert [item.signature.split(":")[:2] for item in by_md5.evidence] == [["recog", "favicons"]]
+    by_mmh3 = identifier.identify([seen("http.favicon_mmh3", "-1616143106")])
+    assert by_mmh3.vendor == "axis"
+    assert [item.signature for item in by_mmh3.evidence] == ["favicon-mmh3-axis"]
