@@ -252,13 +252,15 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
 
 def prepare_scan(discovery: bool) -> None:
     """Load, before the scan's event loop starts, what it would otherwise load in the middle of
-    it: signatures, the vendor catalogue, the IEEE registry and, with discovery, the ONVIF
-    message layer (a fifth of a second; a loop blocked that long loses mDNS answers)."""
+    it: signatures, Recog's databases, the vendor catalogue, the IEEE registry and, with discovery,
+    the ONVIF message layer (a fifth of a second; a loop blocked that long loses mDNS answers)."""
+    from camscan.fingerprint.recog import default_databases
     from camscan.fingerprint.signatures import default_rules
     from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
     from camscan.probes.onvif import preload_message_layer
 
     default_rules()
+    default_databases()
     default_catalogue()
     load_oui_registry()
     if discovery:

@@ -48,7 +48,7 @@ def test_every_recog_example_matches_its_fingerprint_with_its_params(path):
     untranslatable = {}
     for fingerprint in load_database(path):
         if fingerprint.regex is None:
-            untranslatable[fingerprint.id] = fingerprint.untranslatable
+            untranslatable[fingerprint.id] = compile_fingerprint(fingerprint.pattern, fingerprint.flags)[1]
             continue
         for example in fingerprint.examples:
             said = fingerprint.match(example.value)

@@ -13,7 +13,7 @@ import base64
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from xml.etree import ElementTree
 
@@ -171,17 +171,25 @@ class RecogExample:
 
 @dataclass(frozen=True)
 class Fingerprint:
-    """One Recog fingerprint: its database and place in it, its regex (None: untranslatable), what it sets."""
+    """One Recog fingerprint: its database and place in it, its pattern and flags, what it sets.
+
+    The regex is compiled on first use: a scan meets few of the thousands of fingerprints.
+    """
 
     database: str
     index: int
     description: str
     pattern: str
-    regex: re.Pattern[str] | None
+    flags: str | None
     params: tuple[Param, ...]
     examples: tuple[RecogExample, ...]
     certainty: float | None
     untranslatable: str = ""
+
+    @cached_property
+    def regex(self) -> re.Pattern[str] | None:
+        """The Python regex (None: untranslatable, see ``untranslatable`` or compile_fingerprint)."""
+        return compile_fingerprint(self.pattern, self.flags)[0]
 
     @property
     def id(self) -> str:
@@ -212,17 +220,26 @@ class Fingerprint:
         return {name: text for name, text in said.items() if not name.startswith("_tmp.")}
 
 
-def compile_fingerprint(pattern: str, flags: str | None) -> tuple[re.Pattern[str] | None, str]:
-    """The compiled Python regex of a Recog pattern and flags, or None and why not."""
+def translate_fingerprint(pattern: str, flags: str | None) -> tuple[str | None, int, str]:
+    """The Python pattern and ``re`` flags of a Recog pattern and its flags attribute, or None and why not."""
     compiled_flags = BASE_FLAGS
     for name in filter(None, (flags or "").replace(" ", "").split(",")):
         if name not in FLAG_MAP:
-            return None, f"unknown Recog flag {name}"
+            return None, 0, f"unknown Recog flag {name}"
         compiled_flags |= FLAG_MAP[name]
     try:
-        return re.compile(translate(pattern), compiled_flags), ""
+        return translate(pattern), compiled_flags, ""
     except UntranslatableRegex as error:
-        return None, str(error)
+        return None, 0, str(error)
+
+
+def compile_fingerprint(pattern: str, flags: str | None) -> tuple[re.Pattern[str] | None, str]:
+    """The compiled Python regex of a Recog pattern and flags, or None and why not."""
+    translated, compiled_flags, why = translate_fingerprint(pattern, flags)
+    if translated is None:
+        return None, why
+    try:
+        return re.compile(translated, compiled_flags), ""
     except re.error as error:
         return None, f"Python re rejects the translation: {error}"
 
@@ -241,14 +258,14 @@ def load_database(path: Path) -> list[Fingerprint]:
     fingerprints = []
     for index, element in enumerate(ElementTree.parse(path).getroot().iter("fingerprint")):
         pattern = element.get("pattern", "")
-        regex, why = compile_fingerprint(pattern, element.get("flags"))
+        why = translate_fingerprint(pattern, element.get("flags"))[2]
         params = tuple(Param(int(p.get("pos", "0")), p.get("name", ""), p.get("value")) for p in element.iter("param"))
         certainties = [float(p.value) for p in params if p.name.endswith(".certainty") and p.value]
         if element.get("certainty"):
             certainties.append(float(element.get("certainty")))
         fingerprints.append(Fingerprint(
             database=database, index=index, description=(element.findtext("description") or "").strip(),
-            pattern=pattern, regex=regex, params=params,
+            pattern=pattern, flags=element.get("flags"), params=params,
             examples=tuple(_example(item) for item in element.iter("example")),
             certainty=min(certainties) if certainties else None, untranslatable=why,
         ))
@@ -259,7 +276,7 @@ class Database:
     """One Recog database; only the fingerprints whose required literal a value contains run on it."""
 
     def __init__(self, fingerprints: list[Fingerprint]) -> None:
-        self.fingerprints = [item for item in fingerprints if item.regex is not None]
+        self.fingerprints = [item for item in fingerprints if not item.untranslatable]
         self.prefilter = LiteralPrefilter([item.pattern for item in self.fingerprints])
 
     def first_match(self, value: str) -> tuple[Fingerprint, dict[str, str]] | None:
