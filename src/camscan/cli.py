@@ -707,13 +707,20 @@ def signatures() -> None:
 @signatures.command("test")
 @friendly_errors
 def signatures_test():
-    """Run every rule's examples; exit 1 if any fails."""
+    """Run every rule's examples and every example of the vendored Recog databases; exit 1 if any fails."""
+    from camscan.fingerprint.recog import check_recog_example, vendored_fingerprints
+
     rules = default_rules()
     failures = [problem for rule in rules for example in rule.examples if (problem := check_example(rule, example))]
+    fingerprints = vendored_fingerprints()
+    failures += [problem for fingerprint in fingerprints for example in fingerprint.examples
+                 if (problem := check_recog_example(fingerprint, example))]
     for problem in failures:
         click.echo(f"FAIL {problem}")
     examples = sum(len(rule.examples) for rule in rules)
-    click.echo(f"{len(rules)} rules, {examples} examples, {len(failures)} failed")
+    recog_examples = sum(len(fingerprint.examples) for fingerprint in fingerprints)
+    click.echo(f"{len(rules)} rules, {examples} examples; {len(fingerprints)} Recog fingerprints, "
+               f"{recog_examples} examples; {len(failures)} failed")
     if failures:
         sys.exit(1)
 
@@ -727,13 +734,12 @@ def signatures_match(field, value):
     from camscan.model import Observation
 
     identifier = Identifier()
-    matches = identifier.match(field, value)
-    if not matches:
+    result = identifier.identify([Observation(ip="0.0.0.0", source="cli", field=field, value=value)])
+    if not result.evidence:
         click.echo(f"no rule matches {field} = {value!r}")
         sys.exit(1)
-    for rule, said in matches:
-        click.echo(f"{rule.id} ({rule.source_file}, weight {rule.weight}): {said}")
-    result = identifier.identify([Observation(ip="0.0.0.0", source="cli", field=field, value=value)])
+    for item in result.evidence:
+        click.echo(f"{item.signature} (weight {item.weight}): {dict(item.sets)}")
     click.echo(f"=> vendor={result.vendor} manufacturer={result.manufacturer} model={result.model} "
                f"firmware={result.firmware} device_type={result.device_type} camera={result.is_camera} "
                f"confidence={result.confidence}")

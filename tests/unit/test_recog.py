@@ -14,7 +14,9 @@ from camscan.fingerprint.prefilter import LiteralPrefilter, required_literals
 from camscan.fingerprint.recog import (
     FIELD_DATABASES,
     Database,
+    RecogExample,
     UntranslatableRegex,
+    check_recog_example,
     compile_fingerprint,
     default_databases,
     load_database,
@@ -44,20 +46,21 @@ def test_the_vendored_databases_name_their_upstream_commit_and_licence():
 
 @pytest.mark.parametrize("path", DATABASES, ids=lambda path: path.stem)
 def test_every_recog_example_matches_its_fingerprint_with_its_params(path):
-    failures = []
-    untranslatable = {}
-    for fingerprint in load_database(path):
-        if fingerprint.regex is None:
-            untranslatable[fingerprint.id] = compile_fingerprint(fingerprint.pattern, fingerprint.flags)[1]
-            continue
-        for example in fingerprint.examples:
-            said = fingerprint.match(example.value)
-            if said is None:
-                failures.append(f"{fingerprint.id}: {example.value!r} does not match {fingerprint.pattern!r}")
-            elif wrong := {key: said.get(key) for key, value in example.expect.items() if said.get(key) != value}:
-                failures.append(f"{fingerprint.id}: {example.value!r} gave {wrong}, expected {example.expect}")
+    fingerprints = load_database(path)
+    failures = [problem for fingerprint in fingerprints for example in fingerprint.examples
+                if (problem := check_recog_example(fingerprint, example))]
     assert failures == []
+    untranslatable = {fingerprint.id: compile_fingerprint(fingerprint.pattern, fingerprint.flags)[1]
+                      for fingerprint in fingerprints if fingerprint.regex is None}
     assert untranslatable == {key: why for key, why in UNTRANSLATABLE.items() if key.split(":")[1] == path.stem}
+
+
+def test_a_failing_example_says_why():
+    [fingerprint] = [item for item in load_database(recog_directory() / "rtsp_servers.xml")
+                     if item.description == "Dahua IP Camera"]
+    assert check_recog_example(fingerprint, RecogExample("Dahua Rtsp Server", {})) is None
+    assert "does not match" in check_recog_example(fingerprint, RecogExample("Hikvision", {}))
+    assert "expected" in check_recog_example(fingerprint, RecogExample("Dahua Rtsp Server", {"hw.vendor": "Axis"}))
 
 
 def test_the_databases_hold_thousands_of_examples():
@@ -265,3 +268,14 @@ def test_favicon_hashes_identify_through_recogs_md5_table_and_the_mmh3_rules():
     by_mmh3 = identifier.identify([seen("http.favicon_mmh3", "-1616143106")])
     assert by_mmh3.vendor == "axis"
     assert [item.signature for item in by_mmh3.evidence] == ["favicon-mmh3-axis"]
+
+
+def test_the_cli_runs_recogs_examples_and_shows_its_matches():
+    from click.testing import CliRunner
+
+    from camscan.cli import main
+
+    tested = CliRunner().invoke(main, ["signatures", "test"])
+    assert tested.exit_code == 0 and "Recog fingerprints" in tested.output and "0 failed" in tested.output
+    matched = CliRunner().invoke(main, ["signatures", "match", "http.www_authenticate", 'Basic realm="DCS-2530L"'])
+    assert matched.exit_code == 0 and "recog:http_wwwauth:" in matched.output and "vendor=dlink" in matched.output

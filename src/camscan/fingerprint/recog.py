@@ -272,6 +272,23 @@ def load_database(path: Path) -> list[Fingerprint]:
     return fingerprints
 
 
+def check_recog_example(fingerprint: Fingerprint, example: RecogExample) -> str | None:
+    """Why a Recog example fails its fingerprint (no match, or other param values), or None when it passes."""
+    said = fingerprint.match(example.value)
+    if said is None:
+        why = "" if fingerprint.regex else f" (untranslatable: {compile_fingerprint(fingerprint.pattern, fingerprint.flags)[1]})"
+        return f"{fingerprint.id}: {example.value!r} does not match {fingerprint.pattern!r}{why}"
+    wrong = {key: said.get(key) for key, value in example.expect.items() if said.get(key) != value}
+    if wrong:
+        return f"{fingerprint.id}: {example.value!r} gave {wrong}, expected {example.expect}"
+    return None
+
+
+def vendored_fingerprints() -> list[Fingerprint]:
+    """Every fingerprint of every vendored database (those camscan reads and those kept for later)."""
+    return [fingerprint for path in sorted(recog_directory().glob("*.xml")) for fingerprint in load_database(path)]
+
+
 class Database:
     """One Recog database; only the fingerprints whose required literal a value contains run on it."""
 
