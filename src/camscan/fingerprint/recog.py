@@ -216,7 +216,7 @@ class Fingerprint:
                 said[param.name] = param.value
         for name, text in said.items():
             if "{" in text:
-                said[name] = re.sub(r"\{([\w.]+)\}", lambda ref: said.get(ref.group(1), ""), text)
+                said[name] = _INTERPOLATION.sub(lambda ref: said.get(ref.group(1), ""), text)
         return {name: text for name, text in said.items() if not name.startswith("_tmp.")}
 
 
@@ -306,24 +306,30 @@ class Database:
         return None
 
 
+_INTERPOLATION = re.compile(r"\{([\w.]+)\}")  # a param value's {other.param}
+_FTP_REPLY_CODE = re.compile(r"^\d{3}[ -]")
+_SSH_PREFIX = re.compile(r"^SSH-[\d.]+-")
+_X509_SERIAL_NUMBER = re.compile(r"(^|(?<!\\),)2\.5\.4\.5=")
+
+
 def recog_directory() -> Path:
     return signatures_dir() / "recog"
 
 
 def ftp_reply_text(banner: str) -> str:
     """Recog's ftp_banners match the greeting text without its 220 reply code (RFC 959 §4.2)."""
-    return re.sub(r"^\d{3}[ -]", "", banner)
+    return _FTP_REPLY_CODE.sub("", banner)
 
 
 def ssh_software_version(banner: str) -> str:
     """Recog's ssh_banners match what follows ``SSH-protoversion-`` (RFC 4253 §4.2)."""
-    return re.sub(r"^SSH-[\d.]+-", "", banner)
+    return _SSH_PREFIX.sub("", banner)
 
 
 def x509_name(rfc4514: str) -> str:
     """camscan's RFC 4514 name (Python cryptography's form) as Recog's x509 examples spell it:
     the same order and escapes, but serialNumber (2.5.4.5) named SERIALNUMBER."""
-    return re.sub(r"(^|(?<!\\),)2\.5\.4\.5=", r"\1SERIALNUMBER=", rfc4514)
+    return _X509_SERIAL_NUMBER.sub(r"\1SERIALNUMBER=", rfc4514)
 
 
 def same(value: str) -> str:
