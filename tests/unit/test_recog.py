@@ -195,7 +195,8 @@ def test_certainty_scales_the_weight(tmp_path):
     path.write_text(
         '<fingerprints matches="http_header.server">'
         '<fingerprint pattern="^Cam(\\d+)$"><description>a</description><example>Cam1</example>'
-        '<param pos="0" name="hw.device" value="IP Camera"/><param pos="0" name="hw.certainty" value="0.5"/></fingerprint>'
+        '<param pos="0" name="hw.device" value="IP Camera"/>'
+        '<param pos="0" name="hw.certainty" value="0.5"/></fingerprint>'
         '<fingerprint pattern="^Cam$"><description>b</description><example>Cam</example>'
         '<param pos="0" name="hw.device" value="IP Camera"/></fingerprint></fingerprints>'
     )
@@ -235,9 +236,12 @@ def test_x509_names_reach_recog_in_its_form():
 
 
 def test_banner_prefixes_are_removed_as_recog_expects():
-    assert evidence_of("ssh.banner", "SSH-2.0-RomSShell_4.62") == evidence_of("ssh.banner", "SSH-2.0-RomSShell_4.62")
-    [ftp] = evidence_of("ftp.banner", "220 AXIS 216FD Network Fixed Dome Camera 4.47 (Mar 13 2008) ready.", 21)
-    assert evidence_of("ftp.banner", "220-AXIS 216FD Network Fixed Dome Camera 4.47 (Mar 13 2008) ready.", 21)[0].sets == ftp.sets
+    [ssh] = evidence_of("ssh.banner", "SSH-2.0-OpenSSH_2.3.0_Mikrotik_v2.9", 22)
+    assert dict(ssh.sets) == {"vendor": "mikrotik", "device_type": "router"}
+    assert evidence_of("ssh.banner", "SSH-1.99-DraySSH_2.0", 22)[0].sets == (("vendor", "draytek"),)
+    greeting = "AXIS 216FD Network Fixed Dome Camera 4.47 (Mar 13 2008) ready."
+    [ftp] = evidence_of("ftp.banner", f"220 {greeting}", 21)
+    assert evidence_of("ftp.banner", f"220-{greeting}", 21)[0].sets == ftp.sets
 
 
 def test_camscan_rules_that_recog_reads_otherwise_say_why():
@@ -249,7 +253,8 @@ def test_camscan_rules_that_recog_reads_otherwise_say_why():
             continue
         database_name, recog_input = FIELD_DATABASES[rule.field]
         for example in rule.examples:
-            recog = {key: value for item in recog_evidence(seen(rule.field, example.value), catalogue) for key, value in item.sets}
+            found = recog_evidence(seen(rule.field, example.value), catalogue)
+            recog = {key: value for item in found for key, value in item.sets}
             own = rule.match(example.value)
             own_maker = own.get("manufacturer") or (catalogue.manufacturer_of(own["vendor"]) if "vendor" in own else None)
             recog_maker = catalogue.manufacturer_of(recog["vendor"]) if "vendor" in recog else None

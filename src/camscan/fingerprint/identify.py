@@ -33,7 +33,8 @@ class Identifier:
         for rule in rules if rules is not None else default_rules():
             self._rules[rule.field].append(rule)
         self._prefilters = {
-            field: LiteralPrefilter([rule.regex.pattern for rule in field_rules]) for field, field_rules in self._rules.items()
+            field: LiteralPrefilter([rule.regex.pattern for rule in field_rules])
+            for field, field_rules in self._rules.items()
         }
 
     def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:

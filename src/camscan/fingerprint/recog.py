@@ -5,6 +5,7 @@ The databases are vendored as data at a pinned upstream commit (``signatures/rec
 BSD-2-Clause, ``scripts/refresh_recog.sh``). The XML format, the ``flags`` names, ``pos``/``value``
 params with ``{name}`` interpolation and ``_tmp.`` names, and ``_encoding="base64"`` examples are
 documented in Recog's README and ``xml/fingerprints.xsd`` (https://github.com/rapid7/recog).
+The SNMP databases are vendored for when camscan reads SNMP; no observation reaches them yet.
 """
 
 from __future__ import annotations
@@ -276,7 +277,8 @@ def check_recog_example(fingerprint: Fingerprint, example: RecogExample) -> str 
     """Why a Recog example fails its fingerprint (no match, or other param values), or None when it passes."""
     said = fingerprint.match(example.value)
     if said is None:
-        why = "" if fingerprint.regex else f" (untranslatable: {compile_fingerprint(fingerprint.pattern, fingerprint.flags)[1]})"
+        reason = compile_fingerprint(fingerprint.pattern, fingerprint.flags)[1]
+        why = f" (untranslatable: {reason})" if reason else ""
         return f"{fingerprint.id}: {example.value!r} does not match {fingerprint.pattern!r}{why}"
     wrong = {key: said.get(key) for key, value in example.expect.items() if said.get(key) != value}
     if wrong:
