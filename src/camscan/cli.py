@@ -282,13 +282,15 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
 
 def prepare_scan(discovery: bool) -> None:
     """Load, before the scan's event loop starts, what it would otherwise load in the middle of
-    it: signatures, the vendor catalogue, the IEEE registry and, with discovery, the ONVIF
-    message layer (a fifth of a second; a loop blocked that long loses mDNS answers)."""
+    it: signatures, Recog's databases, the vendor catalogue, the IEEE registry and, with discovery,
+    the ONVIF message layer (a fifth of a second; a loop blocked that long loses mDNS answers)."""
+    from camscan.fingerprint.recog import default_databases
     from camscan.fingerprint.signatures import default_rules
     from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
     from camscan.probes.onvif import preload_message_layer
 
     default_rules()
+    default_databases()
     default_catalogue()
     load_oui_registry()
     if discovery:
@@ -746,13 +748,20 @@ def signatures() -> None:
 @signatures.command("test")
 @friendly_errors
 def signatures_test():
-    """Run every rule's examples; exit 1 if any fails."""
+    """Run every rule's examples and every example of the vendored Recog databases; exit 1 if any fails."""
+    from camscan.fingerprint.recog import check_recog_example, vendored_fingerprints
+
     rules = default_rules()
     failures = [problem for rule in rules for example in rule.examples if (problem := check_example(rule, example))]
+    fingerprints = vendored_fingerprints()
+    failures += [problem for fingerprint in fingerprints for example in fingerprint.examples
+                 if (problem := check_recog_example(fingerprint, example))]
     for problem in failures:
         click.echo(f"FAIL {problem}")
     examples = sum(len(rule.examples) for rule in rules)
-    click.echo(f"{len(rules)} rules, {examples} examples, {len(failures)} failed")
+    recog_examples = sum(len(fingerprint.examples) for fingerprint in fingerprints)
+    click.echo(f"{len(rules)} rules, {examples} examples; {len(fingerprints)} Recog fingerprints, "
+               f"{recog_examples} examples; {len(failures)} failed")
     if failures:
         sys.exit(1)
 
@@ -766,13 +775,12 @@ def signatures_match(field, value):
     from camscan.model import Observation
 
     identifier = Identifier()
-    matches = identifier.match(field, value)
-    if not matches:
+    result = identifier.identify([Observation(ip="0.0.0.0", source="cli", field=field, value=value)])
+    if not result.evidence:
         click.echo(f"no rule matches {field} = {value!r}")
         sys.exit(1)
-    for rule, said in matches:
-        echo_untrusted(f"{rule.id} ({rule.source_file}, weight {rule.weight}): {said}")
-    result = identifier.identify([Observation(ip="0.0.0.0", source="cli", field=field, value=value)])
+    for item in result.evidence:
+        echo_untrusted(f"{item.signature} (weight {item.weight}): {dict(item.sets)}")
     echo_untrusted(f"=> vendor={result.vendor} manufacturer={result.manufacturer} model={result.model} "
                    f"firmware={result.firmware} device_type={result.device_type} camera={result.is_camera} "
                    f"confidence={result.confidence}")

@@ -1,6 +1,9 @@
 """Flows driven with canned bytes: the same generators the live transport runs."""
 
+from pathlib import Path
+
 from camscan.probes import flows
+from camscan.protocols import http
 
 
 def drive(flow, replies):
@@ -49,14 +52,51 @@ def test_http_flow_never_loops_on_redirects():
     again = http_reply("302 Found", [("Location", "/b")])
     back = http_reply("302 Found", [("Location", "/")])
     requests, _ = drive(flows.http_flow("198.18.0.10", 80, vendor_paths=()), {b"GET / ": loop, b"GET /a": again, b"GET /b": back})
-    assert len(requests) <= 1 + flows.MAX_REDIRECTS
+    assert len(requests) <= 1 + flows.MAX_REDIRECTS + 1  # and one for the icon
 
 
 def test_http_flow_ignores_redirects_to_other_hosts():
     away = http_reply("302 Found", [("Location", "http://203.0.113.9/login")])
     requests, found = drive(flows.http_flow("198.18.0.10", 80, vendor_paths=()), {b"GET / ": away})
-    assert len(requests) == 1
+    assert [request.split(b" ")[1] for request in requests] == [b"/", b"/favicon.ico"]  # never the other host's page
     assert ("http.location", "http://203.0.113.9/login") in {(seen.field, seen.value) for seen in found}
+
+
+CRA_ICON = (Path(__file__).parent / "data" / "create-react-app-favicon.ico").read_bytes()
+
+
+def requested_icon(page_body, icon_reply=b"", port=80):
+    replies = {b"GET / ": http_reply("200 OK", [("Content-Type", "text/html")], page_body)}
+    requests, found = drive(flows.http_flow("198.18.0.10", port, vendor_paths=()), {**replies, b"GET /": icon_reply})
+    return requests[-1].split(b" ")[1].decode(), {seen.field: seen.value for seen in found if "favicon" in seen.field}
+
+
+def test_http_flow_fetches_the_icon_the_page_names_on_its_own_host_and_port():
+    icon = http_reply("200 OK", [("Content-Type", "image/x-icon")], CRA_ICON)
+    path, hashes = requested_icon(b'<head><link rel="shortcut icon" href="img/cam.ico?v=2"></head>', icon)
+    assert path == "/img/cam.ico?v=2"
+    assert hashes == {"http.favicon_md5": "c92b85a5b907c70211f4ec25e29a8c4a", "http.favicon_mmh3": "-2009722838"}
+    assert requested_icon(b"<link href='http://198.18.0.10/a.ico' rel=icon>")[0] == "/a.ico"
+
+
+def test_http_flow_never_fetches_an_icon_from_another_host_or_port():
+    assert requested_icon(b'<link rel="icon" href="http://198.18.0.99/evil.ico">')[0] == "/favicon.ico"
+    assert requested_icon(b'<link rel="icon" href="http://198.18.0.10:8080/x.ico">')[0] == "/favicon.ico"
+    assert requested_icon(b'<link rel="icon" href="//198.18.0.99/x.ico">')[0] == "/favicon.ico"
+    assert requested_icon(b'<link rel="stylesheet" href="/style.css">')[0] == "/favicon.ico"
+
+
+def test_an_html_page_or_an_oversized_reply_is_no_icon():
+    login_page = http_reply("200 OK", [("Content-Type", "text/html")], b"<html><title>Login</title></html>")
+    assert requested_icon(b"", login_page)[1] == {}
+    untyped_page = http_reply("200 OK", [], b"  <!DOCTYPE html><title>Login</title>")
+    assert requested_icon(b"", untyped_page)[1] == {}
+    huge = http_reply("200 OK", [("Content-Type", "image/x-icon")], b"\0" * (http.FAVICON_LIMIT + 8192))
+    assert requested_icon(b"", huge)[1] == {}
+    cut_short = http_reply("200 OK", [("Content-Type", "image/x-icon")], CRA_ICON)[:-100]
+    assert requested_icon(b"", cut_short)[1] == {}
+    missing = http_reply("404 Not Found", [("Content-Type", "image/x-icon")], CRA_ICON)
+    assert requested_icon(b"", missing)[1] == {}
 
 
 def test_rtsp_flow_options_then_describe():

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from camscan.fingerprint.attribution import attribute
+from camscan.fingerprint.prefilter import LiteralPrefilter
+from camscan.fingerprint.recog import recog_evidence
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
@@ -30,11 +32,17 @@ class Identifier:
         self._rules: dict[str, list[Rule]] = defaultdict(list)
         for rule in rules if rules is not None else default_rules():
             self._rules[rule.field].append(rule)
+        self._prefilters = {
+            field: LiteralPrefilter([rule.regex.pattern for rule in field_rules])
+            for field, field_rules in self._rules.items()
+        }
 
     def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
         """Every rule that matches a value of a field, with what each says."""
         found = []
-        for rule in self._rules.get(field, ()):
+        prefilter = self._prefilters.get(field)
+        for position in prefilter.candidates(value) if prefilter else ():
+            rule = self._rules[field][position]
             said = rule.match(value)
             if said is not None:
                 found.append((rule, said))
@@ -47,16 +55,17 @@ class Identifier:
             if seen.field == "mac.address":
                 self._oui_evidence(seen, collected)
                 continue
-            for rule, said in self.match(seen.field, seen.value):
-                key = (rule.id, seen.field, seen.value)
-                # The same thing said on several ports is one piece of evidence, from the lowest
-                # port: the same whichever conversation finished first.
-                if key not in collected or _port_rank(seen.port) < _port_rank(collected[key].port):
-                    collected[key] = Evidence(
-                        source=seen.source, field=seen.field, value=seen.value, signature=rule.id,
-                        weight=rule.weight, port=seen.port, sets=tuple(sorted(said.items())),
-                    )
+            own = list(self._rule_evidence(seen))
+            # Recog's databases speak where camscan's own, more specific rules are silent.
+            _keep(collected, own or recog_evidence(seen, self.catalogue))
         return list(collected.values())
+
+    def _rule_evidence(self, seen: Observation) -> Iterator[Evidence]:
+        for rule, said in self.match(seen.field, seen.value):
+            yield Evidence(
+                source=seen.source, field=seen.field, value=seen.value, signature=rule.id,
+                weight=rule.weight, port=seen.port, sets=tuple(sorted(said.items())),
+            )
 
     def _oui_evidence(self, seen: Observation, collected: dict) -> None:
         org = oui_organisation(seen.value)
@@ -154,6 +163,15 @@ class Identifier:
     def _best(supporting, key: str) -> str | None:
         values = [(item.weight, said[key]) for item, said in supporting if said.get(key)]
         return max(values)[1] if values else None
+
+
+def _keep(collected: dict[tuple[str, str, str], Evidence], found: Iterable[Evidence]) -> None:
+    """Add evidence; the same thing said on several ports is one piece of evidence, from the
+    lowest port: the same whichever conversation finished first."""
+    for item in found:
+        key = (item.signature, item.field, item.value)
+        if key not in collected or _port_rank(item.port) < _port_rank(collected[key].port):
+            collected[key] = item
 
 
 def _port_rank(port: int | None) -> int:

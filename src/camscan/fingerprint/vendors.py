@@ -19,6 +19,20 @@ def normalise_org(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", name.casefold()).strip()
 
 
+# Words that end company names without telling companies apart ("Co., Ltd.", "Inc", "GmbH").
+CORPORATE_SUFFIXES = re.compile(
+    r"(?:\s+(?:co|company|corp|corporation|inc|incorporated|ltd|limited|llc|gmbh|ag|sa|s\.a|ab|bv|nv|plc|"
+    r"kk|oy|as|spa|srl|pty|pvt|private|technology|technologies|tech|electronics|systems|communications|"
+    r"digital|networks|international|group|holdings?))+\s*$"
+)
+
+
+def company_name_key(name: str) -> str:
+    """A company name folded for lookups: casefolded, punctuation gone, corporate suffixes dropped, no spaces."""
+    folded = normalise_org(name)
+    return CORPORATE_SUFFIXES.sub("", folded).replace(" ", "") or folded.replace(" ", "")
+
+
 VENDOR_KEYS = frozenset({
     "name", "company", "parent", "ieee_names", "makes", "default_device_type", "ndaa_889",
     "ndaa_889_reference", "oem_brands", "reference",
@@ -63,6 +77,11 @@ class Catalogue:
         self.vendors = vendors
         self.oem = {(relation.maker, relation.brand): relation for relation in oem}
         self._by_org = {normalise_org(org): v.key for v in vendors.values() for org in v.ieee_names}
+        self._by_name: dict[str, str] = {}
+        for vendor in vendors.values():
+            for name in (vendor.key, vendor.name, vendor.company, *vendor.ieee_names):
+                if folded := company_name_key(name):
+                    self._by_name.setdefault(folded, vendor.key)
 
     @classmethod
     def load(cls, path: Path) -> Catalogue:
@@ -126,6 +145,11 @@ class Catalogue:
     def manufacturer_of(self, key: str) -> str:
         vendor = self.vendors.get(key)
         return vendor.manufacturer if vendor else key
+
+    def key_for_name(self, name: str) -> str | None:
+        """The catalogue key of a company or brand name as free text spells it (any case,
+        punctuation or corporate suffix), or None when the catalogue does not know it."""
+        return self._by_name.get(company_name_key(name))
 
     def vendor_for_org(self, org: str) -> str | None:
         return self._by_org.get(normalise_org(org))

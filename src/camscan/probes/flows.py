@@ -30,13 +30,14 @@ def host_header_for(ip: str, port: int, default_port: int) -> str:
 
 
 def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ...] = VENDOR_PATHS) -> Flow:
-    """GET /, follow same-host redirects, then the vendor paths (only if / spoke HTTP)."""
+    """GET /, follow same-host redirects, then the vendor paths and the icon (only if / spoke HTTP)."""
     host = host_header_for(ip, port, 443 if tls else 80)
     found: list[Observation] = []
     queue = ["/"]
     fetched: set[str] = set()
     redirects = 0
     spoke_http = False
+    icon: str | None = None
     while queue:
         path = queue.pop(0)
         if path in fetched:
@@ -59,11 +60,21 @@ def http_flow(ip: str, port: int, tls: bool = False, vendor_paths: tuple[str, ..
         if not spoke_http:
             spoke_http = True
             queue.extend(vendor_paths)
+        icon = icon or http.icon_path(response, ip, port, path, tls)
         target = http.same_host_redirect(response, ip, port)
         if target and redirects < MAX_REDIRECTS:
             redirects += 1
             queue.insert(0, target)
+    if spoke_http:
+        # One more GET: the icon the pages named on this host and port, else the conventional one.
+        found += yield from favicon_flow(host, ip, port, icon or "/favicon.ico")
     return found
+
+
+def favicon_flow(host: str, ip: str, port: int, path: str) -> Flow:
+    """GET a web interface's icon, bounded in size, and hash it."""
+    reply = yield Exchange(http.build_get(host, path), http.response_complete, max_bytes=http.FAVICON_REPLY_LIMIT)
+    return http.favicon_observations(reply, ip, port)
 
 
 def rtsp_flow(ip: str, port: int) -> Flow:

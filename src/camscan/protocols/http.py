@@ -2,20 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import html
 import re
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
+
+import mmh3
 
 from camscan.model import Observation
-from camscan.protocols import Completion
+from camscan.protocols import Completion, ProtocolError
 from camscan.protocols.message import MessageReader, Response, parse_response, response_observations
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
 _TITLE = re.compile(rb"<title[^>]{0,200}>(.{0,1024}?)</title", re.IGNORECASE | re.DOTALL)
 TITLE_SEARCH_LIMIT = 16384
+# The largest icon hashed; a reply cut off here is no icon (its hash would match nothing).
+FAVICON_LIMIT = 65536
+FAVICON_REPLY_LIMIT = FAVICON_LIMIT + 8192  # the icon plus its response head
+_LINK_TAG = re.compile(rb"<link\b([^>]{0,1000})>", re.IGNORECASE)
+_ATTRIBUTE = re.compile(rb"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
-__all__ = ["build_get", "credential_spans", "parse_response", "response_complete", "observations", "same_host_redirect"]
+__all__ = [
+    "build_get", "credential_spans", "parse_response", "response_complete", "observations", "same_host_redirect",
+    "icon_path", "favicon_observations",
+]
 
 
 def build_get(host: str, path: str = "/", authorization: str | None = None) -> bytes:
@@ -77,10 +89,15 @@ def same_host_redirect(response: Response, host: str, port: int) -> str | None:
     location = response.header("location")
     if not location:
         return None
+    return same_host_path(location, host, port)
+
+
+def same_host_path(url: str, host: str, port: int) -> str | None:
+    """The path and query of a URL (absolute, or a path) that names this host and port, else None."""
     try:
-        target = urlsplit(location)
+        target = urlsplit(url)
         target_port = target.port
-    except ValueError:  # a malformed URL or port: not a redirect worth following
+    except ValueError:  # a malformed URL or port: not one worth following
         return None
     if target.netloc:
         default_port = {"http": 80, "https": 443}.get(target.scheme, port)
@@ -90,3 +107,47 @@ def same_host_redirect(response: Response, host: str, port: int) -> str | None:
     if not path.startswith("/"):
         path = "/" + path
     return path + (f"?{target.query}" if target.query else "")
+
+
+def icon_path(response: Response, host: str, port: int, page: str, tls: bool = False) -> str | None:
+    """The path of the icon an HTML page names (``<link rel="icon" href=...>``, HTML Living Standard
+    §4.6.7.8) when it lies on this host and port; None when the page names none there."""
+    if response.status != 200:
+        return None
+    base = f"{'https' if tls else 'http'}://{host if ':' not in host else f'[{host}]'}:{port}{page}"
+    for tag in _LINK_TAG.finditer(response.body[:TITLE_SEARCH_LIMIT]):
+        attributes = {
+            name.decode("latin-1").lower(): (double or single or bare).decode("latin-1")
+            for name, double, single, bare in _ATTRIBUTE.findall(tag.group(1))
+        }
+        if "icon" in attributes.get("rel", "").lower().split() and attributes.get("href"):
+            return same_host_path(urljoin(base, html.unescape(attributes["href"].strip())), host, port)
+    return None
+
+
+def favicon_observations(reply: bytes, ip: str, port: int) -> list[Observation]:
+    """``http.favicon_md5`` and ``http.favicon_mmh3`` of an icon a server sent whole.
+
+    The MD5 is what Rapid7 Recog's favicons.xml lists; the MurmurHash3 (x86, 32-bit, signed) of the
+    icon's base64 in MIME lines (76 characters, each ending in a newline, as Python's
+    ``base64.encodebytes``) is Shodan's ``http.favicon.hash``. An HTML page in its place (a server
+    that answers every path with its login page) is no icon.
+    """
+    if len(reply) >= FAVICON_REPLY_LIMIT:
+        return []
+    try:
+        response = parse_response(reply)
+    except ProtocolError:
+        return []
+    declared = response.header("content-length")
+    body = response.body
+    if response.status != 200 or not body or (declared and declared.strip().isdigit() and len(body) < int(declared)):
+        return []
+    page = "html" in (response.header("content-type") or "").lower()
+    if page or body.lstrip()[:14].lower().startswith((b"<!doctype html", b"<html")):
+        return []
+    hashes = {
+        "http.favicon_md5": hashlib.md5(body).hexdigest(),  # noqa: S324 - a fingerprint, not security
+        "http.favicon_mmh3": str(mmh3.hash(base64.encodebytes(body))),
+    }
+    return [Observation(ip=ip, source="http", field=field, value=value, port=port) for field, value in hashes.items()]
