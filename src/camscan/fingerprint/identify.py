@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from camscan.fingerprint.attribution import attribute
+from camscan.fingerprint.resolvers import catalogue_evidence
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
@@ -41,21 +42,21 @@ class Identifier:
         return found
 
     def evidence(self, observations: Iterable[Observation]) -> list[Evidence]:
-        """Evidence from every matching rule, plus the MAC's registered organisation."""
+        """Evidence from every matching rule, the MAC's registered organisation, and the catalogue."""
+        observations = list(observations)
         collected: dict[tuple[str, str, str], Evidence] = {}
         for seen in observations:
             if seen.field == "mac.address":
                 self._oui_evidence(seen, collected)
                 continue
-            for rule, said in self.match(seen.field, seen.value):
-                key = (rule.id, seen.field, seen.value)
-                # The same thing said on several ports is one piece of evidence, from the lowest
-                # port: the same whichever conversation finished first.
-                if key not in collected or _port_rank(seen.port) < _port_rank(collected[key].port):
-                    collected[key] = Evidence(
-                        source=seen.source, field=seen.field, value=seen.value, signature=rule.id,
-                        weight=rule.weight, port=seen.port, sets=tuple(sorted(said.items())),
-                    )
+            _keep(collected, (
+                Evidence(
+                    source=seen.source, field=seen.field, value=seen.value, signature=rule.id,
+                    weight=rule.weight, port=seen.port, sets=tuple(sorted(said.items())),
+                )
+                for rule, said in self.match(seen.field, seen.value)
+            ))
+        _keep(collected, catalogue_evidence(observations, list(collected.values()), self.catalogue))
         return list(collected.values())
 
     def _oui_evidence(self, seen: Observation, collected: dict) -> None:
@@ -143,8 +144,8 @@ class Identifier:
         maker = self.catalogue.get(manufacturer)
         if maker and maker.default_device_type:
             votes[maker.default_device_type].append(DEFAULT_TYPE_WEIGHT)
-        elif maker and "ip-camera" in maker.makes and any(seen.field == "rtsp.status" for seen in observations):
-            # A video stream from a maker that sells cameras among other things.
+        elif maker and "ip-camera" in maker.makes and any(_serves_video(seen.field) for seen in observations):
+            # A video stream or video discovery answer from a maker that sells cameras among other things.
             votes["ip-camera"].append(DEFAULT_TYPE_WEIGHT)
         if not votes:
             return None
@@ -154,6 +155,20 @@ class Identifier:
     def _best(supporting, key: str) -> str | None:
         values = [(item.weight, said[key]) for item, said in supporting if said.get(key)]
         return max(values)[1] if values else None
+
+
+def _serves_video(field: str) -> bool:
+    """An RTSP answer, or an ONVIF device or WS-Discovery ONVIF scope (ONVIF Core 7.3.2.2): video gear."""
+    return field == "rtsp.status" or field.startswith(("onvif.", "wsd.scope."))
+
+
+def _keep(collected: dict[tuple[str, str, str], Evidence], found: Iterable[Evidence]) -> None:
+    """Add evidence; the same thing said on several ports is one piece of evidence, from the
+    lowest port: the same whichever conversation finished first."""
+    for item in found:
+        key = (item.signature, item.field, item.value)
+        if key not in collected or _port_rank(item.port) < _port_rank(collected[key].port):
+            collected[key] = item
 
 
 def _port_rank(port: int | None) -> int:
