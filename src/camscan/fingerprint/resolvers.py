@@ -156,7 +156,9 @@ class Resolvers:
         self._families: dict[str, list[ModelFamily]] = {}
         for vendor in catalogue.vendors.values():
             for family in vendor.models:
-                self._families.setdefault(family.prefix.casefold(), []).append(family)
+                for prefix in family.prefixes:
+                    self._families.setdefault(prefix.casefold(), []).append(family)
+        self._prefix_lengths = sorted({len(prefix) for prefix in self._families}, reverse=True)
         self._prefixes = re.compile(
             r"(?<![a-z0-9])(?:" + _trie_pattern(sorted(self._families)) + ")", re.IGNORECASE
         ) if self._families else None
@@ -194,8 +196,12 @@ class Resolvers:
         if self._prefixes is None:
             return found
         for match in self._prefixes.finditer(value):
-            for family in self._families[match.group(0).casefold()]:
-                model = family.pattern.match(value, match.start())
+            # The longest prefix matched; a shorter one that starts the same text has families too.
+            start, matched = match.start(), match.group(0).casefold()
+            families = [family for length in self._prefix_lengths if length <= len(matched)
+                        for family in self._families.get(matched[:length], ())]
+            for family in dict.fromkeys(families):
+                model = family.pattern.match(value, start)
                 end = model.end() if model else 0
                 if model and (end == len(value) or not value[end].isalnum()):
                     found.append((family, model.group(0)))
@@ -206,43 +212,64 @@ class Resolvers:
 
     # ------------------------------------------------------------------ evidence
     def evidence(self, observations: Sequence[Observation], rule_evidence: Iterable[Evidence]) -> list[Evidence]:
-        """Catalogue evidence for ``observations``; ``rule_evidence`` (what the rules found) tells
-        whether a media server's own marker rules out reading a video track as a camera."""
+        """Catalogue evidence for ``observations``. ``rule_evidence`` is what the rules found: a
+        brand a rule already names needs no second word from the catalogue (the rule says more,
+        and may name another maker for it), and a media server's own marker rules out reading
+        a video track as a camera. A MAC registrant is no such rule: the brand a device states
+        is evidence beside it."""
+        said = [dict(item.sets) for item in rule_evidence if item.source != "oui"]
+        named = {said_one[key] for said_one in said for key in ("vendor", "manufacturer") if key in said_one}
+        media_server = any(said_one.get("device_type") == MEDIA_SERVER for said_one in said)
         found: list[Evidence] = []
-        media_server = any(("device_type", MEDIA_SERVER) in item.sets for item in rule_evidence)
         for seen in observations:
             if seen.field in TEXT_FIELDS:
-                found += self._text_evidence(seen)
+                found += self._text_evidence(seen, named)
             elif seen.field in BODY_FIELDS:
-                found += self._body_evidence(seen)
+                found += self._body_evidence(seen, named)
             elif seen.field == "sdp.media" and "video" in seen.value.split() and not media_server:
                 found.append(_evidence(seen, "catalogue:kind:sdp-video", VIDEO_TRACK_WEIGHT, device_type="ip-camera"))
         return found
 
-    def _text_evidence(self, seen: Observation) -> list[Evidence]:
+    def _text_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
         found = []
         if key := self.name_in(seen.field, seen.value):
-            found.append(_evidence(seen, f"catalogue:name:{key}", NAME_WEIGHT, vendor=key))
+            if key not in named:
+                found.append(_evidence(seen, f"catalogue:name:{key}", NAME_WEIGHT, vendor=key))
         else:
             for key, weight in self.brands_in(seen.field, seen.value).items():
-                found.append(_evidence(seen, f"catalogue:token:{key}", weight, vendor=key))
+                if key not in named:
+                    found.append(_evidence(seen, f"catalogue:token:{key}", weight, vendor=key))
         for family, model in self.models_in(seen.value):
+            # A family whose brand a rule already names adds the model and kind, not the brand:
+            # the rule may know another maker for that brand's line.
+            brand = {} if family.vendor in named else {"vendor": family.vendor}
             found.append(_evidence(
                 seen, f"catalogue:model:{family.vendor}:{family.family}", MODEL_WEIGHT,
-                vendor=family.vendor, model=model, device_type=family.kind,
+                model=model, device_type=family.kind, **brand,
             ))
         for word in self.kinds_in(seen.value):
             found.append(_evidence(seen, f"catalogue:kind:{word.kind}", word.weight, device_type=word.kind))
         return found
 
-    def _body_evidence(self, seen: Observation) -> list[Evidence]:
-        """A page that names exactly one catalogued brand names its maker; a page naming several
-        (a recorder's list of supported cameras, a shop) names none of them."""
-        brands = self.brands_in(seen.field, seen.value)
+    def _body_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
+        """A page whose visible text names exactly one catalogued brand names its maker; a page
+        naming several (a recorder's list of supported cameras, a shop) names none of them, and
+        the addresses of links and scripts (fonts, analytics) name nobody."""
+        brands = self.brands_in(seen.field, _visible_text(seen.value))
         if len(brands) != 1:
             return []
         key = next(iter(brands))
+        if key in named:
+            return []
         return [_evidence(seen, f"catalogue:token:{key}", min(brands[key], BODY_TOKEN_WEIGHT), vendor=key)]
+
+
+_INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|\b(?:https?:)?//\S+", re.IGNORECASE | re.DOTALL)
+
+
+def _visible_text(html: str) -> str:
+    """A page's text as a person reads it: without scripts, styles, comments, tags and URLs."""
+    return _INVISIBLE.sub(" ", html)
 
 
 def _evidence(seen: Observation, signature: str, weight: float, **sets: str) -> Evidence:

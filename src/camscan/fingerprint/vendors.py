@@ -77,12 +77,12 @@ MODEL_KEYS = frozenset({"family", "prefix", "pattern", "kind", "examples", "refe
 
 @dataclass(frozen=True)
 class ModelFamily:
-    """A product line's model numbers: a literal ``prefix`` every model starts with, the
-    ``pattern`` of a whole model number (starting at the prefix), and the kind of device."""
+    """A product line's model numbers: the literal ``prefixes`` every model starts with, the
+    ``pattern`` of a whole model number (starting at a prefix), and the kind of device."""
 
     vendor: str
     family: str
-    prefix: str
+    prefixes: tuple[str, ...]
     pattern: re.Pattern[str]
     kind: str
     examples: tuple[str, ...]
@@ -263,24 +263,25 @@ class Catalogue:
 
 
 def _model_family(path: Path, key: str, item: object) -> ModelFamily:
-    """One entry of a vendor's ``models``, checked: its pattern compiles and starts with its
-    prefix, and every example is a whole model number of the family."""
+    """One entry of a vendor's ``models``, checked: its pattern compiles, and every example starts
+    with one of its prefixes and is a whole model number of the family."""
     where = f"{path}: {key}.models"
     if not isinstance(item, dict) or set(item) - MODEL_KEYS:
         raise SignatureError(f"{where}: entries take {sorted(MODEL_KEYS)}, got {item!r}")
-    missing = [field for field in ("family", "prefix", "kind", "examples", "reference") if not item.get(field)]
+    missing = [field for field in ("family", "prefix", "pattern", "kind", "examples", "reference") if not item.get(field)]
     if missing:
         raise SignatureError(f"{where}: {item.get('family')!r} needs {', '.join(missing)}")
-    prefix = str(item["prefix"])
+    prefixes = (item["prefix"],) if isinstance(item["prefix"], str) else tuple(item["prefix"])
     try:
-        pattern = re.compile(str(item.get("pattern") or re.escape(prefix) + r"[\w-]*"), re.IGNORECASE)
+        pattern = re.compile(str(item["pattern"]), re.IGNORECASE)
     except re.error as error:
         raise SignatureError(f"{where}: {item['family']!r} has a bad pattern: {error}") from None
     examples = tuple(str(example) for example in item["examples"])
     for example in examples:
-        if not example.casefold().startswith(prefix.casefold()) or not pattern.fullmatch(example):
+        starts = any(example.casefold().startswith(prefix.casefold()) for prefix in prefixes)
+        if not starts or not pattern.fullmatch(example):
             raise SignatureError(f"{where}: {item['family']!r} example {example!r} is not one of its model numbers")
-    return ModelFamily(key, str(item["family"]), prefix, pattern, str(item["kind"]), examples, str(item["reference"]))
+    return ModelFamily(key, str(item["family"]), prefixes, pattern, str(item["kind"]), examples, str(item["reference"]))
 
 
 def oui_organisation(mac: str) -> str | None:
