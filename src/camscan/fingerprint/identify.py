@@ -36,8 +36,8 @@ class Identifier:
         """Every rule that matches a value of a field, with what each says."""
         found = []
         for rule in self._rules.get(field, ()):
-            said = rule.match(value)
-            if said is not None:
+            # Most rules miss: a bare search first spares building what a miss would not say.
+            if rule.regex.search(value) is not None and (said := rule.match(value)) is not None:
                 found.append((rule, said))
         return found
 

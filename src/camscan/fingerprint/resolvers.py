@@ -20,7 +20,7 @@ from pathlib import Path
 import yaml
 
 from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
-from camscan.fingerprint.vendors import SHORT_TOKEN, Catalogue, ModelFamily, default_catalogue, name_words
+from camscan.fingerprint.vendors import SHORT_TOKEN, Catalogue, ModelFamily, default_catalogue
 from camscan.model import Evidence, Observation
 
 NAME_WEIGHT = 0.8  # a field whose whole value is the maker's name
@@ -61,34 +61,12 @@ VIDEO_CONTEXT = re.compile(
     r"surveillance|doorbell|recorder|onvif|rtsp|webcam)(?![a-z])",
     re.IGNORECASE,
 )
+_WORD = re.compile(r"[A-Za-z0-9]+")
+# Every kind word (kinds.yaml) contains one of these; a value without any needs no kind regex.
+_KIND_HINT = re.compile(r"cam|vr|recorder|encod|station|monitor|intercom|phone|access|terminal", re.IGNORECASE)
 _RDN_ORG = re.compile(r"(?:^|[,/;+]\s*)O\s*=\s*((?:\\.|[^,/;+\\])+)")
 _TXT_PAIR = re.compile(r"^\s*([\w.-]+)\s*=\s*(.+?)\s*$")
 MEDIA_SERVER = "media-server"
-
-
-def _trie_pattern(words: Iterable[str], separator: str = "") -> str:
-    """One regular expression matching any of ``words`` (lowercase), factored by common prefix so
-    that a search costs about one character test per position however many words there are.
-    ``separator`` may stand between two characters where a word had a space or hyphen ("\\x00")."""
-    trie: dict = {}
-    for word in words:
-        node = trie
-        for char in word:
-            node = node.setdefault(char, {})
-        node[""] = {}
-
-    def render(node: dict) -> str:
-        branches = [
-            (separator if char == "\x00" else re.escape(char)) + render(child)
-            for char, child in sorted(node.items())
-            if char
-        ]
-        if not branches:
-            return ""
-        body = branches[0] if len(branches) == 1 else "(?:" + "|".join(branches) + ")"
-        return "(?:" + body + ")?" if "" in node else body
-
-    return render(trie)
 
 
 @dataclass(frozen=True)
@@ -127,43 +105,44 @@ def load_kind_words(path: Path) -> list[KindWord]:
 
 
 class Resolvers:
-    """The catalogue compiled for speed: a trie of brand names, a dict of names, a trie of
-    model-family prefixes, and the kind words."""
+    """The catalogue compiled for speed: brand names and their word-by-word beginnings as sets,
+    model-family prefixes by how their first word starts, and the kind words behind one hint.
+    Free text is split into words once; each word costs a few set lookups."""
 
     def __init__(self, catalogue: Catalogue, kind_words: Sequence[KindWord]) -> None:
         self.catalogue = catalogue
         self.kind_words = tuple(kind_words)
         self._brand_by_form: dict[str, str] = {}
+        self._brand_beginnings: set[str] = set()  # a brand's first words run together: "tp" of "tp link"
         self._needs_context: set[str] = set()
         for vendor in catalogue.vendors.values():
             if vendor.free_text == "never":
                 continue
             for name in vendor.brand_names:
-                words = name_words(re.sub(r"\(.*?\)", " ", name))
+                words = _words(re.sub(r"\(.*?\)", " ", name))
                 form = "".join(words)
                 if not form or form in self._brand_by_form:
                     continue
                 self._brand_by_form[form] = vendor.key
+                self._brand_beginnings.update("".join(words[:count]) for count in range(1, len(words)))
                 if vendor.free_text == "context" or len(form) < SHORT_TOKEN:
                     self._needs_context.add(form)
-        spelled = {"\x00".join(name_words(re.sub(r"\(.*?\)", " ", name)))
-                   for vendor in catalogue.vendors.values() if vendor.free_text != "never"
-                   for name in vendor.brand_names}
-        self._brands = re.compile(
-            r"(?<![a-z0-9])(?:" + _trie_pattern(sorted(w for w in spelled if w), r"[\s._-]?") + r")(?![a-z0-9])",
-            re.IGNORECASE,
-        )
+        self._brand_starts = set(self._brand_by_form) | self._brand_beginnings
         self._families: dict[str, list[ModelFamily]] = {}
         for vendor in catalogue.vendors.values():
             for family in vendor.models:
                 for prefix in family.prefixes:
                     self._families.setdefault(prefix.casefold(), []).append(family)
-        self._prefix_lengths = sorted({len(prefix) for prefix in self._families}, reverse=True)
-        self._prefixes = re.compile(
-            r"(?<![a-z0-9])(?:" + _trie_pattern(sorted(self._families)) + ")", re.IGNORECASE
-        ) if self._families else None
+        self._prefixes_by_start: dict[str, list[str]] = {}  # first two characters -> prefixes, longest first
+        for prefix in sorted(self._families, key=len, reverse=True):
+            self._prefixes_by_start.setdefault(prefix[:2], []).append(prefix)
+        # What the first word of a model number starts with: three letters of its prefix, or a
+        # two-letter prefix word ("DS" of "DS-2CD", "FD" of "FD8136") then a digit or nothing.
+        runs = {_WORD.match(prefix).group(0) for prefix in self._families}
+        self._word_starts3 = {run[:3] for run in runs if len(run) >= 3}
+        self._word_starts2 = {run for run in runs if len(run) == 2}
 
-    # ------------------------------------------------------------------ the three resolvers
+    # ------------------------------------------------------------------ the resolvers
     def name_in(self, field: str, value: str) -> str | None:
         """The catalogue key a company-name field names, if the whole name is a catalogued one."""
         if field in NAME_FIELDS:
@@ -174,32 +153,51 @@ class Resolvers:
             return self.catalogue.key_for_name(pair.group(2))
         return None
 
-    def brands_in(self, field: str, value: str) -> dict[str, float]:
-        """The brands free text names, each with the weight of how it was named."""
-        context = field.startswith(VIDEO_FIELDS_PREFIXES) or VIDEO_CONTEXT.search(value) is not None
+    def brands_in(self, field: str, value: str, words: list[str] | None = None) -> dict[str, float]:
+        """The brands free text names at word boundaries ("TP-LINK", "TP Link" and "TPLINK" alike),
+        longest name first, each with the weight of how it was named."""
+        words = _words(value) if words is None else words
+        context: bool | None = None
         found: dict[str, float] = {}
-        for match in self._brands.finditer(value):
-            form = "".join(name_words(match.group(0)))
-            key = self._brand_by_form.get(form)
-            if key is None:
+        resume = 0
+        for position, word in enumerate(words):
+            if position < resume or word not in self._brand_starts:
                 continue
-            if form in self._needs_context:
-                if context:
-                    found.setdefault(key, CONTEXT_TOKEN_WEIGHT)
-            else:
+            form, longest = "", None
+            for end in range(position, len(words)):
+                form += words[end]
+                if form in self._brand_by_form:
+                    longest, resume = form, end + 1
+                if form not in self._brand_beginnings:
+                    break
+            if longest is None:
+                continue
+            key = self._brand_by_form[longest]
+            if longest not in self._needs_context:
                 found[key] = TOKEN_WEIGHT
+                continue
+            if context is None:
+                context = field.startswith(VIDEO_FIELDS_PREFIXES) or VIDEO_CONTEXT.search(value) is not None
+            if context:
+                found.setdefault(key, CONTEXT_TOKEN_WEIGHT)
         return found
 
-    def models_in(self, value: str) -> list[tuple[ModelFamily, str]]:
-        """Every model number of a catalogued family in ``value``, with its family."""
+    def models_in(self, value: str, words: list[str] | None = None) -> list[tuple[ModelFamily, str]]:
+        """Every model number of a catalogued family in ``value``, with its family. Only a value
+        with a word that starts like a family prefix is searched for where that word stands."""
+        words = _words(value) if words is None else words
+        if self._word_starts3.isdisjoint(word[:3] for word in words) and not any(
+            word[:2] in self._word_starts2 and (len(word) == 2 or word[2].isdigit()) for word in words
+        ):
+            return []
         found = []
-        if self._prefixes is None:
-            return found
-        for match in self._prefixes.finditer(value):
-            # The longest prefix matched; a shorter one that starts the same text has families too.
-            start, matched = match.start(), match.group(0).casefold()
-            families = [family for length in self._prefix_lengths if length <= len(matched)
-                        for family in self._families.get(matched[:length], ())]
+        for match in _WORD.finditer(value):
+            if not self._may_start_model(match.group(0).lower()):
+                continue
+            start = match.start()
+            prefixes = self._prefixes_by_start.get(value[start : start + 2].casefold(), ())
+            families = [family for prefix in prefixes
+                        if value[start : start + len(prefix)].casefold() == prefix for family in self._families[prefix]]
             for family in dict.fromkeys(families):
                 model = family.pattern.match(value, start)
                 end = model.end() if model else 0
@@ -207,7 +205,13 @@ class Resolvers:
                     found.append((family, model.group(0)))
         return found
 
+    def _may_start_model(self, word: str) -> bool:
+        return word[:3] in self._word_starts3 or (word[:2] in self._word_starts2 and (len(word) == 2 or word[2].isdigit()))
+
     def kinds_in(self, value: str) -> list[KindWord]:
+        """The kind words ``value`` uses."""
+        if not _KIND_HINT.search(value):
+            return []
         return [word for word in self.kind_words if word.regex.search(value)]
 
     # ------------------------------------------------------------------ evidence
@@ -232,14 +236,15 @@ class Resolvers:
 
     def _text_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
         found = []
+        words = _words(seen.value)
         if key := self.name_in(seen.field, seen.value):
             if key not in named:
                 found.append(_evidence(seen, f"catalogue:name:{key}", NAME_WEIGHT, vendor=key))
         else:
-            for key, weight in self.brands_in(seen.field, seen.value).items():
+            for key, weight in self.brands_in(seen.field, seen.value, words).items():
                 if key not in named:
                     found.append(_evidence(seen, f"catalogue:token:{key}", weight, vendor=key))
-        for family, model in self.models_in(seen.value):
+        for family, model in self.models_in(seen.value, words):
             # A family whose brand a rule already names adds the model and kind, not the brand:
             # the rule may know another maker for that brand's line.
             brand = {} if family.vendor in named else {"vendor": family.vendor}
@@ -262,6 +267,11 @@ class Resolvers:
         if key in named:
             return []
         return [_evidence(seen, f"catalogue:token:{key}", min(brands[key], BODY_TOKEN_WEIGHT), vendor=key)]
+
+
+def _words(text: str) -> list[str]:
+    """Text as lowercase alphanumeric words, as brand names and model prefixes are compared."""
+    return _WORD.findall(text.lower())
 
 
 _INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|\b(?:https?:)?//\S+", re.IGNORECASE | re.DOTALL)
