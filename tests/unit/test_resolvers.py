@@ -106,6 +106,7 @@ def test_devices_that_name_themselves_are_named(identifier, seen, vendor, kind):
     (("sadp.device_type", "DS-KH6320-WTE1"), "intercom"),
     (("dhip.device_type", "ASI7213X-T1"), "access-control"),
     (("dhip.device_class", "VTO"), "intercom"),
+    (("dhip.device_type", "VTO2000A"), "intercom"),
     (("wsd.scope.hardware", "DS-K1T341AMF"), "access-control"),
 ])
 def test_intercoms_and_access_terminals_of_camera_makers_keep_their_kind(identifier, seen, kind):
@@ -163,6 +164,9 @@ def test_a_page_that_names_several_brands_names_none():
     own = Observation(ip="198.18.0.2", source="test", field="http.body",
                       value='<a href="https://fonts.googleapis.com/x">x</a><div>Copyright Milesight</div>')
     assert [item.signature for item in resolvers.evidence([own], [])] == ["catalogue:token:milesight"]
+    plugin = Observation(ip="198.18.0.2", source="test", field="http.body",
+                         value="<p>Please use Microsoft Internet Explorer to view live video</p>")
+    assert resolvers.evidence([plugin], []) == []
 
 
 def test_a_rule_that_names_the_brand_keeps_the_say_over_its_maker(identifier):

@@ -21,7 +21,7 @@ import yaml
 
 from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
 from camscan.fingerprint.vendors import SHORT_TOKEN, Catalogue, ModelFamily, default_catalogue
-from camscan.model import Evidence, Observation
+from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Observation
 
 NAME_WEIGHT = 0.8  # a field whose whole value is the maker's name
 TOKEN_WEIGHT = 0.6  # the brand's name inside free text
@@ -128,6 +128,7 @@ class Resolvers:
                 if vendor.free_text == "context" or len(form) < SHORT_TOKEN:
                     self._needs_context.add(form)
         self._brand_starts = set(self._brand_by_form) | self._brand_beginnings
+        self._video_makers = {key for key, vendor in catalogue.vendors.items() if CAMERA_DEVICE_TYPES & set(vendor.makes)}
         self._families: dict[str, list[ModelFamily]] = {}
         for vendor in catalogue.vendors.values():
             for family in vendor.models:
@@ -257,10 +258,12 @@ class Resolvers:
         return found
 
     def _body_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
-        """A page whose visible text names exactly one catalogued brand names its maker; a page
-        naming several (a recorder's list of supported cameras, a shop) names none of them, and
-        the addresses of links and scripts (fonts, analytics) name nobody."""
-        brands = self.brands_in(seen.field, _visible_text(seen.value))
+        """A page whose visible text names exactly one maker of video gear names its maker; a page
+        naming several (a recorder's list of supported cameras, a shop) names none of them, the
+        addresses of links and scripts (fonts, analytics) name nobody, and the browser or plug-in
+        a camera's page asks for (Microsoft, Apple, Google) is not its maker."""
+        brands = {key: weight for key, weight in self.brands_in(seen.field, _visible_text(seen.value)).items()
+                  if key in self._video_makers}
         if len(brands) != 1:
             return []
         key = next(iter(brands))
