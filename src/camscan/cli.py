@@ -58,8 +58,10 @@ def open_store(db_path: str, create: bool = False) -> Store:
     """
     if not create and not os.path.exists(db_path):
         raise click.ClickException(f"no camscan database at {db_path}: run `camscan scan` first, or pass --db")
+    from camscan.fingerprint.vendors import default_catalogue
+
     try:
-        store = Store(db_path)
+        store = Store(db_path, display_names=default_catalogue().display_fields)
         if store.unattributed_count():
             from camscan.reidentify import attribute_missing
 
@@ -95,7 +97,7 @@ def _row(device: dict) -> dict[str, str]:
         "ip": device["ip"],
         "mac": device.get("mac") or "",
         "site": device.get("site") or "",
-        "vendor": device.get("vendor") or "",
+        "vendor": device.get("vendor_name") or device.get("vendor") or "",
         "model": device.get("model") or "",
         "firmware": device.get("firmware") or "",
         "device_type": device.get("device_type") or "",
@@ -104,6 +106,16 @@ def _row(device: dict) -> dict[str, str]:
         "services": _services_text(device),
         "why": _why_text(device),
     }
+
+
+def _made_by(device: dict) -> str:
+    """Brand, maker and parent company as people name them, each said once: "Avigilon, a Motorola
+    Solutions company"; "Lorex, made by Dahua"."""
+    brand, maker, parent = device.get("vendor_name"), device.get("manufacturer_name"), device.get("parent_name")
+    said = brand or maker or "unknown"
+    if maker and maker != said:
+        said += f", made by {maker}"
+    return said + (f", a {parent} company" if parent and parent not in (brand, maker) else "")
 
 
 def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, how: str = "") -> None:
@@ -500,6 +512,8 @@ def show(address, db_path, as_json):
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                 "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
         click.echo(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
+        if key == "manufacturer":
+            click.echo(f"{'made by':>13}: {_made_by(device)}")
     click.echo("     services:")
     for service in device["services"]:
         click.echo(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")

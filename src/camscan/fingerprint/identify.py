@@ -89,12 +89,14 @@ class Identifier:
         supporting = [(item, said) for item, said in claims if agrees(said)]
         device_type = self._device_type(manufacturer, supporting, observations)
         vendor = self._brand(manufacturer, supporting)
-        rebadger = self._camera_brand_from_oui(claims, manufacturer) if device_type in CAMERA_DEVICE_TYPES else None
+        owners = {parent.key for parent in self.catalogue.parents(manufacturer)} if manufacturer else set()
+        rebadger = self._camera_brand_from_oui(claims, manufacturer, owners) if device_type in CAMERA_DEVICE_TYPES else None
         if rebadger:
             vendor = rebadger
         if manufacturer:
             # A rebadging brand's MAC agrees with the maker's firmware: it is no conflict.
-            total = sum(score for maker, score in scores.items() if maker != rebadger)
+            # Nor is the MAC of the maker's parent company.
+            total = sum(score for maker, score in scores.items() if maker != rebadger and maker not in owners)
             confidence = scores[manufacturer] * scores[manufacturer] / total
         else:
             confidence = noisy_or(item.weight for item, said in supporting if said.get("device_type") == device_type) if device_type else 0.0
@@ -121,17 +123,21 @@ class Identifier:
                 brands[said["vendor"]] = max(brands[said["vendor"]], item.weight)
         return max(brands, key=brands.get) if brands else manufacturer
 
-    def _camera_brand_from_oui(self, claims, manufacturer: str | None) -> str | None:
+    def _camera_brand_from_oui(self, claims, manufacturer: str | None, owners: set[str]) -> str | None:
         """A brand whose registered MAC sits on another maker's camera firmware: a rebadged unit.
 
         Only a brand documented as that maker's reseller, or a diversified company that sells
         cameras among other things (no default device type), counts; the MAC of a maker that
-        makes nothing but its own video gear on someone else's firmware is a conflict instead.
+        makes nothing but its own video gear on someone else's firmware is a conflict instead,
+        and the MAC of the maker's own parent company (Motorola Solutions holds Avigilon's
+        block) leaves the brand the device states.
         """
         for item, said in claims:
             brand = self.catalogue.get(said.get("vendor")) if item.source == "oui" else None
             if not brand or brand.key == manufacturer or not CAMERA_DEVICE_TYPES & set(brand.makes):
                 continue
+            if brand.key in owners:
+                continue  # the maker's parent company holds its MAC block: the device's own brand stands
             if brand.manufactured_by == manufacturer or brand.default_device_type is None:
                 return brand.key
         return None

@@ -242,6 +242,19 @@ class Catalogue:
         vendor = self.get(key)
         return vendor.display_name if vendor else key
 
+    def display_fields(self, vendor: str | None, manufacturer: str | None) -> dict[str, str | None]:
+        """The names a person reads for a device's brand, its maker and the maker's parent
+        company (a catalogued parent's display name, else the catalogue's text), beside the keys."""
+        owner = self.get(manufacturer) or self.get(vendor)
+        parent = None
+        if owner and owner.parent:
+            parent = self.display_name(owner.parent) if owner.parent in self.vendors else owner.parent
+        return {
+            "vendor_name": self.display_name(vendor),
+            "manufacturer_name": self.display_name(manufacturer),
+            "parent_name": parent,
+        }
+
     def parents(self, key: str) -> list[Vendor]:
         """The chain of catalogued parent companies above a vendor, nearest first."""
         chain: list[Vendor] = []
