@@ -166,7 +166,7 @@ class Identifier:
 def _serves_video(field: str) -> bool:
     """An RTSP answer or session description, or an ONVIF device or WS-Discovery ONVIF scope
     (ONVIF Core 7.3.2.2): video gear."""
-    return field == "rtsp.status" or field.startswith(("sdp.", "onvif.", "wsd.scope."))
+    return field.startswith(("rtsp.", "sdp.", "onvif.", "wsd.scope."))
 
 
 def _keep(collected: dict[tuple[str, str, str], Evidence], found: Iterable[Evidence]) -> None:

@@ -115,6 +115,7 @@ class Resolvers:
         self._brand_by_form: dict[str, str] = {}
         self._brand_beginnings: set[str] = set()  # a brand's first words run together: "tp" of "tp link"
         self._needs_context: set[str] = set()
+        self._discovery_only: set[str] = set()
         for vendor in catalogue.vendors.values():
             if vendor.free_text == "never":
                 continue
@@ -127,6 +128,8 @@ class Resolvers:
                 self._brand_beginnings.update("".join(words[:count]) for count in range(1, len(words)))
                 if vendor.free_text == "context" or len(form) < SHORT_TOKEN:
                     self._needs_context.add(form)
+                if vendor.free_text == "discovery":
+                    self._discovery_only.add(form)
         self._brand_starts = set(self._brand_by_form) | self._brand_beginnings
         self._video_makers = {key for key, vendor in catalogue.vendors.items() if CAMERA_DEVICE_TYPES & set(vendor.makes)}
         self._families: dict[str, list[ModelFamily]] = {}
@@ -174,6 +177,8 @@ class Resolvers:
             if longest is None:
                 continue
             key = self._brand_by_form[longest]
+            if longest in self._discovery_only and not field.startswith(VIDEO_FIELDS_PREFIXES):
+                continue
             if longest not in self._needs_context:
                 found[key] = TOKEN_WEIGHT
                 continue

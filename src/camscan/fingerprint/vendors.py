@@ -40,7 +40,10 @@ PLACE_PREFIXES = frozenset({
     "sichuan", "chengdu", "hefei", "ningbo", "qingdao", "shandong", "foshan", "zhuhai", "hong",
     "kong", "taipei", "taiwan", "seoul", "tokyo", "the",
 })
-FREE_TEXT_MODES = ("brand", "context", "never")
+# How a brand's name in free text counts: always; beside a word for video gear (a common word
+# or short name); only where a device names itself in streaming or discovery replies (a
+# component maker whose parts are named elsewhere, Sony sensors); or never (an SoC SDK).
+FREE_TEXT_MODES = ("brand", "context", "discovery", "never")
 # A brand this short is too often an abbreviation of something else to trust in free text alone.
 SHORT_TOKEN = 4
 
