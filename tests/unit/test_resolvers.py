@@ -181,3 +181,13 @@ def test_a_rule_that_names_the_brand_keeps_the_say_over_its_maker(identifier):
 def test_the_mac_registrant_is_read_through_the_same_catalogue():
     assert CATALOGUE.vendor_for_org("Provision-ISR") == "provisionisr"
     assert CATALOGUE.vendor_for_org("Hangzhou Hikvision Digital Technology Co.,Ltd.") == "hikvision"
+    # Registry names not listed in the catalogue resolve when only their legal form differs ...
+    assert CATALOGUE.vendor_for_org("AV TECH CORPORATION") == "avtech"
+    assert CATALOGUE.vendor_for_org("Geutebrück GmbH") == "geutebruck"
+
+
+@pytest.mark.parametrize("org", ["B-Link Electronic Limited", "CANARY COMMUNICATIONS, INC.", "Basler Electric Company",
+                                 "Shenzhen Costar Electronics Co. Ltd.", "Juniper Systems"])
+def test_other_companies_in_the_registry_are_not_camera_makers_of_a_like_name(org):
+    """... but not when a descriptive word differs: these IEEE registrants share a word with a camera brand."""
+    assert CATALOGUE.vendor_for_org(org) is None

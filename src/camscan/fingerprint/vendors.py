@@ -22,11 +22,13 @@ def normalise_org(name: str) -> str:
 # Words a company's legal or descriptive name adds to its brand ("Axis Communications AB",
 # "Zhejiang Dahua Technology Co., Ltd.", "Bosch Security Systems, Inc."); dropped from the end
 # of a name, and city or province names from its start, before it is looked up.
-CORPORATE_SUFFIXES = frozenset({
+LEGAL_SUFFIXES = frozenset({
     "co", "ltd", "limited", "inc", "incorporated", "corp", "corporation", "company", "companies",
-    "technology", "technologies", "tech", "electronics", "electronic", "electric", "digital",
     "gmbh", "ag", "ab", "sa", "sas", "srl", "spa", "bv", "nv", "llc", "lp", "plc", "pty", "kg",
-    "oy", "as", "asa", "kk", "pvt", "private", "sdn", "bhd", "group", "holdings", "holding",
+    "oy", "as", "asa", "kk", "pvt", "private", "sdn", "bhd",
+})
+CORPORATE_SUFFIXES = LEGAL_SUFFIXES | frozenset({
+    "technology", "technologies", "tech", "electronics", "electronic", "electric", "digital", "group", "holdings", "holding",
     "international", "intl", "industries", "industry", "industrial", "systems", "system",
     "security", "communications", "communication", "solutions", "products", "enterprise",
     "enterprises", "intelligent", "intelligence", "science", "sciences", "network", "networks",
@@ -51,6 +53,14 @@ SHORT_TOKEN = 4
 def name_words(name: str) -> list[str]:
     """A company or brand name as lowercase alphanumeric words."""
     return re.findall(r"[a-z0-9]+", name.casefold().replace("&", " and "))
+
+
+def legal_form(name: str) -> str:
+    """A name's words run together without its legal-form suffixes ("Co., Ltd.", "GmbH")."""
+    words = name_words(name)
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words = words[:-1]
+    return "".join(words)
 
 
 def name_forms(name: str) -> list[str]:
@@ -126,6 +136,11 @@ class Vendor:
         return self.display or self.name
 
     @property
+    def all_names(self) -> tuple[str, ...]:
+        """Every name the catalogue knows this vendor by, key and legal names included."""
+        return (self.key, self.display_name, self.name, self.company, *self.ieee_names, *self.aliases)
+
+    @property
     def brand_names(self) -> tuple[str, ...]:
         """The names this brand goes by in free text: its name and its aliases."""
         return tuple(dict.fromkeys((self.display_name, self.name, *self.aliases)))
@@ -144,22 +159,24 @@ class Catalogue:
         self.oem = {(relation.maker, relation.brand): relation for relation in oem}
         self._by_org = {normalise_org(org): v.key for v in vendors.values() for org in v.ieee_names}
         self._by_name = self._name_index(vendors)
+        self._by_legal_form = {
+            form: vendor.key for vendor in reversed(vendors.values()) for name in vendor.all_names if (form := legal_form(name))
+        }
 
     @staticmethod
     def _name_index(vendors: dict[str, Vendor]) -> dict[str, str]:
         """Every lookup form of every name of every vendor; a literal form beats a shortened one,
         and the first vendor to claim a form keeps it (the catalogue test refuses real clashes)."""
-        index: dict[str, str] = {}
+        literal_index: dict[str, str] = {}
         shortened: dict[str, str] = {}
         for vendor in vendors.values():
-            names = (vendor.key, vendor.display_name, vendor.name, vendor.company, *vendor.ieee_names, *vendor.aliases)
-            for name in names:
+            for name in vendor.all_names:
                 literal, *rest = name_forms(name) or [""]
                 if literal:
-                    index.setdefault(literal, vendor.key)
+                    literal_index.setdefault(literal, vendor.key)
                 for form in rest:
                     shortened.setdefault(form, vendor.key)
-        return {**shortened, **index}
+        return {**shortened, **literal_index}
 
     def key_for_name(self, name: str) -> str | None:
         """The catalogue key for a company or brand name as devices write it ("HIKVISION",
@@ -237,8 +254,11 @@ class Catalogue:
         return vendor.manufacturer if vendor else key
 
     def vendor_for_org(self, org: str) -> str | None:
-        """The vendor an IEEE registrant names: a listed registry name, else any catalogued name."""
-        return self._by_org.get(normalise_org(org)) or self.key_for_name(org)
+        """The vendor an IEEE registrant names: a listed registry name, else a catalogued name
+        written the same but for its legal form. Descriptive words are not dropped here, as they
+        are for names devices write: the registry holds thousands of companies, and "B-Link
+        Electronic Limited" is not Blink nor "Canary Communications" Canary."""
+        return self._by_org.get(normalise_org(org)) or self._by_legal_form.get(legal_form(org))
 
     def display_name(self, key: str | None) -> str | None:
         """The name a person reads for a vendor key; an uncatalogued key reads as itself."""
