@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from camscan.fingerprint.identify import Identifier
-from camscan.fingerprint.resolvers import default_resolvers
+from camscan.fingerprint.resolvers import KIND_HINT, default_resolvers
 from camscan.fingerprint.vendors import default_catalogue, name_forms
 from camscan.model import CAMERA_DEVICE_TYPES, Observation
 
@@ -128,6 +128,12 @@ def test_a_device_that_says_what_it_is_gets_that_kind_without_a_maker(identifier
     assert identify(identifier, seen).device_type == kind
 
 
+def test_the_kind_hint_admits_every_kind_word():
+    """The resolver reads kind words only in values the hint admits: it must admit them all."""
+    missed = [text for word in default_resolvers().kind_words for text in word.examples if not KIND_HINT.search(text)]
+    assert not missed
+
+
 def test_a_video_track_makes_a_camera_unless_a_media_server_marks_itself(identifier):
     camera = identify(identifier, ("rtsp.status", "200 DESCRIBE"), ("sdp.media", "video audio"))
     assert camera.device_type == "ip-camera"
@@ -135,6 +141,8 @@ def test_a_video_track_makes_a_camera_unless_a_media_server_marks_itself(identif
     assert audio_only.device_type is None
     restreamer = identify(identifier, ("sdp.tool", "LIVE555 Streaming Media v2020.03.06"), ("sdp.media", "video"))
     assert (restreamer.device_type, restreamer.is_camera) == ("media-server", False)
+    go2rtc = identify(identifier, ("rtsp.status", "200 DESCRIBE"), ("sdp.session_name", "go2rtc"), ("sdp.media", "video"))
+    assert (go2rtc.device_type, go2rtc.is_camera) == ("media-server", False)
 
 
 @pytest.mark.parametrize("seen", [

@@ -62,8 +62,13 @@ VIDEO_CONTEXT = re.compile(
     re.IGNORECASE,
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
-# Every kind word (kinds.yaml) contains one of these; a value without any needs no kind regex.
-_KIND_HINT = re.compile(r"cam|vr|recorder|encod|station|monitor|intercom|phone|access|terminal", re.IGNORECASE)
+# Every kind word (kinds.yaml) contains one of these; a value without any needs no kind regex
+# (a test holds every kinds.yaml example to it).
+KIND_HINT = re.compile(
+    r"cam|vr|recorder|encod|station|monitor|intercom|phone|access|terminal|"
+    r"rtc|mtx|rtsp|wowza|flussonic|nimble|red5|media|ffserver|datarhei|restream",
+    re.IGNORECASE,
+)
 _RDN_ORG = re.compile(r"(?:^|[,/;+]\s*)O\s*=\s*((?:\\.|[^,/;+\\])+)")
 _TXT_PAIR = re.compile(r"^\s*([\w.-]+)\s*=\s*(.+?)\s*$")
 MEDIA_SERVER = "media-server"
@@ -216,7 +221,7 @@ class Resolvers:
 
     def kinds_in(self, value: str) -> list[KindWord]:
         """The kind words ``value`` uses."""
-        if not _KIND_HINT.search(value):
+        if not KIND_HINT.search(value):
             return []
         return [word for word in self.kind_words if word.regex.search(value)]
 
@@ -236,8 +241,12 @@ class Resolvers:
                 found += self._text_evidence(seen, named)
             elif seen.field in BODY_FIELDS:
                 found += self._body_evidence(seen, named)
-            elif seen.field == "sdp.media" and "video" in seen.value.split() and not media_server:
-                found.append(_evidence(seen, "catalogue:kind:sdp-video", VIDEO_TRACK_WEIGHT, device_type="ip-camera"))
+        media_server = media_server or any(("device_type", MEDIA_SERVER) in item.sets for item in found)
+        found += [
+            _evidence(seen, "catalogue:kind:sdp-video", VIDEO_TRACK_WEIGHT, device_type="ip-camera")
+            for seen in observations
+            if seen.field == "sdp.media" and "video" in seen.value.split() and not media_server
+        ]
         return found
 
     def _text_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
