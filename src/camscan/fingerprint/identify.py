@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
 from camscan.fingerprint.attribution import attribute
 from camscan.fingerprint.resolvers import catalogue_evidence
@@ -28,18 +28,15 @@ class Identifier:
 
     def __init__(self, rules: Sequence[Rule] | None = None, catalogue: Catalogue | None = None) -> None:
         self.catalogue = catalogue or default_catalogue()
-        self._rules: dict[str, list[Rule]] = defaultdict(list)
+        # Each field's rules with their bound search: most rules miss, and a bare search spares
+        # building what a miss would not say.
+        self._rules: dict[str, list[tuple[Callable, Rule]]] = defaultdict(list)
         for rule in rules if rules is not None else default_rules():
-            self._rules[rule.field].append(rule)
+            self._rules[rule.field].append((rule.regex.search, rule))
 
     def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
         """Every rule that matches a value of a field, with what each says."""
-        found = []
-        for rule in self._rules.get(field, ()):
-            # Most rules miss: a bare search first spares building what a miss would not say.
-            if rule.regex.search(value) is not None and (said := rule.match(value)) is not None:
-                found.append((rule, said))
-        return found
+        return [(rule, rule.match(value)) for search, rule in self._rules.get(field, ()) if search(value) is not None]
 
     def evidence(self, observations: Iterable[Observation]) -> list[Evidence]:
         """Evidence from every matching rule, the MAC's registered organisation, and the catalogue."""

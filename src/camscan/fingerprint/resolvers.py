@@ -56,18 +56,19 @@ BODY_FIELDS = frozenset({"http.body"})
 # Discovery and streaming fields: a device answering them serves video, so a short or
 # common-word brand name there needs no further context.
 VIDEO_FIELDS_PREFIXES = ("onvif.", "wsd.", "rtsp.", "sdp.", "sadp.", "dhip.")
+# The patterns below and those of kinds.yaml read lowercased text: case-insensitive matching
+# costs several times more.
 VIDEO_CONTEXT = re.compile(
     r"(?<![a-z])(?:(?:ip|net|web|home|dome|ptz|bullet)?cam(?:era)?s?|ipc|nvr|dvr|xvr|hvr|cctv|video|"
-    r"surveillance|doorbell|recorder|onvif|rtsp|webcam)(?![a-z])",
-    re.IGNORECASE,
+    r"surveillance|doorbell|recorder|onvif|rtsp|webcam)(?![a-z])"
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
+_LOWER_WORD = re.compile(r"[a-z0-9]+")
 # Every kind word (kinds.yaml) contains one of these; a value without any needs no kind regex
 # (a test holds every kinds.yaml example to it).
 KIND_HINT = re.compile(
     r"cam|vr|recorder|encod|station|monitor|intercom|phone|access|terminal|"
-    r"rtc|mtx|rtsp|wowza|flussonic|nimble|red5|media|ffserver|datarhei|restream",
-    re.IGNORECASE,
+    r"rtc|mtx|rtsp|wowza|flussonic|nimble|red5|media|ffserver|datarhei|restream"
 )
 _RDN_ORG = re.compile(r"(?:^|[,/;+]\s*)O\s*=\s*((?:\\.|[^,/;+\\])+)")
 _TXT_PAIR = re.compile(r"^\s*([\w.-]+)\s*=\s*(.+?)\s*$")
@@ -87,7 +88,8 @@ class KindWord:
 
 
 def load_kind_words(path: Path) -> list[KindWord]:
-    """``kinds.yaml``: each entry's examples must match and its counter-examples must not."""
+    """``kinds.yaml``: each entry's examples must match and its counter-examples must not. A
+    pattern reads lowercased text, so one with a capital letter fails its own examples."""
     try:
         entries = load_yaml(path.read_text()) or []
     except (OSError, yaml.YAMLError) as error:
@@ -98,11 +100,11 @@ def load_kind_words(path: Path) -> list[KindWord]:
         if missing:
             raise SignatureError(f"{path}: {entry.get('kind')!r} needs {', '.join(missing)}")
         word = KindWord(
-            str(entry["kind"]), re.compile(str(entry["pattern"]), re.IGNORECASE), float(entry["weight"]),
+            str(entry["kind"]), re.compile(str(entry["pattern"])), float(entry["weight"]),
             tuple(map(str, entry["examples"])), tuple(map(str, entry.get("not") or ())), str(entry["reference"]),
         )
-        wrong = [text for text in word.examples if not word.regex.search(text)]
-        wrong += [text for text in word.counter_examples if word.regex.search(text)]
+        wrong = [text for text in word.examples if not word.regex.search(text.lower())]
+        wrong += [text for text in word.counter_examples if word.regex.search(text.lower())]
         if wrong:
             raise SignatureError(f"{path}: {word.kind} pattern is wrong about {wrong}")
         words.append(word)
@@ -141,7 +143,7 @@ class Resolvers:
         for vendor in catalogue.vendors.values():
             for family in vendor.models:
                 for prefix in family.prefixes:
-                    self._families.setdefault(prefix.casefold(), []).append(family)
+                    self._families.setdefault(prefix.lower(), []).append(family)
         self._prefixes_by_start: dict[str, list[str]] = {}  # first two characters -> prefixes, longest first
         for prefix in sorted(self._families, key=len, reverse=True):
             self._prefixes_by_start.setdefault(prefix[:2], []).append(prefix)
@@ -188,7 +190,7 @@ class Resolvers:
                 found[key] = TOKEN_WEIGHT
                 continue
             if context is None:
-                context = field.startswith(VIDEO_FIELDS_PREFIXES) or VIDEO_CONTEXT.search(value) is not None
+                context = field.startswith(VIDEO_FIELDS_PREFIXES) or VIDEO_CONTEXT.search(value.lower()) is not None
             if context:
                 found.setdefault(key, CONTEXT_TOKEN_WEIGHT)
         return found
@@ -197,18 +199,18 @@ class Resolvers:
         """Every model number of a catalogued family in ``value``, with its family. Only a value
         with a word that starts like a family prefix is searched for where that word stands."""
         words = _words(value) if words is None else words
-        if self._word_starts3.isdisjoint(word[:3] for word in words) and not any(
-            word[:2] in self._word_starts2 and (len(word) == 2 or word[2].isdigit()) for word in words
-        ):
+        if not self._has_model_start(words):
             return []
+        lowered = value.lower()
+        if len(lowered) != len(value):  # a letter whose lowercase is longer: compare in place instead
+            lowered = "".join(char.lower()[:1] for char in value)
         found = []
-        for match in _WORD.finditer(value):
-            if not self._may_start_model(match.group(0).lower()):
-                continue
+        for match in _LOWER_WORD.finditer(lowered):
             start = match.start()
-            prefixes = self._prefixes_by_start.get(value[start : start + 2].casefold(), ())
-            families = [family for prefix in prefixes
-                        if value[start : start + len(prefix)].casefold() == prefix for family in self._families[prefix]]
+            prefixes = self._prefixes_by_start.get(lowered[start : start + 2])
+            if not prefixes:
+                continue
+            families = [family for prefix in prefixes if lowered.startswith(prefix, start) for family in self._families[prefix]]
             for family in dict.fromkeys(families):
                 model = family.pattern.match(value, start)
                 end = model.end() if model else 0
@@ -216,14 +218,21 @@ class Resolvers:
                     found.append((family, model.group(0)))
         return found
 
-    def _may_start_model(self, word: str) -> bool:
-        return word[:3] in self._word_starts3 or (word[:2] in self._word_starts2 and (len(word) == 2 or word[2].isdigit()))
+    def _has_model_start(self, words: list[str]) -> bool:
+        """Whether any word may start a model number: three letters of a prefix, or a two-letter
+        prefix word then a digit or nothing. This runs on every value, so it is one plain loop."""
+        starts3, starts2 = self._word_starts3, self._word_starts2
+        for word in words:
+            if word[:3] in starts3 or (word[:2] in starts2 and (len(word) == 2 or word[2].isdigit())):
+                return True
+        return False
 
-    def kinds_in(self, value: str) -> list[KindWord]:
+    def kinds_in(self, value: str, lowered: str | None = None) -> list[KindWord]:
         """The kind words ``value`` uses."""
-        if not KIND_HINT.search(value):
+        lowered = value.lower() if lowered is None else lowered
+        if not KIND_HINT.search(lowered):
             return []
-        return [word for word in self.kind_words if word.regex.search(value)]
+        return [word for word in self.kind_words if word.regex.search(lowered)]
 
     # ------------------------------------------------------------------ evidence
     def evidence(self, observations: Sequence[Observation], rule_evidence: Iterable[Evidence]) -> list[Evidence]:
@@ -251,7 +260,8 @@ class Resolvers:
 
     def _text_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
         found = []
-        words = _words(seen.value)
+        lowered = seen.value.lower()
+        words = _LOWER_WORD.findall(lowered)
         if key := self.name_in(seen.field, seen.value):
             if key not in named:
                 found.append(_evidence(seen, f"catalogue:name:{key}", NAME_WEIGHT, vendor=key))
@@ -267,7 +277,7 @@ class Resolvers:
                 seen, f"catalogue:model:{family.vendor}:{family.family}", MODEL_WEIGHT,
                 model=model, device_type=family.kind, **brand,
             ))
-        for word in self.kinds_in(seen.value):
+        for word in self.kinds_in(seen.value, lowered):
             found.append(_evidence(seen, f"catalogue:kind:{word.kind}", word.weight, device_type=word.kind))
         return found
 
@@ -288,7 +298,7 @@ class Resolvers:
 
 def _words(text: str) -> list[str]:
     """Text as lowercase alphanumeric words, as brand names and model prefixes are compared."""
-    return _WORD.findall(text.lower())
+    return _LOWER_WORD.findall(text.lower())
 
 
 _INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|\b(?:https?:)?//\S+", re.IGNORECASE | re.DOTALL)
