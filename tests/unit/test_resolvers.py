@@ -199,3 +199,29 @@ def test_the_mac_registrant_is_read_through_the_same_catalogue():
 def test_other_companies_in_the_registry_are_not_camera_makers_of_a_like_name(org):
     """... but not when a descriptive word differs: these IEEE registrants share a word with a camera brand."""
     assert CATALOGUE.vendor_for_org(org) is None
+
+
+@pytest.fixture(scope="module")
+def catalogue_alone() -> Identifier:
+    """The identifier without a single rule: what the catalogue's generic layer says by itself."""
+    return Identifier(rules=[])
+
+
+@pytest.mark.parametrize(("seen", "vendor", "camera"), [
+    # Recog rtsp_servers.xml / realworld_banners.yaml: a brand glued to the words after it.
+    (("rtsp.server", "AvigilonOnvifNvt/2.6.0.130"), "avigilon", True),
+    (("rtsp.www_authenticate", 'Basic realm="DahuaRtsp"'), "dahua", True),
+    # Recog html_title.xml: a component maker named as the device's maker.
+    (("html.title", "Sony Network Camera"), "sony", True),
+    (("html.title", "IQeye703 IQEYE011750: Live Images"), "iqinvision", True),
+    # zmap/ztag FTP banners: Axis also made print servers and video decoders, which are no cameras.
+    (("ftp.banner", "220 AXIS 560 FTP Network Print Server V6.00 Jul 7 1999 ready."), "axis", False),
+    (("ftp.banner", "220 AXIS P7701 Video Decoder 5.07.2 (Apr 20 2010) ready."), "axis", False),
+    (("rtsp.server", "Cisco MediaSense Media Server"), "cisco", False),
+    # The plug-in a Lorex recorder's page offers (realworld_banners.yaml).
+    (("http.body", '<a href="/lorex_webplugin.exe">Download plug-in</a>'), "lorex", True),
+])
+def test_the_catalogue_alone_names_makers_and_kinds(catalogue_alone, seen, vendor, camera):
+    result = identify(catalogue_alone, seen)
+    assert vendor in (result.vendor, result.manufacturer)
+    assert result.is_camera == camera, result.device_type

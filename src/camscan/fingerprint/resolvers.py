@@ -64,11 +64,17 @@ VIDEO_CONTEXT = re.compile(
 )
 _WORD = re.compile(r"[A-Za-z0-9]+")
 _LOWER_WORD = re.compile(r"[a-z0-9]+")
+_CAMEL_CASE = re.compile(r"(?<=[a-z])(?=[A-Z])")
+# Words that, right after a brand's name, say the device is that brand's: "Sony Network Camera".
+KIND_LEAD_WORDS = frozenset({
+    "network", "ip", "ipcam", "camera", "cam", "video", "nvr", "dvr", "dome", "ptz", "webcam", "security",
+    "surveillance", "cctv", "rtsp", "onvif",
+})
 # Every kind word (kinds.yaml) contains one of these; a value without any needs no kind regex
 # (a test holds every kinds.yaml example to it).
 KIND_HINT = re.compile(
     r"cam|vr|recorder|encod|station|monitor|intercom|phone|access|terminal|"
-    r"rtc|mtx|rtsp|wowza|flussonic|nimble|red5|media|ffserver|datarhei|restream"
+    r"rtc|mtx|rtsp|wowza|flussonic|nimble|red5|media|ffserver|datarhei|restream|decod|print|jet"
 )
 _RDN_ORG = re.compile(r"(?:^|[,/;+]\s*)O\s*=\s*((?:\\.|[^,/;+\\])+)")
 _TXT_PAIR = re.compile(r"^\s*([\w.-]+)\s*=\s*(.+?)\s*$")
@@ -184,8 +190,9 @@ class Resolvers:
             if longest is None:
                 continue
             key = self._brand_by_form[longest]
-            if longest in self._discovery_only and not field.startswith(VIDEO_FIELDS_PREFIXES):
-                continue
+            if (longest in self._discovery_only and not field.startswith(VIDEO_FIELDS_PREFIXES)
+                    and (resume >= len(words) or words[resume] not in KIND_LEAD_WORDS)):
+                continue  # a component maker named outside a device's own reply, and not as its maker
             if longest not in self._needs_context:
                 found[key] = TOKEN_WEIGHT
                 continue
@@ -261,7 +268,7 @@ class Resolvers:
     def _text_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
         found = []
         lowered = seen.value.lower()
-        words = _LOWER_WORD.findall(lowered)
+        words = _words(seen.value)
         if key := self.name_in(seen.field, seen.value):
             if key not in named:
                 found.append(_evidence(seen, f"catalogue:name:{key}", NAME_WEIGHT, vendor=key))
@@ -282,12 +289,11 @@ class Resolvers:
         return found
 
     def _body_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
-        """A page whose visible text names exactly one maker of video gear names its maker; a page
-        naming several (a recorder's list of supported cameras, a shop) names none of them, the
-        addresses of links and scripts (fonts, analytics) name nobody, and the browser or plug-in
-        a camera's page asks for (Microsoft, Apple, Google) is not its maker."""
-        brands = {key: weight for key, weight in self.brands_in(seen.field, _visible_text(seen.value)).items()
-                  if key in self._video_makers}
+        """A page that names exactly one maker of video gear, in its text, scripts or file names
+        ("lorex_webplugin.exe"), names its maker; a page naming several (a recorder's list of
+        supported cameras, a shop) names none of them, and the browser, plug-in or web font a
+        camera's page asks for (Microsoft, Apple, Google) is not its maker."""
+        brands = {key: weight for key, weight in self.brands_in(seen.field, seen.value).items() if key in self._video_makers}
         if len(brands) != 1:
             return []
         key = next(iter(brands))
@@ -297,16 +303,9 @@ class Resolvers:
 
 
 def _words(text: str) -> list[str]:
-    """Text as lowercase alphanumeric words, as brand names and model prefixes are compared."""
-    return _LOWER_WORD.findall(text.lower())
-
-
-_INVISIBLE = re.compile(r"<(script|style)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>|\b(?:https?:)?//\S+", re.IGNORECASE | re.DOTALL)
-
-
-def _visible_text(html: str) -> str:
-    """A page's text as a person reads it: without scripts, styles, comments, tags and URLs."""
-    return _INVISIBLE.sub(" ", html)
+    """Text as lowercase alphanumeric words, as brand names and model prefixes are compared;
+    a capital after a small letter starts a word ("AvigilonOnvifNvt", "DahuaRtsp")."""
+    return _LOWER_WORD.findall(_CAMEL_CASE.sub(" ", text).lower())
 
 
 def _evidence(seen: Observation, signature: str, weight: float, **sets: str) -> Evidence:
