@@ -61,7 +61,8 @@ def open_store(db_path: str, create: bool = False) -> Store:
     from camscan.fingerprint.vendors import default_catalogue
 
     try:
-        store = Store(db_path, display_names=default_catalogue().display_fields)
+        store = Store(db_path)
+        store.display_names = default_catalogue().display_fields
         if store.unattributed_count():
             from camscan.reidentify import attribute_missing
 
@@ -509,11 +510,10 @@ def show(address, db_path, as_json):
     if as_json:
         click.echo(json.dumps(device, indent=2))
         return
+    click.echo(f"{'made by':>13}: {_made_by(device)}")
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                 "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
         click.echo(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
-        if key == "manufacturer":
-            click.echo(f"{'made by':>13}: {_made_by(device)}")
     click.echo("     services:")
     for service in device["services"]:
         click.echo(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")

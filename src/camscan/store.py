@@ -280,21 +280,15 @@ def _database_errors(method):
 class Store:
     """A camscan database file: scans, devices, services, observations and their history."""
 
-    def __init__(
-        self, path: str | os.PathLike, clock: Callable[[], datetime] | None = None,
-        display_names: Callable[[str | None, str | None], dict[str, str | None]] | None = None,
-    ) -> None:
+    def __init__(self, path: str | os.PathLike, clock: Callable[[], datetime] | None = None) -> None:
         """Open ``path`` or create it (and its parent directory).
 
         Raises StoreError, leaving the file untouched, if it is not SQLite, is damaged,
         belongs to another application, or has a newer schema than this camscan knows.
         ``clock`` returns the current time (timezone-aware); tests pass a fixed one.
-        ``display_names(vendor, manufacturer)`` gives the names people read for those keys
-        (``vendor_name``, ``manufacturer_name``, ``parent_name``), added to exported devices.
         """
         self.path = Path(path)
         self._clock = clock or _utc_now
-        self._display_names = display_names
         self._group_deadline: float | None = None  # inside grouped_commits: when to commit next
         self._group_interval = 0.0
         self._camscan_version = _camscan_version()
@@ -647,8 +641,8 @@ class Store:
             row["check"] = row.pop("check_name")
             row["evidence"] = json.loads(row["evidence"])
             row["status"] = _finding_status(row)
-            if self._display_names:
-                row["vendor_name"] = self._display_names(row["vendor"], None)["vendor_name"]
+            if self.display_names:
+                row["vendor_name"] = self.display_names(row["vendor"], None)["vendor_name"]
         rows.sort(key=lambda r: (rank.get(r["severity"], 9), _ip_sort_key(r["ip"]), r["port"] or -1, r["check"]))
         return rows
 
@@ -671,6 +665,11 @@ class Store:
             row["targets"] = json.loads(row["targets"])
             row["parameters"] = json.loads(row["parameters"])
         return rows
+
+    # The names people read for a device's vendor keys: ``display_names(vendor, manufacturer)``
+    # gives ``vendor_name``, ``manufacturer_name`` and ``parent_name``, added to exported devices
+    # (the CLI sets the catalogue's; the store itself knows no vendors).
+    display_names: Callable[[str | None, str | None], dict[str, str | None]] | None = None
 
     def _export(self, rows: list[dict]) -> list[dict]:
         """Device rows in the export shape, with services, evidence and findings."""
@@ -701,7 +700,7 @@ class Store:
                 "ip": row["ip"],
                 "mac": row["mac"],
                 **{name: row[name] for name in IDENTITY_FIELDS},
-                **(self._display_names(row["vendor"], row["manufacturer"]) if self._display_names else {}),
+                **(self.display_names(row["vendor"], row["manufacturer"]) if self.display_names else {}),
                 "is_camera": bool(row["is_camera"]),
                 "confidence": round(float(row["confidence"] or 0.0), 2),
                 "ndaa_889": None if row["ndaa_889"] is None else bool(row["ndaa_889"]),

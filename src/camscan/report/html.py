@@ -45,17 +45,19 @@ def _table(headers: list[str], rows: list[list[str]], table_id: str) -> str:
     return f'<table id="{table_id}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
 
 
-def _name(item: dict, key: str) -> str:
-    """The display name of a vendor or manufacturer key when the store gave one, else the key."""
-    return item.get(f"{key}_name") or item.get(key) or ""
-
-
 def _badge(status: bool | None) -> str:
     return f'<span class="badge" style="background:{COLOURS[status]}">{STATUS_TEXT[status]}</span>'
 
 
+def _displayed(item: dict) -> dict:
+    """A device or finding as the report shows it: the names people read (``vendor_name``,
+    ``manufacturer_name``, when the store gave them) in place of the vendor keys."""
+    return {**item, **{key: item[f"{key}_name"] for key in ("vendor", "manufacturer") if item.get(f"{key}_name")}}
+
+
 def gather(store: Store) -> dict:
-    """Everything the report shows, read from the store (JSON-friendly)."""
+    """Everything the report shows, read from the store (JSON-friendly); devices and findings
+    carry the names people read in ``vendor`` and ``manufacturer`` when the store gives them."""
     scans = store.scans()
     sites = sorted({scan["site"] for scan in scans}, key=lambda site: (site is not None, site or ""))
     changes = []
@@ -68,8 +70,8 @@ def gather(store: Store) -> dict:
         "database": str(store.path),
         "camscan_version": __version__,
         "scans": scans,
-        "devices": store.devices(),
-        "findings": store.findings(),
+        "devices": [_displayed(device) for device in store.devices()],
+        "findings": [_displayed(finding) for finding in store.findings()],
         "changes": changes,
     }
 
@@ -79,7 +81,7 @@ def _chart(devices: list[dict]) -> str:
     counts: Counter = Counter()
     for device in devices:
         if device["is_camera"]:
-            counts[(_name(device, "vendor") or "unidentified", device["ndaa_889"])] += 1
+            counts[(device["vendor"] or "unidentified", device["ndaa_889"])] += 1
     rows = counts.most_common(CHART_ROWS)
     if not rows:
         return '<p class="note">No cameras or recorders were found, so there is nothing to chart.</p>'
@@ -108,7 +110,7 @@ def _chart(devices: list[dict]) -> str:
 def _totals(devices: list[dict], key: str, label: str, table_id: str) -> str:
     groups: dict[str, list[dict]] = {}
     for device in devices:
-        groups.setdefault(_name(device, key) or "(none)", []).append(device)
+        groups.setdefault(device.get(key) or "(none)", []).append(device)
     rows = [
         [_e(name), str(len(members)),
          str(sum(1 for d in members if d["is_camera"])), str(sum(1 for d in members if d["ndaa_889"]))]
@@ -159,7 +161,7 @@ def _changes(changes: list[dict]) -> str:
                     what = "; ".join(f"{_e(name)}: {_e(change['old'])} → {_e(change['new'])}"
                                      for name, change in item["changes"].items())
                 else:
-                    what = _e(" ".join(filter(None, [_name(item, "vendor"), item["model"], item["firmware"]])))
+                    what = _e(" ".join(filter(None, [item["vendor"], item["model"], item["firmware"]])))
                 rows.append([_e(kind), _e(item["ip"]), _e(item["mac"] or ""), what])
         summary = ", ".join(f"{len(diff[kind])} {kind}" for kind in ("new", "gone", "moved", "changed"))
         parts.append(f"<p>{summary}.</p>")
@@ -184,7 +186,7 @@ def render_html(data: dict) -> str:
         )
     )
     covered_rows = [
-        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(_name(d, "vendor")), _e(_name(d, "manufacturer")),
+        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
          _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _e(d["ndaa_basis"] or ""),
          _evidence_list(d)]
         for d in covered
@@ -193,10 +195,10 @@ def render_html(data: dict) -> str:
                      _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))] for d in unknown]
     findings = data["findings"]
     finding_rows = [[_e(f["severity"] or ""), _e(f["check"]), _e(f["ip"]), _e(f["port"] or ""),
-                     _e(_name(f, "vendor")), _e(f["detail"] or ""), _e(f["last_seen"] or ""),
+                     _e(f["vendor"] or ""), _e(f["detail"] or ""), _e(f["last_seen"] or ""),
                      "open" if f["status"] == "open" else f"resolved (scan {f['resolved_in_scan']})"] for f in findings]
     inventory_rows = [
-        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(_name(d, "vendor")), _e(_name(d, "manufacturer")),
+        [_e(d["ip"]), _e(d["mac"] or ""), _e(d["site"] or ""), _e(d["vendor"] or ""), _e(d["manufacturer"] or ""),
          _e(d["model"] or ""), _e(d["firmware"] or ""), _e(d["device_type"] or ""), _badge(d["ndaa_889"]),
          f"{d['confidence']:.2f}", _e(", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"]))]
         for d in devices
