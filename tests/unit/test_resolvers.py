@@ -9,6 +9,7 @@ from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.resolvers import KIND_HINT, default_resolvers
 from camscan.fingerprint.vendors import default_catalogue, name_forms
 from camscan.model import CAMERA_DEVICE_TYPES, Observation
+from camscan.protocols import sdp
 
 CATALOGUE = default_catalogue()
 
@@ -132,6 +133,14 @@ def test_the_kind_hint_admits_every_kind_word():
     """The resolver reads kind words only in values the hint admits: it must admit them all."""
     missed = [text for word in default_resolvers().kind_words for text in word.examples if not KIND_HINT.search(text.lower())]
     assert not missed
+
+
+def test_an_sdp_names_the_kinds_of_media_its_streams_carry():
+    """RFC 8866 section 5.14: the first word of each m= line; session-level lines still come first."""
+    body = (b"v=0\r\no=- 1 1 IN IP4 198.18.0.2\r\ns=Media Presentation\r\nt=0 0\r\n"
+            b"m=video 0 RTP/AVP 96\r\na=rtpmap:96 H264/90000\r\ns=not the session\r\n"
+            b"m=audio 0 RTP/AVP 8\r\nm=video 0 RTP/AVP 97\r\n")
+    assert sdp.session_fields(body) == {"sdp.session_name": "Media Presentation", "sdp.media": "video audio"}
 
 
 def test_a_video_track_makes_a_camera_unless_a_media_server_marks_itself(identifier):
