@@ -245,16 +245,20 @@ class Resolvers:
     def evidence(self, observations: Sequence[Observation], rule_evidence: Iterable[Evidence]) -> list[Evidence]:
         """Catalogue evidence for ``observations``. ``rule_evidence`` is what the rules found: a
         brand a rule already names needs no second word from the catalogue (the rule says more,
-        and may name another maker for it), and a media server's own marker rules out reading
-        a video track as a camera. A MAC registrant is no such rule: the brand a device states
-        is evidence beside it."""
-        said = [dict(item.sets) for item in rule_evidence if item.source != "oui"]
+        and may name another maker for it), nor an observation's kind a rule already gives, and a
+        media server's own marker rules out reading a video track as a camera. A MAC registrant
+        is no such rule: the brand a device states is evidence beside it."""
+        rules = [item for item in rule_evidence if item.source != "oui"]
+        said = [dict(item.sets) for item in rules]
         named = {said_one[key] for said_one in said for key in ("vendor", "manufacturer") if key in said_one}
         media_server = any(said_one.get("device_type") == MEDIA_SERVER for said_one in said)
+        # What a rule says about an observation's kind (and model), the catalogue need not say again.
+        typed = {(item.field, item.value): "model" in said_one for item, said_one in zip(rules, said)
+                 if "device_type" in said_one}
         found: list[Evidence] = []
         for seen in observations:
             if seen.field in TEXT_FIELDS:
-                found += self._text_evidence(seen, named)
+                found += self._text_evidence(seen, named, typed.get((seen.field, seen.value)))
             elif seen.field in BODY_FIELDS:
                 found += self._body_evidence(seen, named)
         media_server = media_server or any(("device_type", MEDIA_SERVER) in item.sets for item in found)
@@ -265,9 +269,10 @@ class Resolvers:
         ]
         return found
 
-    def _text_evidence(self, seen: Observation, named: set[str]) -> list[Evidence]:
+    def _text_evidence(self, seen: Observation, named: set[str], modelled: bool | None) -> list[Evidence]:
+        """``modelled`` is None when no rule gave this observation's kind, else whether one also
+        gave its model."""
         found = []
-        lowered = seen.value.lower()
         words = _words(seen.value)
         if key := self.name_in(seen.field, seen.value):
             if key not in named:
@@ -276,7 +281,7 @@ class Resolvers:
             for key, weight in self.brands_in(seen.field, seen.value, words).items():
                 if key not in named:
                     found.append(_evidence(seen, f"catalogue:token:{key}", weight, vendor=key))
-        for family, model in self.models_in(seen.value, words):
+        for family, model in () if modelled and named else self.models_in(seen.value, words):
             # A family whose brand a rule already names adds the model and kind, not the brand:
             # the rule may know another maker for that brand's line.
             brand = {} if family.vendor in named else {"vendor": family.vendor}
@@ -284,7 +289,7 @@ class Resolvers:
                 seen, f"catalogue:model:{family.vendor}:{family.family}", MODEL_WEIGHT,
                 model=model, device_type=family.kind, **brand,
             ))
-        for word in self.kinds_in(seen.value, lowered):
+        for word in () if modelled is not None else self.kinds_in(seen.value):
             found.append(_evidence(seen, f"catalogue:kind:{word.kind}", word.weight, device_type=word.kind))
         return found
 
