@@ -59,8 +59,11 @@ def open_store(db_path: str, create: bool = False, write: bool = False) -> Store
     """
     if not create and not os.path.exists(db_path):
         raise click.ClickException(f"no camscan database at {db_path}: run `camscan scan` first, or pass --db")
+    from camscan.fingerprint.vendors import default_catalogue
+
     try:
         store = Store(db_path)
+        store.display_names = default_catalogue().display_fields
         if store.unattributed_count():
             from camscan.reidentify import attribute_missing
 
@@ -69,7 +72,9 @@ def open_store(db_path: str, create: bool = False, write: bool = False) -> Store
             store.record_abandoned_scans()
             return store
         store.close()
-        return Store(db_path, read_only=True)
+        reader = Store(db_path, read_only=True)
+        reader.display_names = store.display_names
+        return reader
     except StoreError as error:
         raise click.ClickException(str(error)) from None
 
@@ -113,7 +118,7 @@ def _row(device: dict) -> dict[str, str]:
         "ip": device["ip"],
         "mac": device.get("mac") or "",
         "site": device.get("site") or "",
-        "vendor": device.get("vendor") or "",
+        "vendor": device.get("vendor_name") or device.get("vendor") or "",
         "model": device.get("model") or "",
         "firmware": device.get("firmware") or "",
         "device_type": device.get("device_type") or "",
@@ -122,6 +127,16 @@ def _row(device: dict) -> dict[str, str]:
         "services": _services_text(device),
         "why": _why_text(device),
     }
+
+
+def _made_by(device: dict) -> str:
+    """Brand, maker and parent company as people name them, each said once: "Avigilon, a Motorola
+    Solutions company"; "Lorex, made by Dahua"."""
+    brand, maker, parent = device.get("vendor_name"), device.get("manufacturer_name"), device.get("parent_name")
+    said = brand or maker or "unknown"
+    if maker and maker != said:
+        said += f", made by {maker}"
+    return said + (f", a {parent} company" if parent and parent not in (brand, maker) else "")
 
 
 def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, how: str = "") -> None:
@@ -528,6 +543,7 @@ def show(address, db_path, as_json):
     if as_json:
         click.echo(json.dumps(device, indent=2))
         return
+    click.echo(f"{'made by':>13}: {_made_by(device)}")
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                 "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
         echo_untrusted(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")

@@ -785,6 +785,8 @@ class Store:
             row["check"] = row.pop("check_name")
             row["evidence"] = json.loads(row["evidence"])
             row["status"] = _finding_status(row)
+            if self.display_names:
+                row["vendor_name"] = self.display_names(row["vendor"], None)["vendor_name"]
         rows.sort(key=lambda r: (rank.get(r["severity"], 9), _ip_sort_key(r["ip"]), r["port"] or -1, r["check"]))
         return rows
 
@@ -808,6 +810,11 @@ class Store:
             row["targets"] = json.loads(row["targets"])
             row["parameters"] = json.loads(row["parameters"])
         return rows
+
+    # The names people read for a device's vendor keys: ``display_names(vendor, manufacturer)``
+    # gives ``vendor_name``, ``manufacturer_name`` and ``parent_name``, added to exported devices
+    # (the CLI sets the catalogue's; the store itself knows no vendors).
+    display_names: Callable[[str | None, str | None], dict[str, str | None]] | None = None
 
     def _export(self, rows: list[dict]) -> list[dict]:
         """Device rows in the export shape, with services, evidence and findings."""
@@ -838,6 +845,7 @@ class Store:
                 "ip": row["ip"],
                 "mac": row["mac"],
                 **{name: row[name] for name in IDENTITY_FIELDS},
+                **(self.display_names(row["vendor"], row["manufacturer"]) if self.display_names else {}),
                 "is_camera": bool(row["is_camera"]),
                 "confidence": round(float(row["confidence"] or 0.0), 2),
                 "ndaa_889": None if row["ndaa_889"] is None else bool(row["ndaa_889"]),

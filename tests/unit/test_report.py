@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import socket
@@ -166,6 +167,45 @@ def test_cli_report_writes_the_file(tmp_path):
     assert "covered-table" in out.read_text()
 
 
+def test_cli_report_names_brands_and_makers_as_people_write_them(tmp_path):
+    """Through the CLI the report reads the catalogue's display names, not vendor keys; the
+    Avigilon camera whose MAC block Motorola Solutions now holds stays an Avigilon."""
+    school(tmp_path / "a.db")[0].close()
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--db", str(tmp_path / "a.db"), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    document = out.read_text()
+    covered = {row["ip"]: (row["brand"], row["maker"]) for row in rows_of(parse(document), "covered-table")}
+    assert covered["198.18.0.10"] == ("Lorex", "Dahua")
+    assert covered["198.18.0.15"] == ("LTS", "Hikvision")
+    bars = re.findall(r"<title>([^<]+)</title></rect>", document)
+    assert "Avigilon: 1 (not covered)" in bars
+    assert not [bar for bar in bars if bar.startswith(("motorolasolutions", "lorex", "lts"))]
+
+
+def test_exports_keep_vendor_keys_and_add_the_names_people_read(tmp_path):
+    school(tmp_path / "a.db")[0].close()
+    exported = CliRunner().invoke(main, ["export", "--db", str(tmp_path / "a.db"), "--format", "json"])
+    assert exported.exit_code == 0, exported.output
+    avigilon = next(d for d in json.loads(exported.output) if d["ip"] == "198.18.0.12")
+    assert (avigilon["vendor"], avigilon["manufacturer"]) == ("avigilon", "avigilon")
+    assert (avigilon["vendor_name"], avigilon["manufacturer_name"], avigilon["parent_name"]) == (
+        "Avigilon", "Avigilon", "Motorola Solutions")
+    listed = CliRunner().invoke(main, ["devices", "--db", str(tmp_path / "a.db"), "--vendor", "lts", "--json"])
+    assert [d["vendor_name"] for d in json.loads(listed.output)] == ["LTS"]
+
+
+@pytest.mark.parametrize(("ip", "made_by"), [
+    ("198.18.0.12", "Avigilon, a Motorola Solutions company"),
+    ("198.18.0.10", "Lorex, made by Dahua"),
+])
+def test_show_names_brand_maker_and_parent_where_they_differ(tmp_path, ip, made_by):
+    school(tmp_path / "a.db")[0].close()
+    shown = CliRunner().invoke(main, ["show", ip, "--db", str(tmp_path / "a.db")])
+    assert shown.exit_code == 0, shown.output
+    assert f"      made by: {made_by}\n" in shown.output
+
+
 def chromium(tmp_path, *args: str) -> subprocess.CompletedProcess:
     """Headless Chromium on a local file, with no network features and a fresh profile."""
     argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -185,8 +225,8 @@ def test_chromium_renders_the_report(report, tmp_path):
     assert covered == {"198.18.0.10": ("lorex", "dahua"), "198.18.0.15": ("lts", "hikvision"),
                        "198.18.0.21": ("hikvision", "hikvision")}
     bars = re.findall(r"<rect [^>]*><title>([^<]+)</title></rect>", rendered.stdout)
-    assert sorted(bars) == ["hikvision: 1 (covered)", "lorex: 1 (covered)", "lts: 1 (covered)",
-                            "motorolasolutions: 1 (not covered)", "unidentified: 2 (maker unknown)"]
+    assert sorted(bars) == ["avigilon: 1 (not covered)", "hikvision: 1 (covered)", "lorex: 1 (covered)",
+                            "lts: 1 (covered)", "unidentified: 2 (maker unknown)"]
     assert "<script>" not in rendered.stdout.split("</head>", 1)[1]
     shot = tmp_path / "report.png"
     drawn = chromium(tmp_path, "--window-size=1280,1600", f"--screenshot={shot}", page.as_uri())

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from camscan.fingerprint.attribution import attribute
 from camscan.fingerprint.prefilter import LiteralPrefilter
 from camscan.fingerprint.recog import recog_evidence
+from camscan.fingerprint.resolvers import catalogue_evidence
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
@@ -27,8 +28,12 @@ def noisy_or(weights: Iterable[float]) -> float:
 class Identifier:
     """Matches observations against the rules and weighs what they say."""
 
-    def __init__(self, rules: Sequence[Rule] | None = None, catalogue: Catalogue | None = None) -> None:
-        self.catalogue = catalogue or default_catalogue()
+    def __init__(self, rules: Sequence[Rule] | None = None, catalogue: Catalogue | None = None,
+                 recog: bool = True) -> None:
+        """``rules`` (default: signatures/), ``catalogue`` (default: signatures/vendors.yaml) and
+        ``recog`` (Recog's databases) are the layers; tests leave some out to measure the others."""
+        self.catalogue = catalogue if catalogue is not None else default_catalogue()
+        self.recog = recog
         self._rules: dict[str, list[Rule]] = defaultdict(list)
         for rule in rules if rules is not None else default_rules():
             self._rules[rule.field].append(rule)
@@ -49,7 +54,8 @@ class Identifier:
         return found
 
     def evidence(self, observations: Iterable[Observation]) -> list[Evidence]:
-        """Evidence from every matching rule, plus the MAC's registered organisation."""
+        """Evidence from every matching rule, the MAC's registered organisation, and the catalogue."""
+        observations = list(observations)
         collected: dict[tuple[str, str, str], Evidence] = {}
         for seen in observations:
             if seen.field == "mac.address":
@@ -57,7 +63,8 @@ class Identifier:
                 continue
             own = list(self._rule_evidence(seen))
             # Recog's databases speak where camscan's own, more specific rules are silent.
-            _keep(collected, own or recog_evidence(seen, self.catalogue))
+            _keep(collected, own or (recog_evidence(seen, self.catalogue) if self.recog else ()))
+        _keep(collected, catalogue_evidence(observations, list(collected.values()), self.catalogue))
         return list(collected.values())
 
     def _rule_evidence(self, seen: Observation) -> Iterator[Evidence]:
@@ -97,12 +104,14 @@ class Identifier:
         supporting = [(item, said) for item, said in claims if agrees(said)]
         device_type = self._device_type(manufacturer, supporting, observations)
         vendor = self._brand(manufacturer, supporting)
-        rebadger = self._camera_brand_from_oui(claims, manufacturer) if device_type in CAMERA_DEVICE_TYPES else None
+        owners = {parent.key for parent in self.catalogue.parents(manufacturer)} if manufacturer else set()
+        rebadger = self._camera_brand_from_oui(claims, manufacturer, owners) if device_type in CAMERA_DEVICE_TYPES else None
         if rebadger:
             vendor = rebadger
         if manufacturer:
             # A rebadging brand's MAC agrees with the maker's firmware: it is no conflict.
-            total = sum(score for maker, score in scores.items() if maker != rebadger)
+            # Nor is the MAC of the maker's parent company.
+            total = sum(score for maker, score in scores.items() if maker != rebadger and maker not in owners)
             confidence = scores[manufacturer] * scores[manufacturer] / total
         else:
             confidence = noisy_or(item.weight for item, said in supporting if said.get("device_type") == device_type) if device_type else 0.0
@@ -129,17 +138,21 @@ class Identifier:
                 brands[said["vendor"]] = max(brands[said["vendor"]], item.weight)
         return max(brands, key=brands.get) if brands else manufacturer
 
-    def _camera_brand_from_oui(self, claims, manufacturer: str | None) -> str | None:
+    def _camera_brand_from_oui(self, claims, manufacturer: str | None, owners: set[str]) -> str | None:
         """A brand whose registered MAC sits on another maker's camera firmware: a rebadged unit.
 
         Only a brand documented as that maker's reseller, or a diversified company that sells
         cameras among other things (no default device type), counts; the MAC of a maker that
-        makes nothing but its own video gear on someone else's firmware is a conflict instead.
+        makes nothing but its own video gear on someone else's firmware is a conflict instead,
+        and the MAC of the maker's own parent company (Motorola Solutions holds Avigilon's
+        block) leaves the brand the device states.
         """
         for item, said in claims:
             brand = self.catalogue.get(said.get("vendor")) if item.source == "oui" else None
             if not brand or brand.key == manufacturer or not CAMERA_DEVICE_TYPES & set(brand.makes):
                 continue
+            if brand.key in owners:
+                continue  # the maker's parent company holds its MAC block: the device's own brand stands
             if brand.manufactured_by == manufacturer or brand.default_device_type is None:
                 return brand.key
         return None
@@ -152,8 +165,8 @@ class Identifier:
         maker = self.catalogue.get(manufacturer)
         if maker and maker.default_device_type:
             votes[maker.default_device_type].append(DEFAULT_TYPE_WEIGHT)
-        elif maker and "ip-camera" in maker.makes and any(seen.field == "rtsp.status" for seen in observations):
-            # A video stream from a maker that sells cameras among other things.
+        elif maker and "ip-camera" in maker.makes and any(_serves_video(seen.field) for seen in observations):
+            # A video stream or video discovery answer from a maker that sells cameras among other things.
             votes["ip-camera"].append(DEFAULT_TYPE_WEIGHT)
         if not votes:
             return None
@@ -163,6 +176,12 @@ class Identifier:
     def _best(supporting, key: str) -> str | None:
         values = [(item.weight, said[key]) for item, said in supporting if said.get(key)]
         return max(values)[1] if values else None
+
+
+def _serves_video(field: str) -> bool:
+    """An RTSP answer or session description, or an ONVIF device or WS-Discovery ONVIF scope
+    (ONVIF Core 7.3.2.2): video gear."""
+    return field.startswith(("rtsp.", "sdp.", "onvif.", "wsd.scope."))
 
 
 def _keep(collected: dict[tuple[str, str, str], Evidence], found: Iterable[Evidence]) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 SETTABLE = frozenset({"vendor", "manufacturer", "device_type", "model", "firmware"})
+CATALOGUE_FILES = frozenset({"vendors.yaml", "kinds.yaml"})
 REQUIRED = ("id", "field", "pattern", "set", "weight", "examples", "reference")
 
 
@@ -113,11 +114,11 @@ def _rule_from(entry: Any, source: Path, position: int) -> Rule:
 
 
 def load_rules(directory: Path) -> list[Rule]:
-    """Every rule of every ``*.yaml`` file except the vendor catalogue."""
+    """Every rule of every ``*.yaml`` file except the catalogue's (vendors.yaml, kinds.yaml)."""
     rules: list[Rule] = []
     seen: dict[str, str] = {}
     for path in sorted(directory.glob("*.yaml")):
-        if path.name == "vendors.yaml":
+        if path.name in CATALOGUE_FILES:
             continue
         try:
             entries = load_yaml(path.read_text()) or []

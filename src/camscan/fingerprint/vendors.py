@@ -19,25 +19,87 @@ def normalise_org(name: str) -> str:
     return re.sub(r"[^a-z0-9]+", " ", name.casefold()).strip()
 
 
-# Words that end company names without telling companies apart ("Co., Ltd.", "Inc", "GmbH").
-CORPORATE_SUFFIXES = re.compile(
-    r"(?:\s+(?:co|company|corp|corporation|inc|incorporated|ltd|limited|llc|gmbh|ag|sa|s\.a|ab|bv|nv|plc|"
-    r"kk|oy|as|spa|srl|pty|pvt|private|technology|technologies|tech|electronics|systems|communications|"
-    r"digital|networks|international|group|holdings?))+\s*$"
-)
+# Words a company's legal or descriptive name adds to its brand ("Axis Communications AB",
+# "Zhejiang Dahua Technology Co., Ltd.", "Bosch Security Systems, Inc."); dropped from the end
+# of a name, and city or province names from its start, before it is looked up.
+LEGAL_SUFFIXES = frozenset({
+    "co", "ltd", "limited", "inc", "incorporated", "corp", "corporation", "company", "companies",
+    "gmbh", "ag", "ab", "sa", "sas", "srl", "spa", "bv", "nv", "llc", "lp", "plc", "pty", "kg",
+    "oy", "as", "asa", "kk", "pvt", "private", "sdn", "bhd",
+})
+CORPORATE_SUFFIXES = LEGAL_SUFFIXES | frozenset({
+    "technology", "technologies", "tech", "electronics", "electronic", "electric", "digital", "group", "holdings", "holding",
+    "international", "intl", "industries", "industry", "industrial", "systems", "system",
+    "security", "communications", "communication", "solutions", "products", "enterprise",
+    "enterprises", "intelligent", "intelligence", "science", "sciences", "network", "networks",
+    "vision", "video", "the", "and", "of", "america", "usa", "us", "europe", "china", "korea",
+    "japan", "taiwan", "hk", "shares", "stock", "software", "development", "manufacturing",
+    "trading", "imaging", "innovation", "innovations", "info", "information", "optoelectronics",
+})
+PLACE_PREFIXES = frozenset({
+    "shenzhen", "hangzhou", "zhejiang", "guangzhou", "guangdong", "beijing", "shanghai", "xiamen",
+    "fujian", "wuhan", "tianjin", "jiangsu", "suzhou", "nanjing", "dongguan", "chongqing",
+    "sichuan", "chengdu", "hefei", "ningbo", "qingdao", "shandong", "foshan", "zhuhai", "hong",
+    "kong", "taipei", "taiwan", "seoul", "tokyo", "the",
+})
+# How a brand's name in free text counts: always; beside a word for video gear (a common word
+# or short name); only where a device names itself in streaming or discovery replies (a
+# component maker whose parts are named elsewhere, Sony sensors); or never (an SoC SDK).
+FREE_TEXT_MODES = ("brand", "context", "discovery", "never")
+# A brand this short is too often an abbreviation of something else to trust in free text alone.
+SHORT_TOKEN = 4
 
 
-def company_name_key(name: str) -> str:
-    """A company name folded for lookups: casefolded, punctuation gone, corporate suffixes dropped, no spaces."""
-    folded = normalise_org(name)
-    return CORPORATE_SUFFIXES.sub("", folded).replace(" ", "") or folded.replace(" ", "")
+def name_words(name: str) -> list[str]:
+    """A company or brand name as lowercase alphanumeric words."""
+    return re.findall(r"[a-z0-9]+", name.casefold().replace("&", " and "))
+
+
+def legal_form(name: str) -> str:
+    """A name's words run together without its legal-form suffixes ("Co., Ltd.", "GmbH")."""
+    words = name_words(name)
+    while len(words) > 1 and words[-1] in LEGAL_SUFFIXES:
+        words = words[:-1]
+    return "".join(words)
+
+
+def name_forms(name: str) -> list[str]:
+    """The lookup forms of a name, most literal first: all its words run together, then the
+    same without corporate suffixes, then also without a leading place name."""
+    words = name_words(name)
+    forms = ["".join(words)]
+    while len(words) > 1 and words[-1] in CORPORATE_SUFFIXES:
+        words = words[:-1]
+        forms.append("".join(words))
+    while len(words) > 1 and words[0] in PLACE_PREFIXES:
+        words = words[1:]
+        forms.append("".join(words))
+    while len(words) > 1 and words[-1] in CORPORATE_SUFFIXES:
+        words = words[:-1]
+        forms.append("".join(words))
+    return [form for form in dict.fromkeys(forms) if form]
 
 
 VENDOR_KEYS = frozenset({
-    "name", "company", "parent", "ieee_names", "makes", "default_device_type", "ndaa_889",
-    "ndaa_889_reference", "oem_brands", "reference",
+    "name", "display", "company", "parent", "ieee_names", "aliases", "free_text", "models", "makes",
+    "default_device_type", "ndaa_889", "ndaa_889_reference", "oem_brands", "reference",
 })
 OEM_KEYS = frozenset({"brand", "lines", "reference"})
+MODEL_KEYS = frozenset({"family", "prefix", "pattern", "kind", "examples", "reference"})
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A product line's model numbers: the literal ``prefixes`` every model starts with, the
+    ``pattern`` of a whole model number (starting at a prefix), and the kind of device."""
+
+    vendor: str
+    family: str
+    prefixes: tuple[str, ...]
+    pattern: re.Pattern[str]
+    kind: str
+    examples: tuple[str, ...]
+    reference: str
 
 
 @dataclass(frozen=True)
@@ -63,6 +125,25 @@ class Vendor:
     ndaa_889_reference: str = ""
     ieee_names: tuple[str, ...] = ()
     reference: str = ""
+    display: str = ""
+    aliases: tuple[str, ...] = ()
+    free_text: str = "brand"
+    models: tuple[ModelFamily, ...] = ()
+
+    @property
+    def display_name(self) -> str:
+        """The name a person reads in tables and reports (``TP-Link``, ``Motorola Solutions``)."""
+        return self.display or self.name
+
+    @property
+    def all_names(self) -> tuple[str, ...]:
+        """Every name the catalogue knows this vendor by, key and legal names included."""
+        return (self.key, self.display_name, self.name, self.company, *self.ieee_names, *self.aliases)
+
+    @property
+    def brand_names(self) -> tuple[str, ...]:
+        """The names this brand goes by in free text: its name and its aliases."""
+        return tuple(dict.fromkeys((self.display_name, self.name, *self.aliases)))
 
     @property
     def manufacturer(self) -> str:
@@ -77,11 +158,30 @@ class Catalogue:
         self.vendors = vendors
         self.oem = {(relation.maker, relation.brand): relation for relation in oem}
         self._by_org = {normalise_org(org): v.key for v in vendors.values() for org in v.ieee_names}
-        self._by_name: dict[str, str] = {}
+        self._by_name = self._name_index(vendors)
+        self._by_legal_form = {
+            form: vendor.key for vendor in reversed(vendors.values()) for name in vendor.all_names if (form := legal_form(name))
+        }
+
+    @staticmethod
+    def _name_index(vendors: dict[str, Vendor]) -> dict[str, str]:
+        """Every lookup form of every name of every vendor; a literal form beats a shortened one,
+        and the first vendor to claim a form keeps it (the catalogue test refuses real clashes)."""
+        literal_index: dict[str, str] = {}
+        shortened: dict[str, str] = {}
         for vendor in vendors.values():
-            for name in (vendor.key, vendor.name, vendor.company, *vendor.ieee_names):
-                if folded := company_name_key(name):
-                    self._by_name.setdefault(folded, vendor.key)
+            for name in vendor.all_names:
+                literal, *rest = name_forms(name) or [""]
+                if literal:
+                    literal_index.setdefault(literal, vendor.key)
+                for form in rest:
+                    shortened.setdefault(form, vendor.key)
+        return {**shortened, **literal_index}
+
+    def key_for_name(self, name: str) -> str | None:
+        """The catalogue key for a company or brand name as devices write it ("HIKVISION",
+        "Zhejiang Dahua Technology Co., Ltd.", "Axis Communications AB", "TP-LINK"), or None."""
+        return next((self._by_name[form] for form in name_forms(name) if form in self._by_name), None)
 
     @classmethod
     def load(cls, path: Path) -> Catalogue:
@@ -117,6 +217,9 @@ class Catalogue:
         vendors = {}
         for key, entry in raw.items():
             entry = entry or {}
+            free_text = entry.get("free_text", "brand")
+            if free_text not in FREE_TEXT_MODES:
+                raise SignatureError(f"{path}: {key}.free_text must be one of {FREE_TEXT_MODES}, got {free_text!r}")
             vendors[key] = Vendor(
                 key=key,
                 name=entry.get("name", key),
@@ -129,6 +232,10 @@ class Catalogue:
                 ndaa_889_reference=str(entry.get("ndaa_889_reference") or ""),
                 ieee_names=tuple(entry.get("ieee_names") or ()),
                 reference=str(entry.get("reference", "")),
+                display=str(entry.get("display") or ""),
+                aliases=tuple(str(alias) for alias in entry.get("aliases") or ()),
+                free_text=free_text,
+                models=tuple(_model_family(path, key, item) for item in entry.get("models") or ()),
             )
         catalogue = cls(vendors, relations)
         for vendor in vendors.values():
@@ -146,13 +253,30 @@ class Catalogue:
         vendor = self.vendors.get(key)
         return vendor.manufacturer if vendor else key
 
-    def key_for_name(self, name: str) -> str | None:
-        """The catalogue key of a company or brand name as free text spells it (any case,
-        punctuation or corporate suffix), or None when the catalogue does not know it."""
-        return self._by_name.get(company_name_key(name))
-
     def vendor_for_org(self, org: str) -> str | None:
-        return self._by_org.get(normalise_org(org))
+        """The vendor an IEEE registrant names: a listed registry name, else a catalogued name
+        written the same but for its legal form. Descriptive words are not dropped here, as they
+        are for names devices write: the registry holds thousands of companies, and "B-Link
+        Electronic Limited" is not Blink nor "Canary Communications" Canary."""
+        return self._by_org.get(normalise_org(org)) or self._by_legal_form.get(legal_form(org))
+
+    def display_name(self, key: str | None) -> str | None:
+        """The name a person reads for a vendor key; an uncatalogued key reads as itself."""
+        vendor = self.get(key)
+        return vendor.display_name if vendor else key
+
+    def display_fields(self, vendor: str | None, manufacturer: str | None) -> dict[str, str | None]:
+        """The names a person reads for a device's brand, its maker and the maker's parent
+        company (a catalogued parent's display name, else the catalogue's text), beside the keys."""
+        owner = self.get(manufacturer) or self.get(vendor)
+        parent = None
+        if owner and owner.parent:
+            parent = self.display_name(owner.parent) if owner.parent in self.vendors else owner.parent
+        return {
+            "vendor_name": self.display_name(vendor),
+            "manufacturer_name": self.display_name(manufacturer),
+            "parent_name": parent,
+        }
 
     def parents(self, key: str) -> list[Vendor]:
         """The chain of catalogued parent companies above a vendor, nearest first."""
@@ -172,6 +296,28 @@ class Catalogue:
 
     def brands_made_by(self, maker: str) -> list[OemRelation]:
         return [relation for (owner, _), relation in self.oem.items() if owner == maker]
+
+
+def _model_family(path: Path, key: str, item: object) -> ModelFamily:
+    """One entry of a vendor's ``models``, checked: its pattern compiles, and every example starts
+    with one of its prefixes and is a whole model number of the family."""
+    where = f"{path}: {key}.models"
+    if not isinstance(item, dict) or set(item) - MODEL_KEYS:
+        raise SignatureError(f"{where}: entries take {sorted(MODEL_KEYS)}, got {item!r}")
+    missing = [field for field in ("family", "prefix", "pattern", "kind", "examples", "reference") if not item.get(field)]
+    if missing:
+        raise SignatureError(f"{where}: {item.get('family')!r} needs {', '.join(missing)}")
+    prefixes = (item["prefix"],) if isinstance(item["prefix"], str) else tuple(item["prefix"])
+    try:
+        pattern = re.compile(str(item["pattern"]), re.IGNORECASE)
+    except re.error as error:
+        raise SignatureError(f"{where}: {item['family']!r} has a bad pattern: {error}") from None
+    examples = tuple(str(example) for example in item["examples"])
+    for example in examples:
+        starts = any(example.casefold().startswith(prefix.casefold()) for prefix in prefixes)
+        if not starts or not pattern.fullmatch(example):
+            raise SignatureError(f"{where}: {item['family']!r} example {example!r} is not one of its model numbers")
+    return ModelFamily(key, str(item["family"]), prefixes, pattern, str(item["kind"]), examples, str(item["reference"]))
 
 
 def oui_organisation(mac: str) -> str | None:

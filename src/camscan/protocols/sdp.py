@@ -22,15 +22,21 @@ def is_session_description(body: bytes) -> bool:
 def session_fields(body: bytes) -> dict[str, str]:
     """The session name (``s=``) and the session-level ``a=tool:`` attribute (RFC 8866 section 6.3:
     the tool that created the description, e.g. ``LIVE555 Streaming Media v2020.08.19``), as
-    ``sdp.session_name`` and ``sdp.tool``; a field the description lacks is left out."""
+    ``sdp.session_name`` and ``sdp.tool``, and the kinds of media its streams carry (the first
+    word of each ``m=`` line, RFC 8866 section 5.14: ``video audio``) as ``sdp.media``; a field
+    the description lacks is left out."""
     found: dict[str, str] = {}
+    media: list[str] = []
     for line in body[:SDP_LIMIT].decode("utf-8", "replace").replace("\r", "").split("\n"):
         if line.startswith("m="):
-            break  # media-level lines describe one stream, not the session
-        if line.startswith("s=") and "sdp.session_name" not in found:
+            media += line[2:].split()[:1]
+        elif media:
+            continue  # media-level lines describe one stream, not the session
+        elif line.startswith("s=") and "sdp.session_name" not in found:
             found["sdp.session_name"] = line[2:].strip()
         elif line.startswith("a=tool:") and "sdp.tool" not in found:
             found["sdp.tool"] = line[7:].strip()
+    found["sdp.media"] = " ".join(dict.fromkeys(media))
     return {field: value for field, value in found.items() if value}
 
 

@@ -56,8 +56,15 @@ def _badge(status: bool | None) -> Html:
     return Html(f'<span class="badge" style="background:{COLOURS[status]}">{STATUS_TEXT[status]}</span>')
 
 
+def _displayed(item: dict) -> dict:
+    """A device or finding as the report shows it: the names people read (``vendor_name``,
+    ``manufacturer_name``, when the store gave them) in place of the vendor keys."""
+    return {**item, **{key: item[f"{key}_name"] for key in ("vendor", "manufacturer") if item.get(f"{key}_name")}}
+
+
 def gather(store: Store) -> dict:
-    """Everything the report shows, read from the store (JSON-friendly)."""
+    """Everything the report shows, read from the store (JSON-friendly); devices and findings
+    carry the names people read in ``vendor`` and ``manufacturer`` when the store gives them."""
     scans = store.scans()
     sites = sorted({scan["site"] for scan in scans}, key=lambda site: (site is not None, site or ""))
     changes = []
@@ -70,8 +77,8 @@ def gather(store: Store) -> dict:
         "database": str(store.path),
         "camscan_version": __version__,
         "scans": scans,
-        "devices": store.devices(),
-        "findings": store.findings(),
+        "devices": [_displayed(device) for device in store.devices()],
+        "findings": [_displayed(finding) for finding in store.findings()],
         "changes": changes,
     }
 
