@@ -88,6 +88,8 @@ def resolve_channels(recorder: LabHost, peers: dict[str, LabHost], network: str)
         channel.setdefault("maker", None)
         if channel["connection"] not in CONNECTIONS or channel["video"] not in VIDEO_STATES:
             raise ValueError(f"{recorder.profile} channel {channel['number']}: bad connection or video state")
+        if channel["connection"] == "ip-poe" and ipaddress.ip_address(channel["address"]) in ipaddress.ip_network(network):
+            raise ValueError(f"{recorder.profile}: PoE channel {channel['number']} must lie outside {network}")
         resolved.append(channel)
     return resolved
 
@@ -103,13 +105,8 @@ def recorder_lab(network: str, seed: int = 15) -> list[LabHost]:
     profiles: list[Profile] = [*recorders, *(get_profile(name) for name in peer_names)]
     hosts = place_hosts(profiles, network, seed)
     peers = {host.profile: host for host in hosts[len(recorders):]}
-    net = ipaddress.ip_network(network)
     for host in hosts[: len(recorders)]:
         host.truth["channels"] = resolve_channels(host, peers, network)
-        for channel in host.truth["channels"]:
-            inside = channel.get("address") and ipaddress.ip_address(channel["address"]) in net
-            if channel["connection"] == "ip-poe" and inside:
-                raise ValueError(f"{host.profile}: PoE channel {channel['number']} must lie outside {network}")
     return hosts
 
 
