@@ -137,6 +137,7 @@ def authenticated(recorder: dict, authorization: str | None, method: str, target
     if not params:
         return False
     host.extra["digest_attempts"] = host.extra.get("digest_attempts", 0) + 1
+    host.extra.setdefault("digest_responses", []).append(params.get("response", ""))  # for the tests' leak checks
     realm = host.render(str(recorder["realm"]))
     if (params.get("realm") != realm or params.get("qop") != "auth" or params.get("uri") != target
             or params.get("nonce") not in host.extra.get("digest_nonces", [])):
