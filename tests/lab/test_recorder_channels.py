@@ -32,7 +32,7 @@ import pytest
 import yaml
 
 from camscan.lab import LabHost, NamespaceLab
-from camscan.lab.recorders import internal_addresses, recorder_lab
+from camscan.lab.recorders import SCAN_ACCOUNT, internal_addresses, lab_credentials, recorder_lab
 from capture import start_capture, stop_capture
 from labs import torn_down_lab
 
@@ -44,34 +44,12 @@ pytestmark = pytest.mark.skipif(
 NETWORK = "198.18.72.0/24"
 CAMSCAN = [sys.executable, "-m", "camscan"]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
-SCAN_USER = "svc-chan-audit"
-WRONG_PASSWORD = "Chan-Wrong-7204!"  # what the file offers the recorder that refuses everything
 MAX_ATTEMPTS_ON_REFUSAL = 3
 BEHIND_RECORDERS = ipaddress.ip_network("198.19.0.0/16")  # the recorders' own camera ports (recorder_profiles.yaml)
 
 
 def recorders(hosts: list[LabHost]) -> list[LabHost]:
     return [host for host in hosts if "channels" in host.truth]
-
-
-def recorder_route(host: LabHost) -> dict | None:
-    routes = [route["recorder"] for route in host.services.get(80, {}).get("routes", {}).values() if "recorder" in route]
-    return routes[0] if routes else None
-
-
-def credentials_entries(hosts: list[LabHost]) -> list[dict]:
-    """One account per recorder, each for its address only: the recorder's own, or a wrong one
-    where the truth says the recorder refuses the scan."""
-    entries = []
-    for host in recorders(hosts):
-        route = recorder_route(host)
-        if route is not None:
-            [own] = [a for a in route["accounts"] if a["username"] == SCAN_USER] or [{"password": WRONG_PASSWORD}]
-            entries.append({"service": "http", "username": SCAN_USER, "password": own["password"], "targets": [host.ip]})
-        onvif = host.discovery.get("onvif")
-        if onvif and onvif.get("username") == SCAN_USER:
-            entries.append({"service": "onvif", "username": SCAN_USER, "password": onvif["password"], "targets": [host.ip]})
-    return entries
 
 
 def local_cli(*args: str) -> subprocess.CompletedProcess:
@@ -102,7 +80,7 @@ def lab():
 @pytest.fixture(scope="module")
 def credentials_file(lab, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("r15-credentials") / "credentials.yaml"
-    path.write_text(yaml.safe_dump(credentials_entries(lab.hosts), sort_keys=False))
+    path.write_text(yaml.safe_dump(lab_credentials(lab.hosts), sort_keys=False))
     path.chmod(0o600)
     return path
 
@@ -239,7 +217,7 @@ def test_no_packet_to_a_camera_behind_a_recorder_nor_out_of_scope(lab, with_cred
 
 def test_no_credential_anywhere(lab, credentials_file, with_credentials, tmp_path):
     entries = yaml.safe_load(credentials_file.read_text())
-    secrets = {SCAN_USER} | {entry["password"] for entry in entries} | with_credentials["responses"]
+    secrets = {SCAN_ACCOUNT} | {entry["password"] for entry in entries} | with_credentials["responses"]
     assert len(with_credentials["responses"]) >= 3, "the scan sent no Digest answers to check"
     report = tmp_path / "report.html"
     rendered = local_cli("report", "--db", str(with_credentials["db"]), "-o", str(report))

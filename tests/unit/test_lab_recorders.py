@@ -19,7 +19,8 @@ import pytest
 from camscan.lab import digest, onvif_service
 from camscan.lab.profiles import LabHost
 from camscan.lab.recorders import (
-    HIK_NAMESPACE, RECORDER_PROFILES, internal_addresses, recorder_lab, recorder_reply, resolve_channels,
+    HIK_NAMESPACE, RECORDER_PROFILES, WRONG_PASSWORD, internal_addresses, lab_credentials, recorder_lab, recorder_reply,
+    resolve_channels,
 )
 
 NETWORK = "198.18.72.0/24"
@@ -168,7 +169,9 @@ def test_isapi_says_not_supported_for_what_the_recorder_has_not():
 def test_the_refusing_recorder_refuses_the_scans_account_but_knows_its_channels():
     host = BY_PROFILE["rec-refusing-dvr"]
     assert host.truth["channels_with_credentials"] == "credentials-needed"
-    with client(host, httpx.DigestAuth("svc-chan-audit", "Chan-Wrong-7204!")) as scanner:
+    [offered] = [e for e in lab_credentials([host]) if e["service"] == "http"]
+    assert offered["password"] == WRONG_PASSWORD
+    with client(host, httpx.DigestAuth(offered["username"], offered["password"])) as scanner:
         for path in ("/ISAPI/System/deviceInfo", "/ISAPI/System/Video/inputs/channels", "/"):
             assert scanner.get(path).status_code == 401
     inputs = isapi(host, "/ISAPI/System/Video/inputs/channels")  # its own account
@@ -205,7 +208,7 @@ def test_dahua_xvr_lists_analogue_and_ip_channels_as_documented():
     key = "table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_{}.{}".format
     assert remote[key(8, "Address")] == BY_PROFILE["axis-p3245"].ip and remote[key(8, "Enable")] == "true"
     assert remote[key(8, "Vendor")] == "AXIS" and remote[key(8, "DeviceType")] == "AXIS P3245-V"
-    assert remote[key(9, "Address")] == str(ipaddress.ip_network(NETWORK)[60]) and remote[key(9, "ProtocolType")] == "Onvif"
+    assert remote[key(9, "Address")] == "198.18.72.254" and remote[key(9, "ProtocolType")] == "Onvif"
     assert remote[key(9, "Password")] == "******"
     assert remote[key(0, "Enable")] == "false" and remote[key(15, "Enable")] == "false"
     slots = (re.fullmatch(r"table\.RemoteDevice\.uuid:System_CONFIG_NETCAMERA_INFO_(\d+)\.Enable", k) for k, v in remote.items()
@@ -337,3 +340,23 @@ def test_a_poe_channel_inside_the_scanned_network_or_an_unknown_connection_is_re
         resolve_channels(with_channel({**first, "address": "198.18.72.200"}), {}, NETWORK)
     with pytest.raises(ValueError, match="bad connection"):
         resolve_channels(with_channel({**first, "connection": "wired"}), {}, NETWORK)
+
+
+def test_lab_credentials_offer_each_recorder_its_own_account_on_its_address_only():
+    entries = lab_credentials(HOSTS)
+    assert [(e["service"], e["targets"]) for e in entries] == [
+        ("http", [BY_PROFILE["rec-hikvision-poe-nvr"].ip]), ("http", [BY_PROFILE["rec-dahua-xvr"].ip]),
+        ("onvif", [BY_PROFILE["rec-onvif-nvr"].ip]), ("http", [BY_PROFILE["rec-lorex-poe-nvr"].ip]),
+        ("http", [BY_PROFILE["rec-refusing-dvr"].ip])]
+    for entry in entries:
+        host = next(h for h in HOSTS if h.ip == entry["targets"][0])
+        wanted = "enumerated" if entry["password"] != WRONG_PASSWORD else "credentials-needed"
+        assert host.truth["channels_with_credentials"] == wanted
+
+
+def test_a_subset_of_recorders_brings_only_its_own_peers():
+    hosts = recorder_lab("198.18.90.0/29", seed=11, names=["rec-dahua-xvr"])
+    assert [h.profile for h in hosts] == ["rec-dahua-xvr", "axis-p3245"]
+    assert [c["address"] for c in hosts[0].truth["channels"] if c.get("address")] == ["198.18.90.3", "198.18.90.6"]
+    with pytest.raises(KeyError):
+        recorder_lab(NETWORK, names=["no-such-recorder"])

@@ -37,7 +37,8 @@ null), ``name``; IP channels add ``address``, ``port``, ``protocol`` (the record
 for it: ISAPI ``proxyProtocol``, Dahua ``ProtocolType``), ``vendor_text`` (Dahua
 ``Vendor``) and ``serial``; an ``ip-lan`` channel may name a ``peer`` profile instead of
 an address (:func:`recorder_lab` puts that lab host's address, model and serial there),
-and one on the LAN where no lab host lives gives ``lan_offset`` (its place in the network).
+and one on the LAN where no lab host lives gives ``lan_offset`` (its index in the network,
+negative counting from the end, as Python's ``ip_network(...)[i]``).
 """
 
 from __future__ import annotations
@@ -94,13 +95,16 @@ def resolve_channels(recorder: LabHost, peers: dict[str, LabHost], network: str)
     return resolved
 
 
-def recorder_lab(network: str, seed: int = 15) -> list[LabHost]:
-    """Every recorder profile, then the lab hosts their ``ip-lan`` channels point at, on *network*.
+def recorder_lab(network: str, seed: int = 15, names: Sequence[str] | None = None) -> list[LabHost]:
+    """The recorder profiles (all, or those *names*), then the lab hosts their ``ip-lan``
+    channels point at, on consecutive addresses of *network*.
 
     Each recorder's ``truth.channels`` comes back resolved (:func:`resolve_channels`); its
     ``ip-poe`` addresses lie outside *network*, on the recorder's own camera port.
     """
-    recorders = load_profiles(RECORDER_PROFILES)
+    recorders = [p for p in load_profiles(RECORDER_PROFILES) if names is None or p.name in names]
+    if names is not None and len(recorders) != len(set(names)):
+        raise KeyError(f"no recorder profile named {sorted(set(names) - {p.name for p in recorders})}")
     peer_names = sorted({c["peer"] for p in recorders for c in p.truth.get("channels") or [] if "peer" in c})
     profiles: list[Profile] = [*recorders, *(get_profile(name) for name in peer_names)]
     hosts = place_hosts(profiles, network, seed)
@@ -108,6 +112,27 @@ def recorder_lab(network: str, seed: int = 15) -> list[LabHost]:
     for host in hosts[: len(recorders)]:
         host.truth["channels"] = resolve_channels(host, peers, network)
     return hosts
+
+
+SCAN_ACCOUNT = "svc-chan-audit"  # the account name recorders share with the lab's credentials file
+WRONG_PASSWORD = "Chan-Wrong-7204!"  # what that file offers a recorder that refuses the scan
+
+
+def lab_credentials(hosts: Sequence[LabHost]) -> list[dict[str, Any]]:
+    """The entries of a camscan credentials file for a recorder lab: for each recorder, its
+    ``svc-chan-audit`` account (``http`` for its channel API, ``onvif`` for an ONVIF one),
+    offered to its address only; a recorder without that account is offered a wrong password."""
+    entries: list[dict[str, Any]] = []
+    for host in hosts:
+        for route in host.services.get(80, {}).get("routes", {}).values():
+            if "recorder" in route:
+                known = [a["password"] for a in route["recorder"]["accounts"] if a["username"] == SCAN_ACCOUNT]
+                entries.append({"service": "http", "username": SCAN_ACCOUNT, "password": (known or [WRONG_PASSWORD])[0],
+                                "targets": [host.ip]})
+        onvif = host.discovery.get("onvif") or {}
+        if onvif.get("username") == SCAN_ACCOUNT:
+            entries.append({"service": "onvif", "username": SCAN_ACCOUNT, "password": onvif["password"], "targets": [host.ip]})
+    return entries
 
 
 def internal_addresses(hosts: Sequence[LabHost]) -> set[str]:
