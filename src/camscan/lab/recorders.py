@@ -244,42 +244,37 @@ def isapi_device_info(recorder: dict, host: LabHost) -> str:
     return f'<DeviceInfo version="2.0" xmlns="{HIK_NAMESPACE}">\n' + "\n".join(fields) + "\n</DeviceInfo>\n"
 
 
+def _isapi_list(name: str, item: str, entries: list[tuple[int, str]], with_size: bool = False) -> str:
+    """An ISAPI list document: one *item* per (id, inner elements), each carrying its own namespace."""
+    items = "".join(f'<{item} version="2.0" xmlns="{HIK_NAMESPACE}">\n<id>{number}</id>\n{inner}</{item}>\n'
+                    for number, inner in entries)
+    size = f' size="{len(entries)}"' if with_size else ""
+    return f'<{name} version="2.0" xmlns="{HIK_NAMESPACE}"{size}>\n{items}</{name}>\n'
+
+
 def isapi_proxy_channels(host: LabHost) -> str:
-    channels = _ip_channels(host)
-    items = "".join(
-        f'<InputProxyChannel version="2.0" xmlns="{HIK_NAMESPACE}">\n<id>{c["number"]}</id>\n'
-        f"{_element('name', _channel_name(c))}\n{_port_descriptor(c, detail=True)}\n"
-        "<enableAnr>false</enableAnr>\n<enableTiming>true</enableTiming>\n</InputProxyChannel>\n"
-        for c in channels
-    )
-    return (f'<InputProxyChannelList version="2.0" xmlns="{HIK_NAMESPACE}" size="{len(channels)}">\n'
-            f"{items}</InputProxyChannelList>\n")
+    return _isapi_list("InputProxyChannelList", "InputProxyChannel", [
+        (c["number"], f"{_element('name', _channel_name(c))}\n{_port_descriptor(c, detail=True)}\n"
+                      "<enableAnr>false</enableAnr>\n<enableTiming>true</enableTiming>\n")
+        for c in _ip_channels(host)], with_size=True)
 
 
 def isapi_proxy_status(host: LabHost) -> str:
     # `online` is the documented boolean; chanDetectResult values differ between firmware
     # ("connect" when up; a public client lists "netUnreachable" among the offline ones).
-    items = "".join(
-        f'<InputProxyChannelStatus version="2.0" xmlns="{HIK_NAMESPACE}">\n<id>{c["number"]}</id>\n'
-        f"{_port_descriptor(c, detail=False)}\n"
-        f"<online>{'false' if c['video'] == 'offline' else 'true'}</online>\n"
-        f"<chanDetectResult>{'netUnreachable' if c['video'] == 'offline' else 'connect'}</chanDetectResult>\n"
-        "</InputProxyChannelStatus>\n"
-        for c in _ip_channels(host)
-    )
-    return f'<InputProxyChannelStatusList version="2.0" xmlns="{HIK_NAMESPACE}">\n{items}</InputProxyChannelStatusList>\n'
+    return _isapi_list("InputProxyChannelStatusList", "InputProxyChannelStatus", [
+        (c["number"], f"{_port_descriptor(c, detail=False)}\n"
+                      f"<online>{'false' if c['video'] == 'offline' else 'true'}</online>\n"
+                      f"<chanDetectResult>{'netUnreachable' if c['video'] == 'offline' else 'connect'}</chanDetectResult>\n")
+        for c in _ip_channels(host)])
 
 
 def isapi_video_inputs(host: LabHost) -> str:
-    items = "".join(
-        f'<VideoInputChannel version="2.0" xmlns="{HIK_NAMESPACE}">\n<id>{c["number"]}</id>\n'
-        f"<inputPort>{c['number']}</inputPort>\n<videoInputEnabled>true</videoInputEnabled>\n"
-        f"{_element('name', _analog_name(c))}\n<videoFormat>PAL</videoFormat>\n"
-        f"{_element('resDesc', 'NO VIDEO' if c['video'] == 'no-video' else c.get('resolution', '1920*1080(1080P)P25'))}\n"
-        "</VideoInputChannel>\n"
-        for c in _analog_channels(host)
-    )
-    return f'<VideoInputChannelList version="2.0" xmlns="{HIK_NAMESPACE}">\n{items}</VideoInputChannelList>\n'
+    return _isapi_list("VideoInputChannelList", "VideoInputChannel", [
+        (c["number"], f"<inputPort>{c['number']}</inputPort>\n<videoInputEnabled>true</videoInputEnabled>\n"
+                      f"{_element('name', _analog_name(c))}\n<videoFormat>PAL</videoFormat>\n"
+                      f"{_element('resDesc', 'NO VIDEO' if c['video'] == 'no-video' else c.get('resolution', '1920*1080(1080P)P25'))}\n")
+        for c in _analog_channels(host)])
 
 
 def isapi_reply(recorder: dict, path: str, host: LabHost) -> dict:
