@@ -72,7 +72,8 @@ def test_the_refusing_recorder_refuses_over_http(recorders, http):
 def test_onvif_media_over_http(recorders, http):
     host = recorders["rec-onvif-nvr"]
     envelope = ('<?xml version="1.0" encoding="UTF-8"?><s:Envelope xmlns:s="http://www.w3.org/2003/05/soap-envelope" '
-                'xmlns:trt="http://www.onvif.org/ver10/media/wsdl"><s:Body><trt:GetVideoSources/></s:Body></s:Envelope>')
+                'xmlns:trt="http://www.onvif.org/ver10/media/wsdl">'
+                "<s:Body><trt:GetVideoSources/></s:Body></s:Envelope>")
     answered = http.post(url(host, "/onvif/Media"), content=envelope,
                           headers={"Content-Type": "application/soap+xml; charset=utf-8"})
     assert answered.status_code == 200

@@ -207,8 +207,8 @@ def test_no_packet_to_a_camera_behind_a_recorder_nor_out_of_scope(lab, with_cred
 
     stray = sorted({p[IP].dst for p in sent if not allowed(p[IP].dst)})
     assert not stray, f"scanner sent packets out of scope to {stray}"
-    behind = sorted({str(d) for p in packets for d in ([p[IP].dst] if IP in p else []) + ([p[ARP].pdst] if ARP in p else [])
-                     if ipaddress.ip_address(d) in BEHIND_RECORDERS})
+    destinations = {p[IP].dst for p in packets if IP in p} | {p[ARP].pdst for p in packets if ARP in p}
+    behind = sorted(d for d in destinations if ipaddress.ip_address(d) in BEHIND_RECORDERS)
     assert not behind, f"packets to cameras behind recorders: {behind}"
     reached = {(p[IP].dst, p[IP].dport) for p in sent if p.haslayer("TCP")}
     for host in recorders(lab.hosts):

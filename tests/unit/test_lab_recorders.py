@@ -19,8 +19,8 @@ import pytest
 from camscan.lab import digest, onvif_service
 from camscan.lab.profiles import LabHost
 from camscan.lab.recorders import (
-    HIK_NAMESPACE, RECORDER_PROFILES, WRONG_PASSWORD, internal_addresses, lab_credentials, recorder_lab, recorder_reply,
-    resolve_channels,
+    HIK_NAMESPACE, RECORDER_PROFILES, WRONG_PASSWORD, check_recorder_route, internal_addresses, lab_credentials,
+    recorder_lab, recorder_reply, resolve_channels,
 )
 
 NETWORK = "198.18.72.0/24"
@@ -63,11 +63,13 @@ def test_digest_response_is_the_rfc_example():
                "nonce": "dcd98b7102dd2f0e8b11d0f600bfb0c093", "nc": "00000001", "cnonce": "0a4f113b"}
     assert digest.expected_response(rfc2617, "Circle Of Life", "GET") == "6629fae49393a05397450978507c4ef1"
     assert digest.response_matches({**rfc2617, "response": "6629fae49393a05397450978507c4ef1"}, "Circle Of Life", "GET")
-    assert not digest.response_matches({**rfc2617, "response": "6629fae49393a05397450978507c4ef1"}, "circle of life", "GET")
+    wrong = {**rfc2617, "response": "6629fae49393a05397450978507c4ef1"}
+    assert not digest.response_matches(wrong, "circle of life", "GET")
 
 
 def test_authorization_params_reads_quoted_and_bare_values():
-    header = 'Digest username="svc", realm="Login to X, Y", nonce="abc", uri="/a?b=1&c=2", qop=auth, nc=00000001, response="ff"'
+    header = ('Digest username="svc", realm="Login to X, Y", nonce="abc", uri="/a?b=1&c=2", qop=auth, '
+              'nc=00000001, response="ff"')
     params = digest.authorization_params(header)
     assert params["realm"] == "Login to X, Y" and params["uri"] == "/a?b=1&c=2" and params["qop"] == "auth"
     assert digest.authorization_params('Basic dXNlcjpwYXNz') == {}
@@ -80,7 +82,8 @@ def test_every_api_path_wants_digest_without_credentials(profile):
     paths = (["/ISAPI/System/deviceInfo", "/ISAPI/ContentMgmt/InputProxy/channels",
               "/ISAPI/ContentMgmt/InputProxy/channels/status", "/ISAPI/System/Video/inputs/channels"]
              if route["api"] == "isapi" else
-             ["/cgi-bin/magicBox.cgi?action=getSystemInfo", "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice",
+             ["/cgi-bin/magicBox.cgi?action=getSystemInfo",
+              "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice",
               "/cgi-bin/configManager.cgi?action=getConfig&name=ChannelTitle"])
     with client(host) as anonymous:
         for path in paths:
@@ -103,18 +106,19 @@ def test_a_wrong_password_a_foreign_nonce_or_another_uri_is_refused():
               "qop": "auth", "nc": "00000001", "cnonce": "abcd"}
     forged = digest.expected_response(params, good["password"], "GET")
     header = "Digest " + ", ".join(f'{key}="{value}"' for key, value in {**params, "response": forged}.items())
-    assert recorder_reply(recorder_route(host), "GET", params["uri"], header, host)["status"] == 401, "nonce never issued"
+    route = recorder_route(host)
+    assert recorder_reply(route, "GET", params["uri"], header, host)["status"] == 401, "nonce never issued"
     issued = host.extra["digest_nonces"][-1]
     moved = {**params, "nonce": issued}
     signed = digest.expected_response(moved, good["password"], "GET")
     header = "Digest " + ", ".join(f'{key}="{value}"' for key, value in {**moved, "response": signed}.items())
-    assert recorder_reply(recorder_route(host), "GET", "/ISAPI/ContentMgmt/InputProxy/channels", header, host)["status"] == 401
-    assert recorder_reply(recorder_route(host), "GET", params["uri"], header, host)["status"] == 200
+    assert recorder_reply(route, "GET", "/ISAPI/ContentMgmt/InputProxy/channels", header, host)["status"] == 401
+    assert recorder_reply(route, "GET", params["uri"], header, host)["status"] == 200
     # The challenge offers qop="auth": an answer without it (RFC 2069's form) is not the one asked for.
     bare = {key: value for key, value in moved.items() if key not in ("qop", "nc", "cnonce")}
-    header = "Digest " + ", ".join(f'{key}="{value}"' for key, value in
-                                   {**bare, "response": digest.expected_response(bare, good["password"], "GET")}.items())
-    assert recorder_reply(recorder_route(host), "GET", params["uri"], header, host)["status"] == 401
+    signed_bare = {**bare, "response": digest.expected_response(bare, good["password"], "GET")}
+    header = "Digest " + ", ".join(f'{key}="{value}"' for key, value in signed_bare.items())
+    assert recorder_reply(route, "GET", params["uri"], header, host)["status"] == 401
 
 
 # --------------------------------------------------------------------------- ISAPI
@@ -216,8 +220,8 @@ def test_dahua_xvr_lists_analogue_and_ip_channels_as_documented():
     assert remote[key(9, "Address")] == "198.18.72.254" and remote[key(9, "ProtocolType")] == "Onvif"
     assert remote[key(9, "Password")] == "******"
     assert remote[key(0, "Enable")] == "false" and remote[key(15, "Enable")] == "false"
-    slots = (re.fullmatch(r"table\.RemoteDevice\.uuid:System_CONFIG_NETCAMERA_INFO_(\d+)\.Enable", k) for k, v in remote.items()
-             if v == "true")
+    slot_key = r"table\.RemoteDevice\.uuid:System_CONFIG_NETCAMERA_INFO_(\d+)\.Enable"
+    slots = (re.fullmatch(slot_key, k) for k, v in remote.items() if v == "true")
     enabled = sorted(int(slot.group(1)) + 1 for slot in slots if slot)
     assert enabled == [9, 10]
 
@@ -255,8 +259,8 @@ ONVIF_NS = {"tt": "http://www.onvif.org/ver10/schema", "trt": "http://www.onvif.
 
 
 def soap(host: LabHost, service: str, call: str, header: str = "") -> tuple[int, ElementTree.Element]:
-    status, _, body = onvif_service.device_service_reply(SOAP.format(header=header, body=call).encode(), "", host.discovery["onvif"],
-                                                         host, service=service)
+    request = SOAP.format(header=header, body=call).encode()
+    status, _, body = onvif_service.device_service_reply(request, "", host.discovery["onvif"], host, service=service)
     return status, ElementTree.fromstring(body)
 
 
@@ -264,7 +268,8 @@ def test_onvif_nvr_lists_its_channels_in_media_and_media2_to_anyone():
     host = BY_PROFILE["rec-onvif-nvr"]
     paths = {path for path, route in host.services[80]["routes"].items() if "onvif" in route}
     assert paths == {"/onvif/device_service", "/onvif/Media", "/onvif/Media2"}
-    status, services = soap(host, "device", "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>")
+    call = "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>"
+    status, services = soap(host, "device", call)
     assert status == 200
     assert f"http://{host.ip}/onvif/Media2" in [x.text for x in services.iter(f"{{{ONVIF_NS['tds']}}}XAddr")]
 
@@ -288,7 +293,8 @@ def test_onvif_nvr_lists_its_channels_in_media_and_media2_to_anyone():
 def username_token(username: str, password: str) -> str:
     nonce, created = os.urandom(16), "2026-01-01T00:00:00Z"
     password_digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
-    return ('<s:Header><Security xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
+    return ('<s:Header><Security '
+            'xmlns="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd">'
             f"<UsernameToken><Username>{username}</Username><Password Type=\"{onvif_service.PASSWORD_DIGEST}\">"
             f"{password_digest}</Password><Nonce>{base64.b64encode(nonce).decode()}</Nonce><Created>{created}</Created>"
             "</UsernameToken></Security></s:Header>")
@@ -305,7 +311,8 @@ def test_onvif_media_wants_a_signed_request_when_the_device_asks_for_one():
     assert status == 400
     status, sources = soap(host, "media", "<trt:GetVideoSources/>", username_token(spec["username"], spec["password"]))
     assert status == 200 and len(sources.findall(".//trt:VideoSources", ONVIF_NS)) == 4
-    status, _ = soap(host, "media2", "<tr2:GetVideoSourceConfigurations/>", username_token(spec["username"], spec["password"]))
+    signed = username_token(spec["username"], spec["password"])
+    status, _ = soap(host, "media2", "<tr2:GetVideoSourceConfigurations/>", signed)
     assert status == 500
 
 
@@ -317,13 +324,14 @@ def test_recorder_lab_truth_places_poe_cameras_off_the_network_and_lan_ones_on_l
     internal = internal_addresses(HOSTS)
     assert internal and not any(ipaddress.ip_address(a) in network for a in internal)
     hosts_by_ip = {host.ip: host for host in HOSTS}
-    peers = [c for h in HOSTS for c in h.truth.get("channels") or [] if c["connection"] == "ip-lan" and c["address"] in hosts_by_ip]
+    peers = [c for h in HOSTS for c in h.truth.get("channels") or []
+             if c["connection"] == "ip-lan" and c["address"] in hosts_by_ip]
     assert len(peers) == 2
     for channel in peers:
         peer = hosts_by_ip[channel["address"]]
         assert channel["model"] == peer.truth["model"]
-        assert channel["serial"] in {peer.render(str(peer.discovery.get("onvif", {}).get("device_information", {}).get("SerialNumber"))),
-                                     peer.mac.replace(":", "").upper()}
+        onvif_serial = peer.discovery.get("onvif", {}).get("device_information", {}).get("SerialNumber")
+        assert channel["serial"] == peer.render(str(onvif_serial))
     for host in HOSTS:
         for channel in host.truth.get("channels") or []:
             assert channel["connection"] in ("analog", "ip-poe", "ip-lan", None)
@@ -365,3 +373,12 @@ def test_a_subset_of_recorders_brings_only_its_own_peers():
     assert [c["address"] for c in hosts[0].truth["channels"] if c.get("address")] == ["198.18.90.3", "198.18.90.6"]
     with pytest.raises(KeyError):
         recorder_lab(NETWORK, names=["no-such-recorder"])
+
+
+def test_a_recorder_route_must_say_what_it_answers():
+    good = recorder_route(BY_PROFILE["rec-dahua-xvr"])
+    check_recorder_route("t", good)
+    for broken in ({**good, "api": "psia"}, {**good, "accounts": []}, {**good, "accounts": [{"username": "x"}]},
+                   {**good, "device": {"serialNumber": "x"}}, {**good, "unused_address": None}, "isapi"):
+        with pytest.raises(ValueError):
+            check_recorder_route("t", broken)

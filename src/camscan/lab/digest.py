@@ -21,7 +21,8 @@ def authorization_params(header: str) -> dict[str, str]:
     scheme, _, rest = header.strip().partition(" ")
     if scheme.lower() != "digest":
         return {}
-    return {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3) for m in _AUTH_PARAM.finditer(rest)}
+    return {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
+            for m in _AUTH_PARAM.finditer(rest)}
 
 
 def _md5(text: str) -> str:

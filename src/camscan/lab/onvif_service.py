@@ -182,13 +182,15 @@ def media_reply(service: str, action: str, host: LabHost) -> str | None:
             for c in channels) + "</trt:GetVideoSourcesResponse>"
     if service == "media" and action == "GetProfiles":
         return "<trt:GetProfilesResponse>" + "".join(
-            f'<trt:Profiles token="Profile_{c["number"]}0{index}" fixed="true"><tt:Name>Channel{c["number"]}_{stream}</tt:Name>'
+            f'<trt:Profiles token="Profile_{c["number"]}0{index}" fixed="true">'
+            f'<tt:Name>Channel{c["number"]}_{stream}</tt:Name>'
             f"{_video_source_configuration(c, 'tt:VideoSourceConfiguration')}</trt:Profiles>"
             for c in channels for stream, index in streams) + "</trt:GetProfilesResponse>"
     if service == "media2" and action == "GetProfiles":
         return "<tr2:GetProfilesResponse>" + "".join(
-            f'<tr2:Profiles token="Profile_{c["number"]}0{index}" fixed="true"><tr2:Name>Channel{c["number"]}_{stream}</tr2:Name>'
-            f"<tr2:Configurations>{_video_source_configuration(c, 'tr2:VideoSource')}</tr2:Configurations></tr2:Profiles>"
+            f'<tr2:Profiles token="Profile_{c["number"]}0{index}" fixed="true">'
+            f'<tr2:Name>Channel{c["number"]}_{stream}</tr2:Name><tr2:Configurations>'
+            f"{_video_source_configuration(c, 'tr2:VideoSource')}</tr2:Configurations></tr2:Profiles>"
             for c in channels for stream, index in streams) + "</tr2:GetProfilesResponse>"
     return None
 

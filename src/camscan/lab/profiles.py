@@ -318,7 +318,8 @@ def _check_discovery(
             services[port] = _with_route(where, port, services[port], ONVIF_PATH, {"onvif": spec})
             if spec.get("media"):  # the Media and Media2 services beside the device service
                 for path, service in ONVIF_MEDIA_PATHS.items():
-                    services[port] = _with_route(where, port, services[port], path, {"onvif": spec, "onvif_service": service})
+                    route = {"onvif": spec, "onvif_service": service}
+                    services[port] = _with_route(where, port, services[port], path, route)
         discovery[protocol] = spec
     return discovery, services
 

@@ -84,12 +84,14 @@ def resolve_channels(recorder: LabHost, peers: dict[str, LabHost], network: str)
             channel["address"] = str(ipaddress.ip_network(network)[int(offset)])
         if peer_name is not None:
             peer = peers[peer_name]
-            channel.update(address=peer.ip, serial=_peer_serial(peer), model=channel.get("model") or peer.truth["model"])
+            channel.update(address=peer.ip, serial=_peer_serial(peer),
+                           model=channel.get("model") or peer.truth["model"])
         channel.setdefault("model", None)
         channel.setdefault("maker", None)
         if channel["connection"] not in CONNECTIONS or channel["video"] not in VIDEO_STATES:
             raise ValueError(f"{recorder.profile} channel {channel['number']}: bad connection or video state")
-        if channel["connection"] == "ip-poe" and ipaddress.ip_address(channel["address"]) in ipaddress.ip_network(network):
+        poe = channel["connection"] == "ip-poe"
+        if poe and ipaddress.ip_address(channel["address"]) in ipaddress.ip_network(network):
             raise ValueError(f"{recorder.profile}: PoE channel {channel['number']} must lie outside {network}")
         resolved.append(channel)
     return resolved
@@ -110,8 +112,26 @@ def recorder_lab(network: str, seed: int = 15, names: Sequence[str] | None = Non
     hosts = place_hosts(profiles, network, seed)
     peers = {host.profile: host for host in hosts[len(recorders):]}
     for host in hosts[: len(recorders)]:
+        for route in host.services[80]["routes"].values():
+            if "recorder" in route:
+                check_recorder_route(host.profile, route["recorder"])
         host.truth["channels"] = resolve_channels(host, peers, network)
     return hosts
+
+
+def check_recorder_route(profile: str, recorder: Any) -> None:
+    """Raise ValueError unless *recorder* names a known API, a realm, accounts and the device's answers."""
+    wanted = {"isapi": {"serialNumber", "deviceType"}, "dahua": {"serialNumber", "vendor"}}
+    if not isinstance(recorder, dict) or recorder.get("api") not in wanted:
+        raise ValueError(f"{profile}: a recorder route needs api: isapi or dahua")
+    accounts = recorder.get("accounts")
+    if not recorder.get("realm") or not accounts or not all({"username", "password"} <= set(a) for a in accounts):
+        raise ValueError(f"{profile}: a recorder route needs a realm and accounts with username and password")
+    missing = wanted[recorder["api"]] - set(recorder.get("device") or {})
+    if missing:
+        raise ValueError(f"{profile}: the recorder's device answers lack {sorted(missing)}")
+    if recorder["api"] == "dahua" and "remote_slots" in recorder and not recorder.get("unused_address"):
+        raise ValueError(f"{profile}: unused RemoteDevice slots need unused_address")
 
 
 SCAN_ACCOUNT = "svc-chan-audit"  # the account name recorders share with the lab's credentials file
@@ -131,7 +151,8 @@ def lab_credentials(hosts: Sequence[LabHost]) -> list[dict[str, Any]]:
                                 "targets": [host.ip]})
         onvif = host.discovery.get("onvif") or {}
         if onvif.get("username") == SCAN_ACCOUNT:
-            entries.append({"service": "onvif", "username": SCAN_ACCOUNT, "password": onvif["password"], "targets": [host.ip]})
+            entries.append({"service": "onvif", "username": SCAN_ACCOUNT, "password": onvif["password"],
+                            "targets": [host.ip]})
     return entries
 
 
@@ -167,7 +188,8 @@ def authenticated(recorder: dict, authorization: str | None, method: str, target
     if (params.get("realm") != realm or params.get("qop") != "auth" or params.get("uri") != target
             or params.get("nonce") not in host.extra.get("digest_nonces", [])):
         return False
-    return any(params.get("username") == account["username"] and digest.response_matches(params, account["password"], method)
+    return any(params.get("username") == account["username"]
+               and digest.response_matches(params, account["password"], method)
                for account in recorder.get("accounts") or [])
 
 
@@ -265,15 +287,20 @@ def isapi_proxy_status(host: LabHost) -> str:
     return _isapi_list("InputProxyChannelStatusList", "InputProxyChannelStatus", [
         (c["number"], f"{_port_descriptor(c, detail=False)}\n"
                       f"<online>{'false' if c['video'] == 'offline' else 'true'}</online>\n"
-                      f"<chanDetectResult>{'netUnreachable' if c['video'] == 'offline' else 'connect'}</chanDetectResult>\n")
+                      f"{_element('chanDetectResult', 'netUnreachable' if c['video'] == 'offline' else 'connect')}\n")
         for c in _ip_channels(host)])
+
+
+def _video_description(channel: dict) -> str:
+    """An analogue input's resDesc: "NO VIDEO" without a signal, else the detected format."""
+    return "NO VIDEO" if channel["video"] == "no-video" else channel.get("resolution", "1920*1080(1080P)P25")
 
 
 def isapi_video_inputs(host: LabHost) -> str:
     return _isapi_list("VideoInputChannelList", "VideoInputChannel", [
         (c["number"], f"<inputPort>{c['number']}</inputPort>\n<videoInputEnabled>true</videoInputEnabled>\n"
                       f"{_element('name', _analog_name(c))}\n<videoFormat>PAL</videoFormat>\n"
-                      f"{_element('resDesc', 'NO VIDEO' if c['video'] == 'no-video' else c.get('resolution', '1920*1080(1080P)P25'))}\n")
+                      f"{_element('resDesc', _video_description(c))}\n")
         for c in _analog_channels(host)])
 
 
@@ -346,7 +373,8 @@ def dahua_reply(recorder: dict, path: str, query: dict[str, str], host: LabHost)
     if path == "/cgi-bin/magicBox.cgi":
         answers = {
             "getDeviceType": [("type", host.truth["model"])],
-            "getSystemInfo": [("deviceType", host.truth["model"]), ("hardwareVersion", info.get("hardwareVersion", "1.00")),
+            "getSystemInfo": [("deviceType", host.truth["model"]),
+                              ("hardwareVersion", info.get("hardwareVersion", "1.00")),
                               ("processor", info.get("processor", "")), ("serialNumber", serial),
                               ("updateSerial", info.get("updateSerial", host.truth["model"]))],
             "getSerialNo": [("sn", serial)],
