@@ -180,18 +180,18 @@ def media_reply(service: str, action: str, host: LabHost) -> str | None:
             f"<tt:Width>{_resolution(c)[0]}</tt:Width><tt:Height>{_resolution(c)[1]}</tt:Height></tt:Resolution>"
             "</trt:VideoSources>"
             for c in channels) + "</trt:GetVideoSourcesResponse>"
-    if service == "media" and action == "GetProfiles":
-        return "<trt:GetProfilesResponse>" + "".join(
-            f'<trt:Profiles token="Profile_{c["number"]}0{index}" fixed="true">'
-            f'<tt:Name>Channel{c["number"]}_{stream}</tt:Name>'
-            f"{_video_source_configuration(c, 'tt:VideoSourceConfiguration')}</trt:Profiles>"
-            for c in channels for stream, index in streams) + "</trt:GetProfilesResponse>"
-    if service == "media2" and action == "GetProfiles":
-        return "<tr2:GetProfilesResponse>" + "".join(
-            f'<tr2:Profiles token="Profile_{c["number"]}0{index}" fixed="true">'
-            f'<tr2:Name>Channel{c["number"]}_{stream}</tr2:Name><tr2:Configurations>'
-            f"{_video_source_configuration(c, 'tr2:VideoSource')}</tr2:Configurations></tr2:Profiles>"
-            for c in channels for stream, index in streams) + "</tr2:GetProfilesResponse>"
+    if action == "GetProfiles" and service in ("media", "media2"):
+        # Media: trt:Profiles with tt:Name and tt:VideoSourceConfiguration; Media2: tr2:Profiles
+        # with tr2:Name and tr2:Configurations/tr2:VideoSource (both of type tt:VideoSourceConfiguration).
+        if service == "media":
+            prefix, name, wrap, source = "trt", "tt", "{}", "tt:VideoSourceConfiguration"
+        else:
+            prefix, name, wrap, source = "tr2", "tr2", "<tr2:Configurations>{}</tr2:Configurations>", "tr2:VideoSource"
+        return f"<{prefix}:GetProfilesResponse>" + "".join(
+            f'<{prefix}:Profiles token="Profile_{c["number"]}0{index}" fixed="true">'
+            f'<{name}:Name>Channel{c["number"]}_{stream}</{name}:Name>'
+            f"{wrap.format(_video_source_configuration(c, source))}</{prefix}:Profiles>"
+            for c in channels for stream, index in streams) + f"</{prefix}:GetProfilesResponse>"
     return None
 
 
