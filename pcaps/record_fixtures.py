@@ -9,6 +9,10 @@ Each profile gets a namespace lab of its own (one emulated host at 198.18.90.2 o
 - ``<profile>.pcapng``: the recording (frames plus the TLS keys of its HTTPS conversations);
 - ``<profile>.json``: that live scan's exported inventory, timestamps removed, which
   ``tests/replay`` expects ``camscan scan --replay`` to reproduce exactly.
+
+A recorder profile (``src/camscan/lab/recorder_profiles.yaml``) is recorded with the LAN
+cameras its channels point at beside it (from 198.18.90.3) and with the lab's credentials
+file (:func:`camscan.lab.recorders.lab_credentials`), which the replay is given again.
 """
 
 from __future__ import annotations
@@ -19,20 +23,41 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 from camscan.lab import NamespaceLab, build_hosts, load_profiles
+from camscan.lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
 from camscan.lab.score import without_timestamps
 
 HERE = Path(__file__).resolve().parent
 NETWORK = "198.18.90.0/29"
+SEED = 11
 SCAN_OPTIONS = ("--timeout", "1", "--discovery-wait", "1", "--yes")
+RECORDERS = tuple(profile.name for profile in load_profiles(RECORDER_PROFILES))
+
+
+def fixture_hosts(profile: str):
+    """The lab of one profile's fixture: the device alone, or a recorder with the LAN cameras behind it."""
+    if profile in RECORDERS:
+        return recorder_lab(NETWORK, seed=SEED, names=[profile])
+    return build_hosts([profile], NETWORK, seed=SEED)
+
+
+def write_credentials(hosts, path: Path) -> Path:
+    """The credentials file a recorder fixture is recorded (and replayed) with, private as camscan wants it."""
+    path.write_text(yaml.safe_dump(lab_credentials(hosts), sort_keys=False))
+    path.chmod(0o600)
+    return path
 
 
 def record(profile: str) -> None:
-    hosts = build_hosts([profile], NETWORK, seed=11)
+    hosts = fixture_hosts(profile)
     with NamespaceLab(hosts, prefix="fx", network=NETWORK) as lab, tempfile.TemporaryDirectory() as work:
         db = Path(work) / "fixture.db"
         pcap = HERE / f"{profile}.pcapng"
         scan = [sys.executable, "-m", "camscan", "scan", NETWORK, "--db", str(db), "--record", str(pcap), *SCAN_OPTIONS]
+        if profile in RECORDERS:
+            scan += ["--credentials", str(write_credentials(hosts, Path(work) / "credentials.yaml"))]
         result = lab.run(scan, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise SystemExit(f"{profile}: scan failed: {result.stderr}")
@@ -44,7 +69,7 @@ def record(profile: str) -> None:
 
 
 def main() -> None:
-    names = sys.argv[1:] or [profile.name for profile in load_profiles()]
+    names = sys.argv[1:] or [profile.name for profile in load_profiles()] + list(RECORDERS)
     for name in names:
         record(name)
 

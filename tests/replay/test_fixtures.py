@@ -14,18 +14,22 @@ import socket
 from pathlib import Path
 
 import pytest
+import yaml
 from click.testing import CliRunner
 
 from camscan.cli import main
 from camscan.lab import get_profile, load_profiles
+from camscan.lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
 from camscan.lab.score import without_timestamps
 from camscan.transport.replay import AttemptedSend, ReplayNetwork
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
 NETWORK = "198.18.90.0/29"  # where pcaps/record_fixtures.py puts each profile's lab
+SEED = 11  # the seed pcaps/record_fixtures.py builds each lab with
 FIXTURES = sorted(PCAPS.glob("*.pcapng"))
 # Written out, not imported from the guard, so that a change to the guard's list fails here.
 CONNECT_ONLY_PORTS = {445, 34567, 37777, *range(9100, 9108)}
+RECORDERS = {profile.name for profile in load_profiles(RECORDER_PROFILES)}
 
 
 @pytest.fixture
@@ -69,13 +73,23 @@ def hosts_of(network: str) -> set[str]:
     return {str(ip) for ip in ipaddress.ip_network(network).hosts()}
 
 
+def credentials_options(tmp_path: Path, recording: Path) -> list[str]:
+    """``--credentials FILE`` for a recorder's fixture (recorded with the lab's credentials file), else nothing."""
+    if recording.stem not in RECORDERS:
+        return []
+    path = tmp_path / "credentials.yaml"
+    path.write_text(yaml.safe_dump(lab_credentials(recorder_lab(NETWORK, seed=SEED, names=[recording.stem]))))
+    path.chmod(0o600)
+    return ["--credentials", str(path)]
+
+
 def replayed(tmp_path: Path, recording: Path, networks: list[ReplayNetwork], *options: str,
              in_scope: set[str] = hosts_of(NETWORK)) -> list[dict]:
     """The inventory of a replay of ``NETWORK``; every send it attempted was within ``in_scope``."""
     db = tmp_path / "replay.db"
     runner = CliRunner()
     result = runner.invoke(main, ["scan", NETWORK, "--replay", str(recording), "--db", str(db), "--yes", "--json",
-                                  *options])
+                                  *credentials_options(tmp_path, recording), *options])
     assert result.exit_code == 0, result.output
     assert networks and networks[-1].attempted_sends
     assert forbidden_sends(networks, in_scope) == []
@@ -89,7 +103,7 @@ def comparable(inventory: list[dict]) -> list[dict]:
 
 
 def test_there_is_a_fixture_for_every_lab_profile():
-    assert {path.stem for path in FIXTURES} == {profile.name for profile in load_profiles()}
+    assert {path.stem for path in FIXTURES} == {profile.name for profile in load_profiles()} | RECORDERS
 
 
 @pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)
@@ -120,6 +134,8 @@ def test_a_replay_refuses_addresses_that_are_never_hosts(target, tmp_path, no_ne
 
 
 def _identifiable_camera(recording: Path) -> bool:
+    if recording.stem in RECORDERS:  # a recorder's lab holds the cameras behind it too
+        return False
     profile = get_profile(recording.stem)
     return profile.is_camera and profile.identifiable
 

@@ -1,7 +1,8 @@
 """Run the lab by hand: ``python -m camscan.lab up --hosts 200 --seed 1``.
 
 ``up`` prints the lab's truth as JSON on stdout (or to ``--truth FILE``; each host lists
-the discovery protocols it answers) and serves until Ctrl-C / SIGTERM, then tears
+the discovery protocols it answers; ``--recorders`` brings up the recorder lab, whose
+recorders list their channels) and serves until Ctrl-C / SIGTERM, then tears
 everything down.  ``profiles`` lists the device profiles and what discovery they answer;
 ``cleanup`` removes namespaces left by a crashed run.
 """
@@ -17,6 +18,7 @@ import threading
 from camscan.lab.loopback import DEFAULT_NETWORK as LOOPBACK_NETWORK, LoopbackLab
 from camscan.lab.netns import DEFAULT_NETWORK as NETNS_NETWORK, NamespaceLab, cleanup_stale
 from camscan.lab.profiles import DISCOVERY, generate_lab, load_profiles
+from camscan.lab.recorders import recorder_lab
 
 
 def _wait_for_signal() -> None:
@@ -29,7 +31,10 @@ def _wait_for_signal() -> None:
 
 def _up(args: argparse.Namespace) -> int:
     network = args.network or (NETNS_NETWORK if args.tier == "netns" else LOOPBACK_NETWORK)
-    hosts = generate_lab(args.hosts, network, args.seed, camera_fraction=args.camera_fraction)
+    if args.recorders:
+        hosts = recorder_lab(network, seed=args.seed)
+    else:
+        hosts = generate_lab(args.hosts, network, args.seed, camera_fraction=args.camera_fraction)
     if args.tier == "netns":
         lab = NamespaceLab(hosts, prefix=args.prefix, network=network)
         lab.__enter__()
@@ -75,6 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--prefix", default="csl", help="namespace name prefix (netns tier)")
     up.add_argument("--camera-fraction", type=float, default=0.75)
     up.add_argument("--truth", help="write the truth JSON here instead of stdout")
+    up.add_argument("--recorders", action="store_true",
+                    help="the recorder lab instead (issue 15): five recorders, their channels in the truth, and the "
+                         "LAN cameras behind them; --hosts is ignored")
     sub.add_parser("profiles", help="list device profiles")
     clean = sub.add_parser("cleanup", help="delete namespaces left by a crashed run")
     clean.add_argument("--prefix", default="csl")

@@ -25,11 +25,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import hashlib
 import re
 import struct
 from urllib.parse import urlsplit
 
+from camscan.lab import digest
 from camscan.lab.profiles import LabHost
 
 STREAM_STATES = ("open", "auth", "missing")
@@ -105,26 +105,12 @@ async def serve_ftp_login(reader: asyncio.StreamReader, writer: asyncio.StreamWr
             await send(writer, b"530 Please login with USER and PASS.\r\n")
 
 
-_AUTH_PARAM = re.compile(r'([a-z]+)=(?:"([^"]*)"|([^,\s]*))', re.IGNORECASE)
-
-
 def _digest_ok(login: dict, header: str, method: str) -> bool:
     """RFC 7616 MD5 digest check of the client's response (any nonce: the lab keeps no state)."""
-    params = {m.group(1).lower(): m.group(2) if m.group(2) is not None else m.group(3)
-              for m in _AUTH_PARAM.finditer(header[len("Digest "):])}
+    params = digest.authorization_params(header)
     if params.get("username") != login["user"]:
         return False
-
-    def md5(text: str) -> str:
-        return hashlib.md5(text.encode()).hexdigest()
-
-    ha1 = md5(f"{login['user']}:{login.get('realm', '')}:{login['password']}")
-    ha2 = md5(f"{method}:{params.get('uri', '')}")
-    if params.get("qop") == "auth":
-        expected = md5(f"{ha1}:{params.get('nonce')}:{params.get('nc')}:{params.get('cnonce')}:auth:{ha2}")
-    else:
-        expected = md5(f"{ha1}:{params.get('nonce')}:{ha2}")
-    return params.get("response") == expected
+    return digest.response_matches({**params, "realm": login.get("realm", "")}, login["password"], method)
 
 
 def login_route(route: dict, authorization: str | None, method: str, host: LabHost) -> dict:

@@ -10,6 +10,12 @@ sent with HTTP 400 or 401 as the profile says: both occur in the field (the comm
 Haicam/Haicam's ONVIF client record one of each).  Calls are dispatched on the first
 element of the SOAP body, or on the ``action`` parameter of the Content-Type when the body
 is empty.  Response element names follow ONVIF's devicemgmt.wsdl and onvif.xsd.
+
+A profile with ``media: true`` also serves the Media (ver10) and Media2 (ver20) services at
+``/onvif/Media`` and ``/onvif/Media2``: GetVideoSources and GetProfiles (media.wsdl) and
+GetProfiles (media2.wsdl) list one video source per channel of ``truth.channels``, with
+a main and a sub profile on each; they are READ_MEDIA calls (ONVIF Core §5.9.4), so they
+want the same UsernameToken as GetDeviceInformation unless the profile says ``auth: none``.
 """
 
 from __future__ import annotations
@@ -39,7 +45,8 @@ _ENVELOPE = (
     '<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" '
     'xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xmlns:xs="http://www.w3.org/2001/XMLSchema" '
     'xmlns:tt="http://www.onvif.org/ver10/schema" xmlns:tds="http://www.onvif.org/ver10/device/wsdl" '
-    'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:ter="http://www.onvif.org/ver10/error">'
+    'xmlns:trt="http://www.onvif.org/ver10/media/wsdl" xmlns:tr2="http://www.onvif.org/ver20/media/wsdl" '
+    'xmlns:ter="http://www.onvif.org/ver10/error">'
     "<env:Body>{body}</env:Body></env:Envelope>\n"
 )
 _ACTION = re.compile(r'action\s*=\s*"?([^";]+)"?', re.IGNORECASE)
@@ -139,6 +146,8 @@ def _capabilities(spec: dict[str, Any], host: LabHost) -> str:
 def _services(spec: dict[str, Any], host: LabHost) -> str:
     base = _base(spec, host)
     entries = [("http://www.onvif.org/ver10/device/wsdl", "device_service"), ("http://www.onvif.org/ver10/media/wsdl", "Media")]
+    if spec.get("media"):
+        entries.append(("http://www.onvif.org/ver20/media/wsdl", "Media2"))
     return "<tds:GetServicesResponse>" + "".join(
         f"<tds:Service><tds:Namespace>{namespace}</tds:Namespace><tds:XAddr>{base}/onvif/{path}</tds:XAddr>"
         "<tds:Version><tt:Major>2</tt:Major><tt:Minor>40</tt:Minor></tds:Version></tds:Service>"
@@ -146,9 +155,60 @@ def _services(spec: dict[str, Any], host: LabHost) -> str:
     ) + "</tds:GetServicesResponse>"
 
 
+def _resolution(channel: dict[str, Any]) -> tuple[int, int]:
+    width, _, height = str(channel.get("resolution") or "1920x1080").partition("x")
+    return int(width), int(height)
+
+
+def _video_source_configuration(channel: dict[str, Any], prefix: str) -> str:
+    """A tt:VideoSourceConfiguration (onvif.xsd) binding channel *channel* to its video source."""
+    number = channel["number"]
+    width, height = _resolution(channel)
+    return (f'<{prefix} token="VideoSourceConfig_{number}"><tt:Name>{escape(channel.get("name") or f"Channel{number}")}'
+            f"</tt:Name><tt:UseCount>2</tt:UseCount><tt:SourceToken>VideoSource_{number}</tt:SourceToken>"
+            f'<tt:Bounds x="0" y="0" width="{width}" height="{height}"/></{prefix}>')
+
+
+def media_reply(service: str, action: str, host: LabHost) -> str | None:
+    """The Media (ver10) or Media2 (ver20) answer listing the recorder's channels, one video source
+    per channel and a main and a sub profile on each (media.wsdl, media2.wsdl); None if not offered."""
+    channels = host.truth.get("channels") or []
+    streams = (("MainStream", "1"), ("SubStream", "2"))
+    if service == "media" and action == "GetVideoSources":
+        return "<trt:GetVideoSourcesResponse>" + "".join(
+            f'<trt:VideoSources token="VideoSource_{c["number"]}"><tt:Framerate>25</tt:Framerate><tt:Resolution>'
+            f"<tt:Width>{_resolution(c)[0]}</tt:Width><tt:Height>{_resolution(c)[1]}</tt:Height></tt:Resolution>"
+            "</trt:VideoSources>"
+            for c in channels) + "</trt:GetVideoSourcesResponse>"
+    if action == "GetProfiles" and service in ("media", "media2"):
+        # Media: trt:Profiles with tt:Name and tt:VideoSourceConfiguration; Media2: tr2:Profiles
+        # with tr2:Name and tr2:Configurations/tr2:VideoSource (both of type tt:VideoSourceConfiguration).
+        if service == "media":
+            prefix, name, wrap, source = "trt", "tt", "{}", "tt:VideoSourceConfiguration"
+        else:
+            prefix, name, wrap, source = "tr2", "tr2", "<tr2:Configurations>{}</tr2:Configurations>", "tr2:VideoSource"
+        return f"<{prefix}:GetProfilesResponse>" + "".join(
+            f'<{prefix}:Profiles token="Profile_{c["number"]}0{index}" fixed="true">'
+            f'<{name}:Name>Channel{c["number"]}_{stream}</{name}:Name>'
+            f"{wrap.format(_video_source_configuration(c, source))}</{prefix}:Profiles>"
+            for c in channels for stream, index in streams) + f"</{prefix}:GetProfilesResponse>"
+    return None
+
+
+def _allowed(root: Element, spec: dict[str, Any], host: LabHost) -> bool:
+    """Whether a call beyond PRE_AUTH may be answered: the device is open, or the request is signed."""
+    credentials = host.onvif_credentials
+    return credentials is None or authorized(_child(root, "Header"), *credentials)
+
+
+def _refusal(spec: dict[str, Any]) -> tuple[int, str, bytes]:
+    return _reply(int(spec["fault_status"]), _fault("Sender", "NotAuthorized", "Sender not Authorized"))
+
+
 def device_service_reply(body: bytes, content_type: str, spec: dict[str, Any], host: LabHost,
-                         now: float | None = None) -> tuple[int, str, bytes]:
-    """(HTTP status, Content-Type, body) answering one SOAP request to the device service."""
+                         now: float | None = None, service: str = "device") -> tuple[int, str, bytes]:
+    """(HTTP status, Content-Type, body) answering one SOAP request to the device service, or to
+    the Media or Media2 service (*service*) of a profile that offers them (``media: true``)."""
     try:
         root = parse_untrusted_xml(body, f"ONVIF request to {host.ip}", MAX_REQUEST_BODY)
     except ProtocolError:
@@ -162,11 +222,13 @@ def device_service_reply(body: bytes, content_type: str, spec: dict[str, Any], h
     else:
         match = _ACTION.search(content_type or "")
         action = match.group(1).rstrip("/").rsplit("/", 1)[-1] if match else ""
+    if service != "device":
+        answer = media_reply(service, action, host)
+        if answer is None:
+            return _reply(500, _fault("Receiver", "ActionNotSupported", "Optional Action Not Implemented"))
+        return _reply(200, answer) if _allowed(root, spec, host) else _refusal(spec)
     if action == "GetDeviceInformation":
-        credentials = host.onvif_credentials
-        if credentials is not None and not authorized(_child(root, "Header"), *credentials):
-            return _reply(int(spec["fault_status"]), _fault("Sender", "NotAuthorized", "Sender not Authorized"))
-        return _reply(200, _device_information(spec, host))
+        return _reply(200, _device_information(spec, host)) if _allowed(root, spec, host) else _refusal(spec)
     if action in _PUBLIC:
         build = {"GetSystemDateAndTime": lambda: _date_time(time.time() if now is None else now),
                  "GetCapabilities": lambda: _capabilities(spec, host),

@@ -37,6 +37,7 @@ CAMERA_FRACTION = 0.75
 UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns")
 DISCOVERY = (*UDP_DISCOVERY, "onvif")
 ONVIF_PATH = "/onvif/device_service"
+ONVIF_MEDIA_PATHS = {"/onvif/Media": "media", "/onvif/Media2": "media2"}
 WSD_FLAVORS = frozenset({"hikvision", "axis", "dahua", "gsoap"})
 # Discovery answers that carry a model string (ONVIF only when anyone may ask for it).
 _MODEL_BEARING = ("sadp", "dhip", "ssdp", "wsd")
@@ -232,7 +233,7 @@ _DISCOVERY_KEYS = {
              "http_port", "port", "video_inputs"},
     "ssdp": {"server", "st", "usn_uuid", "location", "location_url", "headers", "cache_control", "description"},
     "mdns": {"hostname", "services"},
-    "onvif": {"port", "auth", "username", "password", "fault_status", "device_information"},
+    "onvif": {"port", "auth", "username", "password", "fault_status", "device_information", "media"},
 }
 _DEVICE_INFORMATION = ("Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")
 _MDNS_TYPE = re.compile(r"^_[a-z0-9-]{1,15}\._(tcp|udp)$")
@@ -319,6 +320,10 @@ def _check_discovery(
             if port not in services:
                 raise ProfileError(f"{where}.port {port} is not one of the profile's services")
             services[port] = _with_route(where, port, services[port], ONVIF_PATH, {"onvif": spec})
+            if spec.get("media"):  # the Media and Media2 services beside the device service
+                for path, service in ONVIF_MEDIA_PATHS.items():
+                    route = {"onvif": spec, "onvif_service": service}
+                    services[port] = _with_route(where, port, services[port], path, route)
         discovery[protocol] = spec
     return discovery, services
 
@@ -445,17 +450,20 @@ def generate_lab(
     return [_make_host(p, ip, rng, taken) for p, ip in zip(chosen, addresses)]
 
 
+def place_hosts(profiles: Sequence[Profile], network: str, seed: int = 0) -> list[LabHost]:
+    """Hosts for *profiles*, in order, on consecutive addresses of *network*."""
+    addresses = _usable_addresses(network)
+    if len(profiles) > len(addresses):
+        raise ValueError(f"{network} is too small for {len(profiles)} hosts")
+    rng = random.Random(f"camscan-lab:{seed}")
+    taken: set[str] = set()
+    return [_make_host(profile, ip, rng, taken) for profile, ip in zip(profiles, addresses)]
+
+
 def build_hosts(profile_names: Sequence[str], network: str, seed: int = 0) -> list[LabHost]:
     """Hosts for the named profiles, in order, on consecutive addresses of *network*."""
     by_name = {p.name: p for p in load_profiles()}
-    addresses = _usable_addresses(network)
-    if len(profile_names) > len(addresses):
-        raise ValueError(f"{network} is too small for {len(profile_names)} hosts")
-    rng = random.Random(f"camscan-lab:{seed}")
-    taken: set[str] = set()
-    hosts = []
-    for name, ip in zip(profile_names, addresses):
-        if name not in by_name:
-            raise KeyError(f"no lab profile named {name!r}")
-        hosts.append(_make_host(by_name[name], ip, rng, taken))
-    return hosts
+    missing = [name for name in profile_names if name not in by_name]
+    if missing:
+        raise KeyError(f"no lab profile named {missing[0]!r}")
+    return place_hosts([by_name[name] for name in profile_names], network, seed)

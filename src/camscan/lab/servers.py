@@ -13,6 +13,8 @@ thread.  Service kinds:
 
 An ``http`` route may carry ``onvif`` (added by the profile loader for a profile's
 ``discovery.onvif``): SOAP POSTs to it are answered by :mod:`camscan.lab.onvif_service`.
+A route with ``recorder`` answers a recorder's channel API (ISAPI or Dahua's CGI, behind
+Digest) through :mod:`camscan.lab.recorders`.
 UDP discovery sockets (WS-Discovery, SADP, DHIP, SSDP, mDNS) are served by the same loop;
 :mod:`camscan.lab.discovery` decides what each datagram gets back.
 
@@ -34,7 +36,7 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from camscan.lab import discovery, exposure, hostile, onvif_service
+from camscan.lab import discovery, exposure, hostile, onvif_service, recorders
 from camscan.lab.certs import server_context
 from camscan.lab.profiles import LabHost
 
@@ -253,7 +255,13 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     if route is None:
         route = spec.get("not_found") or {"status": 404}
     if "onvif" in route:
-        await _send(writer, await _onvif_exchange(stream, method, request_headers, route["onvif"], spec, host))
+        await _send(writer, await _onvif_exchange(stream, method, request_headers, route, spec, host))
+        return
+    if route.get("recorder"):
+        target = parts[1].decode("latin-1")
+        route = recorders.recorder_reply(route["recorder"], method.decode("latin-1"), target,
+                                         request_headers.get("authorization"), host)
+        await _send(writer, http_response(spec, route, host, head_only=method == b"HEAD", content=route["content"]))
         return
     if route.get("onvif_media") or route.get("igd_control"):
         body = await exposure.read_body(stream, request_headers.get("content-length", "0"), READ_TIMEOUT)
@@ -265,9 +273,10 @@ async def serve_http(reader: asyncio.StreamReader, writer: asyncio.StreamWriter,
     await _send(writer, http_response(spec, route, host, head_only=method == b"HEAD"))
 
 
-async def _onvif_exchange(stream: _Stream, method: bytes, headers: dict[str, str], onvif: dict, spec: dict,
+async def _onvif_exchange(stream: _Stream, method: bytes, headers: dict[str, str], route: dict, spec: dict,
                           host: LabHost) -> bytes:
-    """The device service's answer to one request: a SOAP POST with a bounded Content-Length."""
+    """An ONVIF service's answer to one request: a SOAP POST with a bounded Content-Length."""
+    onvif = route["onvif"]
     if method != b"POST":
         return http_response(spec, {"status": 405, "headers": {"Allow": "POST"}}, host)
     length = headers.get("content-length", "")
@@ -277,7 +286,7 @@ async def _onvif_exchange(stream: _Stream, method: bytes, headers: dict[str, str
         return http_response(spec, {"status": 413, "reason": "Request Entity Too Large"}, host)
     body = await stream.body(int(length), READ_TIMEOUT)
     status, content_type, content = onvif_service.device_service_reply(
-        body, headers.get("content-type", ""), onvif, host
+        body, headers.get("content-type", ""), onvif, host, service=route.get("onvif_service", "device")
     )
     return http_response(spec, {"status": status, "content_type": content_type}, host, content=content)
 

@@ -1,0 +1,279 @@
+"""Cameras behind recorders (issue 15): every emulated recorder's channels inventoried exactly.
+
+A namespace lab (prefix ``r15``, 198.18.72.0/24, no route out) holds five recorders
+(:mod:`camscan.lab.recorders`: a Hikvision PoE NVR, a Dahua XVR, an ONVIF-only NVR, a
+Dahua-made Lorex NVR and a DVR that refuses every account) and the two LAN cameras
+their ``ip-lan`` channels point at. It is scanned through the real CLI twice, with a
+credentials file and without one, and each export is held against the lab's truth in
+the form ``camscan export --format json`` gives channels: one object per channel with
+``attached_to`` (the recorder's address), ``channel``, ``connection``, ``video``,
+``reported_ip``, maker and model where the recorder says them, and ``is_camera``; on the
+recorder, ``channels`` (enumerated | credentials-needed | not-asked) and ``channel_count``.
+
+A capture of the credentialed scan must show no packet to a camera behind a recorder's
+PoE port and none outside the lab network; no credential (username, password, Digest
+response) may be in the database, the export, the report, the recording or the output.
+The report, opened in headless Chromium, must list cameras per recorder.
+"""
+
+from __future__ import annotations
+
+import html
+import ipaddress
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from camscan.lab import LabHost, NamespaceLab
+from camscan.lab.recorders import SCAN_ACCOUNT, internal_addresses, lab_credentials, recorder_lab
+from capture import start_capture, stop_capture
+from labs import torn_down_lab
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tcpdump") is None,
+    reason="namespace labs need root, iproute2 and tcpdump",
+)
+
+NETWORK = "198.18.72.0/24"
+CAMSCAN = [sys.executable, "-m", "camscan"]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+MAX_ATTEMPTS_ON_REFUSAL = 3
+BEHIND_RECORDERS = ipaddress.ip_network("198.19.0.0/16")  # the recorders' own camera ports (recorder_profiles.yaml)
+
+
+def recorders(hosts: list[LabHost]) -> list[LabHost]:
+    return [host for host in hosts if "channels" in host.truth]
+
+
+def local_cli(*args: str) -> subprocess.CompletedProcess:
+    """A camscan command that only reads the database (no network)."""
+    assert args[0] in ("export", "report"), args
+    return subprocess.run([*CAMSCAN, *args], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+
+
+def export(db: Path) -> list[dict]:
+    result = local_cli("export", "--db", str(db), "--format", "json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def scan(lab: NamespaceLab, db: Path, *options: str) -> subprocess.CompletedProcess:
+    result = lab.run([*CAMSCAN, "scan", NETWORK, "--db", str(db), "--yes", "--json", *options],
+                     capture_output=True, text=True, timeout=300, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture(scope="module")
+def lab():
+    with torn_down_lab(recorder_lab(NETWORK), prefix="r15", network=NETWORK) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def credentials_file(lab, tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("r15-credentials") / "credentials.yaml"
+    path.write_text(yaml.safe_dump(lab_credentials(lab.hosts), sort_keys=False))
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture(scope="module")
+def with_credentials(lab, credentials_file, tmp_path_factory):
+    """The credentialed scan: its database, recording, tcpdump capture, process result and export."""
+    work = tmp_path_factory.mktemp("r15-with")
+    db, recording, pcap = work / "with.db", work / "scan.pcapng", work / "capture.pcap"
+    for host in lab.hosts:
+        host.extra.clear()
+    capture = start_capture(lab, pcap)
+    try:
+        result = scan(lab, db, "--credentials", str(credentials_file), "--record", str(recording))
+    finally:
+        tcpdump_said = stop_capture(capture)
+    attempts = {host.profile: host.extra.get("digest_attempts", 0) for host in lab.hosts}
+    responses = {r for host in lab.hosts for r in host.extra.get("digest_responses", []) if r}
+    return {"db": db, "recording": recording, "pcap": pcap, "tcpdump": tcpdump_said, "result": result,
+            "exported": export(db), "attempts": attempts, "responses": responses}
+
+
+@pytest.fixture(scope="module")
+def without_credentials(lab, tmp_path_factory):
+    db = tmp_path_factory.mktemp("r15-without") / "without.db"
+    scan(lab, db)
+    return export(db)
+
+
+# --------------------------------------------------------------------------- the inventory
+
+
+def expected_channels(host: LabHost) -> dict[int, dict]:
+    """What the export must say of each of the recorder's channels, by channel number."""
+    return {c["number"]: {"connection": c["connection"], "video": c["video"],
+                          "reported_ip": c.get("address") if c["connection"] in ("ip-poe", "ip-lan") else None,
+                          "maker": c["maker"], "model": c["model"], "is_camera": True}
+            for c in host.truth["channels"]}
+
+
+def observed_channels(exported: list[dict], host: LabHost) -> dict[int, dict]:
+    """The export's channel objects attached to *host*, in the form of :func:`expected_channels`."""
+    truth = {c["number"]: c for c in host.truth["channels"]}
+    found: dict[int, dict] = {}
+    for item in exported:
+        if item.get("attached_to") != host.ip:
+            continue
+        number = item.get("channel")
+        assert number not in found, f"{host.profile}: channel {number} exported twice"
+        named = {item.get("vendor"), item.get("manufacturer")} - {None}
+        wanted = truth.get(number, {}).get("maker")
+        found[number] = {"connection": item.get("connection"), "video": item.get("video"),
+                         "reported_ip": item.get("reported_ip"),
+                         "maker": wanted if wanted in named else (sorted(named)[0] if named else None),
+                         "model": item.get("model"), "is_camera": item.get("is_camera")}
+    return found
+
+
+def assert_inventory(exported: list[dict], hosts: list[LabHost], state_key: str) -> None:
+    by_ip = {item.get("ip"): item for item in exported if item.get("ip")}
+    for host in recorders(hosts):
+        state = host.truth[state_key]
+        device = by_ip.get(host.ip)
+        assert device is not None, f"{host.profile} ({host.ip}) is not in the export"
+        assert device.get("channels") == state, f"{host.profile}: channels {device.get('channels')!r}, truth {state!r}"
+        if state == "enumerated":
+            assert device.get("channel_count") == len(host.truth["channels"]), host.profile
+            assert observed_channels(exported, host) == expected_channels(host), host.profile
+        else:
+            assert observed_channels(exported, host) == {}, f"{host.profile} lists channels it never gave out"
+
+
+def test_every_recorders_channels_are_inventoried_exactly_with_credentials(lab, with_credentials):
+    assert_inventory(with_credentials["exported"], lab.hosts, "channels_with_credentials")
+
+
+def test_without_credentials_only_the_open_recorder_is_enumerated(lab, without_credentials):
+    assert_inventory(without_credentials, lab.hosts, "channels_without_credentials")
+    assert not [item for item in without_credentials if item.get("attached_to")
+                and item["attached_to"] not in {h.ip for h in recorders(lab.hosts)
+                                                if h.truth["channels_without_credentials"] == "enumerated"}]
+
+
+def test_a_lan_camera_behind_a_recorder_is_one_device(lab, with_credentials):
+    exported = with_credentials["exported"]
+    hosts_by_ip = {host.ip: host for host in lab.hosts}
+    peers = [(host, c) for host in recorders(lab.hosts) for c in host.truth["channels"]
+             if c["connection"] == "ip-lan" and c.get("address") in hosts_by_ip]
+    assert len(peers) == 2, "the lab must hold LAN cameras behind recorders"
+    for recorder, channel in peers:
+        same = [item for item in exported if item.get("ip") == channel["address"]]
+        assert len(same) == 1, f"{channel['address']} exported {len(same)} times"
+        [camera] = same
+        assert (camera.get("attached_to"), camera.get("channel")) == (recorder.ip, channel["number"])
+        assert camera.get("mac") in (None, hosts_by_ip[channel["address"]].mac)
+
+
+def test_the_refusing_recorder_is_asked_a_bounded_number_of_times(lab, with_credentials):
+    refusing = [h for h in recorders(lab.hosts) if h.truth["channels_with_credentials"] == "credentials-needed"]
+    assert refusing
+    for host in refusing:
+        assert 1 <= with_credentials["attempts"][host.profile] <= MAX_ATTEMPTS_ON_REFUSAL, with_credentials["attempts"]
+
+
+# --------------------------------------------------------------------------- what went on the wire
+
+
+def test_no_packet_to_a_camera_behind_a_recorder_nor_out_of_scope(lab, with_credentials):
+    from scapy.layers.inet import IP
+    from scapy.layers.l2 import ARP
+    from scapy.utils import rdpcap
+
+    scope = ipaddress.ip_network(NETWORK)
+    internal = internal_addresses(lab.hosts)
+    assert internal and all(ipaddress.ip_address(a) in BEHIND_RECORDERS for a in internal)
+    packets = rdpcap(str(with_credentials["pcap"]))
+    assert packets, f"empty capture: {with_credentials['tcpdump']}"
+    sent = [p for p in packets if IP in p and p[IP].src == lab.scanner_ip]
+    assert sent, "the capture shows no scan traffic"
+
+    def allowed(address: str) -> bool:
+        ip = ipaddress.ip_address(address)
+        return ip in scope or ip.is_multicast or address == "255.255.255.255"
+
+    stray = sorted({p[IP].dst for p in sent if not allowed(p[IP].dst)})
+    assert not stray, f"scanner sent packets out of scope to {stray}"
+    destinations = {p[IP].dst for p in packets if IP in p} | {p[ARP].pdst for p in packets if ARP in p}
+    behind = sorted(d for d in destinations if ipaddress.ip_address(d) in BEHIND_RECORDERS)
+    assert not behind, f"packets to cameras behind recorders: {behind}"
+    reached = {(p[IP].dst, p[IP].dport) for p in sent if p.haslayer("TCP")}
+    for host in recorders(lab.hosts):
+        assert (host.ip, 80) in reached, f"{host.profile} was never asked"
+
+
+def scan_output_without_account_summary(result: subprocess.CompletedProcess) -> str:
+    """The scan's stdout and stderr less its closing ``credentials: <service> account N (<user>) ...``
+    lines, which name the account's user by design (README "Credentials"); its secret never."""
+    kept = [line for line in result.stderr.splitlines() if not line.startswith("credentials: ")]
+    return result.stdout + "\n".join(kept)
+
+
+def test_no_credential_anywhere(lab, credentials_file, with_credentials, tmp_path):
+    entries = yaml.safe_load(credentials_file.read_text())
+    secrets = {SCAN_ACCOUNT} | {entry["password"] for entry in entries} | with_credentials["responses"]
+    assert len(with_credentials["responses"]) >= 3, "the scan sent no Digest answers to check"
+    report = tmp_path / "report.html"
+    rendered = local_cli("report", "--db", str(with_credentials["db"]), "-o", str(report))
+    assert rendered.returncode == 0, rendered.stderr
+    db = with_credentials["db"]
+    places = {
+        "database": b"".join(p.read_bytes() for p in db.parent.glob(db.name + "*")),
+        "export": local_cli("export", "--db", str(db), "--format", "json").stdout.encode(),
+        "report": report.read_bytes(),
+        "recording": with_credentials["recording"].read_bytes(),
+        "scan output": scan_output_without_account_summary(with_credentials["result"]).encode(),
+        "report output": (rendered.stdout + rendered.stderr).encode(),
+    }
+    full_output = (with_credentials["result"].stdout + with_credentials["result"].stderr).encode()
+    leaks = [(where, secret) for where, data in [*places.items(), ("account summary", full_output)]
+             for secret in (secrets - {SCAN_ACCOUNT} if where == "account summary" else secrets)
+             if secret.encode() in data or secret.encode("utf-16-le") in data]
+    assert not leaks, f"credentials found in: {sorted({where for where, _ in leaks})}"
+
+
+# --------------------------------------------------------------------------- the report
+
+
+def section_text(document: str, heading: str) -> str:
+    """The markup from the heading that names *heading* up to the next heading of its level."""
+    match = re.search(rf"<(h[1-4])[^>]*>[^<]*{re.escape(heading)}", document, re.IGNORECASE)
+    assert match, f"no {heading!r} section in the report"
+    end = document.find(f"<{match.group(1)}", match.end())
+    return document[match.start(): end if end > 0 else len(document)]
+
+
+def rows(markup: str) -> list[str]:
+    """Each table row or list item of *markup* as plain text."""
+    return [html.unescape(re.sub(r"<[^>]+>", " ", chunk)) for chunk in re.split(r"<(?:tr|li)\b", markup)[1:]]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (Debian package `chromium`)")
+def test_report_in_chromium_shows_cameras_per_recorder(lab, with_credentials, tmp_path):
+    report = tmp_path / "report.html"
+    rendered = local_cli("report", "--db", str(with_credentials["db"]), "-o", str(report))
+    assert rendered.returncode == 0, rendered.stderr
+    argv = [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+            "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync", "--disable-extensions",
+            f"--user-data-dir={tmp_path / 'profile'}", "--dump-dom", report.as_uri()]
+    dom = subprocess.run(argv, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert dom.returncode == 0 and "</html>" in dom.stdout, dom.stderr[-2000:]
+    listed = rows(section_text(dom.stdout, "cameras per recorder"))
+    for host in recorders(lab.hosts):
+        [row] = [text for text in listed if re.search(rf"(?<![\d.]){re.escape(host.ip)}(?![\d.])", text)] or [None]
+        assert row is not None, f"{host.profile} ({host.ip}) is not listed under cameras per recorder"
+        if host.truth["channels_with_credentials"] == "enumerated":
+            assert str(len(host.truth["channels"])) in row.split(), f"{host.profile}: {row!r}"
