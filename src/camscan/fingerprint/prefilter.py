@@ -162,10 +162,13 @@ class LiteralPrefilter:
         if self._searchable:
             self._automaton.make_automaton()
 
-    def candidates(self, value: str) -> list[int]:
+    def candidates(self, value: str) -> Sequence[int]:
+        """The positions of the patterns that can match ``value``, in list order."""
         if not self._searchable:
             return self.always
-        found = set(self.always)
-        for _end, positions in self._automaton.iter(value.casefold()):
-            found.update(positions)
-        return sorted(found)
+        hits = [positions for _end, positions in self._automaton.iter(value.casefold())]
+        if not hits:
+            return self.always
+        if len(hits) == 1 and not self.always:
+            return hits[0]  # one literal's patterns, already in list order
+        return sorted(set(self.always).union(*hits))

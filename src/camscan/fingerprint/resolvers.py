@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from camscan.fingerprint.prefilter import LiteralPrefilter
 from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
 from camscan.fingerprint.vendors import SHORT_TOKEN, Catalogue, ModelFamily, default_catalogue
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Observation
@@ -70,12 +71,6 @@ KIND_LEAD_WORDS = frozenset({
     "network", "ip", "ipcam", "camera", "cam", "video", "nvr", "dvr", "dome", "ptz", "webcam", "security",
     "surveillance", "cctv", "rtsp", "onvif",
 })
-# Every kind word (kinds.yaml) contains one of these; a value without any needs no kind regex
-# (a test holds every kinds.yaml example to it).
-KIND_HINT = re.compile(
-    r"cam|vr|recorder|encod|station|monitor|intercom|phone|access|terminal|"
-    r"rtc|mtx|rtsp|wowza|flussonic|nimble|red5|media|ffserver|datarhei|restream|decod|print|jet"
-)
 _RDN_ORG = re.compile(r"(?:^|[,/;+]\s*)O\s*=\s*((?:\\.|[^,/;+\\])+)")
 _TXT_PAIR = re.compile(r"^\s*([\w.-]+)\s*=\s*(.+?)\s*$")
 MEDIA_SERVER = "media-server"
@@ -119,12 +114,13 @@ def load_kind_words(path: Path) -> list[KindWord]:
 
 class Resolvers:
     """The catalogue compiled for speed: brand names and their word-by-word beginnings as sets,
-    model-family prefixes by how their first word starts, and the kind words behind one hint.
+    model-family prefixes by how their first word starts, and the kind words behind a literal prefilter.
     Free text is split into words once; each word costs a few set lookups."""
 
     def __init__(self, catalogue: Catalogue, kind_words: Sequence[KindWord]) -> None:
         self.catalogue = catalogue
         self.kind_words = tuple(kind_words)
+        self._kind_prefilter = LiteralPrefilter([word.regex.pattern for word in self.kind_words])
         self._brand_by_form: dict[str, str] = {}
         self._brand_beginnings: set[str] = set()  # a brand's first words run together: "tp" of "tp link"
         self._needs_context: set[str] = set()
@@ -237,9 +233,9 @@ class Resolvers:
     def kinds_in(self, value: str, lowered: str | None = None) -> list[KindWord]:
         """The kind words ``value`` uses."""
         lowered = value.lower() if lowered is None else lowered
-        if not KIND_HINT.search(lowered):
-            return []
-        return [word for word in self.kind_words if word.regex.search(lowered)]
+        words = self.kind_words
+        return [words[position] for position in self._kind_prefilter.candidates(lowered)
+                if words[position].regex.search(lowered)]
 
     # ------------------------------------------------------------------ evidence
     def evidence(self, observations: Sequence[Observation], rule_evidence: Iterable[Evidence]) -> list[Evidence]:
