@@ -12,6 +12,12 @@ from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observa
 
 OUI_WEIGHT = 0.6
 DEFAULT_TYPE_WEIGHT = 0.3
+# A recorder reports a channel's camera in the camera's own words (ISAPI sourceInputPortDescriptor
+# model/firmwareVersion, Dahua RemoteDevice Vendor/DeviceType/Version): they are read with the
+# rules of the ONVIF device information fields that carry the same facts.
+READ_AS = {"channel.manufacturer": "onvif.manufacturer", "channel.model": "onvif.model",
+           "channel.firmware": "onvif.firmware"}
+MAC_FIELDS = ("mac.address", "channel.mac")
 
 
 def noisy_or(weights: Iterable[float]) -> float:
@@ -34,7 +40,7 @@ class Identifier:
     def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
         """Every rule that matches a value of a field, with what each says."""
         found = []
-        for rule in self._rules.get(field, ()):
+        for rule in self._rules.get(READ_AS.get(field, field), ()):
             said = rule.match(value)
             if said is not None:
                 found.append((rule, said))
@@ -44,7 +50,7 @@ class Identifier:
         """Evidence from every matching rule, plus the MAC's registered organisation."""
         collected: dict[tuple[str, str, str], Evidence] = {}
         for seen in observations:
-            if seen.field == "mac.address":
+            if seen.field in MAC_FIELDS:
                 self._oui_evidence(seen, collected)
                 continue
             for rule, said in self.match(seen.field, seen.value):

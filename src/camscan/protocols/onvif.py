@@ -192,6 +192,7 @@ _ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
 GET_CAPABILITIES = ('<GetCapabilities xmlns="http://www.onvif.org/ver10/device/wsdl">'
                     "<Category>Media</Category></GetCapabilities>")
 GET_PROFILES = '<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>'
+GET_VIDEO_SOURCES = '<GetVideoSources xmlns="http://www.onvif.org/ver10/media/wsdl"/>'
 _GET_STREAM_URI = ('<GetStreamUri xmlns="http://www.onvif.org/ver10/media/wsdl"><StreamSetup>'
                    '<Stream xmlns="http://www.onvif.org/ver10/schema">RTP-Unicast</Stream>'
                    '<Transport xmlns="http://www.onvif.org/ver10/schema"><Protocol>RTSP</Protocol></Transport>'
@@ -203,9 +204,11 @@ def get_stream_uri(token: str) -> str:
     return _GET_STREAM_URI.format(token=escaped)
 
 
-def build_request(host: str, path: str, body: str) -> bytes:
-    """A SOAP 1.2 POST of one ONVIF operation, without credentials."""
-    return http.build_post(host, path, _ENVELOPE.format(body=body).encode("utf-8"), "application/soap+xml; charset=utf-8")
+def build_request(host: str, path: str, body: str, authorization: str | None = None) -> bytes:
+    """A SOAP 1.2 POST of one ONVIF operation; with ``authorization``, an HTTP Digest answer
+    (ONVIF Core Specification, Security: a device supports HTTP digest authentication)."""
+    return http.build_post(host, path, _ENVELOPE.format(body=body).encode("utf-8"),
+                           "application/soap+xml; charset=utf-8", authorization)
 
 
 def _parse(body: bytes, what: str) -> Element:
@@ -245,3 +248,21 @@ def profile_tokens(body: bytes) -> list[str]:
 def stream_uri(body: bytes) -> str | None:
     """The stream URI from a GetStreamUri response."""
     return _first_text(body, "ONVIF GetStreamUri reply", "MediaUri", "Uri")
+
+
+def video_source_tokens(body: bytes) -> list[str]:
+    """The tokens of the video sources (physical inputs) in a GetVideoSources response
+    (ONVIF Media WSDL ver10/media/wsdl: ``<trt:VideoSources token="...">``), in order."""
+    root = _parse(body, "ONVIF GetVideoSources reply")
+    return list(dict.fromkeys(node.get("token", "") for node in root.iter("VideoSources") if node.get("token")))
+
+
+def profile_source_tokens(body: bytes) -> list[str]:
+    """The video sources the media profiles of a GetProfiles response draw on
+    (``Profiles/VideoSourceConfiguration/SourceToken``), each once, in order."""
+    root = _parse(body, "ONVIF GetProfiles reply")
+    tokens = []
+    for profile in root.iter("Profiles"):
+        for configuration in profile.iter("VideoSourceConfiguration"):
+            tokens += [node.text.strip() for node in configuration.iter("SourceToken") if node.text and node.text.strip()]
+    return list(dict.fromkeys(tokens))
