@@ -137,3 +137,16 @@ class ChannelInventory:
     status: str  # one of CHANNEL_STATUSES
     channels: tuple[Channel, ...] = ()
     api: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelDevice:
+    """One channel as the store keeps it: the recorder's report, how the camera connects, what it
+    was identified as, the observations that say so, and the swept device it is (an ``ip-lan``
+    channel whose MAC or serial agrees with one the sweep found), if any."""
+
+    channel: Channel
+    connection: str  # one of CONNECTIONS
+    identification: Identification
+    observations: tuple[Observation, ...] = ()
+    same_as: int | None = None
