@@ -193,12 +193,14 @@ def main() -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
+@click.option("--no-channels", is_flag=True,
+              help="Do not ask recorders (NVR, DVR, encoder) which cameras they record (README: Cameras behind recorders).")
 @click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
          discovery_wait, no_multicast, no_discovery, credentials_file, onvif_user, onvif_targets, record_path,
-         record_credentials, replay_path, yes, checks, no_checks, check_default_credentials, as_json):
+         record_credentials, replay_path, yes, checks, no_checks, no_channels, check_default_credentials, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
@@ -248,7 +250,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": options["discovery"], "discovery_wait": discovery_wait,
                   "multicast": options["multicast"], "onvif_credentials": credentials.has("onvif"),
-                  "checks": sorted(selected), "record": record_path, "replay": replay_path}
+                  "checks": sorted(selected), "channels": not no_channels, "record": record_path,
+                  "replay": replay_path}
     if not replay_path:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
@@ -256,7 +259,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
                               record_credentials=record_credentials)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected)
+                            checks=selected, channels=not no_channels, credentials=credentials)
     store = open_store(db_path, create=True)
     scan_id = store.start_scan(list(targets), parameters, site=site)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
