@@ -25,7 +25,11 @@ from camscan.untrusted import spreadsheet_cell, terminal_text
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
-TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence", "services", "why")
+TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence", "services", "why",
+                 "attached_to", "channel", "connection", "video", "channels")
+CHANNEL_COLUMNS = ("attached_to", "channel", "connection", "video", "reported_ip", "channels", "channel_count")
+CHANNELS_TEXT = {"enumerated": "{count} enumerated", "credentials-needed": "unknown: credentials needed",
+                 "not-asked": "not asked"}
 NDAA_TEXT = {True: "covered", False: "no", None: "unknown"}
 
 
@@ -108,9 +112,16 @@ def _why_text(device: dict) -> str:
     return ", ".join(dict.fromkeys(e["signature"] for e in device.get("evidence", [])[:3]))
 
 
+def _channels_text(device: dict) -> str:
+    """A recorder's channel inventory in words ("12 enumerated", "unknown: credentials needed")."""
+    if not device.get("channels"):
+        return ""
+    return CHANNELS_TEXT[device["channels"]].format(count=device.get("channel_count"))
+
+
 def _row(device: dict) -> dict[str, str]:
     return {
-        "ip": device["ip"],
+        "ip": device["ip"] or "",
         "mac": device.get("mac") or "",
         "site": device.get("site") or "",
         "vendor": device.get("vendor") or "",
@@ -121,6 +132,11 @@ def _row(device: dict) -> dict[str, str]:
         "confidence": f"{device.get('confidence') or 0:.2f}",
         "services": _services_text(device),
         "why": _why_text(device),
+        "attached_to": device.get("attached_to") or "",
+        "channel": str(device.get("channel") or ""),
+        "connection": device.get("connection") or "",
+        "video": device.get("video") or "",
+        "channels": _channels_text(device),
     }
 
 
@@ -532,6 +548,13 @@ def show(address, db_path, as_json):
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                 "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
         echo_untrusted(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
+    if device.get("channels"):
+        click.echo(f"     channels: {_channels_text(device)}")
+        for channel in device["attached"]:
+            said = " ".join(filter(None, [channel.get("vendor"), channel.get("model"), channel.get("firmware")]))
+            where = f" at {channel['reported_ip']}" if channel.get("reported_ip") else ""
+            echo_untrusted(f"  {channel['channel']:>3} {channel['connection']:<7} {channel['video']:<9} "
+                           f"{said or 'maker unknown'}{where}  NDAA s.889: {NDAA_TEXT[channel.get('ndaa_889')]}")
     click.echo("     services:")
     for service in device["services"]:
         echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")
@@ -563,7 +586,8 @@ def export(db_path, fmt, output):
         write_output(output, json.dumps(found, indent=2) + "\n")
         return
     columns = ["ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
-               "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen", "services", "evidence"]
+               "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen", "services", "evidence",
+               *CHANNEL_COLUMNS]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -605,7 +629,10 @@ def scans_command(db_path, as_json):
 
 def _describe_sighting(item: dict) -> str:
     said = " ".join(filter(None, [item.get("vendor"), item.get("model"), item.get("firmware")]))
-    return f"{item['ip']:<15} {item.get('mac') or '-':<17} {said or '(unidentified)'}"
+    line = f"{item['ip'] or '-':<15} {item.get('mac') or '-':<17} {said or '(unidentified)'}"
+    if item.get("attached_to"):
+        line += f"  (channel {item['channel']} of recorder {item['attached_to']}, {item['connection']})"
+    return line
 
 
 @main.command()

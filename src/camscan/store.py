@@ -1026,6 +1026,8 @@ class Store:
         if row is None:
             return None
         exported = self._export([row])[0]
+        exported["attached"] = self._export(list(self.db.query(
+            "SELECT * FROM devices WHERE attached_to = ? ORDER BY channel", [row["id"]])))
         exported["observations"] = list(
             self.db.query(
                 "SELECT scan_id, ip, source, field, value, port, transport, observed_at FROM observations "
@@ -1077,9 +1079,13 @@ class Store:
         before = {row["device_id"]: row for row in self.sightings(scan_a)}
         after = {row["device_id"]: row for row in self.sightings(scan_b)}
 
+        recorder_ids = {row["attached_to"] for row in [*before.values(), *after.values()] if row["attached_to"]}
+        recorder_ips = {row[0]: row[1] for row in self.db.execute(
+            f"SELECT id, ip FROM devices WHERE id IN ({', '.join('?' * len(recorder_ids))})", list(recorder_ids))}
+
         def brief(row: dict) -> dict:
-            keys = ("device_id", "ip", "mac", "site", *CHANGE_FIELDS, "is_camera")
-            return {key: row[key] for key in keys}
+            keys = ("device_id", "ip", "mac", "site", *CHANGE_FIELDS, "is_camera", "channel")
+            return {**{key: row[key] for key in keys}, "attached_to": recorder_ips.get(row["attached_to"])}
 
         moved, changed = [], []
         for device_id in before.keys() & after.keys():
@@ -1091,7 +1097,8 @@ class Store:
                 changed.append({**brief(new), "changes": fields})
 
         def ordered(rows: list[dict]) -> list[dict]:
-            return sorted(rows, key=lambda row: (_ip_sort_key(row["ip"]), row["device_id"]))
+            return sorted(rows, key=lambda row: (_ip_sort_key(row["ip"] or row["attached_to"]), row["channel"] or 0,
+                                                 row["device_id"]))
 
         return {
             "scan_a": {key: scans[0][key] for key in ("id", "started_at", "site", "status", "targets")},
