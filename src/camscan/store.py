@@ -1231,12 +1231,19 @@ class Store:
 
         device_map: dict[int, int] = {}
         device_columns = [c for c in src["devices"].columns_dict if c != "id"]
-        for device in src.query("SELECT * FROM devices ORDER BY id"):
+        # Recorders before their channels: a channel is found again by (recorder, channel number).
+        for device in src.query("SELECT * FROM devices ORDER BY attached_to IS NOT NULL, id"):
             mapped = {**device,
                       "first_scan_id": scan_map.get(device["first_scan_id"]),
-                      "last_scan_id": scan_map.get(device["last_scan_id"])}
-            existing, mac_is_its_own = self._find_device(device["ip"], device["mac"], bool(device["mac_seen"]),
-                                                         device["site"], mapped["last_scan_id"])
+                      "last_scan_id": scan_map.get(device["last_scan_id"]),
+                      "attached_to": device_map.get(device["attached_to"])}
+            if device["ip"] is None and device["attached_to"] is not None:
+                existing = next(self.db.query("SELECT * FROM devices WHERE attached_to = ? AND channel = ?",
+                                              [mapped["attached_to"], device["channel"]]), None)
+                mac_is_its_own = False
+            else:
+                existing, mac_is_its_own = self._find_device(device["ip"], device["mac"], bool(device["mac_seen"]),
+                                                             device["site"], mapped["last_scan_id"])
             if not mac_is_its_own:
                 mapped.update(mac=None, mac_seen=None)
             if existing is None:
@@ -1258,7 +1265,7 @@ class Store:
                     values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
                 if source_is_newer:
                     keep = ("ip", "site", "last_seen", "last_scan_id", *IDENTITY_FIELDS, "is_camera", "confidence",
-                            "ndaa_889", "ndaa_basis")
+                            "ndaa_889", "ndaa_basis", *CHANNEL_FIELDS, "channels", "channel_count")
                     values.update({name: mapped[name] for name in keep})
                 assignments = ", ".join(f"{name} = ?" for name in values)
                 self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), target_id])
@@ -1302,7 +1309,8 @@ class Store:
                 self.db.execute(
                     f"INSERT OR IGNORE INTO sightings (scan_id, device_id, {', '.join(sighting_columns)}) "
                     f"VALUES (?, ?, {', '.join('?' * len(sighting_columns))})",
-                    [new_scan, device_map[sighting["device_id"]], *(sighting[c] for c in sighting_columns)],
+                    [new_scan, device_map[sighting["device_id"]],
+                     *(device_map.get(sighting[c]) if c == "attached_to" else sighting[c] for c in sighting_columns)],
                 )
 
         for finding in src.query("SELECT * FROM findings ORDER BY id"):

@@ -1,0 +1,206 @@
+"""Channels in the inventory: stored as devices linked to their recorder, exported, diffed, merged, reported."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sqlite3
+from datetime import datetime, timezone
+
+import pytest
+from click.testing import CliRunner
+
+from camscan.channels.runner import channel_observations, identify_channel
+from camscan.cli import main
+from camscan.fingerprint.identify import Identifier
+from camscan.model import Channel, ChannelDevice, Device, Identification, Observation, Service
+from camscan.report import gather, render_html
+from camscan.store import MIGRATIONS, Store
+from inventory import Clock
+
+NVR_IP = "198.18.40.10"
+CAMERA_IP = "198.18.40.21"
+CAMERA_MAC = "44:19:b6:40:00:21"
+T0 = datetime(2026, 12, 3, 9, 0, 0, tzinfo=timezone.utc)
+CHANNEL_KEYS = ("attached_to", "channel", "connection", "video", "reported_ip")
+
+
+def nvr() -> Device:
+    identifier = Identifier()
+    seen = [Observation(NVR_IP, "http", "http.server", "DNVRS-Webs", 80, observed_at=T0.timestamp()),
+            Observation(NVR_IP, "sadp", "sadp.description", "DS-7608NI-K2", None, observed_at=T0.timestamp())]
+    return Device(ip=NVR_IP, mac="44:19:b6:40:00:10", mac_seen=True, services=[Service(NVR_IP, 80, "http")],
+                  observations=seen, identification=identifier.identify(seen))
+
+
+def swept_camera() -> Device:
+    seen = [Observation(CAMERA_IP, "onvif", "onvif.manufacturer", "HIKVISION", 80, observed_at=T0.timestamp()),
+            Observation(CAMERA_IP, "onvif", "onvif.serial", "DS-2CD2386G2-IU00000000AAWRK00000009", 80,
+                        observed_at=T0.timestamp())]
+    return Device(ip=CAMERA_IP, mac=CAMERA_MAC, mac_seen=True, services=[Service(CAMERA_IP, 80, "http")],
+                  observations=seen, identification=Identifier().identify(seen))
+
+
+def channel_devices(recorder: Device, camera_id: int | None, with_analog_three: bool = True) -> list[ChannelDevice]:
+    reported = [Channel(1, "ip", "present", name="garden", address="192.168.254.2", port=8000, protocol="HIKVISION",
+                        model="DS-2CD2386G2-IU", firmware="V5.7.15 build 240201"),
+                Channel(2, "ip", "offline", address=CAMERA_IP, model="DS-2CD2386G2-IU",
+                        serial="DS-2CD2386G2-IU00000000AAWRK00000009")]
+    if with_analog_three:
+        reported.append(Channel(3, "analog", "no-video", name="Camera 03"))
+    connections = {1: "ip-poe", 2: "ip-lan", 3: "analog"}
+    stored = []
+    for channel in reported:
+        seen = channel_observations(recorder.ip, 80, "isapi", channel)
+        stored.append(ChannelDevice(channel, connections[channel.number],
+                                    identify_channel(Identifier(), seen, recorder.identification), tuple(seen),
+                                    same_as=camera_id if channel.number == 2 else None))
+    return stored
+
+
+def scan_once(store: Store, with_analog_three: bool = True, status: str = "enumerated") -> dict[str, int]:
+    scan = store.start_scan([NVR_IP], {})
+    recorder = nvr()
+    recorder_id = store.record_device(scan, recorder)
+    camera_id = store.record_device(scan, swept_camera())
+    ids = store.record_channels(scan, recorder_id, status, channel_devices(recorder, camera_id, with_analog_three))
+    # The recorder is stored again later in the scan (discovery replies): its channels keep their observations.
+    store.record_device(scan, recorder)
+    store.finish_scan(scan)
+    return {"scan": scan, "recorder": recorder_id, "camera": camera_id, "channels": ids}
+
+
+@pytest.fixture
+def store(tmp_path):
+    with Store(tmp_path / "camscan.db", clock=Clock(T0)) as opened:
+        yield opened
+
+
+def by_channel(store: Store) -> dict:
+    return {device["channel"]: device for device in store.devices() if device["channel"] is not None}
+
+
+def test_export_gives_each_channel_as_its_own_device_linked_to_its_recorder(store):
+    first = scan_once(store)
+    devices = store.devices()
+    recorder = next(d for d in devices if d["ip"] == NVR_IP)
+    assert (recorder["channels"], recorder["channel_count"]) == ("enumerated", 3)
+    assert all(recorder[key] is None for key in CHANNEL_KEYS)
+    channels = by_channel(store)
+    poe, lan, analog = channels[1], channels[2], channels[3]
+    assert {key: poe[key] for key in ("ip", "mac", *CHANNEL_KEYS)} == {
+        "ip": None, "mac": None, "attached_to": NVR_IP, "channel": 1, "connection": "ip-poe", "video": "present",
+        "reported_ip": "192.168.254.2"}
+    assert (poe["manufacturer"], poe["model"], poe["is_camera"], poe["ndaa_889"]) == (
+        "hikvision", "DS-2CD2386G2-IU", True, True)
+    assert (poe["channels"], poe["channel_count"]) == (None, None)
+    # the ip-lan channel is the camera the sweep found (serial agrees): one device, with its address
+    assert lan["id"] == first["camera"] and (lan["ip"], lan["mac"]) == (CAMERA_IP, CAMERA_MAC)
+    assert (lan["connection"], lan["video"], lan["reported_ip"]) == ("ip-lan", "offline", CAMERA_IP)
+    assert analog["ip"] is None and (analog["connection"], analog["video"]) == ("analog", "no-video")
+    assert analog["ndaa_889"] is None and "behind a covered recorder" in analog["ndaa_basis"]
+    # channels come right after their recorder
+    order = [(d["ip"], d["channel"]) for d in devices]
+    assert order.index((NVR_IP, None)) + 1 == order.index((None, 1))
+
+
+def test_a_channels_observations_stay_its_own_when_the_recorder_is_stored_again(store):
+    ids = scan_once(store)["channels"]
+    [(_, seen)] = store.device_observations(ids[0])
+    assert {item.field for item in seen} >= {"channel.model", "channel.firmware", "channel.protocol"}
+
+
+def test_a_rescan_updates_the_same_channels_and_diff_names_the_camera_that_left(store):
+    first = scan_once(store)
+    second = scan_once(store, with_analog_three=False)
+    assert second["channels"] == first["channels"][:2]
+    assert len(by_channel(store)) == 3  # the analogue camera is history, not deleted
+    diff = store.diff(first["scan"], second["scan"])
+    [gone] = diff["gone"]
+    assert (gone["attached_to"], gone["channel"], gone["connection"]) == (NVR_IP, 3, "analog")
+    assert diff["new"] == []
+
+
+def test_a_refusing_recorder_has_channels_unknown_and_no_count(store):
+    scan_once(store, status="credentials-needed")
+    recorder = next(d for d in store.devices() if d["ip"] == NVR_IP)
+    assert (recorder["channels"], recorder["channel_count"]) == ("credentials-needed", None)
+    assert by_channel(store) == {}
+
+
+def test_upgrading_a_version_3_database_keeps_every_service(tmp_path):
+    """The upgrade rebuilds the devices table; with foreign keys on, dropping the old one
+    would delete every service, sighting, evidence and finding (ON DELETE CASCADE)."""
+    path = tmp_path / "old.db"
+    from sqlite_utils import Database
+
+    db = Database(sqlite3.connect(path))
+    for migrate in MIGRATIONS[:3]:
+        migrate(db)
+    db.execute("PRAGMA user_version = 3")
+    db.execute("INSERT INTO camscan_meta VALUES ('application', 'camscan')")
+    db.execute("INSERT INTO scans (started_at, status) VALUES ('2026-01-01T00:00:00Z', 'complete')")
+    db.execute("INSERT INTO devices (ip, first_seen, last_seen, first_scan_id, last_scan_id) "
+               "VALUES ('198.18.40.5', 'x', 'x', 1, 1)")
+    db.execute("INSERT INTO services (device_id, port, protocol, first_seen, last_seen, last_scan_id) "
+               "VALUES (1, 80, 'http', 'x', 'x', 1)")
+    db.execute("INSERT INTO sightings (scan_id, device_id, ip) VALUES (1, 1, '198.18.40.5')")
+    db.conn.commit()
+    db.close()
+    with Store(path) as upgraded:
+        [device] = upgraded.devices()
+        assert device["services"] == [{"port": 80, "protocol": "http", "transport": "tcp", "banner": None}]
+        assert device["channels"] is None
+        assert upgraded.db.execute("SELECT count(*) FROM sightings").fetchone()[0] == 1
+
+
+def test_merge_keeps_channels_under_their_recorder(tmp_path):
+    with Store(tmp_path / "sensor.db", clock=Clock(T0)) as sensor:
+        scan_once(sensor)
+    with Store(tmp_path / "all.db", clock=Clock(T0)) as combined:
+        combined.merge_from(tmp_path / "sensor.db")
+        combined.merge_from(tmp_path / "sensor.db")
+        channels = by_channel(combined)
+        assert sorted(channels) == [1, 2, 3]
+        assert {channel["attached_to"] for channel in channels.values()} == {NVR_IP}
+
+
+def test_report_counts_cameras_per_recorder(store):
+    scan_once(store)
+    page = render_html(gather(store))
+    assert "1 recorder, 3 cameras behind them, 1 with video" in page
+    assert "channel 3 of 198.18.40.10" in page
+
+
+def test_report_counts_recorders_that_refused(store):
+    scan_once(store, status="credentials-needed")
+    page = render_html(gather(store))
+    assert "1 recorder, 0 cameras behind them, 0 with video" in page
+    assert "channels unknown: credentials needed" in page
+
+
+def test_cli_export_show_and_devices(tmp_path):
+    db = tmp_path / "camscan.db"
+    with Store(db, clock=Clock(T0)) as opened:
+        scan_once(opened)
+    runner = CliRunner()
+    exported = json.loads(runner.invoke(main, ["export", "--db", str(db), "--format", "json"]).output)
+    analog = next(device for device in exported if device["channel"] == 3)
+    assert {key: analog[key] for key in (*CHANNEL_KEYS, "ip")} == {
+        "attached_to": NVR_IP, "channel": 3, "connection": "analog", "video": "no-video", "reported_ip": None,
+        "ip": None}
+    rows = list(csv.DictReader(io.StringIO(runner.invoke(main, ["export", "--db", str(db), "--format", "csv"]).output)))
+    assert [(row["attached_to"], row["channel"], row["connection"], row["video"]) for row in rows if row["channel"]] == [
+        (NVR_IP, "1", "ip-poe", "present"), (NVR_IP, "2", "ip-lan", "offline"), (NVR_IP, "3", "analog", "no-video")]
+    assert next(row for row in rows if row["ip"] == NVR_IP)["channel_count"] == "3"
+    shown = runner.invoke(main, ["show", NVR_IP, "--db", str(db)]).output
+    assert "channels: 3 enumerated" in shown
+    assert "  3 analog  no-video  maker unknown" in shown
+    listed = runner.invoke(main, ["devices", "--db", str(db)]).output.splitlines()
+    header = listed[0].split("\t")
+    recorder_row = dict(zip(header, next(line for line in listed if line.startswith(NVR_IP)).split("\t")))
+    assert recorder_row["channels"] == "3 enumerated"
+    channel_rows = [dict(zip(header, line.split("\t"))) for line in listed[1:] if f"\t{NVR_IP}\t" in line]
+    assert [(row["channel"], row["connection"]) for row in channel_rows] == [
+        ("1", "ip-poe"), ("2", "ip-lan"), ("3", "analog")]
