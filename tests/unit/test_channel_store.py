@@ -204,3 +204,64 @@ def test_cli_export_show_and_devices(tmp_path):
     channel_rows = [dict(zip(header, line.split("\t"))) for line in listed[1:] if f"\t{NVR_IP}\t" in line]
     assert [(row["channel"], row["connection"]) for row in channel_rows] == [
         ("1", "ip-poe"), ("2", "ip-lan"), ("3", "analog")]
+
+
+class CannedTransport:
+    """Answers each flow's requests from canned replies by path, recording every request: a
+    test double for LiveTransport.run_flow (no socket, no emulated device)."""
+
+    def __init__(self, replies: dict[str, list[bytes]]) -> None:
+        self.replies = replies
+        self.sent: list[tuple[str, int, bytes, bool]] = []
+
+    async def run_flow(self, ip, port, flow, tls=False):
+        from camscan.transport.live import FlowResult
+
+        try:
+            exchange = next(flow)
+            while True:
+                self.sent.append((ip, port, exchange.payload, bool(exchange.credentials)))
+                queue = self.replies.get(exchange.payload.split(b" ")[1].decode(), [])
+                exchange = flow.send(queue.pop(0) if len(queue) > 1 else (queue[0] if queue else b""))
+        except StopIteration as finished:
+            return FlowResult(finished.value)
+
+
+def test_the_scan_inventories_a_recorder_with_the_http_account_and_contacts_no_reported_address(tmp_path):
+    import asyncio
+
+    from netaddr import IPSet
+
+    from camscan.credentials import Account, Credentials
+    from camscan.protocols import isapi
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.scope import Scope
+    from test_channels import DIGEST_401, DVR_DEVICE_INFO, IP_CHANNEL_STATUS, NVR_IP_CHANNELS, http_reply
+
+    channels_list = NVR_IP_CHANNELS.replace(b"1.0.0.80", CAMERA_IP.encode()).replace(
+        b"0000000000000-0C0F000000DD", b"DS-2CD2386G2-IU00000000AAWRK00000009")
+    transport = CannedTransport({
+        isapi.DEVICE_INFO_PATH: [DIGEST_401, http_reply("200 OK", DVR_DEVICE_INFO)],
+        isapi.IP_CHANNELS_PATH: [http_reply("200 OK", channels_list)],
+        isapi.IP_CHANNEL_STATUS_PATH: [http_reply("200 OK", IP_CHANNEL_STATUS)],
+        isapi.ANALOG_CHANNELS_PATH: [http_reply("403 Forbidden")],
+    })
+    account = Account(number=1, service="http", targets=("198.18.40.0/24",), addresses=IPSet(["198.18.40.0/24"]),
+                      username="chan-auditor", password="s3cret-pass", maker="hikvision")
+    credentials = Credentials([account])
+    with Store(tmp_path / "camscan.db", clock=Clock(T0)) as store:
+        scan_id = store.start_scan(["198.18.40.0/24"], {})
+        scan = Scan(Scope(["198.18.40.0/24"]), ScanSettings(ports=[80], credentials=credentials), store, scan_id)
+        for device in (nvr(), swept_camera()):
+            scan._record(device.ip, device.services, device.observations)
+        asyncio.run(scan._recorder_pass(transport))
+        channels = by_channel(store)
+    assert {ip for ip, _, _, _ in transport.sent} == {NVR_IP}  # never 1.0.0.x, never the swept camera
+    assert [with_account for _, _, _, with_account in transport.sent] == [False, True, True, True, True]
+    assert [(n, channels[n]["connection"], channels[n]["video"]) for n in sorted(channels)] == [
+        (1, "ip-poe", "present"), (3, "ip-lan", "present"), (4, "ip-poe", "offline")]
+    assert channels[3]["ip"] == CAMERA_IP and channels[1]["ip"] is None
+    assert [offered for _, offered in credentials.offers()] == [1]
+    with sqlite3.connect(tmp_path / "camscan.db") as conn:
+        dump = "\n".join(conn.iterdump())
+    assert "s3cret-pass" not in dump and "chan-auditor" not in dump
