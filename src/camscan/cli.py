@@ -25,8 +25,8 @@ from camscan.untrusted import spreadsheet_cell, terminal_text
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
-TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence", "services", "why",
-                 "attached_to", "channel", "connection", "video", "channels")
+TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence",
+                 "services", "why", "attached_to", "channel", "connection", "video", "channels")
 CHANNEL_COLUMNS = ("attached_to", "channel", "connection", "video", "reported_ip", "channels", "channel_count")
 CHANNELS_TEXT = {"enumerated": "{count} enumerated", "credentials-needed": "unknown: credentials needed",
                  "not-asked": "not asked"}
@@ -210,7 +210,8 @@ def main() -> None:
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
 @click.option("--no-channels", is_flag=True,
-              help="Do not ask recorders (NVR, DVR, encoder) which cameras they record (README: Cameras behind recorders).")
+              help="Do not ask recorders (NVR, DVR, encoder) which cameras they record "
+                   "(README: Cameras behind recorders).")
 @click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors

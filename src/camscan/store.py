@@ -742,7 +742,8 @@ class Store:
         return device_id
 
     @_database_errors
-    def record_channels(self, scan_id: int, recorder_id: int, status: str, channels: Iterable[ChannelDevice]) -> list[int]:
+    def record_channels(self, scan_id: int, recorder_id: int, status: str,
+                        channels: Iterable[ChannelDevice]) -> list[int]:
         """Record what asking a recorder for its channels gave: its ``status`` (enumerated,
         credentials-needed, not-asked) and, when enumerated, its channel count and each channel
         as a device of its own, found again by (recorder, channel number) on a re-scan.

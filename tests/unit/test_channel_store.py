@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from camscan.channels.runner import channel_observations, identify_channel
 from camscan.cli import main
 from camscan.fingerprint.identify import Identifier
-from camscan.model import Channel, ChannelDevice, Device, Identification, Observation, Service
+from camscan.model import Channel, ChannelDevice, Device, Observation, Service
 from camscan.report import gather, render_html
 from camscan.store import MIGRATIONS, Store
 from inventory import Clock
@@ -191,7 +191,8 @@ def test_cli_export_show_and_devices(tmp_path):
         "attached_to": NVR_IP, "channel": 3, "connection": "analog", "video": "no-video", "reported_ip": None,
         "ip": None}
     rows = list(csv.DictReader(io.StringIO(runner.invoke(main, ["export", "--db", str(db), "--format", "csv"]).output)))
-    assert [(row["attached_to"], row["channel"], row["connection"], row["video"]) for row in rows if row["channel"]] == [
+    assert [(row["attached_to"], row["channel"], row["connection"], row["video"])
+            for row in rows if row["channel"]] == [
         (NVR_IP, "1", "ip-poe", "present"), (NVR_IP, "2", "ip-lan", "offline"), (NVR_IP, "3", "analog", "no-video")]
     assert next(row for row in rows if row["ip"] == NVR_IP)["channel_count"] == "3"
     shown = runner.invoke(main, ["show", NVR_IP, "--db", str(db)]).output

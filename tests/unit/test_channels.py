@@ -95,9 +95,12 @@ NVR_IP_CHANNELS = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 IP_CHANNEL_STATUS = b"""<?xml version="1.0" encoding="UTF-8"?>
 <InputProxyChannelStatusList xmlns="http://www.hikvision.com/ver20/XMLSchema">
-<InputProxyChannelStatus><id>1</id><online>true</online><chanDetectResult>connect</chanDetectResult></InputProxyChannelStatus>
-<InputProxyChannelStatus><id>3</id><online>true</online><chanDetectResult>connect</chanDetectResult></InputProxyChannelStatus>
-<InputProxyChannelStatus><id>4</id><online>false</online><chanDetectResult>offline</chanDetectResult></InputProxyChannelStatus>
+<InputProxyChannelStatus><id>1</id><online>true</online><chanDetectResult>connect</chanDetectResult>
+</InputProxyChannelStatus>
+<InputProxyChannelStatus><id>3</id><online>true</online><chanDetectResult>connect</chanDetectResult>
+</InputProxyChannelStatus>
+<InputProxyChannelStatus><id>4</id><online>false</online><chanDetectResult>offline</chanDetectResult>
+</InputProxyChannelStatus>
 </InputProxyChannelStatusList>
 """
 
@@ -174,7 +177,8 @@ table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_15.Enable=false
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_15.Address=192.168.0.0
 """.replace("\n", "\r\n").encode()
 
-DAHUA_TITLES = b"table.ChannelTitle[0].Name=IPC\r\ntable.ChannelTitle[1].Name=Front desk\r\ntable.ChannelTitle[15].Name=Gate\r\n"
+DAHUA_TITLES = (b"table.ChannelTitle[0].Name=IPC\r\ntable.ChannelTitle[1].Name=Front desk\r\n"
+                b"table.ChannelTitle[15].Name=Gate\r\n")
 DAHUA_SYSTEM_INFO = b"serialNumber=4C0048DPAJ8F3C9\r\ndeviceType=31\r\nprocessor=ST7108\r\nupdateSerial=NVR6XX-4KS2\r\n"
 
 ONVIF_VIDEO_SOURCES = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -191,11 +195,13 @@ ONVIF_PROFILES = b"""<?xml version="1.0" encoding="UTF-8"?>
  xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><trt:GetProfilesResponse>
 <trt:Profiles token="Profile_1" fixed="true"><tt:Name>mainStream</tt:Name>
 <tt:VideoSourceConfiguration token="VideoSourceToken"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>2</tt:UseCount>
-<tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="1920" height="1080"/></tt:VideoSourceConfiguration>
+<tt:SourceToken>VideoSource_1</tt:SourceToken><tt:Bounds x="0" y="0" width="1920" height="1080"/>
+</tt:VideoSourceConfiguration>
 </trt:Profiles>
 <trt:Profiles token="Profile_3" fixed="true"><tt:Name>mainStream</tt:Name>
 <tt:VideoSourceConfiguration token="VideoSourceToken3"><tt:Name>VideoSourceConfig</tt:Name><tt:UseCount>1</tt:UseCount>
-<tt:SourceToken>VideoSource_3</tt:SourceToken><tt:Bounds x="0" y="0" width="1920" height="1080"/></tt:VideoSourceConfiguration>
+<tt:SourceToken>VideoSource_3</tt:SourceToken><tt:Bounds x="0" y="0" width="1920" height="1080"/>
+</tt:VideoSourceConfiguration>
 </trt:Profiles>
 </trt:GetProfilesResponse></env:Body></env:Envelope>"""
 
@@ -423,7 +429,10 @@ class TestChannelsAsDevices:
 
     def test_the_api_follows_the_maker_and_its_oem_brands(self):
         maker_of = Identifier().catalogue.manufacturer_of
-        assert recorder_api(Device("198.18.40.10", identification=Identification(vendor="lts", manufacturer="hikvision")),
-                            maker_of) == "isapi"
-        assert recorder_api(Device("198.18.40.10", identification=Identification(vendor="amcrest")), maker_of) == "dahua-http"
-        assert recorder_api(Device("198.18.40.10", identification=Identification(manufacturer="axis")), maker_of) == "onvif"
+
+        def api(**identification) -> str:
+            return recorder_api(Device("198.18.40.10", identification=Identification(**identification)), maker_of)
+
+        assert api(vendor="lts", manufacturer="hikvision") == "isapi"
+        assert api(vendor="amcrest") == "dahua-http"
+        assert api(manufacturer="axis") == "onvif"

@@ -17,7 +17,7 @@ from camscan.credentials import Account
 from camscan.model import Channel, ChannelInventory
 from camscan.probes.flows import host_header_for
 from camscan.protocols import Exchange, ProtocolError, dahua_http, http, http_auth, isapi, onvif
-from camscan.protocols.message import Response, parse_response
+from camscan.protocols.message import Response
 
 InventoryFlow = Generator[Exchange, bytes, ChannelInventory]
 REFUSALS = (401, 403)
@@ -94,11 +94,8 @@ class RecorderSession:
         if self.stopped or not self.budget.take():
             return None
         reply = yield Exchange(request, http.response_complete, max_bytes=max_bytes, credentials=credentials)
-        try:
-            response = parse_response(reply)
-        except ProtocolError:
-            return None
-        if response.protocol != "HTTP":
+        response = http.http_reply(reply)
+        if response is None:
             return None
         if locked_out(response):
             self.stopped = self.refused = self.locked = True

@@ -6,7 +6,6 @@ import ipaddress
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from camscan.channels import MAX_REQUESTS_PER_RECORDER
 from camscan.channels.flows import RecorderSession, dahua_flow, isapi_flow, onvif_flow
@@ -108,12 +107,3 @@ def identify_channel(identifier: Identifier, observations: list[Observation],
         identification.ndaa_889, identification.ndaa_basis = behind_recorder(recorder)
     return identification
 
-
-@dataclass(frozen=True)
-class InventoriedChannel:
-    """One channel ready to store: the recorder's report, how it connects, and what it is."""
-
-    channel: Channel
-    connection: str
-    identification: Identification
-    observations: tuple[Observation, ...]

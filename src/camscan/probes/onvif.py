@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 
 from camscan.credentials import Account
 from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, ProtocolError, http, onvif
+from camscan.protocols import Exchange, Flow, http, onvif
 from camscan.probes.flows import host_header_for
-from camscan.protocols.message import parse_response
 
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
 
@@ -159,11 +158,8 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
         request = messages.request(host_header, path, operation, signer)
         reply = yield Exchange(request, http.response_complete, max_bytes=onvif.MAX_REPLY_BYTES,
                                credentials=http.credential_spans(request) if signer else ())
-        try:
-            response = parse_response(reply)
-        except ProtocolError:
-            return None
-        if response.protocol != "HTTP":
+        response = http.http_reply(reply)
+        if response is None:
             return None
         try:
             return messages.reply(operation, signer, response.status, response.body,

@@ -7,6 +7,7 @@ import re
 from urllib.parse import urlsplit
 
 from camscan.model import Observation
+from camscan.protocols import ProtocolError
 from camscan.protocols.message import Response, message_complete, parse_response, response_observations
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
@@ -14,7 +15,8 @@ BODY_EVIDENCE_LIMIT = 4096
 _TITLE = re.compile(rb"<title[^>]{0,200}>(.{0,1024}?)</title", re.IGNORECASE | re.DOTALL)
 TITLE_SEARCH_LIMIT = 16384
 
-__all__ = ["build_get", "credential_spans", "parse_response", "response_complete", "observations", "same_host_redirect"]
+__all__ = ["build_get", "credential_spans", "http_reply", "parse_response", "response_complete", "observations",
+           "same_host_redirect"]
 
 
 def build_get(host: str, path: str = "/", authorization: str | None = None) -> bytes:
@@ -54,6 +56,16 @@ def credential_spans(request: bytes) -> tuple[tuple[int, int], ...]:
 
 def response_complete(data: bytes) -> bool:
     return message_complete(data)
+
+
+def http_reply(reply: bytes) -> Response | None:
+    """The HTTP response in a conversation's ``reply`` bytes; None when they hold none (nothing
+    came, unreadable bytes, or another protocol answered)."""
+    try:
+        response = parse_response(reply)
+    except ProtocolError:
+        return None
+    return response if response.protocol == "HTTP" else None
 
 
 def html_title(body: bytes) -> str | None:

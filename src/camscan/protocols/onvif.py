@@ -264,5 +264,6 @@ def profile_source_tokens(body: bytes) -> list[str]:
     tokens = []
     for profile in root.iter("Profiles"):
         for configuration in profile.iter("VideoSourceConfiguration"):
-            tokens += [node.text.strip() for node in configuration.iter("SourceToken") if node.text and node.text.strip()]
+            tokens += [node.text.strip() for node in configuration.iter("SourceToken")
+                       if node.text and node.text.strip()]
     return list(dict.fromkeys(tokens))
