@@ -18,6 +18,7 @@ from camscan.model import Channel, ChannelDevice, Device, Observation, Service
 from camscan.report import gather, render_html
 from camscan.store import MIGRATIONS, Store
 from inventory import Clock
+from test_report import NEEDS_CHROMIUM, chromium, parse, rows_of
 
 NVR_IP = "198.18.40.10"
 CAMERA_IP = "198.18.40.21"
@@ -266,3 +267,18 @@ def test_the_scan_inventories_a_recorder_with_the_http_account_and_contacts_no_r
     with sqlite3.connect(tmp_path / "camscan.db") as conn:
         dump = "\n".join(conn.iterdump())
     assert "s3cret-pass" not in dump and "chan-auditor" not in dump
+
+
+@NEEDS_CHROMIUM
+def test_chromium_shows_cameras_per_recorder(store, tmp_path):
+    scan_once(store)
+    page = tmp_path / "report.html"
+    page.write_text(render_html(gather(store)), encoding="utf-8")
+    rendered = chromium(tmp_path, "--dump-dom", page.as_uri())
+    assert rendered.returncode == 0, rendered.stderr[-2000:]
+    dom = parse(rendered.stdout)
+    [recorder] = rows_of(dom, "recorders-table")
+    assert (recorder["recorder"], recorder["cameras"], recorder["with video"]) == (NVR_IP, "3", "1")
+    assert recorder["connections"] == "1 analog, 1 ip-lan, 1 ip-poe"
+    assert [row["channel"] for row in rows_of(dom, "channels-table")] == ["1", "2", "3"]
+    assert "1 recorder, 3 cameras behind them, 1 with video" in rendered.stdout
