@@ -26,6 +26,7 @@ from camscan.discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
 from camscan.model import ChannelDevice, Device, Observation, Service
 from camscan.probes import flows
+from camscan.probes.onvif import OnvifMessages
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
@@ -258,9 +259,10 @@ class Scan:
         recorder at a time, each stored as it comes. An IP channel's camera is one the sweep
         found only when its MAC or serial agrees; its reported address is never contacted."""
         swept = list(self._recorded.values())
+        messages = self.discovery.onvif if self.discovery else OnvifMessages()
         for recorder in [device for device in swept if wants_inventory(device)]:
             inventory, notices = await inventory_channels(transport, recorder, self.settings.credentials,
-                                                          self.identifier.catalogue.manufacturer_of)
+                                                          self.identifier.catalogue.manufacturer_of, messages)
             self.notices += notices
             port = next((service.port for service in recorder.services if service.protocol in ("http", "https")), None)
             stored = []

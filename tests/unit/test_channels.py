@@ -392,18 +392,77 @@ class TestDahuaFlow:
         assert all(dahua_http.VIDEO_INPUTS_PATH.encode() not in exchange.payload for exchange in sent)
 
 
+NOT_AUTHORIZED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error">
+<env:Body><env:Fault><env:Code><env:Value>env:Sender</env:Value><env:Subcode><env:Value>ter:NotAuthorized</env:Value>
+</env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">Sender not Authorized</env:Text></env:Reason>
+</env:Fault></env:Body></env:Envelope>"""
+
+
+@pytest.fixture(scope="module")
+def messages():
+    """ONVIF's message layer (onvif-zeep-async), loaded anonymously and for the test account."""
+    import asyncio
+
+    from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages
+
+    loaded, signer = OnvifMessages(), account("onvif")
+
+    async def load() -> None:
+        for who in (None, signer):
+            for service in (DEVICE_SERVICE, MEDIA_SERVICE):
+                await loaded.load(who, service)
+
+    asyncio.run(load())
+    return loaded, signer
+
+
 class TestOnvifFlow:
-    def test_each_video_source_is_a_channel(self):
-        replies = {onvif.DEVICE_SERVICE_PATH: http_reply("200 OK", ONVIF_CAPABILITIES),
-                   "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]}
-        _, inventory = drive(onvif_flow(session(), "198.18.40.10", 80, False, "analog"), replies)
+    def replies(self):
+        return {onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", ONVIF_CAPABILITIES)],
+                "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]}
+
+    @staticmethod
+    def onvif_session(messages, signer=None) -> RecorderSession:
+        return RecorderSession("198.18.40.10", 80, False, signer, "0a4f113b", RequestBudget(16), messages=messages)
+
+    def test_each_video_source_is_a_channel(self, messages):
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False, "analog"),
+                                self.replies())
         assert [(c.number, c.connection, c.name) for c in inventory.channels] == [
             (1, "analog", "VideoSource_1"), (2, "analog", "VideoSource_2"), (3, "analog", "VideoSource_3")]
+        assert [b"GetCapabilities" in sent[0].payload, b"GetVideoSources" in sent[1].payload,
+                b"GetProfiles" in sent[2].payload] == [True, True, True]
+        assert not any(exchange.credentials for exchange in sent)
 
-    def test_a_media_service_elsewhere_is_not_followed(self):
+    def test_not_authorized_is_asked_again_with_a_usernametoken(self, messages):
+        loaded, signer = messages
+        replies = self.replies()
+        replies[onvif.DEVICE_SERVICE_PATH].insert(0, http_reply("400 Bad Request", NOT_AUTHORIZED))
+        sent, inventory = drive(onvif_flow(self.onvif_session(loaded, signer), "198.18.40.10", 80, False, "ip"),
+                                replies)
+        assert inventory.status == "enumerated" and len(inventory.channels) == 3
+        assert [bool(exchange.credentials) for exchange in sent] == [False, True, True, True]
+        assert all(b"UsernameToken" in exchange.payload and b"s3cret-pass" not in exchange.payload
+                   for exchange in sent[1:])
+
+    def test_refused_without_an_account_needs_credentials(self, messages):
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False, "analog"),
+                                {onvif.DEVICE_SERVICE_PATH: [http_reply("400 Bad Request", NOT_AUTHORIZED)]})
+        assert inventory.status == "credentials-needed" and len(sent) == 1
+
+    def test_a_refused_account_is_not_offered_again(self, messages):
+        loaded, signer = messages
+        refusal = http_reply("400 Bad Request", NOT_AUTHORIZED)
+        sent, inventory = drive(onvif_flow(self.onvif_session(loaded, signer), "198.18.40.10", 80, False, "analog"),
+                                {onvif.DEVICE_SERVICE_PATH: [refusal, refusal]})
+        assert inventory.status == "credentials-needed"
+        assert [bool(exchange.credentials) for exchange in sent] == [False, True]
+
+    def test_a_media_service_elsewhere_is_not_followed(self, messages):
         elsewhere = ONVIF_CAPABILITIES.replace(b"198.18.40.10", b"198.18.40.99")
-        sent, inventory = drive(onvif_flow(session(), "198.18.40.10", 80, False, "analog"),
-                                {onvif.DEVICE_SERVICE_PATH: http_reply("200 OK", elsewhere)})
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False, "analog"),
+                                {onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", elsewhere)]})
         assert len(sent) == 1 and inventory.status == "not-asked"
 
 

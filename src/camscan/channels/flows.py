@@ -1,10 +1,12 @@
 """The conversations of a channel inventory, as sans-IO flows that return a :class:`ChannelInventory`.
 
-Every request goes through one :class:`RecorderSession`: anonymous first; on a 401, and only
-when the credentials file has an account for this recorder, the request again with HTTP
-Digest (RFC 7616; Basic when that is all the recorder offers), on a connection of its own
-whose credentials the transport keeps out of a recording. An account refused (401) is never
-tried again, and a lockout sign (423, "locked", "too many") stops every request to the recorder.
+Every request goes through one :class:`RecorderSession`: anonymous first; when refused, and
+only when the credentials file has an account for this recorder, again with the account: HTTP
+Digest (RFC 7616; Basic when that is all the recorder offers) for ISAPI and the Dahua API, a
+WS-Security UsernameToken (ONVIF Core s5.12, built by onvif-zeep-async) for ONVIF, on a
+connection of its own whose credentials the transport keeps out of a recording. An account
+refused is never tried again, and a lockout sign (423, "locked", "too many") stops every
+request to the recorder.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from camscan.checks.flows import RequestBudget, locked_out
 from camscan.credentials import Account
 from camscan.model import Channel, ChannelInventory
 from camscan.probes.flows import host_header_for
+from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages
 from camscan.protocols import Exchange, ProtocolError, dahua_http, http, http_auth, isapi, onvif
 from camscan.protocols.message import Response
 
@@ -27,12 +30,14 @@ class RecorderSession:
     """Requests to one recorder's web or ONVIF port, sharing its budget, its account and what it refused."""
 
     def __init__(self, ip: str, port: int, tls: bool, account: Account | None, cnonce: str,
-                 budget: RequestBudget, on_offer: Callable[[], None] = lambda: None) -> None:
+                 budget: RequestBudget, on_offer: Callable[[], None] = lambda: None,
+                 messages: OnvifMessages | None = None) -> None:
         self.host = host_header_for(ip, port, 443 if tls else 80)
         self.account = account
         self.cnonce = cnonce
         self.budget = budget
         self.on_offer = on_offer
+        self.messages = messages  # ONVIF's message layer, loaded for this account (ONVIF sessions only)
         self.challenge: tuple[str, dict[str, str]] | None = None  # set once the recorder asked for a login
         self.count = 0  # Digest nonce count
         self.stopped = False  # the account was refused, or the recorder showed a lockout sign
@@ -44,10 +49,26 @@ class RecorderSession:
         return (yield from self._ask("GET", path, lambda authorization: http.build_get(self.host, path, authorization),
                                      max_bytes))
 
-    def soap(self, path: str, operation: str) -> Generator[Exchange, bytes, Response | None]:
-        """POST one ONVIF operation (SOAP 1.2) to ``path``."""
-        return (yield from self._ask("POST", path, lambda authorization: onvif.build_request(
-            self.host, path, operation, authorization), onvif.MAX_SOAP_BYTES))
+    def soap(self, path: str, operation: str, service: str) -> Generator[Exchange, bytes, Response | None]:
+        """POST one ONVIF operation of ``service`` to ``path``: anonymously until refused (401 or
+        ter:NotAuthorized), then signed with the account's UsernameToken."""
+        if self.stopped:
+            return None
+        if self.challenge is None:
+            response = yield from self._send(self.messages.request(self.host, path, operation, None, service),
+                                             onvif.MAX_SOAP_BYTES)
+            if response is None or not onvif.refused(response.status, response.body):
+                return response
+            self.refused = True
+            if self.account is None:
+                return response
+            self.challenge = ("ws-security", {})
+            self.on_offer()
+        request = self.messages.request(self.host, path, operation, self.account, service)
+        response = yield from self._send(request, onvif.MAX_SOAP_BYTES, http.credential_spans(request))
+        if response is not None and onvif.refused(response.status, response.body):
+            self.stopped = self.refused = True  # the account was refused: never offered again
+        return response
 
     def _ask(self, method: str, path: str, build: Callable[[str | None], bytes],
              max_bytes: int) -> Generator[Exchange, bytes, Response | None]:
@@ -199,7 +220,7 @@ def onvif_flow(session: RecorderSession, ip: str, port: int, tls: bool, connecti
     each video source is one channel (ONVIF Media WSDL ver10/media/wsdl). ``connection`` is what
     the recorder's type implies (ONVIF reports no camera address): ``analog`` for a DVR or
     encoder, ``ip`` for an NVR. A media address on another host or port is not followed."""
-    reply = yield from session.soap(onvif.DEVICE_SERVICE_PATH, onvif.GET_CAPABILITIES)
+    reply = yield from session.soap(onvif.DEVICE_SERVICE_PATH, "GetCapabilities", DEVICE_SERVICE)
     xaddr = _parsed(onvif.media_xaddr, reply)
     if not xaddr:
         return _outcome(session, "onvif", [])
@@ -211,10 +232,12 @@ def onvif_flow(session: RecorderSession, ip: str, port: int, tls: bool, connecti
     if not same_place:
         return _outcome(session, "onvif", [])
     media_path = target.path or "/"
-    sources = _parsed(onvif.video_source_tokens, (yield from session.soap(media_path, onvif.GET_VIDEO_SOURCES)))
+    sources = _parsed(onvif.video_source_tokens,
+                      (yield from session.soap(media_path, "GetVideoSources", MEDIA_SERVICE)))
     if sources is None:
         return _outcome(session, "onvif", [])
-    profiled = _parsed(onvif.profile_source_tokens, (yield from session.soap(media_path, onvif.GET_PROFILES))) or []
+    profiled = _parsed(onvif.profile_source_tokens,
+                       (yield from session.soap(media_path, "GetProfiles", MEDIA_SERVICE))) or []
     tokens = list(dict.fromkeys(sources + [token for token in profiled if token not in sources]))
     # ONVIF Media 1 reports no signal state: a source the device lists counts as having video.
     return _outcome(session, "onvif", [[Channel(number, connection, "present", name=token)

@@ -14,6 +14,7 @@ from camscan.credentials import Credentials
 from camscan.fingerprint.attribution import behind_recorder
 from camscan.fingerprint.identify import Identifier
 from camscan.model import RECORDER_DEVICE_TYPES, Channel, ChannelInventory, Device, Identification, Observation
+from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages
 
 # The maker whose own API a recorder speaks (its OEM brands too): Hikvision ISAPI, Dahua's HTTP API.
 MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
@@ -36,11 +37,12 @@ def recorder_api(device: Device, maker_of: Callable[[str], str]) -> str:
     return "onvif"
 
 
-async def inventory_channels(transport, device: Device, credentials: Credentials,
-                             maker_of: Callable[[str], str]) -> tuple[ChannelInventory, list[str]]:
+async def inventory_channels(transport, device: Device, credentials: Credentials, maker_of: Callable[[str], str],
+                             messages: OnvifMessages) -> tuple[ChannelInventory, list[str]]:
     """The recorder's channels through its maker's API on its first web port (then ONVIF on the
     same port if that read nothing), all within MAX_REQUESTS_PER_RECORDER requests; notices
-    about cut-short conversations. ``transport`` applies the scope guard and the rate limit."""
+    about cut-short conversations. ``transport`` applies the scope guard and the rate limit;
+    ``messages`` is the scan's ONVIF message layer."""
     web = [service for service in device.services if service.protocol in ("http", "https")]
     if not web:
         return ChannelInventory("not-asked"), []
@@ -55,8 +57,13 @@ async def inventory_channels(transport, device: Device, credentials: Credentials
     for attempt in attempts:
         service = "onvif" if attempt == "onvif" else "http"
         account = credentials.account_for(service, device.ip, makers)
+        if attempt == "onvif":
+            for signer in {None, account}:
+                for service_name in (DEVICE_SERVICE, MEDIA_SERVICE):
+                    await messages.load(signer, service_name)
         session = RecorderSession(device.ip, port, tls, account, secrets.token_hex(8), budget,
-                                  on_offer=lambda account=account: credentials.note_offer(account, device.ip))
+                                  on_offer=lambda account=account: credentials.note_offer(account, device.ip),
+                                  messages=messages)
         if attempt == "isapi":
             flow = isapi_flow(session)
         elif attempt == "dahua-http":

@@ -28,12 +28,11 @@ def build_get(host: str, path: str = "/", authorization: str | None = None) -> b
     ).encode("latin-1")
 
 
-def build_post(host: str, path: str, body: bytes, content_type: str, authorization: str | None = None) -> bytes:
+def build_post(host: str, path: str, body: bytes, content_type: str) -> bytes:
     """A POST of ``body`` (a SOAP request, say) that asks the server to close the connection after replying."""
-    credentials = f"Authorization: {authorization}\r\n" if authorization else ""
     return (
-        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\n{credentials}"
-        f"Content-Type: {content_type}\r\nContent-Length: {len(body)}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
+        f"POST {path} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: {USER_AGENT}\r\nContent-Type: {content_type}\r\n"
+        f"Content-Length: {len(body)}\r\nAccept: */*\r\nConnection: close\r\n\r\n"
     ).encode("latin-1") + body
 
 

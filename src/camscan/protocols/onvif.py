@@ -192,7 +192,6 @@ _ENVELOPE = ('<?xml version="1.0" encoding="UTF-8"?>'
 GET_CAPABILITIES = ('<GetCapabilities xmlns="http://www.onvif.org/ver10/device/wsdl">'
                     "<Category>Media</Category></GetCapabilities>")
 GET_PROFILES = '<GetProfiles xmlns="http://www.onvif.org/ver10/media/wsdl"/>'
-GET_VIDEO_SOURCES = '<GetVideoSources xmlns="http://www.onvif.org/ver10/media/wsdl"/>'
 _GET_STREAM_URI = ('<GetStreamUri xmlns="http://www.onvif.org/ver10/media/wsdl"><StreamSetup>'
                    '<Stream xmlns="http://www.onvif.org/ver10/schema">RTP-Unicast</Stream>'
                    '<Transport xmlns="http://www.onvif.org/ver10/schema"><Protocol>RTSP</Protocol></Transport>'
@@ -204,11 +203,9 @@ def get_stream_uri(token: str) -> str:
     return _GET_STREAM_URI.format(token=escaped)
 
 
-def build_request(host: str, path: str, body: str, authorization: str | None = None) -> bytes:
-    """A SOAP 1.2 POST of one ONVIF operation; with ``authorization``, an HTTP Digest answer
-    (ONVIF Core Specification, Security: a device supports HTTP digest authentication)."""
-    return http.build_post(host, path, _ENVELOPE.format(body=body).encode("utf-8"),
-                           "application/soap+xml; charset=utf-8", authorization)
+def build_request(host: str, path: str, body: str) -> bytes:
+    """A SOAP 1.2 POST of one ONVIF operation, without credentials."""
+    return http.build_post(host, path, _ENVELOPE.format(body=body).encode("utf-8"), "application/soap+xml; charset=utf-8")
 
 
 def _parse(body: bytes, what: str) -> Element:
@@ -267,3 +264,16 @@ def profile_source_tokens(body: bytes) -> list[str]:
             tokens += [node.text.strip() for node in configuration.iter("SourceToken")
                        if node.text and node.text.strip()]
     return list(dict.fromkeys(tokens))
+
+
+def refused(status: int, body: bytes) -> bool:
+    """Whether an ONVIF reply refuses the request for want of credentials: HTTP 401, or the SOAP
+    fault ter:NotAuthorized (ONVIF Core s5.11.2.1), which devices send with 400, 401 or 500."""
+    if status == 401:
+        return True
+    if status not in (400, 500):
+        return False
+    try:
+        return "NotAuthorized" in (fault_reason(body) or "")
+    except ProtocolError:
+        return False
