@@ -147,6 +147,14 @@ def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, h
         return
     cameras = [device for device in devices if device["is_camera"]]
     print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s){how}")
+    recorders = [device for device in devices if device.get("channels")]
+    if recorders:
+        behind = [device for device in devices if device.get("attached_to")]
+        with_video = sum(1 for device in behind if device["video"] == "present")
+        refused = sum(1 for device in recorders if device["channels"] == "credentials-needed")
+        click.echo(f"{len(recorders)} recorder(s), {len(behind)} camera(s) behind them, {with_video} with video"
+                   + (f"; {refused} recorder(s): channels unknown, credentials needed" if refused else "") + ".",
+                   err=True)
     click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} ({scan}).", err=True)
 
 

@@ -282,3 +282,14 @@ def test_chromium_shows_cameras_per_recorder(store, tmp_path):
     assert recorder["connections"] == "1 analog, 1 ip-lan, 1 ip-poe"
     assert [row["channel"] for row in rows_of(dom, "channels-table")] == ["1", "2", "3"]
     assert "1 recorder, 3 cameras behind them, 1 with video" in rendered.stdout
+
+
+def test_a_scan_says_how_many_cameras_its_recorders_have(tmp_path):
+    """A recording made before channel inventories: the recorder's API calls find no answer in it."""
+    from pathlib import Path
+
+    recording = Path(__file__).resolve().parents[2] / "pcaps" / "hikvision-nvr.pcapng"
+    result = CliRunner().invoke(main, ["scan", "198.18.90.0/29", "--replay", str(recording), "--db",
+                                       str(tmp_path / "replay.db"), "--yes"])
+    assert result.exit_code == 0, result.output
+    assert "1 recorder(s), 0 camera(s) behind them, 0 with video." in result.stderr
