@@ -59,7 +59,6 @@ class Progress:
     total_hosts: int = 0
     hosts_done: int = 0
     live_hosts: int = 0
-    channels: int = 0  # cameras recorders reported behind them
     devices: list[Device] = field(default_factory=list)
 
 
@@ -276,7 +275,6 @@ class Scan:
                     same_as=self._device_ids_by_ip[twin.ip] if twin and connection == "ip-lan" else None))
             recorder_id = self._device_ids_by_ip[recorder.ip]
             self.device_ids.update(self.store.record_channels(self.scan_id, recorder_id, inventory.status, stored))
-            self.progress.channels += len(stored)
 
     async def _check(self, transport: LiveTransport, device: Device, device_id: int) -> None:
         """Exposure checks on an identified device (see camscan.checks); findings stored at once."""

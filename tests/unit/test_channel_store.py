@@ -293,3 +293,46 @@ def test_a_scan_says_how_many_cameras_its_recorders_have(tmp_path):
                                        str(tmp_path / "replay.db"), "--yes"])
     assert result.exit_code == 0, result.output
     assert "1 recorder(s), 0 camera(s) behind them, 0 with video." in result.stderr
+
+
+def inventory_of(recorder: Device, replies: dict, credentials=None):
+    import asyncio
+
+    from camscan.channels.runner import inventory_channels
+    from camscan.credentials import Credentials
+    from camscan.probes.onvif import OnvifMessages
+
+    transport = CannedTransport(replies)
+    inventory, _ = asyncio.run(inventory_channels(transport, recorder, credentials or Credentials(),
+                                                  Identifier().catalogue.manufacturer_of, OnvifMessages()))
+    return inventory, transport.sent
+
+
+def test_a_lockout_sign_stops_every_request_to_the_recorder_onvif_included():
+    from netaddr import IPSet
+
+    from camscan.credentials import Account, Credentials
+    from camscan.protocols import isapi
+    from test_channels import DIGEST_401, http_reply
+
+    account = Account(number=1, service="http", targets=("198.18.40.0/24",), addresses=IPSet(["198.18.40.0/24"]),
+                      username="chan-auditor", password="s3cret-pass")
+    inventory, sent = inventory_of(nvr(), {isapi.DEVICE_INFO_PATH: [
+        DIGEST_401, http_reply("403 Forbidden", b"<statusString>Too many failed logins: locked</statusString>")]},
+        Credentials([account]))
+    assert inventory.status == "credentials-needed" and len(sent) == 2
+
+
+def test_a_recorder_without_its_makers_api_is_asked_over_onvif():
+    from camscan.protocols import isapi, onvif
+    from test_channels import ONVIF_CAPABILITIES, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
+
+    recorder = nvr()
+    capabilities = ONVIF_CAPABILITIES.replace(b"198.18.40.10", NVR_IP.encode())
+    inventory, sent = inventory_of(recorder, {
+        isapi.DEVICE_INFO_PATH: [http_reply("404 Not Found")],
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", capabilities)],
+        "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
+    assert (inventory.status, inventory.api, len(inventory.channels)) == ("enumerated", "onvif", 3)
+    assert {channel.connection for channel in inventory.channels} == {"ip"}  # an NVR's sources are IP cameras
+    assert len(sent) == 4
