@@ -365,6 +365,13 @@ class TestIsapiFlow:
             (1, "analog", "present"), (2, "analog", "no-video"), (3, "analog", "present"), (4, "analog", "no-video")]
         assert isapi.IP_CHANNEL_STATUS_PATH not in b"".join(exchange.payload for exchange in sent).decode()
 
+    def test_a_hybrid_dvr_numbers_its_ip_channels_after_its_analog_inputs(self):
+        replies = self.replies()
+        replies[isapi.ANALOG_CHANNELS_PATH] = http_reply("200 OK", DVR_VIDEO_INPUTS)
+        _, inventory = drive(isapi_flow(session()), replies)
+        assert [(c.number, c.connection) for c in inventory.channels] == [
+            (1, "analog"), (2, "analog"), (3, "analog"), (4, "analog"), (5, "ip"), (7, "ip"), (8, "ip")]
+
     def test_not_isapi_is_not_asked_further(self):
         sent, inventory = drive(isapi_flow(session()), {isapi.DEVICE_INFO_PATH: http_reply("404 Not Found")})
         assert inventory.status == "not-asked" and len(sent) == 1

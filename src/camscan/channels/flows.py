@@ -174,6 +174,11 @@ def isapi_flow(session: RecorderSession) -> InventoryFlow:
                        for channel in ip_channels]
     analog = _parsed(isapi.parse_analog_channels, (yield from session.get(isapi.ANALOG_CHANNELS_PATH,
                                                                           isapi.MAX_REPLY_BYTES)))
+    if analog and ip_channels and {c.number for c in analog} & {c.number for c in ip_channels}:
+        # A hybrid DVR numbers its IP channels (D1, D2 ...) after its analogue inputs: D1 streams
+        # as channel inputs + 1 (e.g. /Streaming/Channels/1701 on a 16-input DVR).
+        inputs = max(channel.number for channel in analog)
+        ip_channels = [Channel(**{**channel.__dict__, "number": inputs + channel.number}) for channel in ip_channels]
     return _outcome(session, "isapi", [ip_channels, analog])
 
 
