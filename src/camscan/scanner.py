@@ -155,8 +155,7 @@ class Scan:
             self._late_neighbour_macs()
             if self.discovery:
                 await self._finish_discovery(transport)
-            if self.settings.channels:
-                await self._recorder_pass(transport)
+            await self._recorder_pass(transport)
             if UPNP_PORT_FORWARD in self.settings.checks:
                 await self._gateway_pass(transport)
         finally:
@@ -255,11 +254,15 @@ class Scan:
 
     async def _recorder_pass(self, transport: LiveTransport) -> None:
         """Once every host is identified: each recorder's channels (camscan.channels), one
-        recorder at a time, each stored as it comes. An IP channel's camera is one the sweep
-        found only when its MAC or serial agrees; its reported address is never contacted."""
+        recorder at a time, each stored as it comes (without ``settings.channels``, each recorder
+        is recorded as not asked). An IP channel's camera is one the sweep found only when its
+        MAC or serial agrees; its reported address is never contacted."""
         swept = list(self._recorded.values())
         messages = self.discovery.onvif if self.discovery else OnvifMessages()
         for recorder in [device for device in swept if wants_inventory(device)]:
+            if not self.settings.channels:
+                self.store.record_channels(self.scan_id, self._device_ids_by_ip[recorder.ip], "not-asked", [])
+                continue
             inventory, notices = await inventory_channels(transport, recorder, self.settings.credentials,
                                                           self.identifier.catalogue.manufacturer_of, messages)
             self.notices += notices

@@ -336,3 +336,20 @@ def test_a_recorder_without_its_makers_api_is_asked_over_onvif():
     assert (inventory.status, inventory.api, len(inventory.channels)) == ("enumerated", "onvif", 3)
     assert {channel.connection for channel in inventory.channels} == {"ip"}  # an NVR's sources are IP cameras
     assert len(sent) == 4
+
+
+def test_without_channel_inventory_a_recorder_reads_not_asked(tmp_path):
+    import asyncio
+
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.scope import Scope
+
+    transport = CannedTransport({})
+    with Store(tmp_path / "camscan.db", clock=Clock(T0)) as store:
+        scan_id = store.start_scan([NVR_IP], {})
+        scan = Scan(Scope([NVR_IP]), ScanSettings(ports=[80], channels=False), store, scan_id)
+        recorder = nvr()
+        scan._record(recorder.ip, recorder.services, recorder.observations)
+        asyncio.run(scan._recorder_pass(transport))
+        [device] = store.devices()
+    assert transport.sent == [] and (device["channels"], device["channel_count"]) == ("not-asked", None)
