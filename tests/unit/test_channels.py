@@ -488,6 +488,12 @@ class TestChannelsAsDevices:
         assert (ident.manufacturer, ident.model, ident.device_type) == ("hikvision", "DS-2CD2386G2-IU", "ip-camera")
         assert ident.ndaa_889 is True
 
+    def test_a_dahua_recorders_camera_model_names_its_maker(self):
+        [camera] = dahua_http.parse_remote_devices(DAHUA_REMOTE_DEVICES)
+        seen = channel_observations("198.18.40.10", 80, "dahua-http", camera)
+        ident = identify_channel(Identifier(), seen, Identification(manufacturer="dahua", ndaa_889=True))
+        assert (ident.manufacturer, ident.model, ident.ndaa_889) == ("dahua", "IPC-HDW1025C", True)
+
     def test_an_analog_camera_of_unknown_make_is_behind_a_covered_recorder(self):
         recorder = Identification(manufacturer="hikvision", ndaa_889=True, ndaa_basis="manufacturer hikvision")
         ident = identify_channel(Identifier(), [], recorder)
