@@ -352,6 +352,12 @@ class TestIsapiFlow:
         sent, inventory = drive(isapi_flow(session(account())), replies)
         assert inventory.status == "credentials-needed" and len(sent) == 2
 
+    def test_a_camera_named_locked_is_no_lockout_sign(self):
+        replies = self.replies()
+        replies[isapi.IP_CHANNELS_PATH] = http_reply("200 OK", NVR_IP_CHANNELS.replace(b"garden", b"Locked gate"))
+        sent, inventory = drive(isapi_flow(session()), replies)
+        assert inventory.channels[0].name == "Locked gate" and len(sent) == 4
+
     def test_the_budget_bounds_the_requests(self):
         sent, inventory = drive(isapi_flow(session(budget=2)), self.replies())
         assert len(sent) == 2 and inventory.status == "enumerated"

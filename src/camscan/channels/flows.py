@@ -24,6 +24,8 @@ from camscan.protocols.message import Response
 
 InventoryFlow = Generator[Exchange, bytes, ChannelInventory]
 REFUSALS = (401, 403)
+# A lockout sign counts only on a refusal: a channel list may well name a camera "Locked gate".
+LOCKOUT_STATUSES = (*REFUSALS, 423)
 
 
 class RecorderSession:
@@ -38,7 +40,8 @@ class RecorderSession:
         self.budget = budget
         self.on_offer = on_offer
         self.messages = messages  # ONVIF's message layer, loaded for this account (ONVIF sessions only)
-        self.challenge: tuple[str, dict[str, str]] | None = None  # set once the recorder asked for a login
+        self.with_account = False  # the recorder refused anonymous requests: every next one carries the account
+        self.challenge: tuple[str, dict[str, str]] = ("", {})  # the HTTP login the recorder asked for
         self.count = 0  # Digest nonce count
         self.stopped = False  # the account was refused, or the recorder showed a lockout sign
         self.refused = False  # some request was refused (401/403), or stopped on a lockout sign
@@ -54,7 +57,7 @@ class RecorderSession:
         ter:NotAuthorized), then signed with the account's UsernameToken."""
         if self.stopped:
             return None
-        if self.challenge is None:
+        if not self.with_account:
             response = yield from self._send(self.messages.request(self.host, path, operation, None, service),
                                              onvif.MAX_SOAP_BYTES)
             if response is None or not onvif.refused(response.status, response.body):
@@ -62,7 +65,7 @@ class RecorderSession:
             self.refused = True
             if self.account is None:
                 return response
-            self.challenge = ("ws-security", {})
+            self.with_account = True
             self.on_offer()
         request = self.messages.request(self.host, path, operation, self.account, service)
         response = yield from self._send(request, onvif.MAX_SOAP_BYTES, http.credential_spans(request))
@@ -74,7 +77,7 @@ class RecorderSession:
              max_bytes: int) -> Generator[Exchange, bytes, Response | None]:
         if self.stopped:
             return None
-        if self.challenge is None:
+        if not self.with_account:
             response = yield from self._send(build(None), max_bytes)
             if response is None or response.status != 401:
                 return response
@@ -86,6 +89,7 @@ class RecorderSession:
             except ProtocolError:
                 self.refused = True
                 return response
+            self.with_account = True
             self.on_offer()
         for stale_retry in (False, True):
             self.count += 1
@@ -118,7 +122,7 @@ class RecorderSession:
         response = http.http_reply(reply)
         if response is None:
             return None
-        if locked_out(response):
+        if response.status in LOCKOUT_STATUSES and locked_out(response):
             self.stopped = self.refused = self.locked = True
             return None
         if response.status in REFUSALS:
