@@ -14,7 +14,7 @@ from camscan.credentials import Credentials
 from camscan.fingerprint.attribution import behind_recorder
 from camscan.fingerprint.identify import Identifier
 from camscan.model import RECORDER_DEVICE_TYPES, Channel, ChannelInventory, Device, Identification, Observation
-from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages
+from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, xaddr_target
 
 # The maker whose own API a recorder speaks (its OEM brands too): Hikvision ISAPI, Dahua's HTTP API.
 MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
@@ -37,16 +37,28 @@ def recorder_api(device: Device, maker_of: Callable[[str], str]) -> str:
     return "onvif"
 
 
+def onvif_port(device: Device, web: tuple[int, bool]) -> tuple[int, bool]:
+    """The port (and whether TLS) of the device's own ONVIF address as WS-Discovery gave it, else ``web``."""
+    for seen in device.observations:
+        if seen.field != "wsd.xaddr":
+            continue
+        for xaddr in seen.value.split():
+            target = xaddr_target(xaddr)
+            if target and target[0] == device.ip:
+                return target[1], xaddr.startswith("https:")
+    return web
+
+
 async def inventory_channels(transport, device: Device, credentials: Credentials, maker_of: Callable[[str], str],
                              messages: OnvifMessages) -> tuple[ChannelInventory, list[str]]:
-    """The recorder's channels through its maker's API on its first web port (then ONVIF on the
-    same port if that read nothing), all within MAX_REQUESTS_PER_RECORDER requests; notices
+    """The recorder's channels through its maker's API on its first web port (then ONVIF, at the
+    recorder's own XAddr or that port, if that read nothing), all within MAX_REQUESTS_PER_RECORDER requests; notices
     about cut-short conversations. ``transport`` applies the scope guard and the rate limit;
     ``messages`` is the scan's ONVIF message layer."""
     web = [service for service in device.services if service.protocol in ("http", "https")]
     if not web:
         return ChannelInventory("not-asked"), []
-    port, tls = web[0].port, web[0].protocol == "https"
+    web_port = web[0].port, web[0].protocol == "https"
     ident = device.identification
     makers = [key for key in (ident.vendor, ident.manufacturer) if key]
     budget = RequestBudget(MAX_REQUESTS_PER_RECORDER)
@@ -57,8 +69,9 @@ async def inventory_channels(transport, device: Device, credentials: Credentials
     for attempt in attempts:
         service = "onvif" if attempt == "onvif" else "http"
         account = credentials.account_for(service, device.ip, makers)
+        port, tls = onvif_port(device, web_port) if attempt == "onvif" else web_port
         if attempt == "onvif":
-            for signer in {None, account}:
+            for signer in dict.fromkeys((None, account)):
                 for service_name in (DEVICE_SERVICE, MEDIA_SERVICE):
                     await messages.load(signer, service_name)
         session = RecorderSession(device.ip, port, tls, account, secrets.token_hex(8), budget,
