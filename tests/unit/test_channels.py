@@ -399,6 +399,12 @@ class TestDahuaFlow:
             (1, "ip", "offline", "<camera1>"), (2, "analog", "present", "Front desk"),
             (3, "analog", "no-video", None), (4, "analog", "present", None)]
 
+    def test_the_remote_device_table_is_kept_out_of_a_recording(self):
+        sent, _ = drive(dahua_flow(session(), analog_inputs=True), self.replies())
+        secret = [exchange.secret_reply for exchange in sent]
+        assert secret == [dahua_http.REMOTE_DEVICES_PATH.encode() in exchange.payload for exchange in sent]
+        assert secret.count(True) == 1 and all(exchange.concealed == exchange.secret_reply for exchange in sent)
+
     def test_nvr_is_not_asked_for_analog_inputs(self):
         sent, inventory = drive(dahua_flow(session(), analog_inputs=False), self.replies())
         assert [c.number for c in inventory.channels] == [1]

@@ -47,10 +47,11 @@ class RecorderSession:
         self.refused = False  # some request was refused (401/403), or stopped on a lockout sign
         self.locked = False  # the recorder showed a lockout sign: nothing more is sent to it
 
-    def get(self, path: str, max_bytes: int) -> Generator[Exchange, bytes, Response | None]:
-        """GET ``path``; the response, or None when nothing (more) may be asked or nothing readable came."""
+    def get(self, path: str, max_bytes: int, secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
+        """GET ``path``; the response, or None when nothing (more) may be asked or nothing readable came.
+        ``secret_reply``: the answer holds secrets, to be kept out of a recording."""
         return (yield from self._ask("GET", path, lambda authorization: http.build_get(self.host, path, authorization),
-                                     max_bytes))
+                                     max_bytes, secret_reply))
 
     def soap(self, path: str, operation: str, service: str) -> Generator[Exchange, bytes, Response | None]:
         """POST one ONVIF operation of ``service`` to ``path``: anonymously until refused (401 or
@@ -73,12 +74,12 @@ class RecorderSession:
             self.stopped = self.refused = True  # the account was refused: never offered again
         return response
 
-    def _ask(self, method: str, path: str, build: Callable[[str | None], bytes],
-             max_bytes: int) -> Generator[Exchange, bytes, Response | None]:
+    def _ask(self, method: str, path: str, build: Callable[[str | None], bytes], max_bytes: int,
+             secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
         if self.stopped:
             return None
         if not self.with_account:
-            response = yield from self._send(build(None), max_bytes)
+            response = yield from self._send(build(None), max_bytes, secret_reply=secret_reply)
             if response is None or response.status != 401:
                 return response
             if self.account is None:
@@ -100,7 +101,7 @@ class RecorderSession:
                 self.stopped = self.refused = True
                 return None
             request = build(answer)
-            response = yield from self._send(request, max_bytes, http.credential_spans(request))
+            response = yield from self._send(request, max_bytes, http.credential_spans(request), secret_reply)
             if response is None or response.status != 401:
                 return response
             try:
@@ -114,11 +115,12 @@ class RecorderSession:
         self.stopped = self.refused = True  # the account was refused: never offered again
         return response
 
-    def _send(self, request: bytes, max_bytes: int,
-              credentials: tuple[tuple[int, int], ...] = ()) -> Generator[Exchange, bytes, Response | None]:
+    def _send(self, request: bytes, max_bytes: int, credentials: tuple[tuple[int, int], ...] = (),
+              secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
         if self.stopped or not self.budget.take():
             return None
-        reply = yield Exchange(request, http.response_complete, max_bytes=max_bytes, credentials=credentials)
+        reply = yield Exchange(request, http.response_complete, max_bytes=max_bytes, credentials=credentials,
+                               secret_reply=secret_reply)
         response = http.http_reply(reply)
         if response is None:
             return None
@@ -198,7 +200,8 @@ def dahua_flow(session: RecorderSession, analog_inputs: bool) -> InventoryFlow:
     info = yield from session.get(dahua_http.SYSTEM_INFO_PATH, limit)
     if not _may_go_on(session, info):
         return _outcome(session, "dahua-http", [])
-    remote = _body((yield from session.get(dahua_http.REMOTE_DEVICES_PATH, limit)))
+    # The table holds the recorder's own login to each camera (UserName, Password): never recorded.
+    remote = _body((yield from session.get(dahua_http.REMOTE_DEVICES_PATH, limit, secret_reply=True)))
     ip_channels = dahua_http.parse_remote_devices(remote) if remote is not None else None
     analog: list[Channel] | None = None
     if analog_inputs:
