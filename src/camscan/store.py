@@ -318,7 +318,8 @@ CREATE UNIQUE INDEX devices_channel ON devices(attached_to, channel) WHERE attac
 ALTER TABLE sightings ADD COLUMN attached_to INTEGER;
 ALTER TABLE sightings ADD COLUMN channel INTEGER;
 ALTER TABLE sightings ADD COLUMN connection TEXT;
-ALTER TABLE sightings ADD COLUMN video TEXT
+ALTER TABLE sightings ADD COLUMN video TEXT;
+ALTER TABLE sightings ADD COLUMN channels TEXT
 """
 
 
@@ -327,7 +328,8 @@ def _migrate_to_4(db: Database) -> None:
     recorder's device id) by its ``channel`` number, with its ``connection`` and ``video`` state and
     the address the recorder reports (``reported_ip``); it has no address of its own on a scanned
     network, so ``ip`` may now be NULL. A recorder keeps what became of asking it (``channels``)
-    and how many it has (``channel_count``); sightings keep a channel's link for ``diff``."""
+    and how many it has (``channel_count``); sightings keep a channel's link, and whether its
+    recorder's channels were read in that scan, for ``diff``."""
     _rebuild_without_not_null(db, "devices", "ip")
     _rebuild_without_not_null(db, "sightings", "ip")
     for statement in _SCHEMA_V4.split(";"):
@@ -821,7 +823,7 @@ class Store:
     def _record_sighting(self, scan_id: int, device_id: int) -> None:
         """What the device was identified as at this scan (kept even when later scans say otherwise)."""
         columns = ("ip, mac, vendor, manufacturer, model, firmware, device_type, is_camera, confidence, ndaa_889, "
-                   "ndaa_basis, attached_to, channel, connection, video")
+                   "ndaa_basis, attached_to, channel, connection, video, channels")
         updates = ", ".join(f"{name} = excluded.{name}" for name in columns.split(", "))
         self.db.execute(
             f"INSERT INTO sightings (scan_id, device_id, {columns}) SELECT ?, id, {columns} FROM devices WHERE id = ? "
@@ -1089,6 +1091,8 @@ class Store:
             return {**{key: row[key] for key in keys}, "attached_to": recorder_ips.get(row["attached_to"])}
 
         moved, changed = [], []
+        # A camera behind a recorder that did not give its channels this time is unknown, not gone.
+        unread = {device_id for device_id, row in after.items() if row["channels"] not in (None, "enumerated")}
         for device_id in before.keys() & after.keys():
             old, new = before[device_id], after[device_id]
             if old["ip"] != new["ip"]:
@@ -1105,7 +1109,8 @@ class Store:
             "scan_a": {key: scans[0][key] for key in ("id", "started_at", "site", "status", "targets")},
             "scan_b": {key: scans[1][key] for key in ("id", "started_at", "site", "status", "targets")},
             "new": ordered([brief(after[i]) for i in after.keys() - before.keys()]),
-            "gone": ordered([brief(before[i]) for i in before.keys() - after.keys()]),
+            "gone": ordered([brief(before[i]) for i in before.keys() - after.keys()
+                             if before[i]["attached_to"] not in unread]),
             "moved": ordered(moved),
             "changed": ordered(changed),
         }

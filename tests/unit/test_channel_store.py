@@ -123,6 +123,13 @@ def test_a_rescan_updates_the_same_channels_and_diff_names_the_camera_that_left(
     assert diff["new"] == []
 
 
+def test_a_recorder_that_refused_this_time_loses_no_camera_in_diff(store):
+    first = scan_once(store)
+    second = scan_once(store, status="credentials-needed")
+    diff = store.diff(first["scan"], second["scan"])
+    assert diff["gone"] == [] and diff["new"] == []
+
+
 def test_a_refusing_recorder_has_channels_unknown_and_no_count(store):
     scan_once(store, status="credentials-needed")
     recorder = next(d for d in store.devices() if d["ip"] == NVR_IP)
