@@ -478,13 +478,15 @@ class Store:
     def _migrate(self, version: int) -> None:
         if version >= SCHEMA_VERSION:
             return
-        # Off while tables are rebuilt (it cannot change inside a transaction), checked after.
+        # Off while tables are rebuilt (it cannot change inside a transaction), checked after:
+        # the upgrade may break no link between tables that held before it.
+        broken_before = set(map(tuple, self.db.execute("PRAGMA foreign_key_check").fetchall()))
         self.db.execute("PRAGMA foreign_keys = OFF")
         try:
             self._migrate_steps(version)
         finally:
             self.db.execute("PRAGMA foreign_keys = ON")
-        if self.db.execute("PRAGMA foreign_key_check").fetchone():
+        if set(map(tuple, self.db.execute("PRAGMA foreign_key_check").fetchall())) - broken_before:
             raise StoreError(f"{self.path}: upgrading its schema left a broken link between tables; "
                              "restore it from a backup")
 

@@ -154,6 +154,8 @@ def test_upgrading_a_version_3_database_keeps_every_service(tmp_path):
     db.execute("INSERT INTO services (device_id, port, protocol, first_seen, last_seen, last_scan_id) "
                "VALUES (1, 80, 'http', 'x', 'x', 1)")
     db.execute("INSERT INTO sightings (scan_id, device_id, ip) VALUES (1, 1, '198.18.40.5')")
+    # A link already broken before the upgrade (written with foreign keys off) does not stop it.
+    db.execute("INSERT INTO findings (device_id, check_name) VALUES (99, 'telnet-open')")
     db.conn.commit()
     db.close()
     with Store(path) as upgraded:
