@@ -109,7 +109,7 @@ def test_export_gives_each_channel_as_its_own_device_linked_to_its_recorder(stor
 def test_a_channels_observations_stay_its_own_when_the_recorder_is_stored_again(store):
     ids = scan_once(store)["channels"]
     [(_, seen)] = store.device_observations(ids[0])
-    assert {item.field for item in seen} >= {"channel.model", "channel.firmware", "channel.protocol"}
+    assert {item.field for item in seen} >= {"channel.name", "channel.model", "channel.firmware", "channel.protocol"}
 
 
 def test_a_rescan_updates_the_same_channels_and_diff_names_the_camera_that_left(store):

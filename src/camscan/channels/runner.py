@@ -20,7 +20,7 @@ from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, x
 MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
 # Observation fields of what a recorder reports about a channel's camera; the identifier reads
 # them with the rules of the fields a camera uses for the same facts (fingerprint.identify).
-CHANNEL_FIELDS = ("manufacturer", "model", "firmware", "serial", "mac", "protocol")
+CHANNEL_FIELDS = ("name", "manufacturer", "model", "firmware", "serial", "mac", "protocol")
 
 
 def wants_inventory(device: Device) -> bool:
