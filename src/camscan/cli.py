@@ -25,7 +25,11 @@ from camscan.untrusted import spreadsheet_cell, terminal_text
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
-TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence", "services", "why")
+TABLE_COLUMNS = ("ip", "mac", "site", "vendor", "model", "firmware", "device_type", "ndaa_889", "confidence",
+                 "services", "why", "attached_to", "channel", "connection", "video", "channels")
+CHANNEL_COLUMNS = ("attached_to", "channel", "connection", "video", "reported_ip", "channels", "channel_count")
+CHANNELS_TEXT = {"enumerated": "{count} enumerated", "credentials-needed": "unknown: credentials needed",
+                 "not-asked": "not asked"}
 NDAA_TEXT = {True: "covered", False: "no", None: "unknown"}
 
 
@@ -113,9 +117,16 @@ def _why_text(device: dict) -> str:
     return ", ".join(dict.fromkeys(e["signature"] for e in device.get("evidence", [])[:3]))
 
 
+def _channels_text(device: dict) -> str:
+    """A recorder's channel inventory in words ("12 enumerated", "unknown: credentials needed")."""
+    if not device.get("channels"):
+        return ""
+    return CHANNELS_TEXT[device["channels"]].format(count=device.get("channel_count"))
+
+
 def _row(device: dict) -> dict[str, str]:
     return {
-        "ip": device["ip"],
+        "ip": device["ip"] or "",
         "mac": device.get("mac") or "",
         "site": device.get("site") or "",
         "vendor": device.get("vendor_name") or device.get("vendor") or "",
@@ -126,6 +137,11 @@ def _row(device: dict) -> dict[str, str]:
         "confidence": f"{device.get('confidence') or 0:.2f}",
         "services": _services_text(device),
         "why": _why_text(device),
+        "attached_to": device.get("attached_to") or "",
+        "channel": str(device.get("channel") or ""),
+        "connection": device.get("connection") or "",
+        "video": device.get("video") or "",
+        "channels": _channels_text(device),
     }
 
 
@@ -146,6 +162,14 @@ def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, h
         return
     cameras = [device for device in devices if device["is_camera"]]
     print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s){how}")
+    recorders = [device for device in devices if device.get("channels")]
+    if recorders:
+        behind = [device for device in devices if device.get("attached_to")]
+        with_video = sum(1 for device in behind if device["video"] == "present")
+        refused = sum(1 for device in recorders if device["channels"] == "credentials-needed")
+        click.echo(f"{len(recorders)} recorder(s), {len(behind)} camera(s) behind them, {with_video} with video"
+                   + (f"; {refused} recorder(s): channels unknown, credentials needed" if refused else "") + ".",
+                   err=True)
     click.echo(f"{len(cameras)} camera(s)/recorder(s), {len(devices)} device(s); saved to {db_path} ({scan}).", err=True)
 
 
@@ -208,12 +232,15 @@ def main() -> None:
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
+@click.option("--no-channels", is_flag=True,
+              help="Do not ask recorders (NVR, DVR, encoder) which cameras they record "
+                   "(README: Cameras behind recorders).")
 @click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
          discovery_wait, no_multicast, no_discovery, credentials_file, onvif_user, onvif_targets, record_path,
-         record_credentials, replay_path, yes, checks, no_checks, check_default_credentials, as_json):
+         record_credentials, replay_path, yes, checks, no_checks, no_channels, check_default_credentials, as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
@@ -263,7 +290,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": options["discovery"], "discovery_wait": discovery_wait,
                   "multicast": options["multicast"], "onvif_credentials": credentials.has("onvif"),
-                  "checks": sorted(selected), "record": record_path, "replay": replay_path}
+                  "checks": sorted(selected), "channels": not no_channels, "record": record_path,
+                  "replay": replay_path}
     if not replay_path:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
@@ -271,7 +299,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
                               record_credentials=record_credentials)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected)
+                            checks=selected, channels=not no_channels, credentials=credentials)
     store = open_store(db_path, create=True)
     scan_id = store.start_scan(list(targets), parameters, site=site)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
@@ -547,6 +575,13 @@ def show(address, db_path, as_json):
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
                 "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
         echo_untrusted(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
+    if device.get("channels"):
+        click.echo(f"     channels: {_channels_text(device)}")
+        for channel in device["attached"]:
+            said = " ".join(filter(None, [channel.get("vendor"), channel.get("model"), channel.get("firmware")]))
+            where = f" at {channel['reported_ip']}" if channel.get("reported_ip") else ""
+            echo_untrusted(f"  {channel['channel']:>3} {channel['connection']:<7} {channel['video']:<9} "
+                           f"{said or 'maker unknown'}{where}  NDAA s.889: {NDAA_TEXT[channel.get('ndaa_889')]}")
     click.echo("     services:")
     for service in device["services"]:
         echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")
@@ -578,7 +613,8 @@ def export(db_path, fmt, output):
         write_output(output, json.dumps(found, indent=2) + "\n")
         return
     columns = ["ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
-               "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen", "services", "evidence"]
+               "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen", "services", "evidence",
+               *CHANNEL_COLUMNS]
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore")
     writer.writeheader()
@@ -620,7 +656,10 @@ def scans_command(db_path, as_json):
 
 def _describe_sighting(item: dict) -> str:
     said = " ".join(filter(None, [item.get("vendor"), item.get("model"), item.get("firmware")]))
-    return f"{item['ip']:<15} {item.get('mac') or '-':<17} {said or '(unidentified)'}"
+    line = f"{item['ip'] or '-':<15} {item.get('mac') or '-':<17} {said or '(unidentified)'}"
+    if item.get("attached_to"):
+        line += f"  (channel {item['channel']} of recorder {item['attached_to']}, {item['connection']})"
+    return line
 
 
 @main.command()

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
-from camscan.model import Observation, canonical_mac
+from camscan.model import Device, Observation, canonical_mac
 
 # Most trustworthy first: ARP (a reply, or the kernel's ARP table) is what the wire said,
 # the rest is what the device claims.
@@ -90,3 +90,15 @@ def shared_identities(by_ip: Mapping[str, list[Observation]], at: float) -> list
             found.append(Observation(ip=ip, source="correlate", field="correlate.same_device",
                                      value=f"{kind} {value} also reported by {others}", observed_at=at))
     return found
+
+
+def same_device(mac: str | None, serial: str | None, devices: Iterable[Device]) -> Device | None:
+    """The device whose MAC or serial number (as it reported it) is ``mac`` or ``serial``: a
+    camera a recorder reports that the sweep also found. Never by address alone."""
+    wanted_mac, wanted_serial = canonical_mac(mac), _serial(serial or "")
+    for device in devices:
+        if wanted_mac and canonical_mac(device.mac) == wanted_mac:
+            return device
+        if wanted_serial and wanted_serial in _values(device.observations, SERIAL_FIELDS, _serial).values():
+            return device
+    return None

@@ -6,6 +6,12 @@ import re
 from dataclasses import dataclass, field
 
 CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "dvr", "nvr", "video-encoder"})
+RECORDER_DEVICE_TYPES = frozenset({"dvr", "nvr", "video-encoder"})
+# How a channel's camera reaches its recorder: coax, the recorder's own PoE network, or a scanned LAN.
+CONNECTIONS = ("analog", "ip-poe", "ip-lan")
+VIDEO_STATES = ("present", "no-video", "offline")
+# What became of asking a recorder for its channels.
+CHANNEL_STATUSES = ("enumerated", "credentials-needed", "not-asked")
 
 
 def canonical_mac(value: str | None) -> str | None:
@@ -101,3 +107,46 @@ class Finding:
     detail: str
     port: int | None = None
     evidence: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class Channel:
+    """One video input a recorder reports: an analogue camera on its coax input, or an IP
+    camera it records (``connection`` is ``analog`` or ``ip`` as the recorder says it, None when
+    it does not say, as over ONVIF; the scan decides whether an IP channel's address is on its own PoE network or a scanned LAN).
+    ``address`` is what the recorder reports and is never contacted."""
+
+    number: int  # 1-based, as the recorder numbers it
+    connection: str | None
+    video: str  # one of VIDEO_STATES
+    name: str | None = None
+    address: str | None = None
+    port: int | None = None
+    protocol: str | None = None
+    manufacturer: str | None = None
+    model: str | None = None
+    firmware: str | None = None
+    serial: str | None = None
+    mac: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelInventory:
+    """What a recorder said about its channels, and through which API (``isapi``, ``dahua-http``, ``onvif``)."""
+
+    status: str  # one of CHANNEL_STATUSES
+    channels: tuple[Channel, ...] = ()
+    api: str | None = None
+
+
+@dataclass(frozen=True)
+class ChannelDevice:
+    """One channel as the store keeps it: the recorder's report, how the camera connects, what it
+    was identified as, the observations that say so, and the swept device it is (an ``ip-lan``
+    channel whose MAC or serial agrees with one the sweep found), if any."""
+
+    channel: Channel
+    connection: str | None  # one of CONNECTIONS, None where the recorder does not say (ONVIF)
+    identification: Identification
+    observations: tuple[Observation, ...] = ()
+    same_as: int | None = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from camscan.channels.runner import identify_channel
 from camscan.fingerprint.attribution import attribute
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Evidence, Identification
@@ -35,18 +36,24 @@ def reidentify(store: Store, identifier: Identifier | None = None, dry_run: bool
     changed: list[Reidentified] = []
     examined = 0
     current = {device["id"]: device for device in store.devices()}
+    recorders = {device["ip"]: device for device in current.values() if device["attached_to"] is None}
     for device_id in store.device_ids():
         examined += 1
         result, scan_id = None, None
+        recorder = recorders.get(current[device_id]["attached_to"]) if current[device_id]["ip"] is None else None
+        behind = Identification(manufacturer=recorder["manufacturer"], ndaa_889=recorder["ndaa_889"],
+                                ndaa_basis=recorder["ndaa_basis"]) if recorder else None
         for scan_id, observations in store.device_observations(device_id):
-            result = identifier.identify(observations)
+            result = identifier.identify(observations) if behind is None else identify_channel(
+                identifier, observations, behind)
             if _names_something(result):
                 break
         if result is None or not _names_something(result):
             continue  # nothing stored says anything: keep what is recorded
         before = current[device_id]
         after = {**{name: getattr(result, name) for name in IDENTITY_FIELDS}, "ndaa_889": result.ndaa_889}
-        changes = {name: (before[name], after[name]) for name in CHANGE_FIELDS if before[name] != after[name]}
+        changes = {name: (before[name], after[name]) for name in CHANGE_FIELDS
+                   if name in after and before[name] != after[name]}
         if before.get("is_camera") != result.is_camera:
             changes["is_camera"] = (before.get("is_camera"), result.is_camera)
         if changes:

@@ -16,12 +16,17 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 
 from camscan import correlate
+from camscan.channels.runner import (
+    channel_observations, connection_of, identify_channel, inventory_channels, wants_inventory,
+)
 from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
 from camscan.checks.runner import gateway_findings, run_checks
+from camscan.credentials import Credentials
 from camscan.discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
-from camscan.model import Device, Observation, Service
+from camscan.model import ChannelDevice, Device, Observation, Service
 from camscan.probes import flows
+from camscan.probes.onvif import OnvifMessages
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
@@ -43,6 +48,8 @@ class ScanSettings:
     interface: str | None = None
     arp_wait: float = 1.0
     checks: frozenset[str] = DEFAULT_CHECKS
+    channels: bool = True  # ask identified recorders for their channels (camscan.channels)
+    credentials: Credentials = field(default_factory=Credentials)
 
 
 @dataclass
@@ -148,6 +155,7 @@ class Scan:
             self._late_neighbour_macs()
             if self.discovery:
                 await self._finish_discovery(transport)
+            await self._recorder_pass(transport)
             if UPNP_PORT_FORWARD in self.settings.checks:
                 await self._gateway_pass(transport)
         finally:
@@ -243,6 +251,33 @@ class Scan:
         self.notices += notices
         for camera, finding in found:
             self.store.record_findings(self.scan_id, self._device_ids_by_ip[camera.ip], [finding])
+
+    async def _recorder_pass(self, transport: LiveTransport) -> None:
+        """Once every host is identified: each recorder's channels (camscan.channels), one
+        recorder at a time, each stored as it comes (without ``settings.channels``, each recorder
+        is recorded as not asked). An IP channel's camera is one the sweep found only when its
+        MAC or serial agrees; its reported address is never contacted."""
+        swept = list(self._recorded.values())
+        messages = self.discovery.onvif if self.discovery else OnvifMessages()
+        for recorder in [device for device in swept if wants_inventory(device)]:
+            if not self.settings.channels:
+                self.store.record_channels(self.scan_id, self._device_ids_by_ip[recorder.ip], "not-asked", [])
+                continue
+            inventory, notices = await inventory_channels(transport, recorder, self.settings.credentials,
+                                                          self.identifier.catalogue.manufacturer_of, messages)
+            self.notices += notices
+            port = next((service.port for service in recorder.services if service.protocol in ("http", "https")), None)
+            stored = []
+            for channel in inventory.channels:
+                connection = connection_of(channel, self.scope.allowed)
+                seen = channel_observations(recorder.ip, port, inventory.api or "", channel)
+                twin = correlate.same_device(channel.mac, channel.serial,
+                                             [device for device in swept if device is not recorder])
+                stored.append(ChannelDevice(
+                    channel, connection, identify_channel(self.identifier, seen, recorder.identification), tuple(seen),
+                    same_as=self._device_ids_by_ip[twin.ip] if twin and connection == "ip-lan" else None))
+            recorder_id = self._device_ids_by_ip[recorder.ip]
+            self.device_ids.update(self.store.record_channels(self.scan_id, recorder_id, inventory.status, stored))
 
     async def _check(self, transport: LiveTransport, device: Device, device_id: int) -> None:
         """Exposure checks on an identified device (see camscan.checks); findings stored at once."""

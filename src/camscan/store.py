@@ -30,7 +30,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
-from camscan.model import Device, Evidence, Finding, Identification, Observation, canonical_mac
+from camscan.model import ChannelDevice, Device, Evidence, Finding, Identification, Observation, canonical_mac
 from camscan.private_files import create_private
 
 SQLITE_HEADER = b"SQLite format 3\x00"
@@ -53,7 +53,9 @@ SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
 IDENTITY_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type")
 # What `diff` compares between two sightings of one device.
 ANY_SITE = object()  # latest_scan_pair: scans of every site
-CHANGE_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type", "ndaa_889")
+CHANGE_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type", "ndaa_889", "connection", "video")
+# What a channel (a camera a recorder reports) adds to a device; NULL for every other device.
+CHANNEL_FIELDS = ("attached_to", "channel", "connection", "video", "reported_ip")
 
 
 class StoreError(Exception):
@@ -105,11 +107,11 @@ def _looks_like_mac(text: str) -> bool:
     return bool(_MAC_PATTERN.fullmatch(text.strip()))
 
 
-def _ip_sort_key(ip: str) -> tuple:
+def _ip_sort_key(ip: str | None) -> tuple:
     try:
         address = ipaddress.ip_address(ip)
     except ValueError:
-        return (9, 0, ip)
+        return (9, 0, ip or "")
     return (address.version, int(address), "")
 
 
@@ -285,8 +287,58 @@ def _migrate_to_3(db: Database) -> None:
             db.execute(statement)
 
 
+def _rebuild_without_not_null(db: Database, table: str, column: str) -> None:
+    """Let ``column`` of ``table`` be NULL: SQLite's ALTER TABLE cannot, so the table is made
+    anew from its own CREATE statement and copied (sqlite.org/lang_altertable.html, "Making Other
+    Kinds Of Table Schema Changes"); its indexes are made again from theirs. The caller has
+    turned foreign keys off, so dropping the old table fires no ON DELETE action."""
+    create = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+    indexes = [row[0] for row in db.execute(
+        "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table])]
+    loosened = re.sub(rf"\b{column} TEXT NOT NULL\b", f"{column} TEXT", create, count=1)
+    if loosened == create:
+        raise StoreError(f"cannot find the column {column} of {table} to let it be empty")
+    db.execute(loosened.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_rebuilt", 1))
+    db.execute(f"INSERT INTO {table}_rebuilt SELECT * FROM {table}")
+    db.execute(f"DROP TABLE {table}")
+    db.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+    for index in indexes:
+        db.execute(index)
+
+
+_SCHEMA_V4 = """
+ALTER TABLE devices ADD COLUMN attached_to INTEGER REFERENCES devices(id) ON DELETE CASCADE;
+ALTER TABLE devices ADD COLUMN channel INTEGER;
+ALTER TABLE devices ADD COLUMN connection TEXT CHECK (connection IN ('analog', 'ip-poe', 'ip-lan'));
+ALTER TABLE devices ADD COLUMN video TEXT CHECK (video IN ('present', 'no-video', 'offline'));
+ALTER TABLE devices ADD COLUMN reported_ip TEXT;
+ALTER TABLE devices ADD COLUMN channels TEXT CHECK (channels IN ('enumerated', 'credentials-needed', 'not-asked'));
+ALTER TABLE devices ADD COLUMN channel_count INTEGER;
+CREATE UNIQUE INDEX devices_channel ON devices(attached_to, channel) WHERE attached_to IS NOT NULL;
+ALTER TABLE sightings ADD COLUMN attached_to INTEGER;
+ALTER TABLE sightings ADD COLUMN channel INTEGER;
+ALTER TABLE sightings ADD COLUMN connection TEXT;
+ALTER TABLE sightings ADD COLUMN video TEXT;
+ALTER TABLE sightings ADD COLUMN channels TEXT
+"""
+
+
+def _migrate_to_4(db: Database) -> None:
+    """Cameras behind recorders: a channel is a device linked to its recorder (``attached_to``, the
+    recorder's device id) by its ``channel`` number, with its ``connection`` and ``video`` state and
+    the address the recorder reports (``reported_ip``); it has no address of its own on a scanned
+    network, so ``ip`` may now be NULL. A recorder keeps what became of asking it (``channels``)
+    and how many it has (``channel_count``); sightings keep a channel's link, and whether its
+    recorder's channels were read in that scan, for ``diff``."""
+    _rebuild_without_not_null(db, "devices", "ip")
+    _rebuild_without_not_null(db, "sightings", "ip")
+    for statement in _SCHEMA_V4.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3]
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -424,6 +476,21 @@ class Store:
         return user_version
 
     def _migrate(self, version: int) -> None:
+        if version >= SCHEMA_VERSION:
+            return
+        # Off while tables are rebuilt (it cannot change inside a transaction), checked after:
+        # the upgrade may break no link between tables that held before it.
+        broken_before = set(map(tuple, self.db.execute("PRAGMA foreign_key_check").fetchall()))
+        self.db.execute("PRAGMA foreign_keys = OFF")
+        try:
+            self._migrate_steps(version)
+        finally:
+            self.db.execute("PRAGMA foreign_keys = ON")
+        if set(map(tuple, self.db.execute("PRAGMA foreign_key_check").fetchall())) - broken_before:
+            raise StoreError(f"{self.path}: upgrading its schema left a broken link between tables; "
+                             "restore it from a backup")
+
+    def _migrate_steps(self, version: int) -> None:
         for target in range(version + 1, SCHEMA_VERSION + 1):
             with self._writing():
                 if self.db.execute("PRAGMA user_version").fetchone()[0] >= target:
@@ -672,10 +739,67 @@ class Store:
 
             self._insert_observations(scan_id, device.observations, device_id)
             self.db.execute(
-                "UPDATE observations SET device_id = ? WHERE scan_id = ? AND ip = ?",
+                "UPDATE observations SET device_id = ? WHERE scan_id = ? AND ip = ? AND (device_id IS NULL "
+                "OR device_id NOT IN (SELECT id FROM devices WHERE attached_to IS NOT NULL AND ip IS NULL))",
                 [device_id, scan_id, device.ip],
             )
         return device_id
+
+    @_database_errors
+    def record_channels(self, scan_id: int, recorder_id: int, status: str,
+                        channels: Iterable[ChannelDevice]) -> list[int]:
+        """Record what asking a recorder for its channels gave: its ``status`` (enumerated,
+        credentials-needed, not-asked) and, when enumerated, its channel count and each channel
+        as a device of its own, found again by (recorder, channel number) on a re-scan.
+
+        A channel that is a device the sweep found (``same_as``) is that device, linked to the
+        recorder; any other channel has no ``ip`` and no ``mac`` of its own (what the recorder
+        reports stays in its observations). Returns the channels' device ids.
+        """
+        channels = list(channels)
+        now = self._now()
+        device_ids = []
+        with self._writing():
+            self._require_scan(scan_id)
+            enumerated = status == "enumerated"
+            self.db.execute("UPDATE devices SET channels = ?, channel_count = ? WHERE id = ?",
+                            [status, len(channels) if enumerated else None, recorder_id])
+            self._record_sighting(scan_id, recorder_id)
+            site = self.db.execute("SELECT site FROM devices WHERE id = ?", [recorder_id]).fetchone()[0]
+            for item in channels if enumerated else ():
+                link = {"attached_to": recorder_id, "channel": item.channel.number, "connection": item.connection,
+                        "video": item.channel.video, "reported_ip": item.channel.address}
+                present = self.db.execute("SELECT id, ip FROM devices WHERE attached_to = ? AND channel = ?",
+                                          [recorder_id, item.channel.number]).fetchone()
+                if present and present[1] is not None and present[0] != item.same_as:
+                    # a swept device that was this channel and is no longer known to be: only unlinked
+                    self._update_device(present[0], dict.fromkeys(CHANNEL_FIELDS))
+                    present = None
+                if item.same_as is not None:
+                    if present and present[0] != item.same_as:
+                        self.db.execute("DELETE FROM devices WHERE id = ?", [present[0]])
+                    device_id = item.same_as
+                    self._update_device(device_id, link)
+                else:
+                    values = {**link, **self._identity_values(item.identification), "ip": None, "site": site,
+                              "last_seen": now, "last_scan_id": scan_id}
+                    if present is None:
+                        values.update(first_seen=now, first_scan_id=scan_id)
+                        device_id = self.db.execute(
+                            f"INSERT INTO devices ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+                            list(values.values())).lastrowid
+                    else:
+                        device_id = present[0]
+                        self._update_device(device_id, values)
+                    self._replace_evidence(device_id, scan_id, item.identification.evidence)
+                    self._insert_observations(scan_id, item.observations, device_id)
+                self._record_sighting(scan_id, device_id)
+                device_ids.append(device_id)
+        return device_ids
+
+    def _update_device(self, device_id: int, values: dict[str, Any]) -> None:
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), device_id])
 
     @staticmethod
     def _identity_values(ident: Identification) -> dict[str, Any]:
@@ -700,7 +824,8 @@ class Store:
 
     def _record_sighting(self, scan_id: int, device_id: int) -> None:
         """What the device was identified as at this scan (kept even when later scans say otherwise)."""
-        columns = "ip, mac, vendor, manufacturer, model, firmware, device_type, is_camera, confidence, ndaa_889, ndaa_basis"
+        columns = ("ip, mac, vendor, manufacturer, model, firmware, device_type, is_camera, confidence, ndaa_889, "
+                   "ndaa_basis, attached_to, channel, connection, video, channels")
         updates = ", ".join(f"{name} = excluded.{name}" for name in columns.split(", "))
         self.db.execute(
             f"INSERT INTO sightings (scan_id, device_id, {columns}) SELECT ?, id, {columns} FROM devices WHERE id = ? "
@@ -839,6 +964,9 @@ class Store:
                     item["evidence"] = json.loads(item["evidence"])
                     item["status"] = _finding_status(item)
                 related[key].setdefault(item.pop("device_id"), []).append(item)
+        recorders = [row["attached_to"] for row in rows if row["attached_to"] is not None]
+        recorder_ips = {row["id"]: row["ip"] for row in self.db.query(
+            f"SELECT id, ip FROM devices WHERE id IN ({', '.join('?' * len(recorders))})", recorders)}
         exported = [
             {
                 "id": row["id"],
@@ -853,13 +981,33 @@ class Store:
                 "site": row["site"],
                 "first_seen": row["first_seen"],
                 "last_seen": row["last_seen"],
+                "attached_to": recorder_ips.get(row["attached_to"]),
+                "channel": row["channel"],
+                "connection": row["connection"],
+                "video": row["video"],
+                "reported_ip": row["reported_ip"],
+                "channels": row["channels"],
+                "channel_count": row["channel_count"],
                 "services": related["services"].get(row["id"], []),
                 "evidence": related["evidence"].get(row["id"], []),
                 "findings": related["findings"].get(row["id"], []),
+                "recorder_id": row["attached_to"],
             }
             for row in rows
         ]
-        exported.sort(key=lambda d: (_ip_sort_key(d["ip"]), d["id"]))
+        by_id = {row["id"]: row for row in rows}
+        recorder_ips.update({row["id"]: row["ip"] for row in rows})
+
+        def place(device: dict) -> tuple:
+            """By ip; a channel right after its recorder, in channel order."""
+            recorder = device.pop("recorder_id")
+            if recorder is None:
+                return (_ip_sort_key(device["ip"]), device["id"], -1, 0)
+            recorder_row = by_id.get(recorder) or {"ip": recorder_ips.get(recorder)}
+            return (_ip_sort_key(recorder_row["ip"]), recorder, device["channel"] or 0, device["id"])
+
+        keys = {device["id"]: place(device) for device in exported}
+        exported.sort(key=lambda d: keys[d["id"]])
         return exported
 
     @_database_errors
@@ -891,6 +1039,8 @@ class Store:
         if row is None:
             return None
         exported = self._export([row])[0]
+        exported["attached"] = self._export(list(self.db.query(
+            "SELECT * FROM devices WHERE attached_to = ? ORDER BY channel", [row["id"]])))
         exported["observations"] = list(
             self.db.query(
                 "SELECT scan_id, ip, source, field, value, port, transport, observed_at FROM observations "
@@ -942,11 +1092,17 @@ class Store:
         before = {row["device_id"]: row for row in self.sightings(scan_a)}
         after = {row["device_id"]: row for row in self.sightings(scan_b)}
 
+        recorder_ids = {row["attached_to"] for row in [*before.values(), *after.values()] if row["attached_to"]}
+        recorder_ips = {row[0]: row[1] for row in self.db.execute(
+            f"SELECT id, ip FROM devices WHERE id IN ({', '.join('?' * len(recorder_ids))})", list(recorder_ids))}
+
         def brief(row: dict) -> dict:
-            keys = ("device_id", "ip", "mac", "site", *CHANGE_FIELDS, "is_camera")
-            return {key: row[key] for key in keys}
+            keys = ("device_id", "ip", "mac", "site", *CHANGE_FIELDS, "is_camera", "channel")
+            return {**{key: row[key] for key in keys}, "attached_to": recorder_ips.get(row["attached_to"])}
 
         moved, changed = [], []
+        # A camera behind a recorder that did not give its channels this time is unknown, not gone.
+        unread = {device_id for device_id, row in after.items() if row["channels"] not in (None, "enumerated")}
         for device_id in before.keys() & after.keys():
             old, new = before[device_id], after[device_id]
             if old["ip"] != new["ip"]:
@@ -956,13 +1112,15 @@ class Store:
                 changed.append({**brief(new), "changes": fields})
 
         def ordered(rows: list[dict]) -> list[dict]:
-            return sorted(rows, key=lambda row: (_ip_sort_key(row["ip"]), row["device_id"]))
+            return sorted(rows, key=lambda row: (_ip_sort_key(row["ip"] or row["attached_to"]), row["channel"] or 0,
+                                                 row["device_id"]))
 
         return {
             "scan_a": {key: scans[0][key] for key in ("id", "started_at", "site", "status", "targets")},
             "scan_b": {key: scans[1][key] for key in ("id", "started_at", "site", "status", "targets")},
             "new": ordered([brief(after[i]) for i in after.keys() - before.keys()]),
-            "gone": ordered([brief(before[i]) for i in before.keys() - after.keys()]),
+            "gone": ordered([brief(before[i]) for i in before.keys() - after.keys()
+                             if before[i]["attached_to"] not in unread]),
             "moved": ordered(moved),
             "changed": ordered(changed),
         }
@@ -1089,12 +1247,19 @@ class Store:
 
         device_map: dict[int, int] = {}
         device_columns = [c for c in src["devices"].columns_dict if c != "id"]
-        for device in src.query("SELECT * FROM devices ORDER BY id"):
+        # Recorders before their channels: a channel is found again by (recorder, channel number).
+        for device in src.query("SELECT * FROM devices ORDER BY attached_to IS NOT NULL, id"):
             mapped = {**device,
                       "first_scan_id": scan_map.get(device["first_scan_id"]),
-                      "last_scan_id": scan_map.get(device["last_scan_id"])}
-            existing, mac_is_its_own = self._find_device(device["ip"], device["mac"], bool(device["mac_seen"]),
-                                                         device["site"], mapped["last_scan_id"])
+                      "last_scan_id": scan_map.get(device["last_scan_id"]),
+                      "attached_to": device_map.get(device["attached_to"])}
+            if device["ip"] is None and device["attached_to"] is not None:
+                existing = next(self.db.query("SELECT * FROM devices WHERE attached_to = ? AND channel = ?",
+                                              [mapped["attached_to"], device["channel"]]), None)
+                mac_is_its_own = False
+            else:
+                existing, mac_is_its_own = self._find_device(device["ip"], device["mac"], bool(device["mac_seen"]),
+                                                             device["site"], mapped["last_scan_id"])
             if not mac_is_its_own:
                 mapped.update(mac=None, mac_seen=None)
             if existing is None:
@@ -1116,7 +1281,7 @@ class Store:
                     values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
                 if source_is_newer:
                     keep = ("ip", "site", "last_seen", "last_scan_id", *IDENTITY_FIELDS, "is_camera", "confidence",
-                            "ndaa_889", "ndaa_basis")
+                            "ndaa_889", "ndaa_basis", *CHANNEL_FIELDS, "channels", "channel_count")
                     values.update({name: mapped[name] for name in keep})
                 assignments = ", ".join(f"{name} = ?" for name in values)
                 self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), target_id])
@@ -1160,7 +1325,8 @@ class Store:
                 self.db.execute(
                     f"INSERT OR IGNORE INTO sightings (scan_id, device_id, {', '.join(sighting_columns)}) "
                     f"VALUES (?, ?, {', '.join('?' * len(sighting_columns))})",
-                    [new_scan, device_map[sighting["device_id"]], *(sighting[c] for c in sighting_columns)],
+                    [new_scan, device_map[sighting["device_id"]],
+                     *(device_map.get(sighting[c]) if c == "attached_to" else sighting[c] for c in sighting_columns)],
                 )
 
         for finding in src.query("SELECT * FROM findings ORDER BY id"):

@@ -307,7 +307,8 @@ def test_a_recording_keeps_no_credential_unless_asked_and_still_replays(tmp_path
 
 def test_an_exchange_with_credentials_gets_its_own_connection_and_no_logged_tls_keys(tmp_path):
     """The transport: the recorder hears of the credential connection's local port before it
-    opens; over TLS that connection's keys never reach the key log (the anonymous one's do)."""
+    opens (and of one whose reply holds secrets, such as a recorder's camera logins); over TLS
+    those connections' keys never reach the key log (the anonymous one's do)."""
     from camscan.lab.certs import server_context
     from camscan.protocols import Exchange
     from camscan.protocols.http import build_get, credential_spans, response_complete
@@ -337,6 +338,7 @@ def test_an_exchange_with_credentials_gets_its_own_connection_and_no_logged_tls_
             yield Exchange(build_get(host, "/").replace(b"Connection: close", b"Connection: keep-alive"),
                            response_complete)
             yield Exchange(login, response_complete, credentials=credential_spans(login))
+            yield Exchange(build_get(host, "/remote"), response_complete, secret_reply=True)
             return []
 
         try:
@@ -346,10 +348,10 @@ def test_an_exchange_with_credentials_gets_its_own_connection_and_no_logged_tls_
         return connections, told, keylog.read_text()
 
     connections, told, keys = asyncio.run(scenario(tls=False))
-    assert len(set(connections)) == 2, "the login did not reuse the anonymous connection"
+    assert len(set(connections)) == 3, "the login and the secret reply did not reuse the anonymous connection"
     spans = credential_spans(build_get(f"{CAMERA}:8443", "/", "Basic aW52ZW50b3J5OnB3"))
-    assert told == [(connections[1], CAMERA, 8443, spans)]
+    assert told == [(connections[1], CAMERA, 8443, spans, False), (connections[2], CAMERA, 8443, (), True)]
     connections, told, keys = asyncio.run(scenario(tls=True))
     randoms = {line.split()[1] for line in keys.splitlines() if line.strip() and not line.startswith("#")}
-    assert len(set(connections)) == 2 and told == []
+    assert len(set(connections)) == 3 and told == []
     assert len(randoms) == 1, "only the anonymous connection's keys are logged"

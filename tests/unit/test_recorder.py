@@ -183,3 +183,24 @@ def test_frames_keep_their_time_to_the_microsecond_and_keys_come_as_decryption_s
     assert [bytes(packet) for packet in packets] == [FRAME]
     assert float(packets[0].time) == pytest.approx(stamp, abs=1e-6)
     assert load_recording(path).tls_keylog == b"CLIENT_RANDOM 00 11\n"
+
+
+def test_a_reply_with_secrets_is_blanked_whole_and_other_replies_stay():
+    """A recorder's RemoteDevice table lists its own logins to its cameras: the reply of a
+    connection concealed with ``reply`` is kept out of the file, the request as it was sent."""
+    import ipaddress
+
+    from camscan.transport.record import ConcealedConnection, conceal_credentials
+
+    request = b"GET /cgi-bin/configManager.cgi?action=getConfig&name=RemoteDevice HTTP/1.1\r\nHost: x\r\n\r\n"
+    table = b"HTTP/1.1 200 OK\r\n\r\ntable.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Password=cam-secret-1\r\n"
+    server = ipaddress.ip_address("198.18.0.1").packed
+    connections = {(40123, server, 80): ConcealedConnection((), reply=True)}
+    sent = tcp_frames(IP(src="198.18.0.2", dst="198.18.0.1"), request, [])
+    answer = bytes(LINK / IP(src="198.18.0.1", dst="198.18.0.2") / TCP(sport=80, dport=40123, flags="PA", seq=7) / table)
+    other = bytes(LINK / IP(src="198.18.0.1", dst="198.18.0.2") / TCP(sport=80, dport=40124, flags="PA", seq=7) / table)
+    assert [conceal_credentials(frame, connections) for frame in sent] == sent
+    assert bytes(Ether(conceal_credentials(answer, connections))[TCP].payload) == b"X" * len(table)
+    assert conceal_credentials(other, connections) == other
+    without_reply = {(40123, server, 80): ConcealedConnection(((0, 3),))}
+    assert conceal_credentials(answer, without_reply) == answer

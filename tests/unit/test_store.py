@@ -128,6 +128,8 @@ def test_record_and_read_back_export_shape(store):
         "site": None,
         "first_seen": "2026-11-29T05:45:31Z",
         "last_seen": "2026-11-29T05:45:31Z",
+        "attached_to": None, "channel": None, "connection": None, "video": None, "reported_ip": None,
+        "channels": None, "channel_count": None,
         "services": [
             {"port": 80, "protocol": "http", "transport": "tcp", "banner": "App-webs/"},
             {"port": 554, "protocol": "rtsp", "transport": "tcp", "banner": "Hikvision RTSP Server"},

@@ -123,7 +123,7 @@ def ftp_anonymous_flow(ip: str, port: int, budget: RequestBudget) -> CheckFlow:
     return [Finding(FTP_ANONYMOUS, "medium", f"FTP on port {port} accepts anonymous login", port, evidence)]
 
 
-def _locked_out(response) -> bool:
+def locked_out(response) -> bool:
     text = (response.reason + " " + response.body[:4096].decode("utf-8", "replace")).lower()
     return response.status == 423 or any(sign in text for sign in LOCKOUT_SIGNS)
 
@@ -144,7 +144,7 @@ def default_credentials_flow(ip: str, port: int, path: str, credentials: list[tu
     for attempt, (user, password) in enumerate(credentials[:MAX_LOGIN_ATTEMPTS], start=1):
         try:
             response = parse_response(reply)
-            if response.status != 401 or _locked_out(response):
+            if response.status != 401 or locked_out(response):
                 return []
             scheme, params = http_auth.parse_challenge(response.header("www-authenticate") or "")
             answer = http_auth.authorization(scheme, params, "GET", path, user, password, cnonce, attempt)

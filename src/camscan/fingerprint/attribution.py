@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from camscan.fingerprint.vendors import Catalogue
-from camscan.model import Evidence
+from camscan.model import Evidence, Identification
 
 EVIDENCE_SHOWN = 3
 VALUE_SHOWN = 60
@@ -81,3 +81,16 @@ def attribute(
         parts.append(f"{maker.name} is not Huawei, ZTE, Hytera, Hikvision, Dahua or one of their subsidiaries")
         covered = False
     return Attribution(covered, "; ".join(parts))
+
+
+BEHIND_COVERED_RECORDER = "behind a covered recorder"
+
+
+def behind_recorder(recorder: Identification) -> tuple[bool | None, str]:
+    """The s.889 status of a camera of unknown make that a recorder records: unknown, and when
+    the recorder is covered, a basis that says the camera is behind a covered recorder (never
+    "not covered": an analogue camera's make is invisible to the network)."""
+    if recorder.ndaa_889:
+        return None, (f"maker unknown (its recorder does not report it); {BEHIND_COVERED_RECORDER} "
+                      f"made by {recorder.manufacturer}: {recorder.ndaa_basis}")
+    return None, "maker unknown: its recorder does not report it"

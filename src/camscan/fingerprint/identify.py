@@ -15,6 +15,12 @@ from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observa
 
 OUI_WEIGHT = 0.6
 DEFAULT_TYPE_WEIGHT = 0.3
+# A recorder reports a channel's camera in the camera's own words (ISAPI sourceInputPortDescriptor
+# model/firmwareVersion, Dahua RemoteDevice Vendor/DeviceType/Version): they are read with the
+# rules of the ONVIF device information fields that carry the same facts.
+READ_AS = {"channel.manufacturer": "onvif.manufacturer", "channel.model": "onvif.model",
+           "channel.firmware": "onvif.firmware"}
+MAC_FIELDS = ("mac.address", "channel.mac")
 
 
 def noisy_or(weights: Iterable[float]) -> float:
@@ -45,6 +51,7 @@ class Identifier:
     def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
         """Every rule that matches a value of a field, with what each says."""
         found = []
+        field = READ_AS.get(field, field)
         prefilter = self._prefilters.get(field)
         for position in prefilter.candidates(value) if prefilter else ():
             rule = self._rules[field][position]
@@ -58,7 +65,7 @@ class Identifier:
         observations = list(observations)
         collected: dict[tuple[str, str, str], Evidence] = {}
         for seen in observations:
-            if seen.field == "mac.address":
+            if seen.field in MAC_FIELDS:
                 self._oui_evidence(seen, collected)
                 continue
             own = list(self._rule_evidence(seen))

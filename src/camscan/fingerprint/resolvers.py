@@ -37,6 +37,7 @@ VIDEO_TRACK_WEIGHT = 0.5  # an RTSP session description with a video stream
 # and issuer's O= attribute (RFC 4514).
 NAME_FIELDS = frozenset({
     "onvif.manufacturer", "wsd.scope.manufacturer", "wsd.scope.name", "upnp.manufacturer", "dhip.vendor",
+    "channel.manufacturer",  # what a recorder reports of the camera on a channel (ISAPI, Dahua RemoteDevice)
 })
 CERTIFICATE_FIELDS = frozenset({"tls.subject", "tls.issuer"})
 # mDNS TXT keys that carry a maker (Bonjour Printing Specification 1.2.1 usb_MFG; DNS-SD
@@ -50,13 +51,13 @@ TEXT_FIELDS = frozenset({
     "ssdp.server", "mdns.instance", "mdns.txt", "dhcp.vendor_class", "dhcp.host_name",
     "nmap.product", "nmap.cpe", "sadp.description", "sadp.device_type", "dhip.device_type",
     "dhip.device_class", "dhip.machine_name", "onvif.model", "onvif.hardware_id",
-    "wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension", "tls.san",
+    "wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension", "tls.san", "channel.model",
     *NAME_FIELDS, *CERTIFICATE_FIELDS,
 })
 BODY_FIELDS = frozenset({"http.body"})
 # Discovery and streaming fields: a device answering them serves video, so a short or
 # common-word brand name there needs no further context.
-VIDEO_FIELDS_PREFIXES = ("onvif.", "wsd.", "rtsp.", "sdp.", "sadp.", "dhip.")
+VIDEO_FIELDS_PREFIXES = ("onvif.", "wsd.", "rtsp.", "sdp.", "sadp.", "dhip.", "channel.")
 # The patterns below and those of kinds.yaml read lowercased text: case-insensitive matching
 # costs several times more.
 VIDEO_CONTEXT = re.compile(

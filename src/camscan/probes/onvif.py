@@ -18,9 +18,8 @@ from urllib.parse import urlsplit
 
 from camscan.credentials import Account
 from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, ProtocolError, http, onvif
+from camscan.protocols import Exchange, Flow, http, onvif
 from camscan.probes.flows import host_header_for
-from camscan.protocols.message import parse_response
 
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
 
@@ -60,84 +59,100 @@ def preload_message_layer() -> None:
     asyncio.run(OnvifMessages().load())
 
 
+DEVICE_SERVICE = "devicemgmt"
+MEDIA_SERVICE = "media"  # onvif-zeep-async's name of the Media (ver10/media/wsdl) service
+
+
 class OnvifMessages:
-    """The device service's zeep clients, anonymous and one per account, each loaded once per scan."""
+    """zeep clients of the ONVIF services camscan asks (the device service; the media service for a
+    recorder's channels), anonymous and one per account, each loaded once per scan."""
 
     def __init__(self) -> None:
-        self._services: dict[int | None, object] = {}  # by id() of the account; None: anonymous
-        self._binding_name = ""
+        # by (service, id() of the account); None: anonymous
+        self._services: dict[tuple[str, int | None], object] = {}
+        self._binding_names: dict[str, str] = {}
         self._loading = asyncio.Lock()
-        self._proxies: dict[int | None, object] = {}  # keyed as _services
-        self._anonymous_bodies: dict[str, tuple[bytes, str]] = {}
+        self._proxies: dict[tuple[str, int | None], object] = {}  # keyed as _services
+        self._anonymous_bodies: dict[tuple[str, str], tuple[bytes, str]] = {}
 
-    async def load(self, account: Account | None = None) -> None:
-        """Read the WSDL for ``account`` (None: anonymous) once, however many devices ask at the same moment."""
-        key = id(account) if account else None
+    @staticmethod
+    def _key(account: Account | None, service: str) -> tuple[str, int | None]:
+        return service, id(account) if account else None
+
+    async def load(self, account: Account | None = None, service: str = DEVICE_SERVICE) -> None:
+        """Read the WSDL of ``service`` for ``account`` (None: anonymous) once, however many devices
+        ask at the same moment."""
+        key = self._key(account, service)
         async with self._loading:
             if key in self._services:
                 return
             onvif_package, ONVIFService, SERVICES = import_message_layer()
-            device = SERVICES["devicemgmt"]
-            self._binding_name = "{%s}%s" % (device["ns"], device["binding"])
-            service = ONVIFService(
+            definition = SERVICES[service]
+            self._binding_names[service] = "{%s}%s" % (definition["ns"], definition["binding"])
+            loaded = ONVIFService(
                 PLACEHOLDER_XADDR,
                 account.username if account else None,
                 account.password if account else None,
-                str(Path(onvif_package.__file__).parent / "wsdl" / device["wsdl"]),
+                str(Path(onvif_package.__file__).parent / "wsdl" / definition["wsdl"]),
                 encrypt=True,
                 no_cache=True,
-                binding_name=self._binding_name,
+                binding_name=self._binding_names[service],
             )
-            await service.setup()
+            await loaded.setup()
             # Only zeep's message building is used: the library's own HTTP session never sends.
-            await service.close()
-            self._services[key] = service
+            await loaded.close()
+            self._services[key] = loaded
 
-    def _service(self, account: Account | None):
-        return self._services[id(account) if account else None]
+    def _service(self, account: Account | None, service: str):
+        return self._services[self._key(account, service)]
 
-    def _client(self, account: Account | None):
-        service = self._service(account)
-        return service.zeep_client if account else service.zeep_client_authless
+    def _client(self, account: Account | None, service: str):
+        loaded = self._service(account, service)
+        return loaded.zeep_client if account else loaded.zeep_client_authless
 
-    def _proxy(self, account: Account | None):
-        """zeep's service proxy for the device binding (its address is never used: zeep never sends)."""
-        key = id(account) if account else None
+    def _proxy(self, account: Account | None, service: str):
+        """zeep's service proxy for the binding (its address is never used: zeep never sends)."""
+        key = self._key(account, service)
         proxy = self._proxies.get(key)
         if proxy is None:
-            proxy = self._proxies[key] = self._client(account).create_service(self._binding_name, PLACEHOLDER_XADDR)
+            proxy = self._proxies[key] = self._client(account, service).create_service(
+                self._binding_names[service], PLACEHOLDER_XADDR)
         return proxy
 
-    def _envelope(self, operation: str, account: Account | None) -> tuple[bytes, str]:
+    def _envelope(self, operation: str, account: Account | None, service: str) -> tuple[bytes, str]:
         """The SOAP envelope of one operation and its content type (the signed one is new each time)."""
         from lxml import etree
 
-        envelope = self._client(account).create_message(self._proxy(account), operation)
+        client = self._client(account, service)
+        envelope = client.create_message(self._proxy(account, service), operation)
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
         # The SOAP 1.2 media type carries the operation's action (RFC 3902 section 3).
-        soap_action = self._device_binding().get(operation).soapaction
+        soap_action = client.wsdl.bindings[self._binding_names[service]].get(operation).soapaction
         return body, f'application/soap+xml; charset=utf-8; action="{soap_action}"'
 
     def _device_binding(self):
-        return self._client(None).wsdl.bindings[self._binding_name]
+        return self._client(None, DEVICE_SERVICE).wsdl.bindings[self._binding_names[DEVICE_SERVICE]]
 
-    def request(self, host_header: str, path: str, operation: str, account: Account | None) -> bytes:
-        """The HTTP POST of one device-service operation (signed with ``account`` when one is given)."""
+    def request(self, host_header: str, path: str, operation: str, account: Account | None,
+                service: str = DEVICE_SERVICE) -> bytes:
+        """The HTTP POST of one operation of ``service`` (signed with ``account``'s WS-Security
+        UsernameToken when one is given)."""
         if account:
-            body, content_type = self._envelope(operation, account)
+            body, content_type = self._envelope(operation, account, service)
         else:  # the same bytes for every device: built once
-            if operation not in self._anonymous_bodies:
-                self._anonymous_bodies[operation] = self._envelope(operation, None)
-            body, content_type = self._anonymous_bodies[operation]
+            if (service, operation) not in self._anonymous_bodies:
+                self._anonymous_bodies[(service, operation)] = self._envelope(operation, None, service)
+            body, content_type = self._anonymous_bodies[(service, operation)]
         return http.build_post(host_header, path, body, content_type)
 
     def reply(self, operation: str, account: Account | None, status: int, content: bytes, content_type: str) -> dict:
-        """The operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
-        client = self._client(account)
+        """A device-service operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
+        client = self._client(account, DEVICE_SERVICE)
         binding = self._device_binding()
         response = SimpleNamespace(status_code=status, content=content, headers={"Content-Type": content_type},
                                    encoding="utf-8")
-        return self._service(account).to_dict(binding.process_reply(client, binding.get(operation), response)) or {}
+        return self._service(account, DEVICE_SERVICE).to_dict(
+            binding.process_reply(client, binding.get(operation), response)) or {}
 
 
 def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, account: Account | None = None,
@@ -159,11 +174,8 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
         request = messages.request(host_header, path, operation, signer)
         reply = yield Exchange(request, http.response_complete, max_bytes=onvif.MAX_REPLY_BYTES,
                                credentials=http.credential_spans(request) if signer else ())
-        try:
-            response = parse_response(reply)
-        except ProtocolError:
-            return None
-        if response.protocol != "HTTP":
+        response = http.http_reply(reply)
+        if response is None:
             return None
         try:
             return messages.reply(operation, signer, response.status, response.body,

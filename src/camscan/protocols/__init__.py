@@ -65,12 +65,20 @@ class Exchange:
     ``credentials`` are the ``(start, end)`` byte spans of ``payload`` that carry an account
     (see :func:`camscan.protocols.http.credential_spans`): the transport sends such an
     exchange on a connection of its own and keeps those bytes out of a recording.
+    ``secret_reply`` says the reply carries secrets of its own (a recorder's logins to its
+    cameras): the exchange gets a connection of its own too, and its reply stays out of a recording.
     """
 
     payload: bytes
     is_complete: Completion
     max_bytes: int = 65536
     credentials: tuple[tuple[int, int], ...] = ()
+    secret_reply: bool = False
+
+    @property
+    def concealed(self) -> bool:
+        """Whether any of this exchange is kept out of a recording (so it travels alone)."""
+        return bool(self.credentials) or self.secret_reply
 
     def __post_init__(self) -> None:
         if not isinstance(self.is_complete, Completion):

@@ -25,8 +25,8 @@ _LINK_TAG = re.compile(rb"<link\b([^>]{0,1000})>", re.IGNORECASE)
 _ATTRIBUTE = re.compile(rb"""([\w-]+)\s*=\s*(?:"([^"]*)"|'([^']*)'|([^\s"'>]+))""")
 
 __all__ = [
-    "build_get", "credential_spans", "parse_response", "response_complete", "observations", "same_host_redirect",
-    "icon_path", "favicon_observations",
+    "build_get", "credential_spans", "http_reply", "parse_response", "response_complete", "observations",
+    "same_host_redirect", "icon_path", "favicon_observations",
 ]
 
 
@@ -65,6 +65,16 @@ def credential_spans(request: bytes) -> tuple[tuple[int, int], ...]:
 
 
 response_complete = Completion(MessageReader)
+
+
+def http_reply(reply: bytes) -> Response | None:
+    """The HTTP response in a conversation's ``reply`` bytes; None when they hold none (nothing
+    came, unreadable bytes, or another protocol answered)."""
+    try:
+        response = parse_response(reply)
+    except ProtocolError:
+        return None
+    return response if response.protocol == "HTTP" else None
 
 
 def html_title(body: bytes) -> str | None:

@@ -245,3 +245,35 @@ def profile_tokens(body: bytes) -> list[str]:
 def stream_uri(body: bytes) -> str | None:
     """The stream URI from a GetStreamUri response."""
     return _first_text(body, "ONVIF GetStreamUri reply", "MediaUri", "Uri")
+
+
+def video_source_tokens(body: bytes) -> list[str]:
+    """The tokens of the video sources (physical inputs) in a GetVideoSources response
+    (ONVIF Media WSDL ver10/media/wsdl: ``<trt:VideoSources token="...">``), in order."""
+    root = _parse(body, "ONVIF GetVideoSources reply")
+    return list(dict.fromkeys(node.get("token", "") for node in root.iter("VideoSources") if node.get("token")))
+
+
+def profile_source_tokens(body: bytes) -> list[str]:
+    """The video sources the media profiles of a GetProfiles response draw on
+    (``Profiles/VideoSourceConfiguration/SourceToken``), each once, in order."""
+    root = _parse(body, "ONVIF GetProfiles reply")
+    tokens = []
+    for profile in root.iter("Profiles"):
+        for configuration in profile.iter("VideoSourceConfiguration"):
+            tokens += [node.text.strip() for node in configuration.iter("SourceToken")
+                       if node.text and node.text.strip()]
+    return list(dict.fromkeys(tokens))
+
+
+def refused(status: int, body: bytes) -> bool:
+    """Whether an ONVIF reply refuses the request for want of credentials: HTTP 401, or the SOAP
+    fault ter:NotAuthorized (ONVIF Core s5.11.2.1), which devices send with 400, 401 or 500."""
+    if status == 401:
+        return True
+    if status not in (400, 500):
+        return False
+    try:
+        return "NotAuthorized" in (fault_reason(body) or "")
+    except ProtocolError:
+        return False

@@ -4,8 +4,9 @@ Inline CSS and an inline SVG chart; no script, no external fetch (a Content-Secu
 forbids any), every stored value escaped: a database may come from a merge of someone else's
 file, so numbers are escaped as well as text (a policy cannot stop a <meta http-equiv=refresh>;
 only escaping does). Sections: scope and scan parameters, totals by
-vendor, type and site, the NDAA s.889 covered devices with their evidence, cameras whose
-maker is unknown, findings, changes since the previous scan, and the full inventory.
+vendor, type and site, cameras behind recorders (per recorder, from its channel inventory),
+the NDAA s.889 covered devices with their evidence, cameras whose maker is unknown, findings,
+changes since the previous scan, and the full inventory.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from camscan import __version__
+from camscan.model import RECORDER_DEVICE_TYPES
 from camscan.store import ANY_SITE, Store
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -133,6 +135,62 @@ def _evidence_list(device: dict) -> Html | str:
     return Html(f'<ul class="evidence">{items}</ul>') if items else "none kept"
 
 
+def _where(device: dict) -> str:
+    """A device's address, or for a camera behind a recorder which channel of which recorder it is."""
+    if device["ip"] or not device.get("attached_to"):
+        return device["ip"] or ""
+    return f"channel {device['channel']} of {device['attached_to']}"
+
+
+def _plural(count: int, one: str, many: str) -> str:
+    return f"{count} {one if count == 1 else many}"
+
+
+def _recorders(devices: list[dict]) -> str:
+    """Cameras per recorder, from each recorder's channel inventory, and the totals sentence."""
+    recorders = [d for d in devices if d["attached_to"] is None and d["device_type"] in RECORDER_DEVICE_TYPES]
+    if not recorders:
+        return '<p class="note">No recorder (NVR, DVR or video encoder) was found.</p>'
+    behind: dict[str, list[dict]] = {}
+    for device in devices:
+        if device["attached_to"]:
+            behind.setdefault(device["attached_to"], []).append(device)
+    channels = [channel for members in behind.values() for channel in members]
+    with_video = sum(1 for channel in channels if channel["video"] == "present")
+    refused = [d for d in recorders if d["channels"] == "credentials-needed"]
+    sentence = (f"{_plural(len(recorders), 'recorder', 'recorders')}, "
+                f"{_plural(len(channels), 'camera', 'cameras')} behind them, {with_video} with video")
+    rows = []
+    for recorder in recorders:
+        members = behind.get(recorder["ip"], [])
+        status = {"enumerated": "enumerated", "credentials-needed": "channels unknown: credentials needed"}.get(
+            recorder["channels"], "not asked")
+        connections = Counter(channel["connection"] for channel in members)
+        rows.append([recorder["ip"], recorder["vendor"], recorder["model"], recorder["device_type"],
+                     _badge(recorder["ndaa_889"]), status, len(members),
+                     sum(1 for channel in members if channel["video"] == "present"),
+                     ", ".join(f"{count} {kind}" for kind, count in sorted(connections.items())),
+                     sum(1 for channel in members if channel["ndaa_889"]),
+                     sum(1 for channel in members if channel["ndaa_889"] is None
+                         and "behind a covered recorder" in (channel["ndaa_basis"] or ""))])
+    channel_rows = [[channel["attached_to"], channel["channel"], channel["connection"], channel["video"],
+                     channel["reported_ip"], channel["ip"], channel["vendor"], channel["model"], channel["firmware"],
+                     _badge(channel["ndaa_889"]), channel["ndaa_basis"]] for channel in channels]
+    return (f'<p id="recorders-sentence"><b>{_e(sentence)}</b>.'
+            + (f" {_plural(len(refused), 'recorder', 'recorders')} refused every request: channels unknown, "
+               "credentials needed." if refused else "")
+            + "</p>"
+            '<p class="note">A recorder knows its cameras: analogue ones on its coax inputs and IP ones on its own '
+            "PoE network never show up in a network scan. camscan asked each recorder for its channels; a camera "
+            "of unknown make behind a covered recorder is reported as such, never as not covered.</p>"
+            + _table(["recorder", "brand", "model", "type", "NDAA s.889", "channels", "cameras", "with video",
+                      "connections", "covered cameras", "unknown make behind a covered recorder"], rows,
+                     "recorders-table")
+            + ("<h3>Channels</h3>" + _table(["recorder", "channel", "connection", "video", "reported address",
+                                             "swept as", "brand", "model", "firmware", "NDAA s.889", "basis"],
+                                            channel_rows, "channels-table") if channel_rows else ""))
+
+
 def _scope(scans: list[dict]) -> str:
     rows = []
     for scan in scans:
@@ -168,7 +226,7 @@ def _changes(changes: list[dict]) -> str:
                                      for name, change in item["changes"].items())
                 else:
                     what = " ".join(filter(None, [item["vendor"], item["model"], item["firmware"]]))
-                rows.append([kind, item["ip"], item["mac"], what])
+                rows.append([kind, _where(item), item["mac"], what])
         summary = ", ".join(f"{len(diff[kind])} {kind}" for kind in ("new", "gone", "moved", "changed"))
         parts.append(f"<p>{summary}.</p>")
         if rows:
@@ -192,17 +250,17 @@ def render_html(data: dict) -> str:
         )
     )
     covered_rows = [
-        [d["ip"], d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
+        [_where(d), d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
          d["ndaa_basis"], _evidence_list(d)]
         for d in covered
     ]
-    unknown_rows = [[d["ip"], d["mac"], d["site"], d["device_type"],
+    unknown_rows = [[_where(d), d["mac"], d["site"], d["device_type"],
                      ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])] for d in unknown]
     findings = data["findings"]
     finding_rows = [[f["severity"], f["check"], f["ip"], f["port"], f["vendor"], f["detail"], f["last_seen"],
                      "open" if f["status"] == "open" else f"resolved (scan {f['resolved_in_scan']})"] for f in findings]
     inventory_rows = [
-        [d["ip"], d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
+        [_where(d), d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
          _badge(d["ndaa_889"]), f"{d['confidence']:.2f}",
          ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])]
         for d in devices
@@ -219,6 +277,7 @@ def render_html(data: dict) -> str:
         f'{_totals(devices, "vendor", "brand", "totals-vendor")}<h3>By device type</h3>'
         f'{_totals(devices, "device_type", "type", "totals-type")}<h3>By site</h3>'
         f'{_totals(devices, "site", "site", "totals-site")}</section>',
+        f'<section id="recorders"><h2>Cameras behind recorders</h2>{_recorders(devices)}</section>',
         f'<section id="covered"><h2>Devices made by NDAA s.889 covered companies ({len(covered)})</h2>'
         + (_table(["ip", "mac", "site", "brand", "maker", "model", "firmware", "type", "basis", "evidence"],
                   covered_rows, "covered-table") if covered else '<p class="note">None found.</p>')

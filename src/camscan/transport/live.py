@@ -90,11 +90,12 @@ class LiveTransport:
 
     def __init__(
         self, scope: Scope, rate: float, concurrency: int, timeout: float, keylog: str | Path | None = None,
-        conceal: Callable[[int, str, int, tuple[tuple[int, int], ...]], None] | None = None,
+        conceal: Callable[[int, str, int, tuple[tuple[int, int], ...], bool], None] | None = None,
     ) -> None:
-        """``conceal(local port, peer, peer port, spans)`` is told, before a connection that
-        carries credentials opens, which bytes of its stream to keep out of a recording; such a
-        connection's TLS keys are then not logged either."""
+        """``conceal(local port, peer, peer port, spans, reply)`` is told, before a connection that
+        carries credentials (or a reply with secrets) opens, which bytes of its stream to keep out
+        of a recording, and whether the peer's reply too; such a connection's TLS keys are then
+        not logged either."""
         self.scope = scope
         self.pacer = Pacer(rate)
         self.timeout = timeout
@@ -140,21 +141,21 @@ class LiveTransport:
                 exchange = next(flow)
                 while True:
                     reply = b""
-                    if exchange.credentials and writer is not None:
+                    if exchange.concealed and writer is not None:
                         # Credentials travel on a connection of their own (see _open).
                         writer.transport.abort()
                         writer = None
                     # A reused connection the peer has quietly closed gets one fresh retry.
                     for fresh in (writer is None, True):
                         if writer is None:
-                            opened = await self._open(ip, port, tls, exchange.credentials)
+                            opened = await self._open(ip, port, tls, exchange)
                             if opened is None:
                                 break
                             reader, writer = opened
                             connected = True
                             certificate = certificate or self._peer_certificate(writer)
                         reply, closed = await self._exchange(reader, writer, exchange)
-                        if closed or exchange.credentials:
+                        if closed or exchange.concealed:
                             writer.transport.abort()
                             writer = None
                         if reply or fresh:
@@ -169,12 +170,12 @@ class LiveTransport:
                 if writer is not None:
                     writer.transport.abort()
 
-    async def _open(self, ip: str, port: int, tls: bool, credentials: tuple[tuple[int, int], ...] = ()):
-        """A connection to ip:port. One that will carry ``credentials`` (their spans in its first
-        request) is, while recording without them, bound first so that the recorder knows its
-        local port before its first frame, and its TLS keys stay out of the key log."""
+    async def _open(self, ip: str, port: int, tls: bool, exchange: Exchange | None = None):
+        """A connection to ip:port. One for a concealed ``exchange`` (credentials in its first
+        request, or secrets in its reply) is, while recording without them, bound first so that
+        the recorder knows its local port before its first frame, and its TLS keys stay out of the key log."""
         await self.pacer.wait()
-        if not (credentials and self._conceal):
+        if not (exchange is not None and exchange.concealed and self._conceal):
             try:
                 return await asyncio.wait_for(
                     asyncio.open_connection(ip, port, ssl=self._tls if tls else None), self.timeout
@@ -187,7 +188,7 @@ class LiveTransport:
             sock.setblocking(False)
             sock.bind(("::" if family == socket.AF_INET6 else "0.0.0.0", 0))
             if not tls:
-                self._conceal(sock.getsockname()[1], ip, port, credentials)
+                self._conceal(sock.getsockname()[1], ip, port, exchange.credentials, exchange.secret_reply)
             await asyncio.wait_for(asyncio.get_running_loop().sock_connect(sock, (ip, port)), self.timeout)
             return await asyncio.wait_for(asyncio.open_connection(
                 sock=sock, ssl=self._tls_unlogged if tls else None, server_hostname=ip if tls else None), self.timeout)

@@ -80,15 +80,18 @@ CONCEALED = ord("X")
 
 
 class ConcealedConnection:
-    """The spans of one client stream (offsets from its first byte) that must not be recorded."""
+    """The spans of one client stream (offsets from its first byte) that must not be recorded,
+    and whether the server's reply must not be either (``reply``: all of it)."""
 
-    def __init__(self, spans: tuple[tuple[int, int], ...]) -> None:
+    def __init__(self, spans: tuple[tuple[int, int], ...], reply: bool = False) -> None:
         self.spans = spans
+        self.reply = reply
         self.initial_sequence: int | None = None  # learnt from the connection's SYN
 
 
 def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], ConcealedConnection]) -> bytes:
-    """``frame`` with the concealed spans of its TCP stream overwritten by ``X``.
+    """``frame`` with the concealed spans of its TCP stream overwritten by ``X``, and every
+    payload byte of a server's reply that is concealed whole.
 
     ``connections`` are keyed by (client port, server address packed, server port). A payload
     frame of such a connection seen before its SYN is blanked whole: better too much than a secret.
@@ -99,9 +102,11 @@ def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], 
         ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
     if ethertype == ETHERTYPE_IPV4 and len(frame) >= ip + 20 and frame[ip + 9] == IP_PROTOCOL_TCP:
         tcp = ip + (frame[ip] & 0x0F) * 4
-        end, server = ip + int.from_bytes(frame[ip + 2:ip + 4], "big"), frame[ip + 16:ip + 20]
+        end = ip + int.from_bytes(frame[ip + 2:ip + 4], "big")
+        source, server = frame[ip + 12:ip + 16], frame[ip + 16:ip + 20]
     elif ethertype == ETHERTYPE_IPV6 and len(frame) >= ip + 40 and frame[ip + 6] == IP_PROTOCOL_TCP:
-        tcp, end, server = ip + 40, ip + 40 + int.from_bytes(frame[ip + 4:ip + 6], "big"), frame[ip + 24:ip + 40]
+        tcp, end = ip + 40, ip + 40 + int.from_bytes(frame[ip + 4:ip + 6], "big")
+        source, server = frame[ip + 8:ip + 24], frame[ip + 24:ip + 40]
     else:
         return frame
     if len(frame) < tcp + 20:
@@ -109,7 +114,11 @@ def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], 
     client_port, server_port, sequence = struct.unpack_from("!HHI", frame, tcp)
     connection = connections.get((client_port, server, server_port))
     if connection is None:
-        return frame
+        replying = connections.get((server_port, source, client_port))  # a server's frame: ports reversed
+        if replying is None or not replying.reply:
+            return frame
+        start, end = tcp + (frame[tcp + 12] >> 4) * 4, min(end, len(frame))
+        return frame[:start] + bytes([CONCEALED]) * max(0, end - start) + frame[end:]
     flags = frame[tcp + 13]
     if flags & TCP_SYN and not flags & TCP_ACK:
         connection.initial_sequence = sequence
@@ -235,12 +244,13 @@ class Recorder:
         self._stopped_at = float("inf")
         self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
 
-    def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...]) -> None:
-        """Keep ``spans`` of the stream the client port will send to server:port out of the file
-        (called before the connection opens)."""
+    def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...],
+                reply: bool = False) -> None:
+        """Keep ``spans`` of the stream the client port will send to server:port out of the file,
+        and with ``reply`` all the server sends back (called before the connection opens)."""
         with self._lock:
             key = (client_port, ipaddress.ip_address(server).packed, server_port)
-            self._concealed[key] = ConcealedConnection(spans)
+            self._concealed[key] = ConcealedConnection(spans, reply)
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""

@@ -1,0 +1,14 @@
+"""Channel inventory: after a recorder (NVR, DVR, video encoder) is identified, ask it which
+cameras it records, since a network scan never sees analogue cameras on its coax inputs
+nor IP cameras on the private network behind its PoE ports.
+
+The recorder's own API is asked (Hikvision ISAPI, the Dahua HTTP API, else ONVIF media),
+anonymously first and then with the credentials file's account for it, within
+MAX_REQUESTS_PER_RECORDER requests. The camera addresses a recorder reports are recorded,
+never contacted.
+"""
+
+from __future__ import annotations
+
+# The bound the README promises: requests a channel inventory sends to one recorder, in all.
+MAX_REQUESTS_PER_RECORDER = 16

@@ -1,0 +1,257 @@
+"""The conversations of a channel inventory, as sans-IO flows that return a :class:`ChannelInventory`.
+
+Every request goes through one :class:`RecorderSession`: anonymous first; when refused, and
+only when the credentials file has an account for this recorder, again with the account: HTTP
+Digest (RFC 7616; Basic when that is all the recorder offers) for ISAPI and the Dahua API, a
+WS-Security UsernameToken (ONVIF Core s5.12, built by onvif-zeep-async) for ONVIF, on a
+connection of its own whose credentials the transport keeps out of a recording. An account
+refused is never tried again, and a lockout sign (423, "locked", "too many") stops every
+request to the recorder.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Generator
+from urllib.parse import urlsplit
+
+from camscan.checks.flows import RequestBudget, locked_out
+from camscan.credentials import Account
+from camscan.model import Channel, ChannelInventory
+from camscan.probes.flows import host_header_for
+from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages
+from camscan.protocols import Exchange, ProtocolError, dahua_http, http, http_auth, isapi, onvif
+from camscan.protocols.message import Response
+
+InventoryFlow = Generator[Exchange, bytes, ChannelInventory]
+REFUSALS = (401, 403)
+# A lockout sign counts only on a refusal: a channel list may well name a camera "Locked gate".
+LOCKOUT_STATUSES = (*REFUSALS, 423)
+
+
+class RecorderSession:
+    """Requests to one recorder's web or ONVIF port, sharing its budget, its account and what it refused."""
+
+    def __init__(self, ip: str, port: int, tls: bool, account: Account | None, cnonce: str,
+                 budget: RequestBudget, on_offer: Callable[[], None] = lambda: None,
+                 messages: OnvifMessages | None = None) -> None:
+        self.host = host_header_for(ip, port, 443 if tls else 80)
+        self.account = account
+        self.cnonce = cnonce
+        self.budget = budget
+        self.on_offer = on_offer
+        self.messages = messages  # ONVIF's message layer, loaded for this account (ONVIF sessions only)
+        self.with_account = False  # the recorder refused anonymous requests: every next one carries the account
+        self.challenge: tuple[str, dict[str, str]] = ("", {})  # the HTTP login the recorder asked for
+        self.count = 0  # Digest nonce count
+        self.stopped = False  # the account was refused, or the recorder showed a lockout sign
+        self.refused = False  # some request was refused (401/403), or stopped on a lockout sign
+        self.locked = False  # the recorder showed a lockout sign: nothing more is sent to it
+
+    def get(self, path: str, max_bytes: int, secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
+        """GET ``path``; the response, or None when nothing (more) may be asked or nothing readable came.
+        ``secret_reply``: the answer holds secrets, to be kept out of a recording."""
+        return (yield from self._ask("GET", path, lambda authorization: http.build_get(self.host, path, authorization),
+                                     max_bytes, secret_reply))
+
+    def soap(self, path: str, operation: str, service: str) -> Generator[Exchange, bytes, Response | None]:
+        """POST one ONVIF operation of ``service`` to ``path``: anonymously until refused (401 or
+        ter:NotAuthorized), then signed with the account's UsernameToken."""
+        if self.stopped:
+            return None
+        if not self.with_account:
+            response = yield from self._send(self.messages.request(self.host, path, operation, None, service),
+                                             onvif.MAX_SOAP_BYTES)
+            if response is None or not onvif.refused(response.status, response.body):
+                return response
+            self.refused = True
+            if self.account is None:
+                return response
+            self.with_account = True
+            self.on_offer()
+        request = self.messages.request(self.host, path, operation, self.account, service)
+        response = yield from self._send(request, onvif.MAX_SOAP_BYTES, http.credential_spans(request))
+        if response is not None and onvif.refused(response.status, response.body):
+            self.stopped = self.refused = True  # the account was refused: never offered again
+        return response
+
+    def _ask(self, method: str, path: str, build: Callable[[str | None], bytes], max_bytes: int,
+             secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
+        if self.stopped:
+            return None
+        if not self.with_account:
+            response = yield from self._send(build(None), max_bytes, secret_reply=secret_reply)
+            if response is None or response.status != 401:
+                return response
+            if self.account is None:
+                self.refused = True
+                return response
+            try:
+                self.challenge = http_auth.parse_challenge(response.header("www-authenticate") or "")
+            except ProtocolError:
+                self.refused = True
+                return response
+            self.with_account = True
+            self.on_offer()
+        for stale_retry in (False, True):
+            self.count += 1
+            try:
+                answer = http_auth.authorization(*self.challenge, method, path, self.account.username,
+                                                 self.account.password, self.cnonce, self.count)
+            except ProtocolError:
+                self.stopped = self.refused = True
+                return None
+            request = build(answer)
+            response = yield from self._send(request, max_bytes, http.credential_spans(request), secret_reply)
+            if response is None or response.status != 401:
+                return response
+            try:
+                scheme, params = http_auth.parse_challenge(response.header("www-authenticate") or "")
+            except ProtocolError:
+                scheme, params = "", {}
+            # RFC 7616 s3.3: stale=true means the nonce aged, not that the account is wrong: once more.
+            if stale_retry or params.get("stale", "").lower() != "true":
+                break
+            self.challenge = (scheme, params)
+        self.stopped = self.refused = True  # the account was refused: never offered again
+        return response
+
+    def _send(self, request: bytes, max_bytes: int, credentials: tuple[tuple[int, int], ...] = (),
+              secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
+        if self.stopped or not self.budget.take():
+            return None
+        reply = yield Exchange(request, http.response_complete, max_bytes=max_bytes, credentials=credentials,
+                               secret_reply=secret_reply)
+        response = http.http_reply(reply)
+        if response is None:
+            return None
+        if response.status in LOCKOUT_STATUSES and locked_out(response):
+            self.stopped = self.refused = self.locked = True
+            return None
+        if response.status in REFUSALS:
+            self.refused = True
+        return response
+
+
+def _body(response: Response | None) -> bytes | None:
+    return response.body if response is not None and response.status == 200 else None
+
+
+def _parsed(parse, response: Response | None):
+    """``parse(body)`` of a 200 answer; None for any other answer or an unreadable body."""
+    body = _body(response)
+    if body is None:
+        return None
+    try:
+        return parse(body)
+    except ProtocolError:
+        return None
+
+
+def _outcome(session: RecorderSession, api: str, lists: list[list[Channel] | None]) -> ChannelInventory:
+    """Enumerated when any channel list was read; else credentials-needed when the recorder
+    refused, else not-asked (the API is not there)."""
+    if any(found is not None for found in lists):
+        merged: dict[int, Channel] = {}
+        for found in lists:
+            for channel in found or ():
+                merged.setdefault(channel.number, channel)
+        return ChannelInventory("enumerated", tuple(merged[number] for number in sorted(merged)), api)
+    return ChannelInventory("credentials-needed" if session.refused else "not-asked", (), api)
+
+
+def _may_go_on(session: RecorderSession, first: Response | None) -> bool:
+    """Whether the answer to the first request leaves anything to ask: the API is there (200, or a
+    refusal the account got past) and the recorder neither locked up nor refused a login."""
+    return first is not None and first.status == 200 and not session.stopped
+
+
+def isapi_flow(session: RecorderSession) -> InventoryFlow:
+    """deviceInfo (is ISAPI there, may it be read), the IP channels and their online status,
+    then the analogue inputs. A recorder without analogue inputs answers 403 or 404 to the last."""
+    info = yield from session.get(isapi.DEVICE_INFO_PATH, isapi.MAX_REPLY_BYTES)
+    if not _may_go_on(session, info):
+        return _outcome(session, "isapi", [])
+    ip_channels = _parsed(isapi.parse_ip_channels, (yield from session.get(isapi.IP_CHANNELS_PATH,
+                                                                           isapi.MAX_REPLY_BYTES)))
+    if ip_channels:
+        online = _parsed(isapi.parse_ip_channel_status, (yield from session.get(isapi.IP_CHANNEL_STATUS_PATH,
+                                                                                isapi.MAX_REPLY_BYTES))) or {}
+        ip_channels = [channel if online.get(channel.number, True) else _with_video(channel, "offline")
+                       for channel in ip_channels]
+    analog = _parsed(isapi.parse_analog_channels, (yield from session.get(isapi.ANALOG_CHANNELS_PATH,
+                                                                          isapi.MAX_REPLY_BYTES)))
+    if analog and ip_channels and {c.number for c in analog} & {c.number for c in ip_channels}:
+        # A hybrid DVR numbers its IP channels (D1, D2 ...) after its analogue inputs: D1 streams
+        # as channel inputs + 1 (e.g. /Streaming/Channels/1701 on a 16-input DVR).
+        inputs = max(channel.number for channel in analog)
+        ip_channels = [Channel(**{**channel.__dict__, "number": inputs + channel.number}) for channel in ip_channels]
+    return _outcome(session, "isapi", [ip_channels, analog])
+
+
+def _with_video(channel: Channel, video: str) -> Channel:
+    return Channel(**{**channel.__dict__, "video": video})
+
+
+def dahua_flow(session: RecorderSession, analog_inputs: bool) -> InventoryFlow:
+    """getSystemInfo (is the API there, may it be read), RemoteDevice (IP channels), the
+    number of video inputs (analogue channels, when ``analog_inputs``: a DVR or encoder),
+    ChannelTitle (names) and VideoLoss (channels without signal)."""
+    limit = dahua_http.MAX_REPLY_BYTES
+    info = yield from session.get(dahua_http.SYSTEM_INFO_PATH, limit)
+    if not _may_go_on(session, info):
+        return _outcome(session, "dahua-http", [])
+    # The table holds the recorder's own login to each camera (UserName, Password): never recorded.
+    remote = _body((yield from session.get(dahua_http.REMOTE_DEVICES_PATH, limit, secret_reply=True)))
+    ip_channels = dahua_http.parse_remote_devices(remote) if remote is not None else None
+    analog: list[Channel] | None = None
+    if analog_inputs:
+        count = _body((yield from session.get(dahua_http.VIDEO_INPUTS_PATH, limit)))
+        inputs = dahua_http.parse_video_input_count(count) if count is not None else None
+        if inputs is not None:
+            taken = {channel.number for channel in ip_channels or ()}
+            analog = [Channel(number, "analog", "present") for number in range(1, inputs + 1) if number not in taken]
+    if ip_channels is None and analog is None:
+        return _outcome(session, "dahua-http", [])
+    titles_body = _body((yield from session.get(dahua_http.CHANNEL_TITLES_PATH, limit)))
+    titles = dahua_http.parse_channel_titles(titles_body) if titles_body is not None else {}
+    loss_body = _body((yield from session.get(dahua_http.VIDEO_LOSS_PATH, limit)))
+    lost = dahua_http.parse_video_loss(loss_body) if loss_body is not None else set()
+
+    def finished(channel: Channel) -> Channel:
+        video = channel.video
+        if channel.number in lost:
+            video = "no-video" if channel.connection == "analog" else "offline"
+        return Channel(**{**channel.__dict__, "video": video, "name": channel.name or titles.get(channel.number)})
+
+    return _outcome(session, "dahua-http", [[finished(channel) for channel in found] if found is not None else None
+                                            for found in (ip_channels, analog)])
+
+
+def onvif_flow(session: RecorderSession, ip: str, port: int, tls: bool) -> InventoryFlow:
+    """GetCapabilities (where the media service is), then its GetVideoSources and GetProfiles:
+    each video source is one channel (ONVIF Media WSDL ver10/media/wsdl). ONVIF says nothing of
+    how a source's camera is connected (coax, the recorder's PoE ports or the LAN), so a
+    channel's connection stays unknown rather than guessed from the recorder's type. A media
+    address on another host or port is not followed."""
+    reply = yield from session.soap(onvif.DEVICE_SERVICE_PATH, "GetCapabilities", DEVICE_SERVICE)
+    xaddr = _parsed(onvif.media_xaddr, reply)
+    if not xaddr:
+        return _outcome(session, "onvif", [])
+    try:
+        target = urlsplit(xaddr)
+        same_place = target.hostname == ip and (target.port or (443 if target.scheme == "https" else 80)) == port
+    except ValueError:
+        same_place = False
+    if not same_place:
+        return _outcome(session, "onvif", [])
+    media_path = target.path or "/"
+    sources = _parsed(onvif.video_source_tokens,
+                      (yield from session.soap(media_path, "GetVideoSources", MEDIA_SERVICE)))
+    if sources is None:
+        return _outcome(session, "onvif", [])
+    profiled = _parsed(onvif.profile_source_tokens,
+                       (yield from session.soap(media_path, "GetProfiles", MEDIA_SERVICE))) or []
+    tokens = list(dict.fromkeys(sources + [token for token in profiled if token not in sources]))
+    # ONVIF Media 1 reports no signal state: a source the device lists counts as having video.
+    return _outcome(session, "onvif", [[Channel(number, None, "present", name=token)
+                                        for number, token in enumerate(tokens, start=1)]])

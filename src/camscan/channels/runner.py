@@ -1,0 +1,130 @@
+"""Ask one identified recorder for its channels, and make each channel a device of its own."""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+import time
+from collections.abc import Callable
+
+from camscan.channels import MAX_REQUESTS_PER_RECORDER
+from camscan.channels.flows import RecorderSession, dahua_flow, isapi_flow, onvif_flow
+from camscan.checks.flows import RequestBudget
+from camscan.credentials import Credentials
+from camscan.fingerprint.attribution import behind_recorder
+from camscan.fingerprint.identify import Identifier
+from camscan.model import RECORDER_DEVICE_TYPES, Channel, ChannelInventory, Device, Identification, Observation
+from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, xaddr_target
+
+# The maker whose own API a recorder speaks (its OEM brands too): Hikvision ISAPI, Dahua's HTTP API.
+MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
+# Observation fields of what a recorder reports about a channel's camera; the identifier reads
+# them with the rules of the fields a camera uses for the same facts (fingerprint.identify).
+CHANNEL_FIELDS = ("name", "manufacturer", "model", "firmware", "serial", "mac", "protocol")
+
+
+def wants_inventory(device: Device) -> bool:
+    """Whether a device is a recorder whose channels are worth asking for."""
+    return device.identification.device_type in RECORDER_DEVICE_TYPES
+
+
+def recorder_api(device: Device, maker_of: Callable[[str], str]) -> str:
+    """``isapi`` or ``dahua-http`` for a recorder of those makers or their OEMs, else ``onvif``."""
+    ident = device.identification
+    for key in (ident.manufacturer, ident.vendor):
+        if key and maker_of(key) in MAKER_APIS:
+            return MAKER_APIS[maker_of(key)]
+    return "onvif"
+
+
+def onvif_port(device: Device, web: tuple[int, bool]) -> tuple[int, bool]:
+    """The port (and whether TLS) of the device's own ONVIF address as WS-Discovery gave it, else ``web``."""
+    for seen in device.observations:
+        if seen.field != "wsd.xaddr":
+            continue
+        for xaddr in seen.value.split():
+            target = xaddr_target(xaddr)
+            if target and target[0] == device.ip:
+                return target[1], xaddr.startswith("https:")
+    return web
+
+
+async def inventory_channels(transport, device: Device, credentials: Credentials, maker_of: Callable[[str], str],
+                             messages: OnvifMessages) -> tuple[ChannelInventory, list[str]]:
+    """The recorder's channels through its maker's API on its first web port (then ONVIF, at the
+    recorder's own XAddr or that port, if that read nothing), all within MAX_REQUESTS_PER_RECORDER requests; notices
+    about cut-short conversations. ``transport`` applies the scope guard and the rate limit;
+    ``messages`` is the scan's ONVIF message layer."""
+    web = [service for service in device.services if service.protocol in ("http", "https")]
+    if not web:
+        return ChannelInventory("not-asked"), []
+    web_port = web[0].port, web[0].protocol == "https"
+    ident = device.identification
+    makers = [key for key in (ident.vendor, ident.manufacturer) if key]
+    budget = RequestBudget(MAX_REQUESTS_PER_RECORDER)
+    notices: list[str] = []
+    api = recorder_api(device, maker_of)
+    attempts = [api] if api == "onvif" else [api, "onvif"]
+    inventory = ChannelInventory("not-asked")
+    for attempt in attempts:
+        service = "onvif" if attempt == "onvif" else "http"
+        account = credentials.account_for(service, device.ip, makers)
+        port, tls = onvif_port(device, web_port) if attempt == "onvif" else web_port
+        if attempt == "onvif":
+            for signer in dict.fromkeys((None, account)):
+                for service_name in (DEVICE_SERVICE, MEDIA_SERVICE):
+                    await messages.load(signer, service_name)
+        session = RecorderSession(device.ip, port, tls, account, secrets.token_hex(8), budget,
+                                  on_offer=lambda account=account: credentials.note_offer(account, device.ip),
+                                  messages=messages)
+        if attempt == "isapi":
+            flow = isapi_flow(session)
+        elif attempt == "dahua-http":
+            flow = dahua_flow(session, analog_inputs=ident.device_type != "nvr")
+        else:
+            flow = onvif_flow(session, device.ip, port, tls)
+        result = await transport.run_flow(device.ip, port, flow, tls=tls)
+        if result.error:
+            notices.append(f"channel inventory cut short by an unreadable reply from {result.error}")
+        found = result.observations if isinstance(result.observations, ChannelInventory) else None
+        if found is None:
+            continue
+        if found.status == "enumerated" or inventory.status == "not-asked":
+            inventory = found
+        if found.status == "enumerated" or session.locked:
+            break
+    return inventory, notices
+
+
+def connection_of(channel: Channel, on_scanned_network: Callable[[str], bool]) -> str | None:
+    """``analog``; or, for an IP channel, ``ip-lan`` when the address the recorder reports is on a
+    scanned network, else ``ip-poe`` (the recorder's own network behind its PoE ports); None
+    where the recorder does not say (ONVIF)."""
+    if channel.connection in ("analog", None):
+        return channel.connection
+    try:
+        address = str(ipaddress.ip_address(channel.address or ""))
+    except ValueError:
+        return "ip-poe"
+    return "ip-lan" if on_scanned_network(address) else "ip-poe"
+
+
+def channel_observations(recorder_ip: str, port: int | None, api: str, channel: Channel) -> list[Observation]:
+    """What the recorder said about one channel's camera, as observations (at the recorder's address)."""
+    now = time.time()
+    values = {name: getattr(channel, name) for name in CHANNEL_FIELDS}
+    return [Observation(ip=recorder_ip, source=api, field=f"channel.{name}", value=str(value), port=port,
+                        observed_at=now)
+            for name, value in values.items() if value]
+
+
+def identify_channel(identifier: Identifier, observations: list[Observation],
+                     recorder: Identification) -> Identification:
+    """A channel identified like any device from what its recorder reports; every channel is a
+    camera, and one of unknown make behind a covered recorder says so in its s.889 basis."""
+    identification = identifier.identify(observations)
+    identification.device_type = "ip-camera"
+    if identification.manufacturer is None:
+        identification.ndaa_889, identification.ndaa_basis = behind_recorder(recorder)
+    return identification
+
