@@ -57,7 +57,11 @@ def record(profile: str) -> None:
         pcap = HERE / f"{profile}.pcapng"
         scan = [sys.executable, "-m", "camscan", "scan", NETWORK, "--db", str(db), "--record", str(pcap), *SCAN_OPTIONS]
         if profile in RECORDERS:
-            scan += ["--credentials", str(write_credentials(hosts, Path(work) / "credentials.yaml"))]
+            # The lab's own accounts, and the lab cameras' logins a Dahua recorder lists, are kept in
+            # the recording so its replay reads what the live scan read (a user's recording keeps
+            # neither unless asked to).
+            scan += ["--credentials", str(write_credentials(hosts, Path(work) / "credentials.yaml")),
+                     "--record-credentials"]
         result = lab.run(scan, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
         if result.returncode != 0:
             raise SystemExit(f"{profile}: scan failed: {result.stderr}")

@@ -99,7 +99,9 @@ def replayed(tmp_path: Path, recording: Path, networks: list[ReplayNetwork], *op
 
 
 def comparable(inventory: list[dict]) -> list[dict]:
-    return sorted(({k: v for k, v in device.items() if k != "id"} for device in inventory), key=lambda d: d["ip"])
+    """Devices without their row ids, in a fixed order (a channel has no address: by recorder and number)."""
+    return sorted(({k: v for k, v in device.items() if k != "id"} for device in inventory),
+                  key=lambda d: (d["ip"] or "", d.get("attached_to") or "", d.get("channel") or 0))
 
 
 def test_there_is_a_fixture_for_every_lab_profile():
