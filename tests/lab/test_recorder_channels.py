@@ -249,11 +249,12 @@ def test_no_credential_anywhere(lab, credentials_file, with_credentials, tmp_pat
 
 
 def section_text(document: str, heading: str) -> str:
-    """The markup from the heading that names *heading* up to the next heading of its level."""
+    """The markup from the heading that names *heading* up to the next heading (the list directly
+    under it; a sub-heading such as the per-channel table starts another)."""
     match = re.search(rf"<(h[1-4])[^>]*>[^<]*{re.escape(heading)}", document, re.IGNORECASE)
     assert match, f"no {heading!r} section in the report"
-    end = document.find(f"<{match.group(1)}", match.end())
-    return document[match.start(): end if end > 0 else len(document)]
+    end = re.search(r"<h[1-6][\s>]", document[match.end():])
+    return document[match.start(): match.end() + end.start() if end else len(document)]
 
 
 def rows(markup: str) -> list[str]:

@@ -292,6 +292,13 @@ class TestDahuaParsers:
     def test_titles_are_one_based(self):
         assert dahua_http.parse_channel_titles(DAHUA_TITLES) == {1: "IPC", 2: "Front desk", 16: "Gate"}
 
+    def test_cameras_the_recorder_cannot_reach(self):
+        # LogicDeviceManager getCameraState: 0-based channels, Connected or Unconnect.
+        body = (b"states[0].channel=0\r\nstates[0].connectionState=Connected\r\n"
+                b"states[1].channel=1\r\nstates[1].connectionState=Unconnect\r\n")
+        assert dahua_http.parse_unconnected_cameras(body) == {2}
+        assert dahua_http.parse_unconnected_cameras(b"Error\r\nBad Request!\r\n") == set()
+
     def test_video_loss_and_input_count(self):
         assert dahua_http.parse_video_loss(b"channels[0]=0\r\nchannels[1]=2\r\n") == {1, 3}
         assert dahua_http.parse_video_input_count(b"result=4\r\n") == 4
@@ -391,6 +398,8 @@ class TestDahuaFlow:
             dahua_http.VIDEO_INPUTS_PATH: http_reply("200 OK", b"result=4\r\n"),
             dahua_http.CHANNEL_TITLES_PATH: http_reply("200 OK", DAHUA_TITLES),
             dahua_http.VIDEO_LOSS_PATH: http_reply("200 OK", b"channels[0]=0\r\nchannels[1]=2\r\n"),
+            dahua_http.CAMERA_STATE_PATH: http_reply("200 OK", b"states[0].channel=0\r\n"
+                                                               b"states[0].connectionState=Connected\r\n"),
         }
 
     def test_xvr_has_analog_inputs_beside_its_ip_camera(self):
@@ -404,6 +413,13 @@ class TestDahuaFlow:
         secret = [exchange.secret_reply for exchange in sent]
         assert secret == [dahua_http.REMOTE_DEVICES_PATH.encode() in exchange.payload for exchange in sent]
         assert secret.count(True) == 1 and all(exchange.concealed == exchange.secret_reply for exchange in sent)
+
+    def test_an_ip_camera_the_recorder_cannot_reach_is_offline(self):
+        replies = {**self.replies(), dahua_http.VIDEO_LOSS_PATH: http_reply("200 OK", b""),
+                   dahua_http.CAMERA_STATE_PATH: http_reply("200 OK", b"states[0].channel=0\r\n"
+                                                                      b"states[0].connectionState=Unconnect\r\n")}
+        _, inventory = drive(dahua_flow(session(), analog_inputs=False), replies)
+        assert [(c.number, c.connection, c.video) for c in inventory.channels] == [(1, "ip", "offline")]
 
     def test_nvr_is_not_asked_for_analog_inputs(self):
         sent, inventory = drive(dahua_flow(session(), analog_inputs=False), self.replies())

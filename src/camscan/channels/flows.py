@@ -195,7 +195,8 @@ def _with_video(channel: Channel, video: str) -> Channel:
 def dahua_flow(session: RecorderSession, analog_inputs: bool) -> InventoryFlow:
     """getSystemInfo (is the API there, may it be read), RemoteDevice (IP channels), the
     number of video inputs (analogue channels, when ``analog_inputs``: a DVR or encoder),
-    ChannelTitle (names) and VideoLoss (channels without signal)."""
+    ChannelTitle (names), VideoLoss (channels without signal) and, when there are IP
+    channels, getCameraState (the cameras the recorder cannot reach)."""
     limit = dahua_http.MAX_REPLY_BYTES
     info = yield from session.get(dahua_http.SYSTEM_INFO_PATH, limit)
     if not _may_go_on(session, info):
@@ -216,11 +217,17 @@ def dahua_flow(session: RecorderSession, analog_inputs: bool) -> InventoryFlow:
     titles = dahua_http.parse_channel_titles(titles_body) if titles_body is not None else {}
     loss_body = _body((yield from session.get(dahua_http.VIDEO_LOSS_PATH, limit)))
     lost = dahua_http.parse_video_loss(loss_body) if loss_body is not None else set()
+    unreached: set[int] = set()
+    if ip_channels:
+        state_body = _body((yield from session.get(dahua_http.CAMERA_STATE_PATH, limit)))
+        unreached = dahua_http.parse_unconnected_cameras(state_body) if state_body is not None else set()
 
     def finished(channel: Channel) -> Channel:
         video = channel.video
         if channel.number in lost:
             video = "no-video" if channel.connection == "analog" else "offline"
+        elif channel.connection == "ip" and channel.number in unreached:
+            video = "offline"
         return Channel(**{**channel.__dict__, "video": video, "name": channel.name or titles.get(channel.number)})
 
     return _outcome(session, "dahua-http", [[finished(channel) for channel in found] if found is not None else None

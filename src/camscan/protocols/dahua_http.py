@@ -24,12 +24,17 @@ REMOTE_DEVICES_PATH = "/cgi-bin/configManager.cgi?action=getConfig&name=RemoteDe
 CHANNEL_TITLES_PATH = "/cgi-bin/configManager.cgi?action=getConfig&name=ChannelTitle"
 VIDEO_INPUTS_PATH = "/cgi-bin/devVideoInput.cgi?action=getCollect"
 VIDEO_LOSS_PATH = "/cgi-bin/eventManager.cgi?action=getEventIndexes&code=VideoLoss"
+# Whether the recorder reaches each IP camera (``states[i].channel=`` 0-based, ``states[i].
+# connectionState=Connected|Unconnect``): Dahua HTTP API 2.x LogicDeviceManager getCameraState,
+# read the same way by public Dahua NVR clients (CameraState {channel, connectionState}).
+CAMERA_STATE_PATH = "/cgi-bin/LogicDeviceManager.cgi?action=getCameraState&uniqueChannels[0]=-1"
 MAX_REPLY_BYTES = 512 * 1024
 MAX_CHANNELS = 256  # the largest Dahua recorders have 256 channels
 
 _REMOTE = re.compile(r"^table\.RemoteDevice\.(?:uuid:)?[^.]*?_(\d+)\.([A-Za-z]+)$")
 _TITLE = re.compile(r"^table\.ChannelTitle\[(\d+)\]\.Name$")
 _LOSS = re.compile(r"^channels\[\d+\]$")
+_STATE = re.compile(r"^states\[(\d+)\]\.(channel|connectionState)$")
 # An unused RemoteDevice slot keeps a placeholder address (0.0.0.0, 192.168.0.0 in the public fixtures).
 _PLACEHOLDER_ADDRESSES = {"", "0.0.0.0", "192.168.0.0"}
 _PLACEHOLDER_MACS = {"ff:ff:ff:ff:ff:ff", "00:00:00:00:00:00"}  # an unset slot's Mac (public fixtures)
@@ -76,6 +81,18 @@ def parse_video_loss(body: bytes) -> set[int]:
     """The channels (1-based) in video loss, from getEventIndexes' ``channels[k]=i`` (i 0-based)."""
     return {int(value) + 1 for key, value in parse_table(body).items()
             if _LOSS.match(key) and value.isdigit() and int(value) < MAX_CHANNELS}
+
+
+def parse_unconnected_cameras(body: bytes) -> set[int]:
+    """The IP channels (1-based) the recorder cannot reach: ``connectionState`` other than
+    ``Connected`` in a getCameraState reply."""
+    states: dict[str, dict[str, str]] = {}
+    for key, value in parse_table(body).items():
+        if match := _STATE.match(key):
+            states.setdefault(match.group(1), {})[match.group(2)] = value
+    return {int(state["channel"]) + 1 for state in states.values()
+            if state.get("channel", "").isdigit() and int(state["channel"]) < MAX_CHANNELS
+            and state.get("connectionState", "Connected") != "Connected"}
 
 
 def _real_address(text: str | None) -> str | None:

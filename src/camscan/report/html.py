@@ -277,7 +277,7 @@ def render_html(data: dict) -> str:
         f'{_totals(devices, "vendor", "brand", "totals-vendor")}<h3>By device type</h3>'
         f'{_totals(devices, "device_type", "type", "totals-type")}<h3>By site</h3>'
         f'{_totals(devices, "site", "site", "totals-site")}</section>',
-        f'<section id="recorders"><h2>Cameras behind recorders</h2>{_recorders(devices)}</section>',
+        f'<section id="recorders"><h2>Cameras per recorder</h2>{_recorders(devices)}</section>',
         f'<section id="covered"><h2>Devices made by NDAA s.889 covered companies ({len(covered)})</h2>'
         + (_table(["ip", "mac", "site", "brand", "maker", "model", "firmware", "type", "basis", "evidence"],
                   covered_rows, "covered-table") if covered else '<p class="note">None found.</p>')
