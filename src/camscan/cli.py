@@ -548,12 +548,22 @@ def show(address, db_path, as_json):
 
 @main.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "camscan"]), default="json", show_default=True,
+              help="camscan: one scan (--scan) as a portable result that `camscan import` adds to another inventory.")
+@click.option("--scan", "scan_id", type=int, help="With --format camscan: the scan to export (`camscan scans` lists them).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of standard output (a new file is readable by its owner only).")
 @friendly_errors
-def export(db_path, fmt, output):
-    """Export every device as JSON (one object per device) or CSV."""
+def export(db_path, fmt, scan_id, output):
+    """Export every device as JSON (one object per device) or CSV, or one scan as a portable result."""
+    if (fmt == "camscan") != (scan_id is not None):
+        raise click.UsageError("--format camscan exports one scan: give it --scan N (and --scan only with it)")
+    if fmt == "camscan":
+        from camscan.portable import build_document, dumps
+
+        with open_store(db_path) as store:
+            write_output(output, dumps(build_document(store, scan_id)))
+        return
     with open_store(db_path) as store:
         found = store.devices()
     if fmt == "json":
@@ -700,11 +710,43 @@ def merge(sources, output, as_json):
         click.echo(json.dumps({"output": output, "devices": total, "sources": summaries}, indent=2))
         return
     for summary in summaries:
-        echo_untrusted(f"{summary['source']}: {summary['scans_added']} scan(s) added "
-                       f"({summary['scans_already_present']} already present), {summary['devices_added']} new "
-                       f"device(s), {summary['devices_matched']} matched, {summary['observations_added']} "
-                       f"observation(s), {summary['findings_added']} finding(s)")
+        echo_merge_summary(summary)
     click.echo(f"{output}: {total} device(s)", err=True)
+
+
+@main.command("import")
+@click.argument("documents", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+@json_option
+@friendly_errors
+def import_command(documents, db_path, as_json):
+    """Add portable scan results (`camscan export --format camscan`) to the inventory.
+
+    Devices are matched as `camscan merge` matches them; a scan already in the inventory
+    (the same scan UUID) adds nothing.
+    """
+    from camscan.portable import DocumentError, import_document, load_document_file
+
+    summaries = []
+    with open_store(db_path, create=True) as store:
+        for path in documents:
+            try:
+                summaries.append(import_document(store, load_document_file(path), path))
+            except DocumentError as error:
+                raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    for summary in summaries:
+        echo_merge_summary(summary)
+
+
+def echo_merge_summary(summary: dict) -> None:
+    """One line of what a merge or an import added."""
+    echo_untrusted(f"{summary['source']}: {summary['scans_added']} scan(s) added "
+                   f"({summary['scans_already_present']} already present), {summary['devices_added']} new "
+                   f"device(s), {summary['devices_matched']} matched, {summary['observations_added']} "
+                   f"observation(s), {summary['findings_added']} finding(s)")
 
 
 @main.command()
