@@ -148,7 +148,6 @@ def load_document_file(path: str | Path) -> dict:
         raise DocumentError(f"{path}: {error}") from None
 
 
-def scan_id_of(store: Store, scan_uuid: str) -> int | None:
-    """The id in ``store`` of the scan with this UUID, if there is one."""
-    row = store.db.execute("SELECT id FROM scans WHERE uuid = ?", [scan_uuid]).fetchone()
-    return row[0] if row else None
+def find_scan(store: Store, scan_uuid: str) -> dict | None:
+    """The id and status in ``store`` of the scan with this UUID, if there is one."""
+    return next(store.db.query("SELECT id, status FROM scans WHERE uuid = ?", [scan_uuid]), None)

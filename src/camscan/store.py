@@ -300,8 +300,48 @@ def _migrate_scan_uuids(db: Database) -> None:
     db.execute("CREATE UNIQUE INDEX scans_uuid ON scans(uuid)")
 
 
+_DISTRICT_TABLES = """
+CREATE TABLE district_sensors (
+    name TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    certificate TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    camscan_version TEXT,
+    last_heartbeat TEXT,
+    last_scan_uuid TEXT,
+    last_scan_at TEXT
+);
+CREATE TABLE district_dispatches (
+    scan_uuid TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    options TEXT NOT NULL,
+    dispatched_at TEXT NOT NULL
+);
+CREATE TABLE district_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    sensor TEXT,
+    site TEXT,
+    scan_uuid TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX district_events_scan_uuid ON district_events(scan_uuid)
+"""
+
+
+def _migrate_district_tables(db: Database) -> None:
+    """The district's ledger (``camscan.district.ledger``): registered sensors, dispatched scans and
+    what sensors reported. Self-contained (new tables only), so it can take any place in MIGRATIONS."""
+    for statement in _DISTRICT_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_scan_uuids]
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_scan_uuids,
+                                                _migrate_district_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
