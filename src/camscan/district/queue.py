@@ -78,12 +78,18 @@ class Broker:
         return {"ssl_cert_reqs": ssl.CERT_REQUIRED, "ssl_ca_certs": self.ca_file} if self.ca_file else \
             {"ssl_cert_reqs": ssl.CERT_REQUIRED}
 
+    def transport_options(self) -> dict:
+        """kombu's Redis options: the visibility timeout, and a sweep for unacknowledged messages
+        that looks often enough to redeliver soon after it (kombu sweeps every 10 x 10 s by default)."""
+        return {"visibility_timeout": self.visibility_timeout,
+                "unacked_restore_interval": int(max(1, min(10, self.visibility_timeout / 4))),
+                "unacked_restore_throttle": 1}
+
     def connection(self):
         """A kombu connection to the broker (results queue: publish and collect)."""
         from kombu import Connection
 
-        return Connection(self.url, ssl=self.ssl_options() or False,
-                          transport_options={"visibility_timeout": self.visibility_timeout})
+        return Connection(self.url, ssl=self.ssl_options() or False, transport_options=self.transport_options())
 
 
 def celery_app(broker: Broker, key: str, certificate: str, trusted: str):
@@ -96,7 +102,7 @@ def celery_app(broker: Broker, key: str, certificate: str, trusted: str):
         task_serializer="auth", accept_content=["auth"], security_key=key, security_certificate=certificate,
         security_cert_store=trusted, security_digest="sha256",
         task_acks_late=True, task_reject_on_worker_lost=True, worker_prefetch_multiplier=1, task_ignore_result=True,
-        broker_transport_options={"visibility_timeout": broker.visibility_timeout},
+        broker_transport_options=broker.transport_options(),
         broker_connection_retry_on_startup=True, worker_enable_remote_control=False,
         worker_hijack_root_logger=False,
     )
