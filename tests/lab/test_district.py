@@ -125,3 +125,90 @@ def send_again(district: District, request: dict, key: str = "central") -> None:
     keys = district.directory / "keys"
     subprocess.run([sys.executable, "-c", code, district.redis.url, str(keys / f"{key}.key"),
                     str(keys / f"{key}.pem"), json.dumps(request)], check=True, timeout=60)
+
+
+@pytest.fixture
+def stalling_listener():
+    """A listener whose connections the kernel accepts and nobody answers: each probe waits out --timeout."""
+    listener = socket.create_server((STALLING, 80), backlog=64)
+    yield STALLING
+    listener.close()
+
+
+STALLING_SCAN = ("--ports", "80", "--no-discovery", "--no-checks", "--timeout", str(STALL_SECONDS))
+
+
+def loopback_sensor(district: District, name: str = "sensor-l", **kwargs) -> Path:
+    return district.add_sensor(name, "Loopback", ["127.80.1.0/29"], **kwargs)
+
+
+def test_unsigned_and_foreign_signed_tasks_never_run(district):
+    db = loopback_sensor(district)
+    assert camscan("keygen", "intruder", "--dir", str(district.directory / "keys")).returncode == 0
+    unsigned = {"scan_uuid": "6f1c1e4e-0000-4000-8000-000000000001", "site": "Loopback", "targets": ["127.80.1.2"],
+                "options": {"ports": "80", "discovery": False, "checks": []}}
+    foreign = {**unsigned, "scan_uuid": "6f1c1e4e-0000-4000-8000-000000000002"}
+    code = ("import json, sys\n"
+            "from celery import Celery\n"
+            "app = Celery('plain', broker=sys.argv[1], set_as_current=False)\n"
+            "request = json.loads(sys.argv[2])\n"
+            "app.send_task('camscan.scan', args=[request], queue='camscan.site.Loopback', task_id=request['scan_uuid'])\n")
+    subprocess.run([sys.executable, "-c", code, district.redis.url, json.dumps(unsigned)], check=True, timeout=60)
+    send_again(district, foreign, key="intruder")
+    [signed] = district.dispatch("--site", "Loopback", "--ports", "80", "--no-discovery", "--no-checks",
+                                 "--timeout", "0.5", "127.80.1.2")
+    district.collect_until(lambda: len(district.scans()) == 1)
+    assert [uuid for uuid, _ in scans_of(db)] == [signed["scan_uuid"]]  # the other two never ran
+    log = district.log("sensor-l")
+    assert "Refusing to deserialize untrusted content of type json" in log, log[-3000:]
+    assert "Unknown certificate: b'intruder" in log, log[-3000:]
+    assert district.sensors["sensor-l"].poll() is None  # refused them and went on
+
+
+def test_a_sensor_killed_mid_scan_gets_its_task_again_and_the_scan_is_stored_once(district, stalling_listener):
+    db = loopback_sensor(district, visibility_timeout=4)
+    [request] = district.dispatch("--site", "Loopback", *STALLING_SCAN, "127.80.1.2", STALLING)
+    wait_for(lambda: (request["scan_uuid"], "running") in scans_of(db), 60, "the scan to start")
+    district.kill_sensor("sensor-l")
+    loopback_sensor(district, visibility_timeout=4)  # the sensor comes back; the broker delivers the task again
+    district.collect_until(lambda: any(scan["uuid"] == request["scan_uuid"] for scan in district.scans()), limit=90)
+    [stored] = district.scans()
+    assert (stored["uuid"], stored["status"]) == (request["scan_uuid"], "complete")
+    assert scans_of(db) == [(request["scan_uuid"], "complete")]  # resumed under its own id, not a second scan
+    assert district.log("sensor-l").count(f"Task camscan.scan[{request['scan_uuid']}] received") == 2
+
+
+def test_redis_restarted_mid_run_loses_nothing_and_duplicates_nothing(district, stalling_listener):
+    loopback_sensor(district, visibility_timeout=4)
+    requests = [district.dispatch("--site", "Loopback", *STALLING_SCAN, target)[0] for target in (STALLING, "127.80.1.3")]
+    collector = subprocess.Popen([sys.executable, "-m", "camscan", "collect", "--db", str(district.db),
+                                  "--until-idle", "25"], env={**os.environ, **district.env},
+                                 stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(2)  # the first scan is running, the second waits in the queue
+        district.redis.restart()
+        wait_for(lambda: {scan["uuid"] for scan in district.scans()} == {r["scan_uuid"] for r in requests}, 120,
+                 "both scans in the district inventory")
+    finally:
+        collector.terminate()
+        collector.wait(timeout=30)
+    assert sorted(scan["uuid"] for scan in district.scans()) == sorted(r["scan_uuid"] for r in requests)
+
+
+def test_the_broker_over_tls_with_a_password(tmp_path):
+    import redis as redis_client
+
+    server = Redis(tmp_path, tls=True)
+    server.start()
+    central = District(tmp_path, server)
+    try:
+        with pytest.raises(redis_client.exceptions.ConnectionError):
+            redis_client.Redis(port=server.port, password="district-test-password", socket_timeout=2).ping()
+        loopback_sensor(central)
+        [request] = central.dispatch("--site", "Loopback", "--ports", "80", "--no-discovery", "--no-checks",
+                                     "--timeout", "0.5", "127.80.1.2")
+        central.collect_until(lambda: len(central.scans()) == 1)
+        assert central.scans()[0]["uuid"] == request["scan_uuid"]
+    finally:
+        central.stop()
+        server.stop()
