@@ -6,7 +6,7 @@ import json
 import os
 
 import pytest
-from inventory import school
+from inventory import Clock, device, scan, school
 
 from camscan.district import keys
 from camscan.district.ledger import Ledger
@@ -141,3 +141,57 @@ def test_a_refusal_is_recorded_centrally(tmp_path, identities):
         assert handle_envelope(district, envelope(identities["sensor-a"], refusal)) == "refused"
         [event] = Ledger(district).events()
         assert (event["kind"], event["scan_uuid"], event["site"]) == ("refused", "u-1", "School A")
+
+
+def district_of_two_sites(tmp_path, identities) -> Store:
+    """A district inventory with two registered sensors' results and one refusal."""
+    district = Store(tmp_path / "district.db")
+    clock = Clock()
+    for index, (name, site) in enumerate((("sensor-a", "School A"), ("sensor-b", "School B"))):
+        Ledger(district).register(name, site, identities[name][1].read_text())
+        with Store(tmp_path / f"{name}.db", clock=clock) as sensor:
+            scan_id = scan(sensor, clock, [device("lorex-nvr", "198.18.0.10", mac=f"00:1f:54:00:00:0{index}"),
+                                           device("hikvision-cam", "198.18.0.11", mac=f"44:19:b6:00:00:0{index}"),
+                                           device("printer", "198.18.0.13", mac=f"9c:7b:ef:00:00:0{index}")],
+                           site=site)
+            document = build_document(sensor, scan_id)
+        assert handle_envelope(district, envelope(identities[name], result_message(name, site, document))) == "result"
+    refusal = {**result_message("sensor-b", "School B", None, kind="refused"), "scan_uuid": "u-9",
+               "detail": "198.18.99.1/32 outside this sensor's scope file; nothing was sent"}
+    handle_envelope(district, envelope(identities["sensor-b"], refusal))
+    return district
+
+
+def test_the_report_shows_the_district_by_site_with_its_sensors_and_refusals(tmp_path, identities):
+    from camscan.report import gather, render_html
+
+    with district_of_two_sites(tmp_path, identities) as district:
+        page = render_html(gather(district))
+    section = page[page.index('<section id="district">'):page.index('<section id="scope">')]
+    assert "2 site(s)" in section
+    for site, sensor in (("School A", "sensor-a"), ("School B", "sensor-b")):
+        assert f"<td>{site}</td><td>{sensor}</td><td>0.1.0</td><td>2026-12-03T10:00:00Z</td>" in section
+    assert section.count("<td>3</td><td>2</td><td>2</td>") == 2  # each school's devices, cameras, covered
+    assert "outside this sensor&#x27;s scope file" in section
+
+
+def test_datasette_shows_the_district_inventory_by_site(tmp_path, identities):
+    import asyncio
+
+    from datasette.app import Datasette
+
+    from camscan.report.datasette import datasette_metadata
+
+    district_of_two_sites(tmp_path, identities).close()
+    datasette = Datasette([str(tmp_path / "district.db")], metadata=datasette_metadata("district"))
+
+    async def rows(name: str) -> list[dict]:
+        response = await datasette.client.get(f"/district/{name}.json?_shape=array")
+        assert response.status_code == 200, response.text[:500]
+        return response.json()
+
+    sites = asyncio.run(rows("district_sites"))
+    assert [(r["site"], r["sensors"], r["devices"], r["cameras_and_recorders"], r["covered"]) for r in sites] == [
+        ("School A", "sensor-a", 3, 2, 2), ("School B", "sensor-b", 3, 2, 2)]
+    [refusal] = asyncio.run(rows("district_refusals"))
+    assert (refusal["kind"], refusal["site"], refusal["scan_uuid"]) == ("refused", "School B", "u-9")
