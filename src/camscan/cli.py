@@ -1017,22 +1017,30 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @click.option("--check-default-credentials", is_flag=True,
               help="Ask for default-credential checks (a sensor runs them only if its configuration allows).")
 @click.option("--allow-public", is_flag=True, help="Ask to scan public addresses (only if the sensor allows).")
+@click.option("--schedule", help="Instead of now: every N seconds (e.g. 86400) or on a cron line (e.g. '30 2 * * 1-5'), "
+                                 "kept in --db and sent by `camscan beat`.")
 @json_option
 @friendly_errors
 def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certificate_path, db_path, ports, timeout,
              rate, checks, no_checks, no_discovery, no_multicast, exclude, use_credentials, check_default_credentials,
-             allow_public, as_json):
+             allow_public, schedule, as_json):
     """Send a scan of TARGETS to the sensors of each site, signed with the central's key.
 
-    Each site's scan gets its own UUID; `camscan collect` stores the results.
+    Each site's scan gets its own UUID; `camscan collect` stores the results. With
+    --schedule the scan recurs: `camscan beat` (Celery beat) sends it, each run a new scan.
     """
     from camscan.district.ledger import Ledger
-    from camscan.district.queue import celery_app, dispatch as send, scan_request
+    from camscan.district.queue import DistrictError, celery_app, dispatch as send, parse_schedule, scan_request
 
     if bool(sites) == all_sites:
         raise click.UsageError("name the sites with --site, or give --all-sites (with --db), not both")
-    if all_sites and not db_path:
-        raise click.UsageError("--all-sites reads the registered sensors' sites from --db")
+    if (all_sites or schedule) and not db_path:
+        raise click.UsageError("--all-sites and --schedule need the district inventory: --db")
+    if schedule:
+        try:
+            parse_schedule(schedule)
+        except DistrictError as error:
+            raise click.UsageError(str(error)) from None
     options = {key: value for key, value in {
         "ports": ports, "timeout": timeout, "rate": rate,
         "checks": [] if no_checks else sorted(parse_check_list(checks)) if checks else None,
@@ -1046,6 +1054,12 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
             sites = Ledger(store).sites()
             if not sites:
                 raise click.ClickException(f"no sensor is registered in {db_path}: `camscan sensors register`")
+        if schedule:
+            for site in sites:
+                number = Ledger(store).add_schedule(site, schedule, list(targets), options)
+                echo_untrusted(f"schedule {number}: {site}: {' '.join(targets)} at {schedule!r} "
+                               "(sent by `camscan beat`)")
+            return
         requests = [scan_request(site, list(targets), options) for site in sites]
         app = celery_app(_broker(broker_url, broker_ca), key_path, certificate_path, certificate_path)
         send(app, requests)
@@ -1060,6 +1074,29 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
         return
     for request in requests:
         echo_untrusted(f"{request['scan_uuid']}\t{request['site']}\t{' '.join(request['targets'])}")
+
+
+@main.command()
+@broker_options
+@db_option
+@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The central's key: it signs the tasks.")
+@click.option("--cert", "certificate_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The central's certificate (the one the sensors trust).")
+@click.option("--state", "state_file", type=click.Path(dir_okay=False),
+              help="Celery beat's file of when each schedule last ran (default: next to --db).")
+@friendly_errors
+def beat(broker_url, broker_ca, db_path, key_path, certificate_path, state_file):
+    """Send the recurring scans (`camscan dispatch --schedule`) when they are due, until stopped (Celery beat)."""
+    from camscan.district.ledger import Ledger
+    from camscan.district.queue import celery_app, run_beat
+
+    with open_store(db_path) as store:
+        schedules = Ledger(store).schedules()
+    if not schedules:
+        raise click.ClickException(f"no recurring scan in {db_path}: `camscan dispatch --schedule ...`")
+    app = celery_app(_broker(broker_url, broker_ca), key_path, certificate_path, certificate_path)
+    run_beat(app, schedules, state_file or f"{db_path}.beat")
 
 
 @main.command()

@@ -327,13 +327,21 @@ CREATE TABLE district_events (
     kind TEXT NOT NULL,
     detail TEXT
 );
-CREATE INDEX district_events_scan_uuid ON district_events(scan_uuid)
+CREATE INDEX district_events_scan_uuid ON district_events(scan_uuid);
+CREATE TABLE district_schedules (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    options TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
 """
 
 
 def _migrate_district_tables(db: Database) -> None:
-    """The district's ledger (``camscan.district.ledger``): registered sensors, dispatched scans and
-    what sensors reported. Self-contained (new tables only), so it can take any place in MIGRATIONS."""
+    """The district's ledger (``camscan.district.ledger``): registered sensors, dispatched and
+    recurring scans, and what sensors reported. Self-contained (new tables only), so it can take any place in MIGRATIONS."""
     for statement in _DISTRICT_TABLES.split(";"):
         if statement.strip():
             db.execute(statement)

@@ -212,3 +212,22 @@ def test_the_broker_over_tls_with_a_password(tmp_path):
     finally:
         central.stop()
         server.stop()
+
+
+def test_a_recurring_scan_runs_each_time_as_a_new_scan(district):
+    loopback_sensor(district)
+    scheduled = camscan("dispatch", *district.central, "--db", str(district.db), "--site", "Loopback",
+                        "--schedule", "3", "--ports", "80", "--no-discovery", "--no-checks", "--timeout", "0.5",
+                        "127.80.1.2", env=district.env)
+    assert scheduled.returncode == 0 and "schedule 1: Loopback" in scheduled.stdout, scheduled.stderr
+    beat = subprocess.Popen([sys.executable, "-m", "camscan", "beat", "--db", str(district.db), *district.central],
+                            env={**os.environ, **district.env}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    try:
+        district.collect_until(lambda: len(district.scans()) >= 2, idle=1, limit=60)
+    finally:
+        beat.terminate()
+        beat.wait(timeout=30)
+    scans = district.scans()
+    assert len({scan["uuid"] for scan in scans}) == len(scans) >= 2
+    assert all(scan["site"] == "Loopback" and scan["targets"] == ["127.80.1.2"] for scan in scans)

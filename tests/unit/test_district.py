@@ -195,3 +195,15 @@ def test_datasette_shows_the_district_inventory_by_site(tmp_path, identities):
         ("School A", "sensor-a", 3, 2, 2), ("School B", "sensor-b", 3, 2, 2)]
     [refusal] = asyncio.run(rows("district_refusals"))
     assert (refusal["kind"], refusal["site"], refusal["scan_uuid"]) == ("refused", "School B", "u-9")
+
+
+def test_a_schedule_is_seconds_or_a_cron_line():
+    from celery.schedules import crontab
+
+    from camscan.district.queue import DistrictError, parse_schedule
+
+    assert parse_schedule("3600") == 3600.0
+    assert parse_schedule("30 2 * * 1-5") == crontab(minute="30", hour="2", day_of_week="1-5")
+    for wrong in ("0", "every day", "61 2 * * *", "1 2 3"):
+        with pytest.raises(DistrictError):
+            parse_schedule(wrong)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from camscan.store import Store, StoreError
+from camscan.store import Store
 
 
 def _now() -> str:
@@ -58,6 +58,19 @@ class Ledger:
             self.db.execute("INSERT OR IGNORE INTO district_dispatches VALUES (?, ?, ?, ?, ?)",
                             [scan_uuid, site, json.dumps(targets), json.dumps(options, sort_keys=True), _now()])
 
+    def add_schedule(self, site: str, schedule: str, targets: list[str], options: dict) -> int:
+        """A recurring scan of ``targets`` at ``site`` (``camscan beat`` sends it); returns its id."""
+        with self.db.conn:
+            return self.db.execute(
+                "INSERT INTO district_schedules (site, schedule, targets, options, created_at) VALUES (?, ?, ?, ?, ?)",
+                [site, schedule, json.dumps(targets), json.dumps(options, sort_keys=True), _now()]).lastrowid
+
+    def schedules(self) -> list[dict]:
+        rows = list(self.db.query("SELECT * FROM district_schedules ORDER BY id"))
+        for row in rows:
+            row["targets"], row["options"] = json.loads(row["targets"]), json.loads(row["options"])
+        return rows
+
     def event(self, kind: str, detail: str, sensor: str | None = None, site: str | None = None,
               scan_uuid: str | None = None) -> None:
         with self.db.conn:
@@ -75,9 +88,3 @@ class Ledger:
             " ORDER BY e.id DESC LIMIT 1) AS latest_report "
             "FROM district_dispatches d LEFT JOIN scans s ON s.uuid = d.scan_uuid ORDER BY d.dispatched_at"))
 
-
-def require_sensor(ledger: Ledger, name: str) -> dict:
-    sensor = ledger.sensor(name)
-    if sensor is None:
-        raise StoreError(f"no sensor {name!r} is registered in {ledger.store.path}: `camscan sensors register`")
-    return sensor

@@ -127,6 +127,41 @@ def dispatch(app, requests: list[dict]) -> None:
         app.send_task(SCAN_TASK, args=[request], queue=site_queue(request["site"]), task_id=request["scan_uuid"])
 
 
+def parse_schedule(text: str):
+    """A recurring scan's schedule: whole seconds between runs (``3600``), or a five-field cron
+    line (``"30 2 * * 1-5"``: minute, hour, day of month, month, day of week) as Celery's crontab."""
+    from celery.schedules import crontab
+
+    fields = text.split()
+    if len(fields) == 1 and fields[0].isdigit() and int(fields[0]) > 0:
+        return float(fields[0])
+    if len(fields) == 5:
+        minute, hour, day_of_month, month_of_year, day_of_week = fields
+        try:
+            return crontab(minute=minute, hour=hour, day_of_month=day_of_month, month_of_year=month_of_year,
+                           day_of_week=day_of_week)
+        except ValueError as error:
+            raise DistrictError(f"schedule {text!r}: {error}") from None
+    raise DistrictError(f"schedule {text!r} is neither seconds (e.g. 86400) nor a cron line (e.g. '30 2 * * 1-5')")
+
+
+def run_beat(app, schedules: list[dict], state_file: str, loglevel: str = "INFO") -> None:
+    """Celery beat sending each recurring scan to its site's queue on its schedule, signed.
+
+    A scheduled task carries no scan UUID: each run's task id (a new UUID every time beat
+    sends it, kept when the broker delivers it again) is its scan's UUID.
+    """
+    app.conf.beat_schedule = {
+        f"camscan-schedule-{row['id']}": {
+            "task": SCAN_TASK, "schedule": parse_schedule(row["schedule"]),
+            "args": [{"site": row["site"], "targets": row["targets"], "options": row["options"]}],
+            "options": {"queue": site_queue(row["site"])},
+        }
+        for row in schedules
+    }
+    app.start(["beat", f"--schedule={state_file}", f"--loglevel={loglevel}", "--max-interval=5"])
+
+
 # --- the sensor -----------------------------------------------------------------------------
 
 
@@ -253,12 +288,12 @@ class Sensor:
         from camscan.portable import build_document, find_scan
         from camscan.store import Store
 
-        scan_uuid = request.get("scan_uuid") if isinstance(request, dict) else None
+        scan_uuid = (request.get("scan_uuid") if isinstance(request, dict) else None) or task_id
         try:
             check_request(self.config, request)
-            scan_uuid = str(uuid.UUID(str(scan_uuid or task_id)))
+            scan_uuid = str(uuid.UUID(str(scan_uuid)))
         except (Refused, ValueError) as error:
-            self.publish("refused", str(scan_uuid) if scan_uuid else None, str(error))
+            self.publish("refused", str(scan_uuid), str(error))
             return f"refused: {error}"
         request = {**request, "scan_uuid": scan_uuid}
         if os.path.exists(self.config.db_path):
