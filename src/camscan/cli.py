@@ -551,7 +551,8 @@ def show(address, db_path, as_json):
 @db_option
 @click.option("--format", "fmt", type=click.Choice(["json", "csv", "camscan"]), default="json", show_default=True,
               help="camscan: one scan (--scan) as a portable result that `camscan import` adds to another inventory.")
-@click.option("--scan", "scan_id", type=int, help="With --format camscan: the scan to export (`camscan scans` lists them).")
+@click.option("--scan", "scan_id", type=int,
+              help="With --format camscan: the scan to export (`camscan scans` lists them).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of standard output (a new file is readable by its owner only).")
 @friendly_errors
@@ -916,6 +917,14 @@ def broker_options(command: Callable) -> Callable:
                              "(prefer $CAMSCAN_BROKER: a command line is visible in ps).")(command)
 
 
+def central_key_options(command: Callable) -> Callable:
+    """The central's key and certificate: tasks are signed with them."""
+    command = click.option("--cert", "certificate_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                           help="The central's certificate (the one the sensors trust).")(command)
+    return click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                        help="The central's key: it signs the tasks.")(command)
+
+
 def visibility_option(command: Callable) -> Callable:
     from camscan.district.queue import DEFAULT_VISIBILITY_TIMEOUT
 
@@ -999,10 +1008,7 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @click.option("--site", "sites", multiple=True, help="A site whose sensors scan TARGETS (repeatable).")
 @click.option("--all-sites", is_flag=True, help="Every site with a sensor registered in --db.")
 @broker_options
-@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The central's key: it signs the tasks.")
-@click.option("--cert", "certificate_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The central's certificate (the one the sensors trust).")
+@central_key_options
 @click.option("--db", "db_path", type=click.Path(dir_okay=False),
               help="The district inventory: records what was dispatched (and, with --all-sites, names the sites).")
 @click.option("--ports", help="Ports to sweep (as for `camscan scan`).")
@@ -1017,8 +1023,8 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @click.option("--check-default-credentials", is_flag=True,
               help="Ask for default-credential checks (a sensor runs them only if its configuration allows).")
 @click.option("--allow-public", is_flag=True, help="Ask to scan public addresses (only if the sensor allows).")
-@click.option("--schedule", help="Instead of now: every N seconds (e.g. 86400) or on a cron line (e.g. '30 2 * * 1-5'), "
-                                 "kept in --db and sent by `camscan beat`.")
+@click.option("--schedule", help="Instead of now: every N seconds (e.g. 86400) or on a cron line "
+                                 "(e.g. '30 2 * * 1-5'), kept in --db and sent by `camscan beat`.")
 @json_option
 @friendly_errors
 def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certificate_path, db_path, ports, timeout,
@@ -1079,10 +1085,7 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
 @main.command()
 @broker_options
 @db_option
-@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The central's key: it signs the tasks.")
-@click.option("--cert", "certificate_path", required=True, type=click.Path(exists=True, dir_okay=False),
-              help="The central's certificate (the one the sensors trust).")
+@central_key_options
 @click.option("--state", "state_file", type=click.Path(dir_okay=False),
               help="Celery beat's file of when each schedule last ran (default: next to --db).")
 @friendly_errors

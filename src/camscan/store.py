@@ -341,7 +341,8 @@ CREATE TABLE district_schedules (
 
 def _migrate_district_tables(db: Database) -> None:
     """The district's ledger (``camscan.district.ledger``): registered sensors, dispatched and
-    recurring scans, and what sensors reported. Self-contained (new tables only), so it can take any place in MIGRATIONS."""
+    recurring scans, and what sensors reported. Self-contained (new tables only), so it can take
+    any place in MIGRATIONS."""
     for statement in _DISTRICT_TABLES.split(";"):
         if statement.strip():
             db.execute(statement)

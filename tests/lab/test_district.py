@@ -152,7 +152,8 @@ def test_unsigned_and_foreign_signed_tasks_never_run(district):
             "from celery import Celery\n"
             "app = Celery('plain', broker=sys.argv[1], set_as_current=False)\n"
             "request = json.loads(sys.argv[2])\n"
-            "app.send_task('camscan.scan', args=[request], queue='camscan.site.Loopback', task_id=request['scan_uuid'])\n")
+            "app.send_task('camscan.scan', args=[request], queue='camscan.site.Loopback',\n"
+            "              task_id=request['scan_uuid'])\n")
     subprocess.run([sys.executable, "-c", code, district.redis.url, json.dumps(unsigned)], check=True, timeout=60)
     send_again(district, foreign, key="intruder")
     [signed] = district.dispatch("--site", "Loopback", "--ports", "80", "--no-discovery", "--no-checks",
@@ -163,6 +164,11 @@ def test_unsigned_and_foreign_signed_tasks_never_run(district):
     assert "Refusing to deserialize untrusted content of type json" in log, log[-3000:]
     assert "Unknown certificate: b'intruder" in log, log[-3000:]
     assert district.sensors["sensor-l"].poll() is None  # refused them and went on
+
+    [broken] = district.dispatch("--site", "Loopback", "--ports", "70000", "127.80.1.2")  # the scan cannot start
+    district.collect_until(lambda: events(district, "failed"))
+    [failed] = events(district, "failed")
+    assert failed["scan_uuid"] == broken["scan_uuid"] and "the scan exited with 1" in failed["detail"], failed
 
 
 def test_a_sensor_killed_mid_scan_gets_its_task_again_and_the_scan_is_stored_once(district, stalling_listener):
@@ -180,7 +186,8 @@ def test_a_sensor_killed_mid_scan_gets_its_task_again_and_the_scan_is_stored_onc
 
 def test_redis_restarted_mid_run_loses_nothing_and_duplicates_nothing(district, stalling_listener):
     loopback_sensor(district, visibility_timeout=4)
-    requests = [district.dispatch("--site", "Loopback", *STALLING_SCAN, target)[0] for target in (STALLING, "127.80.1.3")]
+    requests = [district.dispatch("--site", "Loopback", *STALLING_SCAN, target)[0]
+                for target in (STALLING, "127.80.1.3")]
     collector = subprocess.Popen([sys.executable, "-m", "camscan", "collect", "--db", str(district.db),
                                   "--until-idle", "25"], env={**os.environ, **district.env},
                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

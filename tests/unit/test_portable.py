@@ -87,7 +87,8 @@ def test_merge_and_import_match_devices_alike_and_know_each_others_scans(tmp_pat
         assert [import_document(merged, document, "a")["scans_added"] for document in documents] == [0, 0]
 
         def shape(store: Store) -> list[tuple]:
-            return sorted((d["site"], d["ip"], d["mac"], d["vendor"], d["model"], d["firmware"]) for d in store.devices())
+            return sorted((d["site"], d["ip"], d["mac"], d["vendor"], d["model"], d["firmware"])
+                          for d in store.devices())
 
         assert shape(imported) == shape(merged)
         assert [s["uuid"] for s in imported.scans()] == [s["uuid"] for s in merged.scans()]

@@ -188,7 +188,8 @@ def _district(data: dict) -> str:
         rows.append([sensor["site"], sensor["name"], sensor["camscan_version"], sensor["last_heartbeat"],
                      sensor["last_scan_at"], len(members), sum(1 for d in members if d["is_camera"]),
                      sum(1 for d in members if d["ndaa_889"])])
-    events = [[e["at"], e["kind"], e["sensor"], e["site"], e["scan_uuid"], e["detail"]] for e in data["district_events"]]
+    events = [[e["at"], e["kind"], e["sensor"], e["site"], e["scan_uuid"], e["detail"]]
+              for e in data["district_events"]]
     return (f'<section id="district"><h2>District: sites and sensors ({len({s["site"] for s in data["sensors"]})} '
             "site(s))</h2>"
             + _table(["site", "sensor", "camscan", "last heard of", "last scan", "devices", "cameras/recorders",
