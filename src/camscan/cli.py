@@ -1139,15 +1139,20 @@ def sensors(context, db_path, as_json):
     if context.invoked_subcommand is not None:
         return
     with open_store(db_path) as store:
-        found = Ledger(store).sensors()
-        events = Ledger(store).events()
+        ledger = Ledger(store)
+        found, events, dispatches = ledger.sensors(), ledger.events(), ledger.dispatches()
     if as_json:
-        click.echo(json.dumps({"sensors": found, "events": events}, indent=2))
+        click.echo(json.dumps({"sensors": found, "events": events, "dispatches": dispatches}, indent=2))
         return
     columns = ("site", "name", "camscan_version", "last_heartbeat", "last_scan_uuid", "last_scan_at")
     click.echo("\t".join(columns))
     for row in found:
         click.echo(tab_separated(row[column] or "" for column in columns))
+    for row in dispatches:
+        if row["status"] != "complete":
+            report = f"; {row['latest_report']}" if row["latest_report"] else ""
+            echo_untrusted(f"dispatched {row['dispatched_at']} to {row['site']}: scan {row['scan_uuid']} "
+                           f"{row['status'] or 'not stored yet'}{report}", err=True)
     for event in events:
         if event["kind"] not in ("result",):
             echo_untrusted(f"{event['at']} {event['kind']}: {event['sensor'] or '-'} {event['site'] or ''} "

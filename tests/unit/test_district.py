@@ -54,6 +54,7 @@ def test_a_request_inside_the_scope_passes_and_becomes_the_scan_command(config):
     assert argv[argv.index("--scope") + 1] == config.scope_file and argv[argv.index("--scan-uuid") + 1] == \
         request["scan_uuid"]
     assert "--no-checks" in argv and "--credentials" not in argv
+    assert argv[-3:] == ["--", "198.18.20.0/29", "198.18.21.5"]  # no target can read as an option
     netns_config = SensorConfig(**{**config.__dict__, "netns": "csda-scan"})
     assert scan_argv(netns_config, request)[:4] == ["ip", "netns", "exec", "csda-scan"]
 
@@ -207,3 +208,19 @@ def test_a_schedule_is_seconds_or_a_cron_line():
     for wrong in ("0", "every day", "61 2 * * *", "1 2 3"):
         with pytest.raises(DistrictError):
             parse_schedule(wrong)
+
+
+def test_sensors_lists_dispatched_scans_not_stored_with_what_became_of_them(tmp_path, identities):
+    from click.testing import CliRunner
+
+    from camscan.cli import main
+
+    with district_of_two_sites(tmp_path, identities) as district:
+        ledger = Ledger(district)
+        stored = district.scans()[0]["uuid"]
+        for scan_uuid in (stored, "u-9", "u-10"):
+            ledger.dispatched(scan_uuid, "School B", ["198.18.0.0/24"], {})
+    result = CliRunner().invoke(main, ["sensors", "--db", str(tmp_path / "district.db")])
+    assert result.exit_code == 0, result.output
+    assert "scan u-9 not stored yet; refused: 198.18.99.1/32 outside" in result.output
+    assert "scan u-10 not stored yet\n" in result.output and f"scan {stored}" not in result.output

@@ -231,7 +231,7 @@ def check_request(config: SensorConfig, request: dict) -> None:
 def scan_argv(config: SensorConfig, request: dict) -> list[str]:
     """The ``camscan scan`` the sensor runs for a checked request, in its network namespace if it has one."""
     options = request["options"]
-    argv = [sys.executable, "-m", "camscan", "scan", *request["targets"], "--db", config.db_path,
+    argv = [sys.executable, "-m", "camscan", "scan", "--db", config.db_path,
             "--scope", config.scope_file, "--site", config.site, "--scan-uuid", request["scan_uuid"], "--yes"]
     for name in ("ports", "timeout", "rate"):
         if name in options:
@@ -250,6 +250,7 @@ def scan_argv(config: SensorConfig, request: dict) -> list[str]:
         argv.append("--check-default-credentials")
     if options.get("allow_public"):
         argv.append("--allow-public")
+    argv += ["--", *request["targets"]]  # after "--" no target can read as an option
     return ["ip", "netns", "exec", config.netns, *argv] if config.netns else argv
 
 
@@ -362,6 +363,9 @@ def handle_envelope(store, envelope: object) -> str:
         ledger.event("rejected", f"a message {why}", sensor=name)
         return "rejected"
     message = json.loads(envelope["payload"])
+    if not isinstance(message, dict):
+        ledger.event("rejected", "a signed message that is not a mapping", sensor=name)
+        return "rejected"
     kind, site, scan_uuid = message.get("kind"), message.get("site"), message.get("scan_uuid")
     if site != sensor["site"]:
         ledger.event("rejected", f"sensor {name} of site {sensor['site']!r} reported for site {site!r}", sensor=name)
