@@ -1023,25 +1023,31 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @click.option("--check-default-credentials", is_flag=True,
               help="Ask for default-credential checks (a sensor runs them only if its configuration allows).")
 @click.option("--allow-public", is_flag=True, help="Ask to scan public addresses (only if the sensor allows).")
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Split each site's scan into this many scans of equal address counts, which the site's "
+                   "sensors share (a large routed range).")
 @click.option("--schedule", help="Instead of now: every N seconds (e.g. 86400) or on a cron line "
                                  "(e.g. '30 2 * * 1-5'), kept in --db and sent by `camscan beat`.")
 @json_option
 @friendly_errors
 def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certificate_path, db_path, ports, timeout,
              rate, checks, no_checks, no_discovery, no_multicast, exclude, use_credentials, check_default_credentials,
-             allow_public, schedule, as_json):
+             allow_public, shards, schedule, as_json):
     """Send a scan of TARGETS to the sensors of each site, signed with the central's key.
 
     Each site's scan gets its own UUID; `camscan collect` stores the results. With
     --schedule the scan recurs: `camscan beat` (Celery beat) sends it, each run a new scan.
     """
     from camscan.district.ledger import Ledger
-    from camscan.district.queue import DistrictError, celery_app, dispatch as send, parse_schedule, scan_request
+    from camscan.district.queue import (DistrictError, celery_app, dispatch as send, parse_schedule, scan_request,
+                                        split_targets)
 
     if bool(sites) == all_sites:
         raise click.UsageError("name the sites with --site, or give --all-sites (with --db), not both")
     if (all_sites or schedule) and not db_path:
         raise click.UsageError("--all-sites and --schedule need the district inventory: --db")
+    if schedule and shards > 1:
+        raise click.UsageError("--shards goes with a scan sent now, not with --schedule")
     if schedule:
         try:
             parse_schedule(schedule)
@@ -1066,7 +1072,8 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
                 echo_untrusted(f"schedule {number}: {site}: {' '.join(targets)} at {schedule!r} "
                                "(sent by `camscan beat`)")
             return
-        requests = [scan_request(site, list(targets), options) for site in sites]
+        parts = split_targets(list(targets), shards) if shards > 1 else [list(targets)]
+        requests = [scan_request(site, part, options) for site in sites for part in parts]
         app = celery_app(_broker(broker_url, broker_ca), key_path, certificate_path, certificate_path)
         send(app, requests)
         if store:

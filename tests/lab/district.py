@@ -120,7 +120,7 @@ class District:
                         "--cert", str(directory / "keys" / "central.pem")]
 
     def add_sensor(self, name: str, site: str, scope: list[str], netns: str | None = None,
-                   visibility_timeout: float = 6.0, extra: tuple[str, ...] = ()) -> Path:
+                   visibility_timeout: float = 30.0, extra: tuple[str, ...] = ()) -> Path:
         """Register a sensor and start it; returns its own database's path."""
         keys = self.directory / "keys"
         if not (keys / f"{name}.key").exists():

@@ -172,11 +172,11 @@ def test_unsigned_and_foreign_signed_tasks_never_run(district):
 
 
 def test_a_sensor_killed_mid_scan_gets_its_task_again_and_the_scan_is_stored_once(district, stalling_listener):
-    db = loopback_sensor(district, visibility_timeout=4)
+    db = loopback_sensor(district, visibility_timeout=8)
     [request] = district.dispatch("--site", "Loopback", *STALLING_SCAN, "127.80.1.2", STALLING)
     wait_for(lambda: (request["scan_uuid"], "running") in scans_of(db), 60, "the scan to start")
     district.kill_sensor("sensor-l")
-    loopback_sensor(district, visibility_timeout=4)  # the sensor comes back; the broker delivers the task again
+    loopback_sensor(district, visibility_timeout=8)  # the sensor comes back; the broker delivers the task again
     district.collect_until(lambda: any(scan["uuid"] == request["scan_uuid"] for scan in district.scans()), limit=90)
     [stored] = district.scans()
     assert (stored["uuid"], stored["status"]) == (request["scan_uuid"], "complete")
@@ -185,7 +185,7 @@ def test_a_sensor_killed_mid_scan_gets_its_task_again_and_the_scan_is_stored_onc
 
 
 def test_redis_restarted_mid_run_loses_nothing_and_duplicates_nothing(district, stalling_listener):
-    loopback_sensor(district, visibility_timeout=4)
+    loopback_sensor(district, visibility_timeout=8)
     requests = [district.dispatch("--site", "Loopback", *STALLING_SCAN, target)[0]
                 for target in (STALLING, "127.80.1.3")]
     collector = subprocess.Popen([sys.executable, "-m", "camscan", "collect", "--db", str(district.db),
@@ -238,3 +238,20 @@ def test_a_recurring_scan_runs_each_time_as_a_new_scan(district):
     scans = district.scans()
     assert len({scan["uuid"] for scan in scans}) == len(scans) >= 2
     assert all(scan["site"] == "Loopback" and scan["targets"] == ["127.80.1.2"] for scan in scans)
+
+
+def test_a_sites_scan_split_in_shards_is_shared_by_its_sensors(district):
+    stalling = [socket.create_server((address, 80), backlog=64) for address in ("127.80.1.5", "127.80.1.6")]
+    try:
+        databases = [loopback_sensor(district, name) for name in ("sensor-l", "sensor-m")]
+        wait_for(lambda: all("ready." in district.log(name) for name in ("sensor-l", "sensor-m")), 60,
+                 "both sensors to be ready")
+        requests = district.dispatch("--site", "Loopback", "--shards", "2", *STALLING_SCAN, "127.80.1.5-6")
+        assert [r["targets"] for r in requests] == [["127.80.1.5"], ["127.80.1.6"]]
+        district.collect_until(lambda: len(district.scans()) == 2)
+    finally:
+        for listener in stalling:
+            listener.close()
+    # each sensor, busy with one shard for STALL_SECONDS, left the other to the other sensor
+    assert sorted(uuid for db in databases for uuid, _ in scans_of(db)) == sorted(r["scan_uuid"] for r in requests)
+    assert all(len(scans_of(db)) == 1 for db in databases)

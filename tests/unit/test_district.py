@@ -224,3 +224,28 @@ def test_sensors_lists_dispatched_scans_not_stored_with_what_became_of_them(tmp_
     assert result.exit_code == 0, result.output
     assert "scan u-9 not stored yet; refused: 198.18.99.1/32 outside" in result.output
     assert "scan u-10 not stored yet\n" in result.output and f"scan {stored}" not in result.output
+
+
+@pytest.mark.parametrize("targets, shards, sizes", [
+    (["198.18.40.0/24"], 4, [64, 64, 64, 62]),  # hosts only: not the block's network and broadcast addresses
+    (["198.18.40.0/30", "198.18.41.7", "198.18.42.1-9"], 3, [4, 4, 4]),
+    (["198.18.40.1"], 2, [1]),
+])
+def test_a_scan_split_into_shards_covers_every_address_once(targets, shards, sizes):
+    from camscan.district.queue import split_targets
+    from camscan.scope import parse_target
+
+    parts = split_targets(targets, shards)
+    sets = [parse_target(part[0]) for part in parts]
+    for index, part in enumerate(parts):
+        for spec in part[1:]:
+            sets[index] |= parse_target(spec)
+    assert [piece.size for piece in sets] == sizes
+    union = sets[0]
+    for piece in sets[1:]:
+        assert not union & piece
+        union |= piece
+    wanted = parse_target(targets[0], hosts_only=True)
+    for target in targets[1:]:
+        wanted |= parse_target(target, hosts_only=True)
+    assert union == wanted

@@ -121,6 +121,31 @@ def scan_request(site: str, targets: list[str], options: dict, scan_uuid: str | 
             "options": dict(options)}
 
 
+def split_targets(targets: list[str], shards: int) -> list[list[str]]:
+    """``targets`` cut into ``shards`` parts of (nearly) equal address counts, each a list of
+    address ranges in order: one scan of a large routed range shared by a site's sensors."""
+    from netaddr import IPRange
+
+    addresses = parse_target(targets[0], hosts_only=True)
+    for target in targets[1:]:
+        addresses |= parse_target(target, hosts_only=True)
+    per_shard = -(-addresses.size // shards)
+    parts: list[list[str]] = [[]]
+    room = per_shard
+    for span in addresses.iter_ipranges():
+        first = span.first
+        while first <= span.last:
+            if room == 0:
+                parts.append([])
+                room = per_shard
+            last = min(span.last, first + room - 1)
+            piece = IPRange(first, last)
+            parts[-1].append(str(piece[0]) if first == last else f"{piece[0]}-{piece[-1]}")
+            room -= last - first + 1
+            first = last + 1
+    return parts
+
+
 def dispatch(app, requests: list[dict]) -> None:
     """Send each request to its site's queue, signed; the task id is the scan UUID."""
     for request in requests:
