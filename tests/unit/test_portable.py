@@ -177,3 +177,21 @@ def test_cli_exports_a_scan_and_imports_it_once(tmp_path):
     (tmp_path / "bad.json").write_text("{}")
     refused = runner.invoke(main, ["import", str(tmp_path / "bad.json"), "--db", str(tmp_path / "d.db")])
     assert refused.exit_code == 1 and "not a portable camscan scan" in refused.output
+
+
+def test_one_scan_uuid_run_by_two_sensors_is_imported_once(tmp_path):
+    # A task delivered again to another sensor of the site (its first sensor outlived the visibility
+    # timeout): two databases, two origins, one scan UUID. The district keeps the first result.
+    clock = Clock()
+    scan_uuid = str(uuid.uuid4())
+    documents = []
+    for name in ("first", "second"):
+        with Store(tmp_path / f"{name}.db", clock=clock) as sensor:
+            scan_id = sensor.start_scan(["198.18.0.0/24"], {}, site="School A", scan_uuid=scan_uuid)
+            sensor.record_device(scan_id, device("lorex-nvr", "198.18.0.10"))
+            sensor.finish_scan(scan_id)
+            documents.append(build_document(sensor, scan_id))
+    assert documents[0]["tables"]["scans"][0]["origin"] != documents[1]["tables"]["scans"][0]["origin"]
+    with Store(tmp_path / "district.db") as district:
+        assert [import_document(district, d, "sensor")["scans_added"] for d in documents] == [1, 0]
+        assert [s["uuid"] for s in district.scans()] == [scan_uuid]
