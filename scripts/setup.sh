@@ -10,6 +10,7 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
   command -v curl >/dev/null || missing+=(curl)  # the passive lab test browses the lab with it
   command -v chromium >/dev/null || missing+=(chromium)  # renders the HTML report in its test
   command -v tmux >/dev/null || missing+=(tmux)  # the terminal the output tests look at
+  command -v redis-server >/dev/null || missing+=(redis-server)  # the district tests' broker (started by their fixture)
   command -v soffice >/dev/null || missing+=(libreoffice-calc-nogui)  # opens the CSV export in its test (~280 MB)
   [ -e /usr/lib/x86_64-linux-gnu/libpcap.so.0.8 ] || [ -e /usr/lib/aarch64-linux-gnu/libpcap.so.0.8 ] || missing+=(libpcap0.8)
   if [ ${#missing[@]} -gt 0 ]; then

@@ -230,6 +230,7 @@ def main() -> None:
 @click.option("--replay", "replay_path", type=click.Path(exists=True, dir_okay=False),
               help="Send nothing: answer every probe from this recording (made with --record).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
+@click.option("--scan-uuid", hidden=True, help="The scan's UUID (a district sensor runs the scan its dispatcher named).")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
 @click.option("--no-channels", is_flag=True,
@@ -240,7 +241,8 @@ def main() -> None:
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
          discovery_wait, no_multicast, no_discovery, credentials_file, onvif_user, onvif_targets, record_path,
-         record_credentials, replay_path, yes, checks, no_checks, no_channels, check_default_credentials, as_json):
+         record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
+         as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
@@ -301,7 +303,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
                             checks=selected, channels=not no_channels, credentials=credentials)
     store = open_store(db_path, create=True)
-    scan_id = store.start_scan(list(targets), parameters, site=site)
+    scan_id = store.start_scan(list(targets), parameters, site=site, scan_uuid=scan_uuid)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
     status = "failed"
     try:
@@ -601,12 +603,23 @@ def show(address, db_path, as_json):
 
 @main.command()
 @db_option
-@click.option("--format", "fmt", type=click.Choice(["json", "csv"]), default="json", show_default=True)
+@click.option("--format", "fmt", type=click.Choice(["json", "csv", "camscan"]), default="json", show_default=True,
+              help="camscan: one scan (--scan) as a portable result that `camscan import` adds to another inventory.")
+@click.option("--scan", "scan_id", type=int,
+              help="With --format camscan: the scan to export (`camscan scans` lists them).")
 @click.option("-o", "--output", type=click.Path(dir_okay=False, allow_dash=True), default="-",
               help="Write here instead of standard output (a new file is readable by its owner only).")
 @friendly_errors
-def export(db_path, fmt, output):
-    """Export every device as JSON (one object per device) or CSV."""
+def export(db_path, fmt, scan_id, output):
+    """Export every device as JSON (one object per device) or CSV, or one scan as a portable result."""
+    if (fmt == "camscan") != (scan_id is not None):
+        raise click.UsageError("--format camscan exports one scan: give it --scan N (and --scan only with it)")
+    if fmt == "camscan":
+        from camscan.portable import build_document, dumps
+
+        with open_store(db_path) as store:
+            write_output(output, dumps(build_document(store, scan_id)))
+        return
     with open_store(db_path) as store:
         found = store.devices()
     if fmt == "json":
@@ -757,11 +770,43 @@ def merge(sources, output, as_json):
         click.echo(json.dumps({"output": output, "devices": total, "sources": summaries}, indent=2))
         return
     for summary in summaries:
-        echo_untrusted(f"{summary['source']}: {summary['scans_added']} scan(s) added "
-                       f"({summary['scans_already_present']} already present), {summary['devices_added']} new "
-                       f"device(s), {summary['devices_matched']} matched, {summary['observations_added']} "
-                       f"observation(s), {summary['findings_added']} finding(s)")
+        echo_merge_summary(summary)
     click.echo(f"{output}: {total} device(s)", err=True)
+
+
+@main.command("import")
+@click.argument("documents", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False))
+@db_option
+@json_option
+@friendly_errors
+def import_command(documents, db_path, as_json):
+    """Add portable scan results (`camscan export --format camscan`) to the inventory.
+
+    Devices are matched as `camscan merge` matches them; a scan already in the inventory
+    (the same scan UUID) adds nothing.
+    """
+    from camscan.portable import DocumentError, import_document, load_document_file
+
+    summaries = []
+    with open_store(db_path, create=True) as store:
+        for path in documents:
+            try:
+                summaries.append(import_document(store, load_document_file(path), path))
+            except DocumentError as error:
+                raise click.ClickException(str(error)) from None
+    if as_json:
+        click.echo(json.dumps(summaries, indent=2))
+        return
+    for summary in summaries:
+        echo_merge_summary(summary)
+
+
+def echo_merge_summary(summary: dict) -> None:
+    """One line of what a merge or an import added."""
+    echo_untrusted(f"{summary['source']}: {summary['scans_added']} scan(s) added "
+                   f"({summary['scans_already_present']} already present), {summary['devices_added']} new "
+                   f"device(s), {summary['devices_matched']} matched, {summary['observations_added']} "
+                   f"observation(s), {summary['findings_added']} finding(s)")
 
 
 @main.command()
@@ -921,3 +966,285 @@ def list_checks():
         click.echo(f"{name:<20} {what}")
     for name, what in OPT_IN_CHECKS.items():
         click.echo(f"{name:<20} {what} (opt-in: --check-default-credentials)")
+
+
+# --- district: sensors, dispatch, collect ------------------------------------------------------
+
+
+def broker_options(command: Callable) -> Callable:
+    """Where the district's queue is (README: District)."""
+    command = click.option("--broker-ca", type=click.Path(exists=True, dir_okay=False),
+                           help="With rediss://: the CA certificate that signed the broker's TLS certificate.")(command)
+    return click.option("--broker", "broker_url", default=lambda: os.environ.get("CAMSCAN_BROKER"),
+                        show_default="$CAMSCAN_BROKER", required=True,
+                        help="Redis URL with its password, e.g. rediss://:PASSWORD@queue.example:6380/0 "
+                             "(prefer $CAMSCAN_BROKER: a command line is visible in ps).")(command)
+
+
+def central_key_options(command: Callable) -> Callable:
+    """The central's key and certificate: tasks are signed with them."""
+    command = click.option("--cert", "certificate_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                           help="The central's certificate (the one the sensors trust).")(command)
+    return click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
+                        help="The central's key: it signs the tasks.")(command)
+
+
+def visibility_option(command: Callable) -> Callable:
+    from camscan.district.queue import DEFAULT_VISIBILITY_TIMEOUT
+
+    return click.option("--visibility-timeout", default=DEFAULT_VISIBILITY_TIMEOUT, show_default=True,
+                        type=click.FloatRange(min=1),
+                        help="Seconds after which a task no sensor acknowledged is delivered again: longer than the "
+                             "longest scan.")(command)
+
+
+def _broker(broker_url: str, broker_ca: str | None, visibility_timeout: float | None = None):
+    from camscan.district.queue import DEFAULT_VISIBILITY_TIMEOUT, Broker
+
+    if not broker_url.startswith(("redis://", "rediss://")):
+        raise click.UsageError("--broker must be a redis:// or rediss:// URL")
+    return Broker(broker_url, broker_ca, visibility_timeout or DEFAULT_VISIBILITY_TIMEOUT)
+
+
+@main.command()
+@click.argument("name")
+@click.option("--dir", "directory", default=".", show_default=True, type=click.Path(file_okay=False),
+              help="Where to write NAME.key (owner only) and NAME.pem.")
+@friendly_errors
+def keygen(name, directory):
+    """Make a key and certificate for the central (it signs tasks) or a sensor (it signs results)."""
+    from camscan.district.keys import KeyFileError, generate_identity
+
+    try:
+        key_path, certificate_path = generate_identity(name, directory)
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"wrote {key_path} (keep it private) and {certificate_path} (give it to the other side)", err=True)
+
+
+@main.command()
+@click.option("--site", required=True, help="The site this sensor scans; it takes tasks of this site only.")
+@click.option("--scope", "scope_file", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The sensor's own authorised ranges: a task naming any target outside them is refused.")
+@broker_options
+@visibility_option
+@click.option("--key", "key_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="This sensor's key (camscan keygen): it signs the results.")
+@click.option("--cert", "certificate_path", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="This sensor's certificate (registered at the central with `camscan sensors register`).")
+@click.option("--central-cert", required=True, type=click.Path(exists=True, dir_okay=False),
+              help="The central's certificate: only tasks it signed are run.")
+@click.option("--name", help="The sensor's name as registered at the central (default: the certificate's file stem).")
+@db_option
+@click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
+              help="This sensor's own accounts file: used only when a task asks for credentials.")
+@click.option("--allow-default-credentials", is_flag=True, help="Run default-credential checks when a task asks.")
+@click.option("--allow-public", is_flag=True, help="Scan public addresses in the scope file when a task asks.")
+@click.option("--netns", help="Run the scans inside this network namespace (ip netns), e.g. one per site VLAN.")
+@click.option("--heartbeat", "heartbeat_seconds", default=30.0, show_default=True, type=click.FloatRange(min=0.5),
+              help="Seconds between the heartbeats `camscan sensors` shows.")
+@friendly_errors
+def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path, certificate_path, central_cert, name,
+           db_path, credentials_file, allow_default_credentials, allow_public, netns, heartbeat_seconds):
+    """Run a site's sensor: scans the central dispatches, inside this sensor's own scope, until stopped.
+
+    Each scan is recorded in the sensor's own database (--db) and its portable result,
+    signed with the sensor's key, goes to the central's results queue.
+    """
+    from camscan.district.keys import certificate_text, load_private_key
+    from camscan.district.queue import SensorConfig, run_sensor
+
+    read_scope_file(scope_file)
+    load_private_key(key_path)
+    certificate_text(central_cert)
+    config = SensorConfig(name=name or os.path.splitext(os.path.basename(certificate_path))[0], site=site,
+                          scope_file=os.path.abspath(scope_file), db_path=os.path.abspath(db_path),
+                          key=key_path, certificate=certificate_path, central_certificate=central_cert,
+                          credentials_file=os.path.abspath(credentials_file) if credentials_file else None,
+                          allow_default_credentials=allow_default_credentials, allow_public=allow_public,
+                          netns=netns, heartbeat_seconds=heartbeat_seconds)
+    click.echo(f"sensor {config.name} of site {site!r}: scans inside {scope_file} only", err=True)
+    run_sensor(config, _broker(broker_url, broker_ca, visibility_timeout))
+
+
+@main.command()
+@click.argument("targets", nargs=-1, required=True)
+@click.option("--site", "sites", multiple=True, help="A site whose sensors scan TARGETS (repeatable).")
+@click.option("--all-sites", is_flag=True, help="Every site with a sensor registered in --db.")
+@broker_options
+@central_key_options
+@click.option("--db", "db_path", type=click.Path(dir_okay=False),
+              help="The district inventory: records what was dispatched (and, with --all-sites, names the sites).")
+@click.option("--ports", help="Ports to sweep (as for `camscan scan`).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), help="Seconds to wait for a connect or a reply.")
+@click.option("--rate", type=click.FloatRange(min=1), help="Packets per second.")
+@click.option("--checks", help="Exposure checks to run (comma-separated).")
+@click.option("--no-checks", is_flag=True, help="Run no exposure checks.")
+@click.option("--no-discovery", is_flag=True, help="ARP and TCP only.")
+@click.option("--no-multicast", is_flag=True, help="No discovery probe to a multicast group.")
+@click.option("--exclude", multiple=True, help="Addresses never to touch (repeatable).")
+@click.option("--use-credentials", is_flag=True, help="Ask each sensor to use its own credentials file.")
+@click.option("--check-default-credentials", is_flag=True,
+              help="Ask for default-credential checks (a sensor runs them only if its configuration allows).")
+@click.option("--allow-public", is_flag=True, help="Ask to scan public addresses (only if the sensor allows).")
+@click.option("--shards", default=1, show_default=True, type=click.IntRange(1, 256),
+              help="Split each site's scan into this many scans of equal address counts, which the site's "
+                   "sensors share (a large routed range).")
+@click.option("--schedule", help="Instead of now: every N seconds (e.g. 86400) or on a cron line "
+                                 "(e.g. '30 2 * * 1-5'), kept in --db and sent by `camscan beat`.")
+@json_option
+@friendly_errors
+def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certificate_path, db_path, ports, timeout,
+             rate, checks, no_checks, no_discovery, no_multicast, exclude, use_credentials, check_default_credentials,
+             allow_public, shards, schedule, as_json):
+    """Send a scan of TARGETS to the sensors of each site, signed with the central's key.
+
+    Each site's scan gets its own UUID; `camscan collect` stores the results. With
+    --schedule the scan recurs: `camscan beat` (Celery beat) sends it, each run a new scan.
+    """
+    from camscan.district.ledger import Ledger
+    from camscan.district.queue import (DistrictError, celery_app, dispatch as send, parse_schedule, scan_request,
+                                        split_targets)
+
+    if bool(sites) == all_sites:
+        raise click.UsageError("name the sites with --site, or give --all-sites (with --db), not both")
+    if (all_sites or schedule) and not db_path:
+        raise click.UsageError("--all-sites and --schedule need the district inventory: --db")
+    if schedule and shards > 1:
+        raise click.UsageError("--shards goes with a scan sent now, not with --schedule")
+    if schedule:
+        try:
+            parse_schedule(schedule)
+        except DistrictError as error:
+            raise click.UsageError(str(error)) from None
+    options = {key: value for key, value in {
+        "ports": ports, "timeout": timeout, "rate": rate,
+        "checks": [] if no_checks else sorted(parse_check_list(checks)) if checks else None,
+        "discovery": False if no_discovery else None, "multicast": False if no_multicast else None,
+        "exclude": list(exclude) or None, "use_credentials": use_credentials or None,
+        "check_default_credentials": check_default_credentials or None, "allow_public": allow_public or None,
+    }.items() if value is not None}
+    store = open_store(db_path, create=True) if db_path else None
+    try:
+        if all_sites:
+            sites = Ledger(store).sites()
+            if not sites:
+                raise click.ClickException(f"no sensor is registered in {db_path}: `camscan sensors register`")
+        if schedule:
+            for site in sites:
+                number = Ledger(store).add_schedule(site, schedule, list(targets), options)
+                echo_untrusted(f"schedule {number}: {site}: {' '.join(targets)} at {schedule!r} "
+                               "(sent by `camscan beat`)")
+            return
+        parts = split_targets(list(targets), shards) if shards > 1 else [list(targets)]
+        requests = [scan_request(site, part, options) for site in sites for part in parts]
+        app = celery_app(_broker(broker_url, broker_ca), key_path, certificate_path, certificate_path)
+        send(app, requests)
+        if store:
+            for request in requests:
+                Ledger(store).dispatched(request["scan_uuid"], request["site"], request["targets"], options)
+    finally:
+        if store:
+            store.close()
+    if as_json:
+        click.echo(json.dumps(requests, indent=2))
+        return
+    for request in requests:
+        echo_untrusted(f"{request['scan_uuid']}\t{request['site']}\t{' '.join(request['targets'])}")
+
+
+@main.command()
+@broker_options
+@db_option
+@central_key_options
+@click.option("--state", "state_file", type=click.Path(dir_okay=False),
+              help="Celery beat's file of when each schedule last ran (default: next to --db).")
+@friendly_errors
+def beat(broker_url, broker_ca, db_path, key_path, certificate_path, state_file):
+    """Send the recurring scans (`camscan dispatch --schedule`) when they are due, until stopped (Celery beat)."""
+    from camscan.district.ledger import Ledger
+    from camscan.district.queue import celery_app, run_beat
+
+    with open_store(db_path) as store:
+        schedules = Ledger(store).schedules()
+    if not schedules:
+        raise click.ClickException(f"no recurring scan in {db_path}: `camscan dispatch --schedule ...`")
+    app = celery_app(_broker(broker_url, broker_ca), key_path, certificate_path, certificate_path)
+    run_beat(app, schedules, state_file or f"{db_path}.beat")
+
+
+@main.command()
+@broker_options
+@db_option
+@click.option("--until-idle", type=click.FloatRange(min=0.1),
+              help="Stop once no result has come for this many seconds (default: run until stopped).")
+@friendly_errors
+def collect(broker_url, broker_ca, db_path, until_idle):
+    """Store the sensors' results in the district inventory as they arrive.
+
+    Only results signed by a registered sensor, for its own site, are stored; each is
+    acknowledged once stored, and a scan stored already adds nothing.
+    """
+    from camscan.district.queue import collect as consume
+
+    open_store(db_path, create=True).close()
+
+    def said(outcome: str, body) -> None:
+        sensor_name = body.get("sensor") if isinstance(body, dict) else None
+        if outcome != "heartbeat":
+            echo_untrusted(f"{outcome}: from {sensor_name}", err=True)
+
+    handled = consume(_broker(broker_url, broker_ca), db_path, until_idle, said)
+    click.echo(f"{handled} message(s) handled", err=True)
+
+
+@main.group(invoke_without_command=True)
+@db_option
+@json_option
+@click.pass_context
+@friendly_errors
+def sensors(context, db_path, as_json):
+    """The district's sensors: site, version, last heartbeat, last scan (and `register` one)."""
+    from camscan.district.ledger import Ledger
+
+    if context.invoked_subcommand is not None:
+        return
+    with open_store(db_path) as store:
+        ledger = Ledger(store)
+        found, events, dispatches = ledger.sensors(), ledger.events(), ledger.dispatches()
+    if as_json:
+        click.echo(json.dumps({"sensors": found, "events": events, "dispatches": dispatches}, indent=2))
+        return
+    columns = ("site", "name", "camscan_version", "last_heartbeat", "last_scan_uuid", "last_scan_at")
+    click.echo("\t".join(columns))
+    for row in found:
+        click.echo(tab_separated(row[column] or "" for column in columns))
+    for row in dispatches:
+        if row["status"] != "complete":
+            report = f"; {row['latest_report']}" if row["latest_report"] else ""
+            echo_untrusted(f"dispatched {row['dispatched_at']} to {row['site']}: scan {row['scan_uuid']} "
+                           f"{row['status'] or 'not stored yet'}{report}", err=True)
+    for event in events:
+        if event["kind"] not in ("result",):
+            echo_untrusted(f"{event['at']} {event['kind']}: {event['sensor'] or '-'} {event['site'] or ''} "
+                           f"{event['scan_uuid'] or ''} {event['detail'] or ''}", err=True)
+
+
+@sensors.command("register")
+@click.argument("name")
+@click.argument("certificate", type=click.Path(exists=True, dir_okay=False))
+@click.option("--site", required=True, help="The site whose results this sensor may deliver.")
+@db_option
+@friendly_errors
+def sensors_register(name, certificate, site, db_path):
+    """Accept results signed by the key of CERTIFICATE as sensor NAME's, for SITE only."""
+    from camscan.district.keys import KeyFileError, certificate_text
+    from camscan.district.ledger import Ledger
+
+    try:
+        text = certificate_text(certificate)
+    except KeyFileError as error:
+        raise click.ClickException(str(error)) from None
+    with open_store(db_path, create=True) as store:
+        Ledger(store).register(name, site, text)
+    echo_untrusted(f"sensor {name} registered for site {site!r}", err=True)

@@ -53,6 +53,8 @@ SCAN_STATUSES = ("running", "complete", "interrupted", "failed")
 IDENTITY_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type")
 # What `diff` compares between two sightings of one device.
 ANY_SITE = object()  # latest_scan_pair: scans of every site
+# The device columns a merge decides apart from the rest, which the newer record sets.
+MERGE_KEEPS = ("mac", "mac_seen", "first_seen", "first_scan_id")
 CHANGE_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type", "ndaa_889", "connection", "video")
 # What a channel (a camera a recorder reports) adds to a device; NULL for every other device.
 CHANNEL_FIELDS = ("attached_to", "channel", "connection", "video", "reported_ip")
@@ -337,8 +339,70 @@ def _migrate_to_4(db: Database) -> None:
             db.execute(statement)
 
 
+def _migrate_scan_uuids(db: Database) -> None:
+    """Every scan gets a UUID: the one a district dispatcher assigned, or a random one; a
+    portable scan result (``camscan.portable``) names its scan by it, so importing it twice adds nothing.
+
+    Self-contained (it adds one column and one index and reads nothing another migration
+    adds), so it can take any place in MIGRATIONS.
+    """
+    db.execute("ALTER TABLE scans ADD COLUMN uuid TEXT")
+    db.conn.executemany("UPDATE scans SET uuid = ? WHERE id = ?",
+                        [(str(uuid.uuid4()), row[0]) for row in db.execute("SELECT id FROM scans")])
+    db.execute("CREATE UNIQUE INDEX scans_uuid ON scans(uuid)")
+
+
+_DISTRICT_TABLES = """
+CREATE TABLE district_sensors (
+    name TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    certificate TEXT NOT NULL,
+    registered_at TEXT NOT NULL,
+    camscan_version TEXT,
+    last_heartbeat TEXT,
+    last_scan_uuid TEXT,
+    last_scan_at TEXT
+);
+CREATE TABLE district_dispatches (
+    scan_uuid TEXT PRIMARY KEY,
+    site TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    options TEXT NOT NULL,
+    dispatched_at TEXT NOT NULL
+);
+CREATE TABLE district_events (
+    id INTEGER PRIMARY KEY,
+    at TEXT NOT NULL,
+    sensor TEXT,
+    site TEXT,
+    scan_uuid TEXT,
+    kind TEXT NOT NULL,
+    detail TEXT
+);
+CREATE INDEX district_events_scan_uuid ON district_events(scan_uuid);
+CREATE TABLE district_schedules (
+    id INTEGER PRIMARY KEY,
+    site TEXT NOT NULL,
+    schedule TEXT NOT NULL,
+    targets TEXT NOT NULL,
+    options TEXT NOT NULL,
+    created_at TEXT NOT NULL
+)
+"""
+
+
+def _migrate_district_tables(db: Database) -> None:
+    """The district's ledger (``camscan.district.ledger``): registered sensors, dispatched and
+    recurring scans, and what sensors reported. Self-contained (new tables only), so it can take
+    any place in MIGRATIONS."""
+    for statement in _DISTRICT_TABLES.split(";"):
+        if statement.strip():
+            db.execute(statement)
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
-MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4]
+MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4,
+                                                _migrate_scan_uuids, _migrate_district_tables]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -538,13 +602,28 @@ class Store:
         return row[0]
 
     @_database_errors
-    def start_scan(self, targets: list[str], parameters: dict, site: str | None = None) -> int:
-        """Record a new scan with status ``running`` and this process as its owner; returns its id."""
+    def start_scan(self, targets: list[str], parameters: dict, site: str | None = None,
+                   scan_uuid: str | None = None) -> int:
+        """Record a new scan with status ``running`` and this process as its owner; returns its id.
+
+        ``scan_uuid`` names the scan everywhere it is copied (a district dispatcher assigns
+        it); a new random one if not given. A scan of that UUID that did not complete (its
+        sensor was killed, its task delivered again) runs again under its own id.
+        """
         now = self._now()
+        scan_uuid = str(uuid.UUID(scan_uuid)) if scan_uuid else str(uuid.uuid4())
         with self._writing():
+            earlier = self.db.execute("SELECT id, status FROM scans WHERE uuid = ?", [scan_uuid]).fetchone()
+            if earlier is not None:
+                if earlier[1] == "complete":
+                    raise StoreError(f"scan {scan_uuid} already completed in {self.path} (scan {earlier[0]})")
+                self.db.execute("UPDATE scans SET started_at = ?, heartbeat_at = ?, pid = ?, hostname = ?, "
+                                "status = 'running', finished_at = NULL WHERE id = ?",
+                                [now, now, os.getpid(), socket.gethostname(), earlier[0]])
+                return earlier[0]
             cursor = self.db.execute(
                 "INSERT INTO scans (started_at, heartbeat_at, pid, hostname, status, targets, parameters, site, "
-                "camscan_version) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?)",
+                "camscan_version, uuid) VALUES (?, ?, ?, ?, 'running', ?, ?, ?, ?, ?)",
                 [
                     now,
                     now,
@@ -554,6 +633,7 @@ class Store:
                     json.dumps(parameters, sort_keys=True, default=str),
                     site or None,
                     self._camscan_version,
+                    scan_uuid,
                 ],
             )
             scan_id = cursor.lastrowid
@@ -1216,13 +1296,15 @@ class Store:
                 origin_conn.close()
             except sqlite3.DatabaseError as error:
                 raise StoreError(f"cannot read {source_path}: {error}") from None
-            source = Store(copy, clock=self._clock)
-            try:
-                with self._writing():
-                    summary = self._merge(source, str(source_path))
-            finally:
-                source.close()
-        return summary
+            with Store(copy, clock=self._clock) as source:
+                return self.merge_store(source, str(source_path))
+
+    @_database_errors
+    def merge_store(self, source: Store, label: str) -> dict:
+        """Add the scans, devices and history of another open camscan database, all or nothing
+        (see ``merge_from``; ``camscan.portable`` imports a scan through it); returns counts."""
+        with self._writing():
+            return self._merge(source, label)
 
     def _merge(self, source: Store, label: str) -> dict:
         src = source.db
@@ -1232,7 +1314,8 @@ class Store:
         fresh_scans: set[int] = set()
         scan_columns = [c for c in src["scans"].columns_dict if c != "id"]
         for scan in src.query("SELECT * FROM scans ORDER BY id"):
-            present = self.db.execute("SELECT id FROM scans WHERE origin = ?", [scan["origin"]]).fetchone()
+            present = self.db.execute("SELECT id FROM scans WHERE origin = ? OR uuid = ?",
+                                      [scan["origin"], scan["uuid"]]).fetchone()
             if present:
                 scan_map[scan["id"]] = present[0]
                 summary["scans_already_present"] += 1
@@ -1279,10 +1362,8 @@ class Store:
                     values["mac_seen"] = mapped["mac_seen"]
                 if device["first_seen"] < existing["first_seen"]:
                     values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
-                if source_is_newer:
-                    keep = ("ip", "site", "last_seen", "last_scan_id", *IDENTITY_FIELDS, "is_camera", "confidence",
-                            "ndaa_889", "ndaa_basis", *CHANNEL_FIELDS, "channels", "channel_count")
-                    values.update({name: mapped[name] for name in keep})
+                if source_is_newer:  # every column but identity and first sighting, so new columns follow too
+                    values.update({name: mapped[name] for name in device_columns if name not in MERGE_KEEPS})
                 assignments = ", ".join(f"{name} = ?" for name in values)
                 self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), target_id])
             device_map[device["id"]] = target_id

@@ -12,13 +12,14 @@ from camscan.cli import main
 from camscan.report.datasette import datasette_metadata
 
 EXPECTED_QUERIES = {"covered_vendors", "covered_devices", "exposed_streams", "cameras_by_site",
-                    "unknown_maker_cameras", "scan_history", "device_history"}
+                    "unknown_maker_cameras", "scan_history", "device_history", "district_sites", "district_refusals"}
 
 
 def test_metadata_describes_every_table_and_column(tmp_path):
     store, _, _ = school(tmp_path / "a.db")
     described = datasette_metadata("a")["databases"]["a"]["tables"]
-    for table in ("scans", "devices", "services", "observations", "evidence", "sightings", "findings"):
+    for table in ("scans", "devices", "services", "observations", "evidence", "sightings", "findings",
+                  "district_sensors", "district_dispatches", "district_events"):
         columns = set(store.db[table].columns_dict) - {"id"}
         assert described[table]["description"]
         assert columns <= set(described[table]["columns"]), (table, columns - set(described[table]["columns"]))

@@ -6,7 +6,8 @@ file, so numbers are escaped as well as text (a policy cannot stop a <meta http-
 only escaping does). Sections: scope and scan parameters, totals by
 vendor, type and site, cameras behind recorders (per recorder, from its channel inventory),
 the NDAA s.889 covered devices with their evidence, cameras whose maker is unknown, findings,
-changes since the previous scan, and the full inventory.
+changes since the previous scan, and the full inventory; a district's inventory also shows
+each site's sensors and what they refused.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from html import escape
 
 from camscan import __version__
 from camscan.model import RECORDER_DEVICE_TYPES
+from camscan.district.ledger import Ledger
 from camscan.store import ANY_SITE, Store
 
 CSP = "default-src 'none'; style-src 'unsafe-inline'; img-src data:; base-uri 'none'; form-action 'none'"
@@ -74,7 +76,10 @@ def gather(store: Store) -> dict:
         pair = store.latest_scan_pair(site)
         if pair:
             changes.append(store.diff(*pair))
+    ledger = Ledger(store)
     return {
+        "sensors": ledger.sensors(),
+        "district_events": [event for event in ledger.events() if event["kind"] not in ("result", "heartbeat")],
         "generated_at": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
         "database": str(store.path),
         "camscan_version": __version__,
@@ -234,6 +239,33 @@ def _changes(changes: list[dict]) -> str:
     return "".join(parts)
 
 
+def _district(data: dict) -> str:
+    """Each site of the district: its sensors, when each was last heard of and its last scan, its
+    devices; then what sensors refused or collect rejected. Empty without registered sensors."""
+    if not data["sensors"]:
+        return ""
+    devices_by_site: dict[str | None, list[dict]] = {}
+    for device in data["devices"]:
+        devices_by_site.setdefault(device["site"], []).append(device)
+    rows = []
+    for sensor in data["sensors"]:
+        members = devices_by_site.get(sensor["site"], [])
+        rows.append([sensor["site"], sensor["name"], sensor["camscan_version"], sensor["last_heartbeat"],
+                     sensor["last_scan_at"], len(members), sum(1 for d in members if d["is_camera"]),
+                     sum(1 for d in members if d["ndaa_889"])])
+    events = [[e["at"], e["kind"], e["sensor"], e["site"], e["scan_uuid"], e["detail"]]
+              for e in data["district_events"]]
+    return (f'<section id="district"><h2>District: sites and sensors ({len({s["site"] for s in data["sensors"]})} '
+            "site(s))</h2>"
+            + _table(["site", "sensor", "camscan", "last heard of", "last scan", "devices", "cameras/recorders",
+                      "NDAA s.889 covered"], rows, "district-table")
+            + ('<h3>Refused and rejected</h3><p class="note">Tasks a sensor refused (outside its own scope or '
+               "configuration), scans that failed, and messages collect did not accept.</p>"
+               + _table(["at", "what", "sensor", "site", "scan", "detail"], events, "district-events")
+               if events else "")
+            + "</section>")
+
+
 def render_html(data: dict) -> str:
     """The report as one HTML document."""
     devices = data["devices"]
@@ -272,6 +304,7 @@ def render_html(data: dict) -> str:
         "camscan attributes each device to the company that made it, so a Hikvision or Dahua device sold under "
         "another brand is counted as covered; the basis column says which evidence and which published "
         "relationship decided it.</p></section>",
+        _district(data),
         f'<section id="scope"><h2>Scope and scan parameters</h2>{_scope(data["scans"])}</section>',
         f'<section id="totals"><h2>Totals</h2>{_chart(devices)}<h3>By brand</h3>'
         f'{_totals(devices, "vendor", "brand", "totals-vendor")}<h3>By device type</h3>'
