@@ -9,6 +9,7 @@ names is in scope — otherwise it stays evidence and is never contacted.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -18,8 +19,8 @@ from camscan.model import Observation
 from camscan.probes import flows
 from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
-from camscan.probes.discovery import DiscoveryProbe, discovery_probes
-from camscan.protocols import ProtocolError
+from camscan.probes.discovery import DiscoveryProbe, discovery_probes, mdns_query_probe
+from camscan.protocols import ProtocolError, mdns
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
@@ -28,6 +29,20 @@ from camscan.transport.live import LiveTransport
 # Follow-ups per device: a camera lists one or two XAddrs (IPv4 and IPv6) and one LOCATION.
 MAX_XADDRS = 2
 MAX_LOCATIONS = 2
+# Each multicast probe goes out this many times in the listening window, as the vendors' tools
+# do: UDP may lose any one copy. SOAP-over-UDP 1.1 §3.4 (WS-Discovery's transport) repeats
+# each multicast message after a random delay, and UPnP Device Architecture 1.1 §1.3.2 has a
+# control point send each M-SEARCH more than once.
+MULTICAST_ROUNDS = 3
+# Service types a host listed (RFC 6763 §9) asked of it in one follow-up query when unicast.
+MAX_MDNS_FOLLOW_UP_TYPES = 8
+
+
+def multicast_offsets(wait: float, rng: random.Random) -> list[float]:
+    """Seconds after the first round at which each round leaves: spread with jitter over the
+    first half of the window, so that the last round's answers have the other half."""
+    step = wait / 2 / MULTICAST_ROUNDS
+    return [0.0] + [index * step + rng.uniform(0, step) for index in range(1, MULTICAST_ROUNDS)]
 
 
 @dataclass
@@ -61,8 +76,12 @@ class Discovery:
         self.notices: list[str] = []
         self.network = network
         self.links = links if settings.multicast else {}
+        self._mdns_probe = mdns_query_probe() if settings.mdns else None
         self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(), self.links,
-                                                 self._on_datagram)
+                                                 self._on_datagram, [self._mdns_probe] if self._mdns_probe else [])
+        self._mdns_asked: dict[str, set[str]] = {}  # per host, the service types asked of it directly
+        self._mdns_follow_ups: set[asyncio.Task] = set()
+        self._multicast_task: asyncio.Task | None = None
         self._found: dict[str, list[Observation]] = defaultdict(list)
         self._taken: set[str] = set()
         self._late: set[str] = set()
@@ -81,10 +100,18 @@ class Discovery:
             return
         self._window_ends = time.monotonic() + self.settings.wait
         await self.sockets.send_multicast()
+        self._multicast_task = asyncio.create_task(self._repeat_multicast())
         if self.settings.mdns:
             self._mdns_task = asyncio.create_task(
                 self.network.browse_mdns(self.scope, self.links, self.settings.wait, self._on_observations)
             )
+
+    async def _repeat_multicast(self) -> None:
+        """The further rounds of every multicast probe (their answers merge with the first's)."""
+        started = time.monotonic()
+        for offset in multicast_offsets(self.settings.wait, random.Random())[1:]:
+            await asyncio.sleep(max(0.0, started + offset - time.monotonic()))
+            await self.sockets.send_multicast()
 
     async def probe_host(self, ip: str) -> None:
         """Unicast every probe to one host."""
@@ -176,6 +203,10 @@ class Discovery:
         """Let the multicast window and mDNS run out, then close the sockets."""
         await asyncio.sleep(max(0.0, self._window_ends - time.monotonic()))
         try:
+            if self._multicast_task:
+                await self._multicast_task
+            if self._mdns_follow_ups:
+                await asyncio.gather(*self._mdns_follow_ups)
             if self._mdns_task:
                 self.notices += await self._mdns_task
         finally:
@@ -193,8 +224,9 @@ class Discovery:
         unused = [seen for ip in self.untaken() + self.late_arrivals() for seen in self._found[ip]]
         if unused:
             self.store.record_observations(self.scan_id, unused)
-        if self._mdns_task and not self._mdns_task.done():
-            self._mdns_task.cancel()
+        for task in (self._mdns_task, self._multicast_task, *self._mdns_follow_ups):
+            if task and not task.done():
+                task.cancel()
         self.sockets.close()
 
     def untaken(self) -> list[str]:
@@ -211,7 +243,23 @@ class Discovery:
         except ProtocolError as error:
             self._malformed.setdefault((ip, probe.name), str(error)[:200])
             return
+        if probe is self._mdns_probe:
+            self._ask_offered_types(ip, found)
         self._on_observations(ip, found)
+
+    def _ask_offered_types(self, ip: str, found: list[Observation]) -> None:
+        """Ask a host answering unicast mDNS for the instances of the service types it listed
+        (RFC 6763 §9) and the first query did not name, once; its answer comes before ``settle``."""
+        asked = self._mdns_asked.setdefault(ip, set(mdns.BROWSED_TYPES))
+        offered = sorted({seen.value for seen in found if seen.field == "mdns.service_type"} - asked)
+        if not offered:
+            return
+        wanted = offered[:MAX_MDNS_FOLLOW_UP_TYPES]
+        asked.update(wanted)
+        task = asyncio.get_running_loop().create_task(
+            self.sockets.send_request(ip, self._mdns_probe, mdns.build_query(wanted)))
+        self._mdns_follow_ups.add(task)
+        task.add_done_callback(self._mdns_follow_ups.discard)
 
     def _on_observations(self, ip: str, found: list[Observation]) -> None:
         known = {(seen.field, seen.value, seen.port) for seen in self._found.get(ip, ())}

@@ -63,9 +63,10 @@ class LiveNetwork:
         return LiveTransport(scope, rate, concurrency, timeout, keylog=keylog, conceal=conceal)
 
     def discovery_sockets(
-        self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram
+        self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram,
+        unicast_probes: list[DiscoveryProbe] = (),
     ) -> DiscoverySockets:
-        return DiscoverySockets(scope, pacer, probes, links, on_datagram)
+        return DiscoverySockets(scope, pacer, probes, links, on_datagram, unicast_probes)
 
     async def browse_mdns(
         self, scope: Scope, links: dict, wait: float, on_observations: Callable[[str, list[Observation]], None]
