@@ -16,11 +16,12 @@ from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from camscan.model import Observation
+from camscan.onlink import LinkHearing, link_filter
 from camscan.probes import flows
 from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes, mdns_query_probe
-from camscan.protocols import ProtocolError, mdns
+from camscan.protocols import ProtocolError, icmpv6, mdns
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
@@ -82,6 +83,10 @@ class Discovery:
         self._mdns_asked: dict[str, set[str]] = {}  # per host, the service types asked of it directly
         self._mdns_follow_ups: set[asyncio.Task] = set()
         self._multicast_task: asyncio.Task | None = None
+        # On the multicast links: devices claiming addresses outside scope, and IPv6 neighbours.
+        self.hearing = LinkHearing(scope, self.links)
+        self.listener = network.link_listener(self.links, link_filter(), self.hearing.feed)
+        self._echo = icmpv6.build_echo_request(random.getrandbits(16), 0)
         self._found: dict[str, list[Observation]] = defaultdict(list)
         self._taken: set[str] = set()
         self._late: set[str] = set()
@@ -98,20 +103,26 @@ class Discovery:
         self.sockets.open()
         if not self.links:
             return
+        self.listener.open()
         self._window_ends = time.monotonic() + self.settings.wait
-        await self.sockets.send_multicast()
+        await self._multicast_round()
         self._multicast_task = asyncio.create_task(self._repeat_multicast())
         if self.settings.mdns:
             self._mdns_task = asyncio.create_task(
                 self.network.browse_mdns(self.scope, self.links, self.settings.wait, self._on_observations)
             )
 
+    async def _multicast_round(self) -> None:
+        """Every multicast probe once, and the ICMPv6 Echo Request to the all-nodes group."""
+        await self.sockets.send_multicast()
+        await self.network.echo_all_nodes(self.scope, self.links, self.transport.pacer, self._echo)
+
     async def _repeat_multicast(self) -> None:
         """The further rounds of every multicast probe (their answers merge with the first's)."""
         started = time.monotonic()
         for offset in multicast_offsets(self.settings.wait, random.Random())[1:]:
             await asyncio.sleep(max(0.0, started + offset - time.monotonic()))
-            await self.sockets.send_multicast()
+            await self._multicast_round()
 
     async def probe_host(self, ip: str) -> None:
         """Unicast every probe to one host."""
@@ -211,10 +222,15 @@ class Discovery:
                 self.notices += await self._mdns_task
         finally:
             self.sockets.close()
+            self.listener.close()
             self.network.stopped_listening()
-            self.notices += self.sockets.notices
+            self.notices += self.sockets.notices + self.listener.notices
+        for interface in self.links:
+            for address, mac in self.network.ipv6_neighbours(interface):
+                self.hearing.add_ipv6(interface, mac, address)
         if self.sockets.dropped_out_of_scope:
-            self.notices.append(f"ignored {self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope")
+            self.notices.append(f"{self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope not "
+                                "answered; devices heard on a scanned link are listed as on-link, outside scope")
         for (ip, protocol), reason in sorted(self._malformed.items()):
             self.notices.append(f"{protocol} reply from {ip} skipped: {reason}")
 
@@ -228,6 +244,7 @@ class Discovery:
             if task and not task.done():
                 task.cancel()
         self.sockets.close()
+        self.listener.close()
 
     def untaken(self) -> list[str]:
         """Addresses heard only through discovery: no device was built for them yet."""

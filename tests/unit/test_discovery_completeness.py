@@ -48,6 +48,18 @@ class FakeNetwork:
 
     def __init__(self) -> None:
         self.sockets = None
+        self.echoes: list[tuple[list[str], bytes]] = []
+        self.frames = None
+
+    def link_listener(self, links, bpf, on_frame):
+        self.frames = on_frame
+        return SimpleNamespace(open=lambda: None, close=lambda: None, notices=[])
+
+    async def echo_all_nodes(self, scope, links, pacer, payload):
+        self.echoes.append((list(links), payload))
+
+    def ipv6_neighbours(self, interface):
+        return []
 
     def discovery_sockets(self, scope, pacer, probes, links, on_datagram, unicast_probes=()):
         self.sockets = discovery_transport.DiscoverySockets(scope, pacer, probes, links, on_datagram, unicast_probes)
@@ -92,6 +104,7 @@ def test_every_multicast_probe_is_sent_three_times_within_the_window():
         assert network.sent(probe.name) == [(request, (probe.group, probe.port))
                                             for request in probe.requests] * 3, probe.name
     assert network.sent("mdns") == [], "on a multicast link, mDNS is zeroconf's multicast browse"
+    assert [links for links, _payload in network.echoes] == [["lab0"]] * 3, "the ICMPv6 echo to ff02::1 too"
 
 
 def test_repeated_replies_merge_into_one_set_of_observations():

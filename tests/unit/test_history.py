@@ -126,7 +126,7 @@ def test_a_version_1_database_upgrades_in_place_and_gets_attributed(tmp_path):
         assert store.sightings(1)[0]["ndaa_889"] is True
         assert store.scans()[0]["origin"] == f"{store.database_id}:1"
     conn = sqlite3.connect(path)
-    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 3
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION == 4
     conn.close()
 
 

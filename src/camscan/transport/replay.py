@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
 from camscan.probes.discovery import DiscoveryProbe
-from camscan.protocols import Flow, ProtocolError, arp, mdns, tls_handshake
+from camscan.protocols import Flow, ProtocolError, arp, icmpv6, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer
-from camscan.transport.guard import guard, guard_conversation
+from camscan.transport.guard import guard, guard_conversation, guard_multicast
 from camscan.transport.discovery import Datagram as DatagramHandler
 from camscan.transport.live import FlowResult
 
@@ -291,6 +291,19 @@ class ReplayDiscoverySockets:
         """Nothing to close."""
 
 
+class ReplayLinkListener:
+    """A replay hears no raw frames on a link: the recording's discovery datagrams reach the scan
+    through :class:`ReplayDiscoverySockets`."""
+
+    notices: list[str] = []
+
+    def open(self) -> None:
+        """Nothing to open."""
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
 class ReplayNetwork:
     """A recording standing in for the network: the same answers, nothing sent."""
 
@@ -328,6 +341,20 @@ class ReplayNetwork:
                           unicast_probes: list[DiscoveryProbe] = ()) -> ReplayDiscoverySockets:
         return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram,
                                       self.attempted_sends, list(unicast_probes), on_link=bool(links))
+
+    def link_listener(self, links: dict, bpf: str, on_frame) -> "ReplayLinkListener":
+        return ReplayLinkListener()
+
+    async def echo_all_nodes(self, scope: Scope, links: dict, pacer: Pacer, payload: bytes) -> None:
+        """Logged and guarded like the live Echo Request; the recording's answers come by the link listener (none)."""
+        for link in links.values():
+            self.attempted_sends.append(AttemptedSend("multicast", icmpv6.ALL_NODES))
+            if link is not None:
+                guard_multicast(scope, link.network)
+
+    def ipv6_neighbours(self, interface: str) -> list:
+        """A recording holds no kernel neighbour cache."""
+        return []
 
     async def browse_mdns(self, scope: Scope, links: dict, wait: float,
                           on_observations: Callable[[str, list[Observation]], None]) -> list[str]:
