@@ -19,6 +19,7 @@ import struct
 import time
 from dataclasses import dataclass, field
 
+from camscan.capture.reader import LINKTYPE_ETHERNET, Datagram, TrafficAssembler
 from camscan.model import Observation
 from camscan.passive import DATAGRAM_PARSERS
 from camscan.protocols import ProtocolError, arp, icmpv6
@@ -26,7 +27,6 @@ from camscan.protocols import ProtocolError, arp, icmpv6
 # How a device the scan heard but may not contact is marked in the inventory.
 ON_LINK_OUTSIDE_SCOPE = "on-link, outside scope"
 ETHERTYPE_IPV4 = 0x0800
-UDP = 17
 # Ports whose traffic the link listener passes on: the discovery protocols' (passive.DATAGRAM_PARSERS).
 DISCOVERY_PORTS = tuple(sorted(DATAGRAM_PARSERS))
 MAX_OUTSIDE_DEVICES = 1024  # a hostile link cannot grow the inventory without bound
@@ -35,9 +35,11 @@ MAX_OBSERVATIONS_PER_DEVICE = 256
 
 def link_filter() -> str:
     """The capture filter of what the link listener needs: ARP, ICMPv6 (with MLD's hop-by-hop
-    header) and UDP to or from a discovery port; not the link's bulk (video streams)."""
+    header) and UDP to or from a discovery port, with the later fragments of UDP datagrams
+    (a SADP reply outgrows one frame; only the first fragment carries the ports); not the
+    link's bulk (video streams)."""
     ports = " or ".join(f"port {port}" for port in DISCOVERY_PORTS)
-    return f"arp or ({icmpv6.BPF}) or (udp and ({ports}))"
+    return f"arp or ({icmpv6.BPF}) or (udp and ({ports})) or (ip proto 17 and ip[6:2] & 0x1fff != 0)"
 
 
 @dataclass
@@ -77,6 +79,7 @@ class LinkHearing:
         self.links = links
         self.outside: dict[str, OutsideDevice] = {}
         self.ipv6: dict[str, Ipv6Neighbour] = {}
+        self._assembler = TrafficAssembler()  # reassembles fragmented datagrams (kept a short while)
 
     def feed(self, interface: str, frame: bytes, at: float | None = None) -> None:
         """Take one Ethernet frame heard on ``interface`` (one of the scan's links)."""
@@ -102,24 +105,20 @@ class LinkHearing:
             self._outside(interface, sender.ip, [sender])
 
     def _ipv4(self, interface: str, frame: bytes, at: float) -> None:
-        header = frame[14:]
-        ihl = (header[0] & 0x0F) * 4
-        if header[0] >> 4 != 4 or header[9] != UDP or struct.unpack_from("!H", header, 6)[0] & 0x1FFF:
-            return  # not UDP, or a fragment past the first
-        source = str(ipaddress.IPv4Address(header[12:16]))
-        if not _unicast_ipv4(source) or self.scope.allowed(source):
+        """A discovery reply or announcement from outside scope (fragments reassembled first)."""
+        if len(frame) < 34 or not _unicast_ipv4(source := str(ipaddress.IPv4Address(frame[26:30]))) \
+                or self.scope.allowed(source):
             return  # in scope: the discovery sockets hear it
-        sport, dport, length = struct.unpack_from("!HHH", header, ihl)
-        payload = header[ihl + 8:ihl + max(8, length)]
-        parser = DATAGRAM_PARSERS.get(sport) or DATAGRAM_PARSERS.get(dport)
-        if parser is None:
-            return
-        said = parser(payload, source, sport, at)
-        if said:
-            mac = ":".join(f"{byte:02x}" for byte in frame[6:12])
-            wire = Observation(ip=source, source="ethernet", field="mac.address", value=mac, transport="ethernet",
-                               observed_at=at)
-            self._outside(interface, source, [wire, *said])
+        for datagram in self._assembler.feed(LINKTYPE_ETHERNET, frame, at):
+            if not isinstance(datagram, Datagram):
+                continue
+            parser = DATAGRAM_PARSERS.get(datagram.sport) or DATAGRAM_PARSERS.get(datagram.dport)
+            said = parser(datagram.payload, source, datagram.sport, at) if parser else []
+            if said:
+                mac = ":".join(f"{byte:02x}" for byte in frame[6:12])
+                wire = Observation(ip=source, source="ethernet", field="mac.address", value=mac,
+                                   transport="ethernet", observed_at=at)
+                self._outside(interface, source, [wire, *said])
 
     def _outside(self, interface: str, ip: str, found: list[Observation]) -> None:
         device = self.outside.get(ip)
