@@ -103,6 +103,11 @@ def assert_never_contacted(lab: NamespaceLab, sent: list) -> None:
     assert not [frame for frame in sent if frame[Ether].dst.lower() == factory.mac.lower()]
 
 
+def said_by_mdns(device: dict) -> bool:
+    """Whether mDNS answers are among the evidence that identified the device (not its MAC alone)."""
+    return any(item["field"].startswith("mdns.") for item in device["evidence"])
+
+
 def multicast_sent(sent: list) -> set[str]:
     """Multicast camscan itself sent (the kernel's group reports and neighbour solicitations aside)."""
     found = set()
@@ -157,6 +162,7 @@ def test_mdns_only_devices_on_part_of_a_segment_are_asked_directly(lab, tmp_path
     devices, sent, _stderr = scan(lab, tmp_path, "upper", UPPER_HALF)
     camera, printer = (host(lab, f"198.18.21.{last}") for last in (130, 131))
     assert devices[camera.ip]["is_camera"] and devices[camera.ip]["vendor"] == "axis", devices[camera.ip]
+    assert said_by_mdns(devices[camera.ip]) and said_by_mdns(devices[printer.ip])
     assert devices[printer.ip]["device_type"] == "printer" and not devices[printer.ip]["is_camera"]
     assert multicast_sent(sent) == set(), "half a link is not wholly in scope: no multicast"
     assert FACTORY_IP not in devices
@@ -168,7 +174,8 @@ def test_no_multicast_keeps_to_unicast(lab, tmp_path):
 
     devices, sent, _stderr = scan(lab, tmp_path, "unicast", NET, NET6, "--no-multicast")
     assert multicast_sent(sent) == set()
-    assert devices[host(lab, "198.18.21.130").ip]["vendor"] == "axis", "mDNS asked of the host directly"
+    mdns_camera = devices[host(lab, "198.18.21.130").ip]
+    assert mdns_camera["is_camera"] and said_by_mdns(mdns_camera), "mDNS asked of the host directly"
     assert {frame[UDP].dport for frame in sent if UDP in frame} & {5353, 37020}
     assert_never_contacted(lab, sent)
 
