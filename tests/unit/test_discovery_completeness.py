@@ -205,3 +205,17 @@ def test_a_direct_mdns_question_goes_only_into_scope():
     with pytest.raises(OutOfScopeError):
         asyncio.run(network.sockets.send_request("198.18.0.11", running._mdns_probe, b"query"))
     assert network.sent("mdns") == []
+
+
+def test_the_all_nodes_echo_is_refused_on_a_link_not_wholly_in_scope(monkeypatch):
+    from camscan.transport import linklisten
+
+    import socket
+
+    opened = []
+    constants = {name: getattr(socket, name) for name in dir(socket) if name.isupper()}
+    monkeypatch.setattr(linklisten, "socket", SimpleNamespace(
+        **constants, if_nametoindex=lambda name: 2, socket=lambda *args: opened.append(args)))
+    with pytest.raises(OutOfScopeError, match="multicast"):
+        asyncio.run(linklisten.echo_all_nodes(Scope(["198.18.0.0/25"]), LINK, Pacer(1000), b"echo"))
+    assert opened == []
