@@ -31,9 +31,9 @@ from camscan.transport.live import LiveTransport
 MAX_XADDRS = 2
 MAX_LOCATIONS = 2
 # Each multicast probe goes out this many times in the listening window, as the vendors' tools
-# do: UDP may lose any one copy. SOAP-over-UDP 1.1 §3.4 (WS-Discovery's transport) repeats
-# each multicast message after a random delay, and UPnP Device Architecture 1.1 §1.3.2 has a
-# control point send each M-SEARCH more than once.
+# do: UDP may lose any one copy. SOAP-over-UDP (WS-Discovery's transport), Appendix I, repeats
+# each multicast message after a random delay (Windows' WSD API: WSDUdpRetransmitParams), and
+# UPnP Device Architecture 1.1 §1.2.2 sends discovery messages more than once for the same reason.
 MULTICAST_ROUNDS = 3
 # Service types a host listed (RFC 6763 §9) asked of it in one follow-up query when unicast.
 MAX_MDNS_FOLLOW_UP_TYPES = 8
