@@ -19,28 +19,10 @@ from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport import discovery as discovery_transport
 from camscan.transport.guard import OutOfScopeError
+from test_send_guard import DatagramSocket
 
 CAMERA = "198.18.0.10"
 LINK = {"lab0": ipaddress.IPv4Interface("198.18.0.1/24")}
-
-
-class DatagramSocket:
-    """Keeps what is sent; hands out queued replies."""
-
-    def __init__(self) -> None:
-        self.sent: list[tuple[bytes, tuple[str, int]]] = []
-        self.replies: list = []
-
-    def setsockopt(self, *option) -> None:
-        pass
-
-    def sendto(self, payload: bytes, address: tuple[str, int]) -> None:
-        self.sent.append((payload, address))
-
-    def recvfrom(self, size: int):
-        if not self.replies:
-            raise BlockingIOError
-        return self.replies.pop(0)
 
 
 class FakeNetwork:

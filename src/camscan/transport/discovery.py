@@ -31,14 +31,20 @@ READ_BATCH = 32  # replies parsed per event-loop turn
 Datagram = Callable[[DiscoveryProbe, bytes, str, int, float], None]
 
 
-def interface_links(name: str) -> list[ipaddress.IPv4Interface]:
-    """Every IPv4 address (with its network) of an interface that is up and can multicast."""
+def listed_interface(name: str, family: int) -> dict:
+    """``ip -j addr show`` of one interface, its IPv4 (``family`` 4) or IPv6 addresses; {} if unreadable."""
     try:
-        listed = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", name], capture_output=True, text=True,
-                                timeout=5, check=True).stdout
+        listed = subprocess.run(["ip", "-j", f"-{family}", "addr", "show", "dev", name], capture_output=True,
+                                text=True, timeout=5, check=True).stdout
         [interface] = json.loads(listed) or [{}]
     except (OSError, subprocess.SubprocessError, ValueError):
-        return []
+        return {}
+    return interface
+
+
+def interface_links(name: str) -> list[ipaddress.IPv4Interface]:
+    """Every IPv4 address (with its network) of an interface that is up and can multicast."""
+    interface = listed_interface(name, 4)
     flags = set(interface.get("flags", ()))
     if "UP" not in flags or "MULTICAST" not in flags or "LOOPBACK" in flags:
         return []

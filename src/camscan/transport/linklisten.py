@@ -14,14 +14,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
-import json
 import socket
-import subprocess
 from collections.abc import Callable
 
 from camscan.protocols.icmpv6 import ALL_NODES
 from camscan.scope import Scope
 from camscan.transport import Pacer, raw_frames_allowed
+from camscan.transport.discovery import listed_interface
 from camscan.transport.guard import guard_multicast
 from camscan.transport.record import open_listener, queued_frames
 
@@ -31,12 +30,7 @@ READ_BATCH = 256
 
 def interface_ipv6(name: str) -> list[ipaddress.IPv6Interface]:
     """The IPv6 addresses of an interface that may source packets (not tentative or deprecated)."""
-    try:
-        listed = subprocess.run(["ip", "-j", "-6", "addr", "show", "dev", name], capture_output=True, text=True,
-                                timeout=5, check=True).stdout
-        [interface] = json.loads(listed) or [{}]
-    except (OSError, subprocess.SubprocessError, ValueError):
-        return []
+    interface = listed_interface(name, 6)
     return [
         ipaddress.IPv6Interface(f"{entry['local']}/{entry['prefixlen']}")
         for entry in interface.get("addr_info", ())
