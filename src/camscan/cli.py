@@ -176,7 +176,7 @@ def main() -> None:
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
               help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
-@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all: ARP and TCP only.")
+@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all, IPv6 discovery included: ARP and TCP only.")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="Accounts file (README: Credentials): each account is offered only to devices in its targets; "
                    "must be chmod 600; never stored or printed.")
@@ -236,8 +236,9 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
-           f"; discovery probes (WS-Discovery, SADP, DHIP, SSDP{', mDNS' if options['multicast'] else ''}) to each live host"
-           + (" and, on links wholly in scope, to their multicast groups" if options["multicast"] else "") + "."),
+           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, mDNS) to each live host"
+           + (" and, on links wholly in scope, to their multicast groups and ff02::1" if options["multicast"] else "")
+           + "."),
         err=True,
     )
     discovery = DiscoverySettings(
