@@ -147,6 +147,7 @@ def test_an_ipv6_only_camera_is_found_probed_and_identified(lab, whole_link):
     assert device, sorted(devices)
     assert "seen_as" not in device, "its address is in scope: probed like any other"
     assert device["is_camera"] and device["vendor"] == "axis", device
+    assert {item["field"].split(".")[0] for item in device["evidence"]} & {"http", "rtsp", "tls"}, "probed over IPv6"
     assert device["mac"] == camera.mac.lower(), "the MAC its echo reply came from"
     assert "ff02::1" in destinations(sent)
 
@@ -190,3 +191,15 @@ def test_no_discovery_sends_no_discovery_at_all_not_even_ipv6(lab, tmp_path):
     assert not [frame for frame in sent if ICMPv6EchoRequest in frame]
     assert FACTORY_IP not in devices and IPV6_ONLY in devices, "the IPv6 range in scope is still swept"
     assert_never_contacted(lab, sent)
+
+
+def test_the_lab_refuses_hosts_outside_the_test_blocks():
+    one, two = build_hosts(["hikvision-ds2cd", "axis-p3245"], NET, seed=1)
+    for host_, lab_ipv6 in (
+        (dataclasses.replace(two, ip="203.0.113.64", network="203.0.113.0/24"), None),  # not 198.18.0.0/15
+        (dataclasses.replace(two, ip="198.18.21.64", network="198.18.21.0/25"), None),  # overlaps the lab's network
+        (dataclasses.replace(two, ip="2001:2:0:21::10"), None),  # IPv6 without the lab's IPv6 network
+        (dataclasses.replace(two, ip="2001:db8::10"), "2001:db8::/120"),  # not 2001:2::/48
+    ):
+        with pytest.raises(ValueError):
+            NamespaceLab([one, host_], prefix="cdr", network=NET, ipv6_network=lab_ipv6)
