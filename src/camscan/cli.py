@@ -119,7 +119,8 @@ def _row(device: dict) -> dict[str, str]:
         "device_type": device.get("device_type") or "",
         "ndaa_889": NDAA_TEXT[device.get("ndaa_889")],
         "confidence": f"{device.get('confidence') or 0:.2f}",
-        "services": _services_text(device),
+        # a device heard on a scanned link but never contacted says so where its services would be
+        "services": _services_text(device) or (f"({device['seen_as']})" if device.get("seen_as") else ""),
         "why": _why_text(device),
     }
 
@@ -528,7 +529,8 @@ def show(address, db_path, as_json):
         click.echo(json.dumps(device, indent=2))
         return
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
-                "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
+                "confidence", "ndaa_889", "ndaa_basis", *(("seen_as",) if device.get("seen_as") else ()),
+                "first_seen", "last_seen"):
         echo_untrusted(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
     click.echo("     services:")
     for service in device["services"]:

@@ -74,6 +74,11 @@ def test_devices_heard_on_the_link_are_inventoried_and_never_sent_anything(tmp_p
         said = set(conn.execute("SELECT field, value FROM observations WHERE device_id = ?", [camera["id"]]))
     assert {("ipv6.address", "fe80::c256:e3ff:fe96:fb71%replay"), ("onlink.outside_address", "198.19.0.108")} <= said
 
+    table = runner.invoke(main, ["devices", "--db", str(db)]).output
+    assert any(FACTORY in line and "(on-link, outside scope)" in line for line in table.splitlines()), table
+    shown = runner.invoke(main, ["show", FACTORY, "--db", str(db)]).output
+    assert "seen_as: on-link, outside scope" in shown and "misaddressed-device" in shown, shown
+
     attempted = {send.address for network in networks for send in network.attempted_sends}
     assert not {address for address in attempted if address.startswith(("198.19.", "fe80:"))}, attempted
     assert "ff02::1" in attempted
