@@ -135,7 +135,8 @@ def _row(device: dict) -> dict[str, str]:
         "device_type": device.get("device_type") or "",
         "ndaa_889": NDAA_TEXT[device.get("ndaa_889")],
         "confidence": f"{device.get('confidence') or 0:.2f}",
-        "services": _services_text(device),
+        # a device heard on a scanned link but never contacted says so where its services would be
+        "services": _services_text(device) or (f"({device['seen_as']})" if device.get("seen_as") else ""),
         "why": _why_text(device),
         "attached_to": device.get("attached_to") or "",
         "channel": str(device.get("channel") or ""),
@@ -215,7 +216,7 @@ def main() -> None:
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
               help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
-@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all: ARP and TCP only.")
+@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all, IPv6 discovery included: ARP and TCP only.")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="Accounts file (README: Credentials): each account is offered only to devices in its targets; "
                    "must be chmod 600; never stored or printed.")
@@ -280,8 +281,9 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
-           f"; discovery probes (WS-Discovery, SADP, DHIP, SSDP{', mDNS' if options['multicast'] else ''}) to each live host"
-           + (" and, on links wholly in scope, to their multicast groups" if options["multicast"] else "") + "."),
+           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, mDNS) to each live host"
+           + (" and, on links wholly in scope, to their multicast groups and ff02::1" if options["multicast"] else "")
+           + "."),
         err=True,
     )
     discovery = DiscoverySettings(
@@ -575,7 +577,8 @@ def show(address, db_path, as_json):
         return
     click.echo(f"{'made by':>13}: {_made_by(device)}")
     for key in ("ip", "mac", "site", "vendor", "manufacturer", "model", "firmware", "device_type", "is_camera",
-                "confidence", "ndaa_889", "ndaa_basis", "first_seen", "last_seen"):
+                "confidence", "ndaa_889", "ndaa_basis", *(("seen_as",) if device.get("seen_as") else ()),
+                "first_seen", "last_seen"):
         echo_untrusted(f"{key:>13}: {device.get(key) if device.get(key) is not None else ''}")
     if device.get("channels"):
         click.echo(f"     channels: {_channels_text(device)}")

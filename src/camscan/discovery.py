@@ -9,17 +9,19 @@ names is in scope — otherwise it stays evidence and is never contacted.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
 from camscan.model import Observation
+from camscan.onlink import LinkHearing, link_filter
 from camscan.probes import flows
 from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
-from camscan.probes.discovery import DiscoveryProbe, discovery_probes
-from camscan.protocols import ProtocolError
+from camscan.probes.discovery import DiscoveryProbe, discovery_probes, mdns_query_probe
+from camscan.protocols import ProtocolError, icmpv6, mdns
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
@@ -28,6 +30,20 @@ from camscan.transport.live import LiveTransport
 # Follow-ups per device: a camera lists one or two XAddrs (IPv4 and IPv6) and one LOCATION.
 MAX_XADDRS = 2
 MAX_LOCATIONS = 2
+# Each multicast probe goes out this many times in the listening window, as the vendors' tools
+# do: UDP may lose any one copy. SOAP-over-UDP (WS-Discovery's transport), Appendix I, repeats
+# each multicast message after a random delay (Windows' WSD API: WSDUdpRetransmitParams), and
+# UPnP Device Architecture 1.1 §1.2.2 sends discovery messages more than once for the same reason.
+MULTICAST_ROUNDS = 3
+# Service types a host listed (RFC 6763 §9) asked of it in one follow-up query when unicast.
+MAX_MDNS_FOLLOW_UP_TYPES = 8
+
+
+def multicast_offsets(wait: float, rng: random.Random) -> list[float]:
+    """Seconds after the first round at which each round leaves: spread with jitter over the
+    first half of the window, so that the last round's answers have the other half."""
+    step = wait / 2 / MULTICAST_ROUNDS
+    return [0.0] + [index * step + rng.uniform(0, step) for index in range(1, MULTICAST_ROUNDS)]
 
 
 @dataclass
@@ -61,8 +77,16 @@ class Discovery:
         self.notices: list[str] = []
         self.network = network
         self.links = links if settings.multicast else {}
+        self._mdns_probe = mdns_query_probe() if settings.mdns else None
         self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(), self.links,
-                                                 self._on_datagram)
+                                                 self._on_datagram, [self._mdns_probe] if self._mdns_probe else [])
+        self._mdns_asked: dict[str, set[str]] = {}  # per host, the service types asked of it directly
+        self._mdns_follow_ups: set[asyncio.Task] = set()
+        self._multicast_task: asyncio.Task | None = None
+        # On the multicast links: devices claiming addresses outside scope, and IPv6 neighbours.
+        self.hearing = LinkHearing(scope, self.links)
+        self.listener = network.link_listener(self.links, link_filter(), self.hearing.feed)
+        self._echo = icmpv6.build_echo_request(random.getrandbits(16), 0)
         self._found: dict[str, list[Observation]] = defaultdict(list)
         self._taken: set[str] = set()
         self._late: set[str] = set()
@@ -79,12 +103,26 @@ class Discovery:
         self.sockets.open()
         if not self.links:
             return
+        self.listener.open()
         self._window_ends = time.monotonic() + self.settings.wait
-        await self.sockets.send_multicast()
+        await self._multicast_round()
+        self._multicast_task = asyncio.create_task(self._repeat_multicast())
         if self.settings.mdns:
             self._mdns_task = asyncio.create_task(
                 self.network.browse_mdns(self.scope, self.links, self.settings.wait, self._on_observations)
             )
+
+    async def _multicast_round(self) -> None:
+        """Every multicast probe once, and the ICMPv6 Echo Request to the all-nodes group."""
+        await self.sockets.send_multicast()
+        await self.network.echo_all_nodes(self.scope, self.links, self.transport.pacer, self._echo)
+
+    async def _repeat_multicast(self) -> None:
+        """The further rounds of every multicast probe (their answers merge with the first's)."""
+        started = time.monotonic()
+        for offset in multicast_offsets(self.settings.wait, random.Random())[1:]:
+            await asyncio.sleep(max(0.0, started + offset - time.monotonic()))
+            await self._multicast_round()
 
     async def probe_host(self, ip: str) -> None:
         """Unicast every probe to one host."""
@@ -176,14 +214,23 @@ class Discovery:
         """Let the multicast window and mDNS run out, then close the sockets."""
         await asyncio.sleep(max(0.0, self._window_ends - time.monotonic()))
         try:
+            if self._multicast_task:
+                await self._multicast_task
+            if self._mdns_follow_ups:
+                await asyncio.gather(*self._mdns_follow_ups)
             if self._mdns_task:
                 self.notices += await self._mdns_task
         finally:
             self.sockets.close()
+            self.listener.close()
             self.network.stopped_listening()
-            self.notices += self.sockets.notices
+            self.notices += self.sockets.notices + self.listener.notices
+        for interface in self.links:
+            for address, mac in self.network.ipv6_neighbours(interface):
+                self.hearing.add_ipv6(interface, mac, address)
         if self.sockets.dropped_out_of_scope:
-            self.notices.append(f"ignored {self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope")
+            self.notices.append(f"{self.sockets.dropped_out_of_scope} discovery repl(ies) from outside scope not "
+                                "answered; devices heard on a scanned link are listed as on-link, outside scope")
         for (ip, protocol), reason in sorted(self._malformed.items()):
             self.notices.append(f"{protocol} reply from {ip} skipped: {reason}")
 
@@ -193,9 +240,11 @@ class Discovery:
         unused = [seen for ip in self.untaken() + self.late_arrivals() for seen in self._found[ip]]
         if unused:
             self.store.record_observations(self.scan_id, unused)
-        if self._mdns_task and not self._mdns_task.done():
-            self._mdns_task.cancel()
+        for task in (self._mdns_task, self._multicast_task, *self._mdns_follow_ups):
+            if task and not task.done():
+                task.cancel()
         self.sockets.close()
+        self.listener.close()
 
     def untaken(self) -> list[str]:
         """Addresses heard only through discovery: no device was built for them yet."""
@@ -211,7 +260,23 @@ class Discovery:
         except ProtocolError as error:
             self._malformed.setdefault((ip, probe.name), str(error)[:200])
             return
+        if probe is self._mdns_probe:
+            self._ask_offered_types(ip, found)
         self._on_observations(ip, found)
+
+    def _ask_offered_types(self, ip: str, found: list[Observation]) -> None:
+        """Ask a host answering unicast mDNS for the instances of the service types it listed
+        (RFC 6763 §9) and the first query did not name, once; its answer comes before ``settle``."""
+        asked = self._mdns_asked.setdefault(ip, set(mdns.BROWSED_TYPES))
+        offered = sorted({seen.value for seen in found if seen.field == "mdns.service_type"} - asked)
+        if not offered:
+            return
+        wanted = offered[:MAX_MDNS_FOLLOW_UP_TYPES]
+        asked.update(wanted)
+        task = asyncio.get_running_loop().create_task(
+            self.sockets.send_request(ip, self._mdns_probe, mdns.build_query(wanted)))
+        self._mdns_follow_ups.add(task)
+        task.add_done_callback(self._mdns_follow_ups.discard)
 
     def _on_observations(self, ip: str, found: list[Observation]) -> None:
         known = {(seen.field, seen.value, seen.port) for seen in self._found.get(ip, ())}

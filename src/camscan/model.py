@@ -92,6 +92,9 @@ class Device:
     observations: list[Observation] = field(default_factory=list)
     identification: Identification = field(default_factory=Identification)
     mac_seen: bool = False  # the MAC came off the wire (ARP, the kernel's ARP table), not from the device's word
+    # How the scan knows it when not by probing it: "on-link, outside scope" (heard on an in-scope
+    # link at an address outside scope; never contacted). None: an address in scope, probed.
+    seen_as: str | None = None
 
 
 @dataclass(frozen=True)

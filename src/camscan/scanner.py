@@ -20,11 +20,13 @@ from camscan.channels.runner import (
     channel_observations, connection_of, identify_channel, inventory_channels, wants_inventory,
 )
 from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
+from camscan.checks.passive import misaddressed_device
 from camscan.checks.runner import gateway_findings, run_checks
 from camscan.credentials import Credentials
 from camscan.discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
 from camscan.model import ChannelDevice, Device, Observation, Service
+from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice
 from camscan.probes import flows
 from camscan.probes.onvif import OnvifMessages
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
@@ -118,7 +120,7 @@ class Scan:
         finally:
             heartbeat.cancel()
             network.stop_recording()
-        return sorted(self._recorded.values(), key=lambda device: ipaddress.ip_address(device.ip))
+        return sorted(self._recorded.values(), key=lambda device: _address_order(device.ip))
 
     async def _heartbeat(self) -> None:
         while True:
@@ -183,6 +185,50 @@ class Scan:
             shared.setdefault(seen.ip, []).append(seen)
         for ip, extra in shared.items():
             self._absorb(ip, extra)
+        self._record_outside(discovery.hearing.outside.values())
+        for neighbour in list(discovery.hearing.ipv6.values()):
+            await self._record_ipv6(transport, neighbour)
+
+    def _record_outside(self, heard: Iterable[OutsideDevice]) -> None:
+        """Devices heard on an in-scope link at an address outside scope: stored with everything
+        they said, identified, marked and given the ``misaddressed-device`` finding. Nothing is
+        ever sent to them (no follow-up, no check). One whose MAC an in-scope device of this scan
+        holds is that device, also claiming an address off its link: the finding goes to it."""
+        for device in sorted(heard, key=lambda device: _address_order(device.ip)):
+            observations = list(device.observations.values())
+            mac = correlate.device_mac(observations)
+            holder = next((ip for ip, known in self._recorded.items() if mac and known.mac == mac
+                           and known.seen_as is None), None)
+            finding = misaddressed_device(device.ip, device.interface, device.network)
+            if holder:
+                _known, device_id = self._absorb(holder, [Observation(
+                    ip=holder, source="arp-heard", field="onlink.outside_address", value=device.ip,
+                    transport="ethernet", observed_at=time.time())])
+            else:
+                _known, device_id = self._record(device.ip, [], observations, seen_as=ON_LINK_OUTSIDE_SCOPE)
+            self.store.record_findings(self.scan_id, device_id, [finding])
+
+    async def _record_ipv6(self, transport: LiveTransport, neighbour: Ipv6Neighbour) -> None:
+        """An IPv6 neighbour of an in-scope link: its addresses join the device of the same MAC
+        or address; else it is a device of its own, probed only at an address in scope (an IPv6
+        range or link-local address the scope names), otherwise recorded and never contacted."""
+        addresses = sorted(neighbour.addresses, key=_ipv6_preference(self.scope))
+        known = next((address for address in addresses if address in self._recorded), None) or next(
+            (ip for ip, device in self._recorded.items() if device.mac == neighbour.mac and device.seen_as is None), None)
+        if known is None and self.scope.allowed(addresses[0]):
+            self.progress.live_hosts += 1
+            await self._host(transport, addresses[0], None)
+            known = addresses[0]
+        ip = known or addresses[0]
+        now = time.time()
+        said = [Observation(ip=ip, source="icmpv6", field="mac.address", value=neighbour.mac, transport="icmpv6",
+                            observed_at=now)]
+        said += [Observation(ip=ip, source="icmpv6", field="ipv6.address", value=address, transport="icmpv6",
+                             observed_at=now) for address in addresses]
+        if ip in self._recorded:
+            self._absorb(ip, said)
+        else:
+            self._record(ip, [], said, seen_as=ON_LINK_OUTSIDE_SCOPE)
 
     def _late_neighbour_macs(self) -> None:
         """MACs the kernel's ARP table gained after their host's own lookup (the table is read
@@ -247,7 +293,8 @@ class Scan:
 
     async def _gateway_pass(self, transport: LiveTransport) -> None:
         """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""
-        found, notices = await gateway_findings(transport, self.progress.devices)
+        probed = [device for device in self.progress.devices if device.seen_as is None]  # never the unreachable
+        found, notices = await gateway_findings(transport, probed)
         self.notices += notices
         for camera, finding in found:
             self.store.record_findings(self.scan_id, self._device_ids_by_ip[camera.ip], [finding])
@@ -326,7 +373,8 @@ class Scan:
             ]
         )
 
-    def _record(self, ip: str, services: Iterable[Service], observations: list[Observation]) -> tuple[Device, int]:
+    def _record(self, ip: str, services: Iterable[Service], observations: list[Observation],
+                seen_as: str | None = None) -> tuple[Device, int]:
         """Identify and store one address's device (again, if it was stored before); the device and its id."""
         observations = [seen for seen in observations if not seen.field.startswith("conflict.")]
         macs = correlate.reported_macs(observations)
@@ -345,6 +393,7 @@ class Scan:
             services=sorted(services, key=lambda service: service.port),
             observations=observations,
             identification=self.identifier.identify(observations),
+            seen_as=seen_as if ip not in self._recorded else self._recorded[ip].seen_as,
         )
         device_id = self.store.record_device(self.scan_id, device)
         self.device_ids.add(device_id)
@@ -395,6 +444,19 @@ class Scan:
             except ProtocolError as error:
                 self.notices.append(str(error))
         return found
+
+
+def _address_order(ip: str) -> tuple[int, int, str]:
+    """IPv4 before IPv6, then by address (an IPv6 link-local one with its interface)."""
+    address = ipaddress.ip_address(ip)
+    return address.version, int(address), ip
+
+
+def _ipv6_preference(scope: Scope):
+    """Which of a neighbour's addresses names it: one in scope, then a global or ULA one, then link-local."""
+    def order(address: str) -> tuple[bool, bool, tuple]:
+        return not scope.allowed(address), ipaddress.ip_address(address).is_link_local, _address_order(address)
+    return order
 
 
 def _summary(found: list[Observation]) -> str:

@@ -60,6 +60,7 @@ NON_PUBLIC = IPSet([
     "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.168.0.0/16", "198.18.0.0/15",
     "198.51.100.0/24", "203.0.113.0/24", "240.0.0.0/4",
     "::1/128", "::/128", "fc00::/7", "fe80::/10", "2001:db8::/32",
+    "2001:2::/48",  # RFC 5180: IPv6 benchmarking, the IPv6 counterpart of 198.18.0.0/15
 ])
 
 # Addresses that are never a host to scan, whatever the flags (a target that includes one is refused).

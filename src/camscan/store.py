@@ -400,9 +400,15 @@ def _migrate_district_tables(db: Database) -> None:
             db.execute(statement)
 
 
+def _migrate_to_seen_as(db: Database) -> None:
+    """How the scan knows a device it did not probe: ``seen_as`` is ``on-link, outside scope`` for
+    one heard on an in-scope link at an address outside scope (never contacted), else NULL."""
+    db.execute("ALTER TABLE devices ADD COLUMN seen_as TEXT")
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4,
-                                                _migrate_scan_uuids, _migrate_district_tables]
+                                                _migrate_scan_uuids, _migrate_district_tables, _migrate_to_seen_as]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -779,7 +785,8 @@ class Store:
             site = self._require_scan(scan_id)
             existing, mac_is_its_own = self._find_device(device.ip, mac, device.mac_seen, site, scan_id)
             identified = self._identifies(ident)
-            values: dict[str, Any] = {"ip": device.ip, "last_seen": now, "last_scan_id": scan_id}
+            values: dict[str, Any] = {"ip": device.ip, "last_seen": now, "last_scan_id": scan_id,
+                                      "seen_as": device.seen_as}
             if mac and mac_is_its_own:
                 values.update(mac=mac, mac_seen=int(device.mac_seen))
             if site is not None or existing is None:
@@ -1059,6 +1066,8 @@ class Store:
                 "ndaa_889": None if row["ndaa_889"] is None else bool(row["ndaa_889"]),
                 "ndaa_basis": row["ndaa_basis"],
                 "site": row["site"],
+                # only on a device the scan did not probe (see Device.seen_as)
+                **({"seen_as": row["seen_as"]} if row["seen_as"] else {}),
                 "first_seen": row["first_seen"],
                 "last_seen": row["last_seen"],
                 "attached_to": recorder_ips.get(row["attached_to"]),

@@ -134,6 +134,30 @@ def test_report_lists_findings_when_there_are_some(tmp_path):
         "high", "rtsp-describe-without-credentials", "198.18.0.10", "554")
 
 
+def test_report_lists_devices_heard_on_a_scanned_link_outside_scope(tmp_path):
+    import dataclasses
+
+    from camscan.checks.passive import misaddressed_device
+    from camscan.onlink import ON_LINK_OUTSIDE_SCOPE
+
+    store, clock, _ = school(tmp_path / "a.db")
+    factory = dataclasses.replace(device("hikvision-cam", "198.19.77.64", mac="02:00:00:00:77:64"),
+                                  seen_as=ON_LINK_OUTSIDE_SCOPE)
+    scan_id = scan(store, clock, [factory])
+    device_id = next(d["id"] for d in store.devices() if d["ip"] == "198.19.77.64")
+    store.record_findings(scan_id, device_id, [misaddressed_device("198.19.77.64", "eth0", "198.18.0.0/24")])
+    tables = parse(render_html(gather(store)))
+    [row] = rows_of(tables, "on-link-table")
+    assert (row["ip"], row["seen as"]) == ("198.19.77.64", "on-link, outside scope")
+    assert "198.18.0.0/24" in row["why"] and "not contacted" in row["why"]
+    assert [d["seen_as"] for d in store.devices() if d["ip"] == "198.19.77.64"] == [ON_LINK_OUTSIDE_SCOPE]
+    assert all("seen_as" not in d for d in store.devices() if d["ip"] != "198.19.77.64")
+
+
+def test_report_without_devices_outside_scope_has_no_such_section(report):
+    assert "on-link-table" not in parse(report).tables
+
+
 def test_report_marks_a_finding_that_a_later_scan_running_its_check_no_longer_found(tmp_path):
     store, _, (first, _) = school(tmp_path / "a.db")
     device_id = next(d["id"] for d in store.devices() if d["ip"] == "198.18.0.10")

@@ -42,6 +42,12 @@ def test_public_addresses_need_opt_in():
     assert Scope(["127.0.0.1", "198.18.0.0/15", "fd00::1"]).size > 0
 
 
+def test_ipv6_public_addresses_need_the_same_opt_in_and_the_benchmarking_block_is_not_public():
+    with pytest.raises(ScopeError, match="--allow-public"):
+        Scope(["2001:2::/47"])  # spills past RFC 5180's 2001:2::/48
+    assert Scope(["2001:2::/120", "2001:2:0:ffff::1"]).allowed("2001:2::10")
+
+
 @pytest.mark.parametrize("bad", ["198.18.0.300", "banana", "198.18.0.9-3", ""])
 def test_bad_targets_get_clear_errors(bad):
     with pytest.raises(ScopeError):
@@ -184,8 +190,8 @@ def test_an_error_names_three_ranges_at_most():
         Scope(["0.0.0.1", "0.0.0.3-4", "0.0.0.7"])
     with pytest.raises(ScopeError, match=r"^0\.0\.0\.1, 0\.0\.0\.3, 0\.0\.0\.5 \.\.\. is 'this network'"):
         Scope(["0.0.0.1", "0.0.0.3", "0.0.0.5", "0.0.0.7"])
-    with pytest.raises(ScopeError, match=r"^2001:2::1, 2001:2::3 are public"):
-        Scope(["2001:2::1", "2001:2::3"])
+    with pytest.raises(ScopeError, match=r"^2001:2:1::-2001:2:1:ffff:ffff:ffff:ffff:ffff are public"):
+        Scope(["2001:2::/47"])  # RFC 5180's 2001:2::/48 and the public /48 after it
     with pytest.raises(ScopeError, match=r"^::ffff:198.18.0.1-::ffff:198.18.0.2, 64:ff9b::c612:1 embed IPv4"):
         Scope(["::ffff:198.18.0.1-::ffff:198.18.0.2", "64:ff9b::198.18.0.1"])
 

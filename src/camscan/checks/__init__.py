@@ -15,6 +15,9 @@ VULNERABLE_FIRMWARE = "vulnerable-firmware"
 DEFAULT_CREDENTIALS = "default-credentials"
 ONVIF_NO_AUTH = "onvif-no-auth"
 UPNP_PORT_FORWARD = "upnp-port-forward"
+# Not a check one selects: discovery's word about a device heard on an in-scope link at an
+# address outside scope (camscan.onlink), recorded without contacting the device.
+MISADDRESSED_DEVICE = "misaddressed-device"
 
 # What each check sends (nothing, for those that read the scan's own observations).
 CHECKS = {

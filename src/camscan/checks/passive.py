@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from camscan.checks import HTTP_NO_TLS, TELNET_OPEN, UPNP_PORT_FORWARD, VULNERABLE_FIRMWARE
+from camscan.checks import HTTP_NO_TLS, MISADDRESSED_DEVICE, TELNET_OPEN, UPNP_PORT_FORWARD, VULNERABLE_FIRMWARE
 from camscan.checks.data import advisories
 from camscan.model import Device, Finding
 
@@ -69,3 +69,15 @@ def forwarded_to_cameras(gateway_ip: str, mappings: list[dict[str, str]],
                     ("description", mapping.get("NewPortMappingDescription", "")))
         found.append((camera, Finding(UPNP_PORT_FORWARD, "high", detail, int(internal), evidence)))
     return found
+
+
+def misaddressed_device(ip: str, interface: str, network: str) -> Finding:
+    """A device talking on an in-scope link from an address that belongs neither to the link's
+    network nor to the scope: a camera left on its factory address, or misconfigured. It is
+    unmanaged (often never activated, on factory settings) and reachable by anyone on the link."""
+    return Finding(
+        MISADDRESSED_DEVICE, "medium",
+        f"heard on {interface}, whose network {network} is in scope, at {ip}: that address does not belong to "
+        "the link's network nor to the scope (a factory address, or a misconfigured device); not contacted",
+        None, (("link", interface), ("link_network", network), ("claimed_address", ip)),
+    )

@@ -54,6 +54,7 @@ log = logging.getLogger("camscan.lab")
 
 CLONE_NEWNET = 0x40000000
 SAFE_NETWORK = ipaddress.ip_network("198.18.0.0/15")
+SAFE_NETWORK6 = ipaddress.ip_network("2001:2::/48")  # RFC 5180, IPv6 benchmarking
 DEFAULT_NETWORK = "198.18.0.0/22"
 NETNS_DIR = "/run/netns"
 SCANNER_IFACE = "lab0"
@@ -185,7 +186,10 @@ class NamespaceLab:
         network: str = DEFAULT_NETWORK,
         scanner_ip: str | None = None,
         workers: int = 8,
+        ipv6_network: str | None = None,
     ) -> None:
+        """``ipv6_network`` (inside 2001:2::/48) gives the scanner IPv6, its link-local address and
+        the network's first address, and holds the hosts whose ``ip`` is IPv6 (IPv6-only hosts)."""
         require_privileges()
         if not _PREFIX_RE.match(prefix):
             raise ValueError("prefix must be 1-8 lowercase letters/digits, starting with a letter")
@@ -196,11 +200,20 @@ class NamespaceLab:
         scanner = ipaddress.ip_address(scanner_ip) if scanner_ip else first
         if scanner not in net:
             raise ValueError(f"scanner address {scanner} is outside {net}")
+        net6 = ipaddress.ip_network(ipv6_network) if ipv6_network else None
+        if net6 is not None and (net6.version != 6 or not net6.subnet_of(SAFE_NETWORK6)):  # type: ignore[arg-type]
+            raise ValueError(f"a namespace lab's IPv6 network must lie inside {SAFE_NETWORK6}, not {ipv6_network}")
         seen_ip, seen_mac = {str(scanner)}, set()
         for host in hosts:
             address = ipaddress.ip_address(host.ip)
-            if address not in net or address in (net.network_address, net.broadcast_address):
-                raise ValueError(f"host {host.ip} is not a host address of {net}")
+            own = ipaddress.ip_network(host.network) if host.network else net
+            if address.version == 6:
+                if net6 is None or address not in net6:
+                    raise ValueError(f"IPv6 host {host.ip} needs the lab's ipv6_network to hold it")
+            elif own.version != 4 or not own.subnet_of(SAFE_NETWORK) or (own != net and own.overlaps(net)):  # type: ignore[arg-type]
+                raise ValueError(f"host {host.ip}'s own network {own} must lie in {SAFE_NETWORK}, apart from {net}")
+            elif address not in own or address in (own.network_address, own.broadcast_address):
+                raise ValueError(f"host {host.ip} is not a host address of {own}")
             if host.ip in seen_ip:
                 raise ValueError(f"address {host.ip} used twice (the scanner has {scanner})")
             if host.mac.lower() in seen_mac:
@@ -212,6 +225,8 @@ class NamespaceLab:
         self.network = str(net)
         self.prefixlen = net.prefixlen
         self.scanner_ip = str(scanner)
+        self.ipv6_network = str(net6) if net6 else None
+        self.scanner_ipv6 = str(next(net6.hosts())) if net6 else None
         self.scanner_mac = _scanner_mac(prefix)
         self.scanner_netns = f"{prefix}-scan"
         self.switch_netns = f"{prefix}-sw"
@@ -334,17 +349,23 @@ class NamespaceLab:
         switch.append("link set dev scan master br0 addrgenmode none up")
         switch += [f"link set dev h{i} master br0 addrgenmode none up" for i in range(len(self.hosts))]
         jobs.put((self.switch_netns, switch, None))
+        scanner_ipv6 = [f"addr add {self.scanner_ipv6}/{self._ipv6_prefixlen} dev {SCANNER_IFACE} nodad"] \
+            if self.scanner_ipv6 else []
         jobs.put((
             self.scanner_netns,
-            ["link set dev lo up", f"link set dev {SCANNER_IFACE} addrgenmode none",
-             f"addr add {self.scanner_ip}/{plen} dev {SCANNER_IFACE}", f"link set dev {SCANNER_IFACE} up"],
+            ["link set dev lo up", f"link set dev {SCANNER_IFACE} addrgenmode {'eui64' if self.scanner_ipv6 else 'none'}",
+             f"addr add {self.scanner_ip}/{plen} dev {SCANNER_IFACE}", *scanner_ipv6, f"link set dev {SCANNER_IFACE} up"],
             None,
         ))
         for host in self.hosts:
+            if ":" in host.ip:
+                address = f"addr add {host.ip}/{self._ipv6_prefixlen} dev {HOST_IFACE} nodad"
+            else:
+                address = f"addr add {host.ip}/{ipaddress.ip_network(host.network).prefixlen if host.network else plen} dev {HOST_IFACE}"
             jobs.put((
                 self.host_netns[host.ip],
-                ["link set dev lo up", f"link set dev {HOST_IFACE} addrgenmode none",
-                 f"addr add {host.ip}/{plen} dev {HOST_IFACE}", f"link set dev {HOST_IFACE} up"],
+                ["link set dev lo up", f"link set dev {HOST_IFACE} addrgenmode {'eui64' if self._has_ipv6(host) else 'none'}",
+                 address, f"link set dev {HOST_IFACE} up"],
                 host,
             ))
         errors: list[BaseException] = []
@@ -392,14 +413,30 @@ class NamespaceLab:
                     errors.append(NamespaceLabError(f"could not return to the original namespace: {error}"))
                     return
 
+    @property
+    def _ipv6_prefixlen(self) -> int:
+        return ipaddress.ip_network(self.ipv6_network).prefixlen if self.ipv6_network else 128
+
+    @staticmethod
+    def _has_ipv6(host: LabHost) -> bool:
+        return host.ipv6 or ":" in host.ip
+
     def _inside(self, netns: str, lines: list[str], host: LabHost | None) -> None:
-        """Runs with this thread inside *netns*."""
-        for path in ("net/ipv6/conf/all/disable_ipv6", "net/ipv6/conf/default/disable_ipv6"):
-            try:
-                with open(f"/proc/sys/{path}", "w") as handle:
-                    handle.write("1")
-            except OSError:
-                pass
+        """Runs with this thread inside *netns*. IPv6 stays off but where the lab wants it; where it is
+        on, duplicate address detection is off, so that addresses are usable at once."""
+        ipv6 = self._has_ipv6(host) if host else netns == self.scanner_netns and self.scanner_ipv6 is not None
+        interface = HOST_IFACE if host else SCANNER_IFACE
+        # No router solicitations either: the lab has no router, and a test capturing the scanner's
+        # link would see the kernel's own multicast (RFC 4861 §6.3.7) among what the scan sent.
+        settings = {"disable_ipv6": "0" if ipv6 else "1",
+                    **({"accept_dad": "0", "router_solicitations": "0"} if ipv6 else {})}
+        for conf in ("all", "default", interface):
+            for name, value in settings.items():
+                try:
+                    with open(f"/proc/sys/net/ipv6/conf/{conf}/{name}", "w") as handle:
+                        handle.write(value)
+                except OSError:
+                    pass
         _run_ip(["-n", netns, "-batch", "-"], lines)
         if host is None:
             return
@@ -408,7 +445,8 @@ class NamespaceLab:
         try:
             for port in host.ports:
                 made.append((host, port, make_listener(host.ip, port)))
-            for protocol in host.udp_discovery:
+            # The discovery responders are IPv4 (multicast groups of 224.0.0.0/4): none on an IPv6-only host.
+            for protocol in host.udp_discovery if ":" not in host.ip else ():
                 answering.append((host, protocol, make_responder_socket(protocol, host.ip, join_group=True), self.site, True))
         except BaseException:
             for sock in [made_sock for _, _, made_sock in made] + [binding[2] for binding in answering]:

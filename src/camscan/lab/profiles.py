@@ -82,6 +82,11 @@ class LabHost:
     serial: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     discovery: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # The host's own IPv4 network when it is not the lab's: a device left on its factory address
+    # on the lab's link (namespace tier only; it must not overlap the lab's network).
+    network: str | None = None
+    # IPv6 on (a link-local address from the MAC, RFC 4291 §2.5.6); an ``ip`` that is IPv6 implies it.
+    ipv6: bool = False
 
     @property
     def ports(self) -> list[int]:

@@ -482,8 +482,8 @@ async def _close(writer: asyncio.StreamWriter) -> None:
 
 
 def make_listener(ip: str, port: int, backlog: int = 1024) -> socket.socket:
-    """A bound, listening TCP socket (in the calling thread's network namespace)."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    """A bound, listening TCP socket (in the calling thread's network namespace), IPv4 or IPv6."""
+    sock = socket.socket(socket.AF_INET6 if ":" in ip else socket.AF_INET, socket.SOCK_STREAM)
     try:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((ip, port))

@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from camscan.model import Observation
-from camscan.protocols import dhip, sadp, ssdp, wsd
+from camscan.protocols import dhip, mdns, sadp, ssdp, wsd
 
 Parser = Callable[[bytes, str, int, float], list[Observation]]
 
@@ -49,3 +49,14 @@ def discovery_probes(seed: int | None = None) -> list[DiscoveryProbe]:
         DiscoveryProbe("dhip", dhip.PORT, dhip.MULTICAST_GROUP, (dhip.build_search(rng.getrandbits(31)),), dhip.parse_reply),
         DiscoveryProbe("ssdp", ssdp.PORT, ssdp.MULTICAST_GROUP, (ssdp.build_msearch("ssdp:all", SSDP_MX),), ssdp.parse_ssdp),
     ]
+
+
+def mdns_query_probe(service_types: tuple[str, ...] = (mdns.SERVICE_ENUMERATION, *mdns.BROWSED_TYPES)) -> DiscoveryProbe:
+    """DNS-SD questions asked of one host directly, for links where camscan may not multicast.
+
+    RFC 6762 §5.5 lets a querier send a unicast query straight to a host's UDP 5353, and
+    §6.7 has the responder answer a query from a source port other than 5353 (a one-shot,
+    "legacy" querier) by unicast to that address and port, repeating the question and its
+    ID: the probe's socket is ephemeral, so the answer comes back to it alone.
+    """
+    return DiscoveryProbe("mdns", mdns.PORT, mdns.MULTICAST_GROUP, (mdns.build_query(service_types),), mdns.parse_packet)

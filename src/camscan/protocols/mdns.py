@@ -26,6 +26,23 @@ BPF = "udp port 5353"
 MAX_MESSAGE_BYTES = 9000
 # RFC 6763 §9: a PTR from this name lists the service types a host offers.
 SERVICE_ENUMERATION = "_services._dns-sd._udp.local."
+# Camera-relevant types (Axis VAPIX announces _axis-video; ONVIF Core §7.4 names
+# _onvif._tcp as an alternative to WS-Discovery; HomeKit cameras use _hap) and the
+# printer/NAS/computer types that must be told apart from cameras.
+BROWSED_TYPES = (
+    "_axis-video._tcp.local.",
+    "_onvif._tcp.local.",
+    "_rtsp._tcp.local.",
+    "_http._tcp.local.",
+    "_https._tcp.local.",
+    "_hap._tcp.local.",
+    "_ipp._tcp.local.",
+    "_printer._tcp.local.",
+    "_pdl-datastream._tcp.local.",
+    "_smb._tcp.local.",
+    "_afpovertcp._tcp.local.",
+    "_workstation._tcp.local.",
+)
 
 # TXT keys that name the maker, model or MAC, reported on their own as mdns.txt.<key>
 # (lower-cased: RFC 6763 §6.4 makes keys case-insensitive). Sources: Axis ``macaddress``

@@ -320,6 +320,20 @@ def render_html(data: dict) -> str:
         + (_table(["ip", "mac", "site", "type", "open services"], unknown_rows, "unknown-table") if unknown else "")
         + "</section>",
     ]
+    on_link = [d for d in devices if d.get("seen_as")]
+    if on_link:
+        on_link_rows = [
+            [d["ip"], d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["device_type"], d["seen_as"],
+             "; ".join(f["detail"] for f in d["findings"] if f["check"] == "misaddressed-device")
+             or "an IPv6 node whose addresses the scope does not name"]
+            for d in on_link
+        ]
+        sections.append(f'<section id="on-link"><h2>Devices on scanned links, outside scope ({len(on_link)})</h2>'
+                        '<p class="note">Heard on a link wholly in scope, at an address the scope does not hold: '
+                        "a camera left on its factory address, or an IPv6 node whose addresses the scope does not name. "
+                        "Identified from what they said; camscan sent them nothing.</p>"
+                        + _table(["ip", "mac", "site", "brand", "maker", "model", "type", "seen as", "why"],
+                                 on_link_rows, "on-link-table") + "</section>")
     if findings:
         still_open = sum(1 for f in findings if f["status"] == "open")
         sections.append(f'<section id="findings"><h2>Findings and exposures ({len(findings)}, {still_open} still open)</h2>'

@@ -3,8 +3,10 @@
 One socket per protocol. When multicast is allowed it is bound to the protocol's own port
 and joined to its group on each in-scope link, because some devices (Hikvision SADP,
 Dahua DHIP) answer to the group rather than to the asker; otherwise it is an ephemeral
-unicast socket. Replies are accepted from any source port, but only from addresses in
-scope: anything else is counted and dropped.
+unicast socket. Unicast-only probes (mDNS questions, asked of hosts on links where camscan
+may not multicast) always get an ephemeral socket. Replies are accepted from any source
+port, but only from addresses in scope: anything else is counted and dropped here (an
+on-link device outside scope is heard by :mod:`camscan.transport.linklisten` instead).
 """
 
 from __future__ import annotations
@@ -29,14 +31,20 @@ READ_BATCH = 32  # replies parsed per event-loop turn
 Datagram = Callable[[DiscoveryProbe, bytes, str, int, float], None]
 
 
-def interface_links(name: str) -> list[ipaddress.IPv4Interface]:
-    """Every IPv4 address (with its network) of an interface that is up and can multicast."""
+def listed_interface(name: str, family: int) -> dict:
+    """``ip -j addr show`` of one interface, its IPv4 (``family`` 4) or IPv6 addresses; {} if unreadable."""
     try:
-        listed = subprocess.run(["ip", "-j", "-4", "addr", "show", "dev", name], capture_output=True, text=True,
-                                timeout=5, check=True).stdout
+        listed = subprocess.run(["ip", "-j", f"-{family}", "addr", "show", "dev", name], capture_output=True,
+                                text=True, timeout=5, check=True).stdout
         [interface] = json.loads(listed) or [{}]
     except (OSError, subprocess.SubprocessError, ValueError):
-        return []
+        return {}
+    return interface
+
+
+def interface_links(name: str) -> list[ipaddress.IPv4Interface]:
+    """Every IPv4 address (with its network) of an interface that is up and can multicast."""
+    interface = listed_interface(name, 4)
     flags = set(interface.get("flags", ()))
     if "UP" not in flags or "MULTICAST" not in flags or "LOOPBACK" in flags:
         return []
@@ -72,10 +80,13 @@ class DiscoverySockets:
         probes: list[DiscoveryProbe],
         links: dict[str, ipaddress.IPv4Interface],
         on_datagram: Datagram,
+        unicast_probes: list[DiscoveryProbe] = (),
     ) -> None:
+        """``unicast_probes`` are sent only by :meth:`send_unicast`, and only to hosts on no multicast link."""
         self.scope = scope
         self.pacer = pacer
         self.probes = probes
+        self.unicast_probes = list(unicast_probes)
         self.links = links
         self.on_datagram = on_datagram
         self.notices: list[str] = []
@@ -85,18 +96,18 @@ class DiscoverySockets:
 
     def open(self) -> None:
         loop = asyncio.get_running_loop()
-        for probe in self.probes:
-            sock = self._socket_for(probe)
+        for probe in self.probes + self.unicast_probes:
+            sock = self._socket_for(probe, joined=probe in self.probes and bool(self.links))
             self._sockets[probe.name] = sock
             loop.add_reader(sock.fileno(), self._read, probe, sock)
 
-    def _socket_for(self, probe: DiscoveryProbe) -> socket.socket:
+    def _socket_for(self, probe: DiscoveryProbe, joined: bool) -> socket.socket:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
         try:
             sock.setblocking(False)
             deepen_receive_queue(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.links:
+            if joined:
                 try:
                     sock.bind(("", probe.port))
                 except OSError as error:
@@ -155,14 +166,26 @@ class DiscoverySockets:
                 for request in probe.requests:
                     await self._send(sock, request, (probe.group, probe.port))
 
+    def on_multicast_link(self, ip: str) -> bool:
+        """Whether ``ip`` lies in the network of a link this scan multicasts on."""
+        address = ipaddress.ip_address(ip)
+        return any(address in link.network for link in self.links.values())
+
     async def send_unicast(self, ip: str) -> None:
-        """Every probe straight to one host (reaches routed subnets multicast cannot); IPv4 only."""
+        """Every probe straight to one host (reaches routed subnets multicast cannot), and the
+        unicast-only probes to a host on no multicast link; IPv4 only."""
         guard(self.scope, ip)
         if ipaddress.ip_address(ip).version != 4:
             return
-        for probe in self.probes:
+        probes = self.probes + ([] if self.on_multicast_link(ip) else self.unicast_probes)
+        for probe in probes:
             for request in probe.requests:
                 await self._send(self._sockets[probe.name], request, (ip, probe.port))
+
+    async def send_request(self, ip: str, probe: DiscoveryProbe, request: bytes) -> None:
+        """One more request of ``probe`` to one host (a question its first answer invited)."""
+        guard(self.scope, ip)
+        await self._send(self._sockets[probe.name], request, (ip, probe.port))
 
     def close(self) -> None:
         loop = asyncio.get_running_loop()

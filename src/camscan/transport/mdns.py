@@ -27,24 +27,6 @@ from camscan.model import Observation
 from camscan.protocols import mdns
 from camscan.scope import Scope
 
-# Camera-relevant types (Axis VAPIX announces _axis-video; ONVIF Core §7.4 names
-# _onvif._tcp as an alternative to WS-Discovery; HomeKit cameras use _hap) and the
-# printer/NAS/computer types that must be told apart from cameras.
-BROWSED_TYPES = (
-    "_axis-video._tcp.local.",
-    "_onvif._tcp.local.",
-    "_rtsp._tcp.local.",
-    "_http._tcp.local.",
-    "_https._tcp.local.",
-    "_hap._tcp.local.",
-    "_ipp._tcp.local.",
-    "_printer._tcp.local.",
-    "_pdl-datastream._tcp.local.",
-    "_smb._tcp.local.",
-    "_afpovertcp._tcp.local.",
-    "_workstation._tcp.local.",
-)
-SERVICE_TYPE_ENUMERATION = "_services._dns-sd._udp.local."  # RFC 6763 section 9
 INFO_TIMEOUT_MS = 1000
 RESOLVERS = 8  # services asked for their records at once
 
@@ -143,15 +125,15 @@ class _Browse:
 
         seen: set[tuple[str, str]] = set()
         asked: dict[Future, tuple[str, str]] = {}  # resolves handed to the pool
-        browsers = [ServiceBrowser(zc, list(BROWSED_TYPES), handlers=[on_change]),
-                    ServiceBrowser(zc, SERVICE_TYPE_ENUMERATION, handlers=[on_service_type])]
+        browsers = [ServiceBrowser(zc, list(mdns.BROWSED_TYPES), handlers=[on_change]),
+                    ServiceBrowser(zc, mdns.SERVICE_ENUMERATION, handlers=[on_service_type])]
         try:
             with ThreadPoolExecutor(max_workers=RESOLVERS, thread_name_prefix="mdns-resolve") as resolvers:
                 types_due: float | None = time.monotonic() + wait / 2  # then browse the other types the link has
                 while (now := time.monotonic()) < deadline:
                     if types_due is not None and now >= types_due:
                         found_types = {service_types.get_nowait() for _ in range(service_types.qsize())}
-                        extra = sorted(set(filter(_browsable, found_types)) - set(BROWSED_TYPES))
+                        extra = sorted(set(filter(_browsable, found_types)) - set(mdns.BROWSED_TYPES))
                         if extra:
                             browsers.append(ServiceBrowser(zc, extra, handlers=[on_change]))
                         types_due = None

@@ -1,4 +1,4 @@
-"""The kernel's own ARP table: MAC addresses for a scan that cannot send ARP itself.
+"""The kernel's own neighbour tables: MAC addresses for a scan that cannot send ARP itself, and IPv6 neighbours.
 
 Without root there is no ARP sweep, but the kernel resolved every on-link host the TCP
 sweep connected to, and Linux shows those entries to any user in ``/proc/net/arp``
@@ -7,6 +7,9 @@ sweep connected to, and Linux shows those entries to any user in ``/proc/net/arp
 
 from __future__ import annotations
 
+import ipaddress
+import json
+import subprocess
 import time
 
 from camscan.model import Observation, canonical_mac
@@ -57,3 +60,27 @@ class KernelNeighbours:
             return None
         return Observation(ip=ip, source="neighbour", field="mac.address", value=mac, transport="arp",
                            observed_at=time.time())
+
+
+def ipv6_neighbours(interface: str) -> list[tuple[ipaddress.IPv6Address, str]]:
+    """``(address, MAC)`` of each IPv6 neighbour the kernel resolved on ``interface`` (reading sends nothing).
+
+    A node answering camscan's Echo Request first solicits camscan's own MAC, and the
+    kernel keeps the solicitation's source link-layer address (RFC 4861 §7.2.3).
+    """
+    try:
+        listed = subprocess.run(["ip", "-j", "-6", "neigh", "show", "dev", interface], capture_output=True, text=True,
+                                timeout=5, check=True).stdout
+        entries = json.loads(listed or "[]")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        return []
+    found = []
+    for entry in entries:
+        mac = canonical_mac(entry.get("lladdr"))
+        try:
+            address = ipaddress.IPv6Address(entry.get("dst", ""))
+        except ValueError:
+            continue
+        if mac and not set(entry.get("state", ())) & {"FAILED", "INCOMPLETE"}:
+            found.append((address, mac))
+    return found

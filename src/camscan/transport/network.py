@@ -18,8 +18,9 @@ from camscan.scope import Scope
 from camscan.transport import Pacer, raw_frames_allowed
 from camscan.transport import mdns as mdns_transport
 from camscan.transport.discovery import Datagram, DiscoverySockets, multicast_links
+from camscan.transport.linklisten import Frame, LinkListener, echo_all_nodes
 from camscan.transport.live import LiveTransport, on_link_interface
-from camscan.transport.neighbours import REREAD_SECONDS, KernelNeighbours
+from camscan.transport.neighbours import REREAD_SECONDS, KernelNeighbours, ipv6_neighbours
 from camscan.transport.record import Recorder
 
 
@@ -63,9 +64,23 @@ class LiveNetwork:
         return LiveTransport(scope, rate, concurrency, timeout, keylog=keylog, conceal=conceal)
 
     def discovery_sockets(
-        self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram
+        self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram,
+        unicast_probes: list[DiscoveryProbe] = (),
     ) -> DiscoverySockets:
-        return DiscoverySockets(scope, pacer, probes, links, on_datagram)
+        return DiscoverySockets(scope, pacer, probes, links, on_datagram, unicast_probes)
+
+    def link_listener(self, links: dict, bpf: str, on_frame: Frame) -> LinkListener:
+        """Frames other hosts send on the multicast links (``bpf`` chooses which), while discovery runs."""
+        return LinkListener(links, bpf, on_frame)
+
+    async def echo_all_nodes(self, scope: Scope, links: dict, pacer: Pacer, payload: bytes) -> None:
+        """An ICMPv6 Echo Request to ff02::1 on each multicast link (needs raw-socket permission)."""
+        if raw_frames_allowed():
+            await echo_all_nodes(scope, links, pacer, payload)
+
+    def ipv6_neighbours(self, interface: str):
+        """The kernel's IPv6 neighbour cache of one link: ``(address, MAC)`` pairs."""
+        return ipv6_neighbours(interface)
 
     async def browse_mdns(
         self, scope: Scope, links: dict, wait: float, on_observations: Callable[[str, list[Observation]], None]

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
 from camscan.probes.discovery import DiscoveryProbe
-from camscan.protocols import Flow, ProtocolError, arp, mdns, tls_handshake
+from camscan.protocols import Flow, ProtocolError, arp, icmpv6, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer
-from camscan.transport.guard import guard, guard_conversation
+from camscan.transport.guard import guard, guard_conversation, guard_multicast
 from camscan.transport.discovery import Datagram as DatagramHandler
 from camscan.transport.live import FlowResult
 
@@ -231,8 +231,10 @@ class ReplayDiscoverySockets:
 
     def __init__(
         self, scope: Scope, probes: list[DiscoveryProbe], scanner: set[str], datagrams: list[Datagram],
-        on_datagram: DatagramHandler, sends: list[AttemptedSend],
+        on_datagram: DatagramHandler, sends: list[AttemptedSend], unicast_probes: list[DiscoveryProbe] = (),
+        on_link: bool = False,
     ) -> None:
+        """``unicast_probes`` are asked of each host only when the scan has no multicast link (``on_link``)."""
         self.scope = scope
         self.on_datagram = on_datagram
         self.sends = sends
@@ -241,8 +243,9 @@ class ReplayDiscoverySockets:
         self._replies: dict[str, list[Datagram]] = {}
         self._replies_by_source: dict[str, dict[str, list[Datagram]]] = {}
         self._probes = {probe.name: probe for probe in probes}
+        self._unicast_probes = {} if on_link else {probe.name: probe for probe in unicast_probes}
         self._delivered: set[int] = set()
-        for probe in probes:
+        for probe in [*probes, *self._unicast_probes.values()]:
             own_ports = {item.sport for item in datagrams if item.src in scanner and item.dport == probe.port}
             own_ports.add(probe.port)
             replies = self._replies[probe.name] = [
@@ -272,11 +275,30 @@ class ReplayDiscoverySockets:
             self._deliver(probe, self._replies[name])
 
     async def send_unicast(self, ip: str) -> None:
-        for probe in self._probes.values():
+        probes = {**self._probes, **self._unicast_probes}
+        for probe in probes.values():
             self.sends += [AttemptedSend("unicast", ip, probe.port)] * len(probe.requests)
         guard(self.scope, ip)
-        for name, probe in self._probes.items():
+        for name, probe in probes.items():
             self._deliver(probe, self._replies_by_source[name].get(ip, []))
+
+    async def send_request(self, ip: str, probe: DiscoveryProbe, request: bytes) -> None:
+        """A further question: the recorded answers were all handed over with the first."""
+        self.sends.append(AttemptedSend("unicast", ip, probe.port))
+        guard(self.scope, ip)
+
+    def close(self) -> None:
+        """Nothing to close."""
+
+
+class ReplayLinkListener:
+    """A replay hears no raw frames on a link: the recording's discovery datagrams reach the scan
+    through :class:`ReplayDiscoverySockets`."""
+
+    notices: list[str] = []
+
+    def open(self) -> None:
+        """Nothing to open."""
 
     def close(self) -> None:
         """Nothing to close."""
@@ -315,9 +337,24 @@ class ReplayNetwork:
         return ReplayTransport(self.recording, scope, rate, timeout, self.scanner, self.attempted_sends)
 
     def discovery_sockets(self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict,
-                          on_datagram: DatagramHandler) -> ReplayDiscoverySockets:
+                          on_datagram: DatagramHandler,
+                          unicast_probes: list[DiscoveryProbe] = ()) -> ReplayDiscoverySockets:
         return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram,
-                                      self.attempted_sends)
+                                      self.attempted_sends, list(unicast_probes), on_link=bool(links))
+
+    def link_listener(self, links: dict, bpf: str, on_frame) -> "ReplayLinkListener":
+        return ReplayLinkListener()
+
+    async def echo_all_nodes(self, scope: Scope, links: dict, pacer: Pacer, payload: bytes) -> None:
+        """Logged and guarded like the live Echo Request; the recording's answers come by the link listener (none)."""
+        for link in links.values():
+            self.attempted_sends.append(AttemptedSend("multicast", icmpv6.ALL_NODES))
+            if link is not None:
+                guard_multicast(scope, link.network)
+
+    def ipv6_neighbours(self, interface: str) -> list:
+        """A recording holds no kernel neighbour cache."""
+        return []
 
     async def browse_mdns(self, scope: Scope, links: dict, wait: float,
                           on_observations: Callable[[str, list[Observation]], None]) -> list[str]:
