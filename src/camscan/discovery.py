@@ -9,6 +9,7 @@ names is in scope — otherwise it stays evidence and is never contacted.
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections import defaultdict
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from camscan.probes import flows
 from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes
-from camscan.protocols import ProtocolError
+from camscan.protocols import ProtocolError, snmp
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
@@ -36,6 +37,7 @@ class DiscoverySettings:
     multicast: bool = True
     mdns: bool = True
     onvif: bool = True
+    snmp: bool = True
     credentials: Credentials | None = None
 
 
@@ -61,7 +63,7 @@ class Discovery:
         self.notices: list[str] = []
         self.network = network
         self.links = links if settings.multicast else {}
-        self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(), self.links,
+        self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(snmp_get=settings.snmp), self.links,
                                                  self._on_datagram)
         self._found: dict[str, list[Observation]] = defaultdict(list)
         self._taken: set[str] = set()
@@ -73,6 +75,7 @@ class Discovery:
         self._mdns_task: asyncio.Task | None = None
         self.onvif = OnvifMessages()
         self.credentials = settings.credentials or Credentials()
+        self._request_ids = random.Random()
 
     async def start(self) -> None:
         """Open the sockets; multicast the probes and start mDNS on every in-scope link."""
@@ -90,6 +93,17 @@ class Discovery:
         """Unicast every probe to one host."""
         self._unicast_sent[ip] = time.monotonic()
         await self.sockets.send_unicast(ip)
+
+    async def offer_snmp_account(self, ip: str, makers: frozenset[str] = frozenset()) -> None:
+        """The system-group GET again with the community of the credentials file's account for
+        ``ip``, if one holds it (v2c communities travel in clear text: only to its targets)."""
+        account = self.credentials.account_for("snmp", ip, makers) if self.settings.snmp else None
+        if account is None:
+            return
+        request = snmp.build_get(account.community, snmp.SYSTEM_OIDS, self._request_ids.getrandbits(31))
+        self.credentials.note_offer(account, ip)
+        self._unicast_sent[ip] = time.monotonic()
+        await self.sockets.send_secret("snmp", ip, request, snmp.community_field(account.community))
 
     async def settle(self, ip: str) -> None:
         """Wait until the replies ``ip`` could still send have had their time."""

@@ -183,3 +183,29 @@ def test_frames_keep_their_time_to_the_microsecond_and_keys_come_as_decryption_s
     assert [bytes(packet) for packet in packets] == [FRAME]
     assert float(packets[0].time) == pytest.approx(stamp, abs=1e-6)
     assert load_recording(path).tls_keylog == b"CLIENT_RANDOM 00 11\n"
+
+
+def test_an_snmp_community_is_blanked_in_the_request_and_in_the_reply_that_echoes_it(tmp_path):
+    from scapy.layers.inet import UDP
+    from scapy.layers.snmp import SNMP, SNMPresponse, SNMPvarbind
+
+    from camscan.protocols import snmp
+
+    request = snmp.build_get("s3cret-community", snmp.SYSTEM_OIDS, 7)
+    reply = bytes(SNMP(version=1, community=b"s3cret-community", PDU=SNMPresponse(id=7, varbindlist=[
+        SNMPvarbind(oid="1.3.6.1.2.1.1.5.0", value=b"cam")])))
+    frames = [
+        (bytes(Ether() / IP(src="198.18.0.2", dst="198.18.0.1") / UDP(sport=40000, dport=161) / request), time.time()),
+        (bytes(Ether() / IP(src="198.18.0.1", dst="198.18.0.2") / UDP(sport=161, dport=40000) / reply), time.time()),
+        # The same community to another host (not concealed there: camscan never sent it one).
+        (bytes(Ether() / IP(src="198.18.0.2", dst="198.18.0.9") / UDP(sport=40000, dport=161) / request), time.time()),
+    ]
+    path = tmp_path / "scan.pcapng"
+    recorder = Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=lambda interface, bpf: SlowListener(frames, 0))
+    recorder.conceal_datagrams("198.18.0.1", 161, snmp.community_field("s3cret-community"))
+    recorder.start()
+    recorder.stop()
+    written = path.read_bytes()
+    assert recorder.frames == 3 and written.count(b"s3cret-community") == 1
+    assert written.count(b"\x04\x10" + b"X" * 16) == 0 and written.count(b"X" * 18) == 2
+    assert b"cam" in written, "the rest of the reply stays"

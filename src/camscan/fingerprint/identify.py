@@ -6,11 +6,15 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from camscan.fingerprint.attribution import attribute
+from camscan.fingerprint.enterprises import enterprise_organisation
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
 
 OUI_WEIGHT = 0.6
+# A sysObjectID is the maker's own choice of OID (RFC 3418), a firmware detail rather than a
+# label: it says more than a MAC prefix, less than a discovery reply naming the model.
+ENTERPRISE_WEIGHT = 0.75
 DEFAULT_TYPE_WEIGHT = 0.3
 
 
@@ -41,12 +45,15 @@ class Identifier:
         return found
 
     def evidence(self, observations: Iterable[Observation]) -> list[Evidence]:
-        """Evidence from every matching rule, plus the MAC's registered organisation."""
+        """Evidence from every matching rule, plus the organisations the IEEE (a MAC's OUI) and
+        IANA (an SNMP sysObjectID's enterprise number) registries name."""
         collected: dict[tuple[str, str, str], Evidence] = {}
         for seen in observations:
             if seen.field == "mac.address":
                 self._oui_evidence(seen, collected)
                 continue
+            if seen.field == "snmp.sys_object_id":
+                self._enterprise_evidence(seen, collected)
             for rule, said in self.match(seen.field, seen.value):
                 key = (rule.id, seen.field, seen.value)
                 # The same thing said on several ports is one piece of evidence, from the lowest
@@ -65,6 +72,16 @@ class Identifier:
             collected[("oui", "mac.oui_org", org)] = Evidence(
                 source="oui", field="mac.oui_org", value=org, signature=f"ieee-oui:{vendor}",
                 weight=OUI_WEIGHT, sets=(("vendor", vendor),),
+            )
+
+    def _enterprise_evidence(self, seen: Observation, collected: dict) -> None:
+        registered = enterprise_organisation(seen.value)
+        vendor = self.catalogue.vendor_for_org(registered[1]) if registered else None
+        if vendor:
+            value = f"{registered[0]} {registered[1]}"
+            collected[("iana-pen", "snmp.enterprise", value)] = Evidence(
+                source=seen.source, field="snmp.enterprise", value=value, signature=f"iana-pen:{vendor}",
+                weight=ENTERPRISE_WEIGHT, port=seen.port, sets=(("vendor", vendor),),
             )
 
     def identify(self, observations: Iterable[Observation]) -> Identification:

@@ -72,8 +72,12 @@ class DiscoverySockets:
         probes: list[DiscoveryProbe],
         links: dict[str, ipaddress.IPv4Interface],
         on_datagram: Datagram,
+        conceal: Callable[[str, int, bytes], None] | None = None,
     ) -> None:
+        """``conceal(ip, port, secret)``, where a recording is made without credentials, keeps
+        ``secret`` out of the datagrams exchanged with ip:port."""
         self.scope = scope
+        self.conceal = conceal
         self.pacer = pacer
         self.probes = probes
         self.links = links
@@ -96,7 +100,7 @@ class DiscoverySockets:
             sock.setblocking(False)
             deepen_receive_queue(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.links:
+            if self.links and probe.listens_on_port:
                 try:
                     sock.bind(("", probe.port))
                 except OSError as error:
@@ -105,7 +109,7 @@ class DiscoverySockets:
                         f"{probe.name}: UDP port {probe.port} is taken ({error.strerror}); "
                         "replies sent to the multicast group will be missed"
                     )
-                for link in self.links.values():
+                for link in self.links.values() if probe.group else ():
                     membership = socket.inet_aton(probe.group) + socket.inet_aton(str(link.ip))
                     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
                 # Discovery is link-local by design: never let a probe be routed further.
@@ -146,10 +150,12 @@ class DiscoverySockets:
                 raise
 
     async def send_multicast(self) -> None:
-        """Every probe to its group, on each in-scope link."""
+        """Every probe that has a group to it, on each in-scope link."""
         for link in self.links.values():
             guard_multicast(self.scope, link.network)
             for probe in self.probes:
+                if probe.group is None:
+                    continue
                 sock = self._sockets[probe.name]
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(str(link.ip)))
                 for request in probe.requests:
@@ -163,6 +169,15 @@ class DiscoverySockets:
         for probe in self.probes:
             for request in probe.requests:
                 await self._send(self._sockets[probe.name], request, (ip, probe.port))
+
+    async def send_secret(self, name: str, ip: str, payload: bytes, secret: bytes) -> None:
+        """One request of probe ``name`` that carries ``secret`` (an SNMP community of the
+        credentials file) to one in-scope host."""
+        guard(self.scope, ip)
+        probe = next(probe for probe in self.probes if probe.name == name)
+        if self.conceal:
+            self.conceal(ip, probe.port, secret)
+        await self._send(self._sockets[name], payload, (ip, probe.port))
 
     def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -65,7 +65,8 @@ class LiveNetwork:
     def discovery_sockets(
         self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram
     ) -> DiscoverySockets:
-        return DiscoverySockets(scope, pacer, probes, links, on_datagram)
+        conceal = self.recorder.conceal_datagrams if self.recorder and not self.record_credentials else None
+        return DiscoverySockets(scope, pacer, probes, links, on_datagram, conceal)
 
     async def browse_mdns(
         self, scope: Scope, links: dict, wait: float, on_observations: Callable[[str, list[Observation]], None]

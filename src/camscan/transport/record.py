@@ -73,7 +73,7 @@ def scan_options_from(comments: list[str]) -> dict | None:
     return None
 
 
-ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_PROTOCOL_TCP = 0x0800, 0x86DD, 6
+ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_PROTOCOL_TCP, IP_PROTOCOL_UDP = 0x0800, 0x86DD, 6, 17
 VLAN_TAGS = (0x8100, 0x88A8)
 TCP_SYN, TCP_ACK = 0x02, 0x10
 CONCEALED = ord("X")
@@ -87,16 +87,43 @@ class ConcealedConnection:
         self.initial_sequence: int | None = None  # learnt from the connection's SYN
 
 
+def _network_layer(frame: bytes) -> tuple[int, int]:
+    """An Ethernet frame's ethertype and where its IP header starts, past any VLAN tags."""
+    ip = 14
+    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= ip else 0
+    while ethertype in VLAN_TAGS and len(frame) >= ip + 4:  # IEEE 802.1Q / 802.1ad tags before the IP header
+        ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
+    return ethertype, ip
+
+
+def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[bytes]]) -> bytes:
+    """``frame`` with every occurrence of a secret overwritten by ``X``, in an IPv4 UDP datagram
+    to or from an (address packed, port) that ``secrets`` lists: the request that carried an
+    SNMP community and the reply that echoes it."""
+    ethertype, ip = _network_layer(frame)
+    if ethertype != ETHERTYPE_IPV4 or len(frame) < ip + 20 or frame[ip + 9] != IP_PROTOCOL_UDP:
+        return frame
+    udp = ip + (frame[ip] & 0x0F) * 4
+    if len(frame) < udp + 8:
+        return frame
+    source_port, destination_port = struct.unpack_from("!HH", frame, udp)
+    hidden = secrets.get((frame[ip + 12:ip + 16], source_port), set()) | secrets.get(
+        (frame[ip + 16:ip + 20], destination_port), set())
+    if not hidden:
+        return frame
+    payload = frame[udp + 8:]
+    for secret in hidden:
+        payload = payload.replace(secret, bytes([CONCEALED]) * len(secret))
+    return frame[:udp + 8] + payload
+
+
 def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], ConcealedConnection]) -> bytes:
     """``frame`` with the concealed spans of its TCP stream overwritten by ``X``.
 
     ``connections`` are keyed by (client port, server address packed, server port). A payload
     frame of such a connection seen before its SYN is blanked whole: better too much than a secret.
     """
-    ip = 14
-    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= ip else 0
-    while ethertype in VLAN_TAGS and len(frame) >= ip + 4:  # IEEE 802.1Q / 802.1ad tags before the IP header
-        ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
+    ethertype, ip = _network_layer(frame)
     if ethertype == ETHERTYPE_IPV4 and len(frame) >= ip + 20 and frame[ip + 9] == IP_PROTOCOL_TCP:
         tcp = ip + (frame[ip] & 0x0F) * 4
         end, server = ip + int.from_bytes(frame[ip + 2:ip + 4], "big"), frame[ip + 16:ip + 20]
@@ -234,6 +261,7 @@ class Recorder:
         self._udp_until: float | None = None
         self._stopped_at = float("inf")
         self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
+        self._concealed_datagrams: dict[tuple[bytes, int], set[bytes]] = {}
 
     def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...]) -> None:
         """Keep ``spans`` of the stream the client port will send to server:port out of the file
@@ -241,6 +269,11 @@ class Recorder:
         with self._lock:
             key = (client_port, ipaddress.ip_address(server).packed, server_port)
             self._concealed[key] = ConcealedConnection(spans)
+
+    def conceal_datagrams(self, peer: str, port: int, secret: bytes) -> None:
+        """Keep ``secret`` out of every UDP datagram exchanged with peer:port (called before the first is sent)."""
+        with self._lock:
+            self._concealed_datagrams.setdefault((ipaddress.ip_address(peer).packed, port), set()).add(secret)
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""
@@ -299,6 +332,8 @@ class Recorder:
                 with self._lock:
                     if self._concealed:
                         frame = conceal_credentials(frame, self._concealed)
+                    if self._concealed_datagrams:
+                        frame = conceal_datagram_secrets(frame, self._concealed_datagrams)
                     self._write_new_keys_locked()
                     self._writer.write_frame(frame, stamp)
                     self.frames += 1
