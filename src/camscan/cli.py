@@ -174,7 +174,7 @@ def main() -> None:
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @site_option
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
-              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
+              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, SNMP and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP included): ARP and TCP only.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
