@@ -33,7 +33,7 @@ from camscan.capture.reader import (
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service, canonical_mac
 from camscan.protocols import (
-    ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, snmp, ssdp, tls, tls_handshake, ubnt, wsd, xmeye,
+    ProtocolError, arp, bosch, dhcp, dhip, http, mdns, rtsp, sadp, snmp, ssdp, tls, tls_handshake, ubnt, wsd, xmeye,
 )
 from camscan.protocols.message import parse_response, split_messages
 from camscan.store import Store
@@ -51,6 +51,8 @@ DATAGRAM_PARSERS: dict[int, Callable[..., list[Observation]]] = {
     ubnt.PORT: ubnt.parse_reply,
     xmeye.PORT: xmeye.parse_reply,
     snmp.PORT: snmp.parse_response,
+    bosch.PORT: bosch.parse_reply,
+    bosch.REPLY_PORT: bosch.parse_reply,
 }
 
 

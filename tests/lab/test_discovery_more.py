@@ -1,5 +1,5 @@
-"""``camscan scan`` finds devices that answer only SNMP, Ubiquiti discovery or the XMEye search
-(issue 16, items 4 and 5), keeps a credentials file's SNMP community to its targets and out of
+"""``camscan scan`` finds devices that answer only SNMP, Ubiquiti discovery, the XMEye search or
+Bosch discovery (issue 16, items 4 and 5), keeps a credentials file's SNMP community to its targets and out of
 the recording, and ``--no-snmp`` / ``--no-discovery`` send none of it (checked on the wire)."""
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ pytestmark = pytest.mark.skipif(
 NET = "198.18.36.0/24"
 CAMSCAN = [sys.executable, "-m", "camscan"]
 COMMUNITY = "lab-s3cret-community"
-NEW_PORTS = {161, 10001, 34569}
+NEW_PORTS = {161, 10001, 34569, 1757}
 UBIQUITI_GROUP = "233.89.188.1"
 
 
@@ -89,7 +89,9 @@ def test_every_device_is_inventoried_and_identified(lab, full_scan):
         device = devices.get(item.ip)
         assert device, f"{item.profile} at {item.ip} not inventoried"
         assert device["manufacturer"] == item.truth["manufacturer"], (item.profile, device["evidence"])
-        assert device["is_camera"], (item.profile, device["device_type"])
+        # Bosch's discovery answers for cameras, encoders and decoders alike: it names the maker only.
+        if item.profile != "bosch-discovery-only":
+            assert device["is_camera"], (item.profile, device["device_type"])
     unifi = devices[host(lab, "unifi-g3-flex-discovery-only").ip]
     assert (unifi["model"], unifi["firmware"]) == ("UVC G3 Flex", "4.23.8.67")
     xmeye = devices[host(lab, "xmeye-dvr-search-only").ip]
@@ -116,7 +118,8 @@ def test_ubiquiti_discovery_multicasts_on_the_in_scope_link_and_the_others_stay_
     _, _, sent, _ = full_scan
     destinations = {(ip, port) for ip, port, _payload in udp_sent(sent)}
     assert (UBIQUITI_GROUP, 10001) in destinations
-    assert {ip for ip, port in destinations if port in (161, 34569)} == {item.ip for item in lab.hosts}
+    for port in (161, 34569, 1757):
+        assert {ip for ip, sent_to in destinations if sent_to == port} == {item.ip for item in lab.hosts}, port
 
 
 def test_no_snmp_sends_nothing_to_udp_161(lab, tmp_path):

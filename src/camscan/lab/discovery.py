@@ -35,6 +35,9 @@ Reply layouts follow public captures of real devices:
   1531 and the ``NetWork.NetCommon`` object of a factory-reset camera's reply quoted in a
   public Go "sofia" package (HostIP as little-endian hex). Real units broadcast the reply;
   the lab sends it to the asker.
+* Bosch discovery: the 12-byte scan request (magic 0x9939a427, transaction id, 0xff0006de)
+  answered with the XML ``<device>`` record of UniversalScanner's Bosch.xml.selftest, sent
+  to UDP 1758 of the asker, where UniversalScanner listens for it.
 * SNMP: an SNMPv2c agent answering GetRequests for the SNMPv2-MIB system group (RFC 3418)
   whose community it knows, built and read with scapy's SNMP layer; a wrong community gets
   no answer, as RFC 3584 §4.6 has agents discard it.
@@ -75,7 +78,10 @@ ENDPOINTS: dict[str, tuple[int, str | None]] = {
     "ubnt": (10001, "233.89.188.1"),
     "xmeye": (34569, None),
     "snmp": (161, None),
+    "bosch": (1757, None),
 }
+# Protocols whose devices answer to a fixed port rather than the asker's (Bosch: 1758).
+REPLY_PORTS = {"bosch": 1758}
 # Requests are a few hundred bytes; anything this big is junk and gets no answer.
 MAX_REQUEST = 16384
 # Requesters the lab may ever answer: its namespace block and loopback (the loopback tier).
@@ -112,7 +118,8 @@ def answer(protocol: str, data: bytes, source: Destination, host: LabHost, site:
     """The replies *host* sends for datagram *data* from *source*; [] for anything unanswerable.
 
     With ``multicast=False`` (the loopback tier) replies a real unit would multicast go to
-    the requester instead.  Every destination is the requester or the protocol's group.
+    the requester instead.  Every destination is the requester, the protocol's group, or the
+    requester's address at the protocol's fixed reply port.
     """
     if not isinstance(data, bytes) or not data or len(data) > MAX_REQUEST or protocol not in host.discovery:
         return []
@@ -132,7 +139,7 @@ def answer(protocol: str, data: bytes, source: Destination, host: LabHost, site:
     for payload, destination in replies:
         if destination == group and not multicast:
             destination = source
-        if destination in (source, group):
+        if destination in (source, group) or destination == (ip, REPLY_PORTS.get(protocol)):
             allowed.append((payload, destination))
     return allowed
 
@@ -651,5 +658,29 @@ def _snmp(data: bytes, source: Destination, host: LabHost, site: Site, sequence:
     return [(bytes(reply), source)]
 
 
+# --------------------------------------------------------------------------- Bosch discovery
+
+
+def _bosch(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    if len(data) != 12 or data[:4] != bytes.fromhex("9939a427") or data[8:] != bytes.fromhex("ff0006de"):
+        return []
+    spec = host.discovery["bosch"]
+    fields = {
+        "deviceType": "OEMExt00:device:deviceID0",
+        "friendlyName": host.render(str(spec.get("friendly_name", "${model}"))),
+        "unitName": host.render(str(spec.get("unit_name", ""))),
+        "serialNumber": host.render(str(spec.get("serial", "${serial}"))),
+        "physAddress": host.mac.replace(":", "-").upper(),
+        "unitIPAddress": host.ip,
+        "unitSubnetMask": site.netmask,
+        "RCPPort": "1756",
+        "HTTPPort": "80",
+    }
+    record = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items())
+    payload = ('<?xml version="1.0" encoding="UTF-8"?><root xmlns="OEMExt00:device-1-0"><device>'
+               f"{record}</device></root>").encode("utf-8")
+    return [(payload, (source[0], REPLY_PORTS["bosch"]))]
+
+
 _BUILDERS = {"wsd": _wsd, "sadp": _sadp, "dhip": _dhip, "ssdp": _ssdp, "mdns": _mdns, "ubnt": _ubnt,
-             "xmeye": _xmeye, "snmp": _snmp}
+             "xmeye": _xmeye, "snmp": _snmp, "bosch": _bosch}

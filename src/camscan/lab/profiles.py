@@ -32,7 +32,7 @@ PROFILES_PATH = Path(__file__).with_name("profiles.yaml")
 KINDS = frozenset({"http", "https", "rtsp", "banner", "silent"})
 CAMERA_FRACTION = 0.75
 # Discovery protocols a profile may answer: UDP responders plus the ONVIF device service (TCP).
-UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns", "ubnt", "xmeye", "snmp")
+UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns", "ubnt", "xmeye", "snmp", "bosch")
 DISCOVERY = (*UDP_DISCOVERY, "onvif")
 ONVIF_PATH = "/onvif/device_service"
 WSD_FLAVORS = frozenset({"hikvision", "axis", "dahua", "gsoap"})
@@ -96,7 +96,7 @@ class LabHost:
     @property
     def discovery_protocols(self) -> tuple[str, ...]:
         """The discovery protocols this host answers (``wsd``, ``sadp``, ``dhip``, ``ssdp``, ``mdns``, ``ubnt``,
-        ``xmeye``, ``snmp``, ``onvif``)."""
+        ``xmeye``, ``snmp``, ``bosch``, ``onvif``)."""
         return tuple(name for name in DISCOVERY if name in self.discovery)
 
     @property
@@ -232,6 +232,7 @@ _DISCOVERY_KEYS = {
     "ubnt": {"hostname", "product", "model", "firmware", "version"},
     "xmeye": {"hostname", "serial", "version", "device_type"},
     "snmp": {"communities", "sys_descr", "sys_object_id", "sys_name"},
+    "bosch": {"friendly_name", "unit_name", "serial"},
     "onvif": {"port", "auth", "username", "password", "fault_status", "device_information"},
 }
 _DEVICE_INFORMATION = ("Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")

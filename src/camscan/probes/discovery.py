@@ -1,7 +1,7 @@
 """The UDP discovery probes camscan sends, and how each reply is read.
 
 One :class:`DiscoveryProbe` per protocol names its port, its multicast group (none for
-SNMP and the XMEye search, which camscan sends to each live host only), the requests to send (built once per scan, so replies can be matched to them) and the
+SNMP, the XMEye search and Bosch discovery, which camscan sends to each live host only), the requests to send (built once per scan, so replies can be matched to them) and the
 sans-IO parser for what comes back. The live transport sends and listens; a pcap
 replay or passive analysis feeds the same parsers.
 """
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from camscan.model import Observation
-from camscan.protocols import dhip, sadp, snmp, ssdp, ubnt, wsd, xmeye
+from camscan.protocols import bosch, dhip, sadp, snmp, ssdp, ubnt, wsd, xmeye
 
 Parser = Callable[[bytes, str, int, float], list[Observation]]
 
@@ -37,11 +37,13 @@ class DiscoveryProbe:
     # Where multicast is allowed, listen on the protocol's own port: replies some devices send
     # to the group or the broadcast address arrive there. An SNMP agent answers the asker's port.
     listens_on_port: bool = True
+    # Devices answer to this port whoever asks (Bosch: 1758): the socket always binds it.
+    reply_port: int | None = None
 
 
 def discovery_probes(seed: int | None = None, snmp_get: bool = True) -> list[DiscoveryProbe]:
     """The probes of one scan, with fresh message ids: WS-Discovery, SADP, DHIP, SSDP, Ubiquiti
-    discovery, the XMEye search and, with ``snmp_get``, an SNMPv2c GET of the system group with
+    discovery, the XMEye search, Bosch discovery and, with ``snmp_get``, an SNMPv2c GET of the system group with
     community ``public`` (SNMP answers the asker's port: no need to listen on 161)."""
     rng = random.Random(seed)
     fresh_uuid = lambda: str(uuid.UUID(int=rng.getrandbits(128), version=4))  # noqa: E731
@@ -55,6 +57,8 @@ def discovery_probes(seed: int | None = None, snmp_get: bool = True) -> list[Dis
         DiscoveryProbe("ssdp", ssdp.PORT, ssdp.MULTICAST_GROUP, (ssdp.build_msearch("ssdp:all", SSDP_MX),), ssdp.parse_ssdp),
         DiscoveryProbe("ubnt", ubnt.PORT, ubnt.MULTICAST_GROUP, (ubnt.build_request(),), ubnt.parse_reply),
         DiscoveryProbe("xmeye", xmeye.PORT, None, (xmeye.build_search(),), xmeye.parse_reply),
+        DiscoveryProbe("bosch", bosch.PORT, None, (bosch.build_scan(rng.getrandbits(32)),), bosch.parse_reply,
+                       reply_port=bosch.REPLY_PORT),
     ]
     if snmp_get:
         request = snmp.build_get(snmp.PUBLIC, snmp.SYSTEM_OIDS, rng.getrandbits(31))

@@ -100,23 +100,25 @@ class DiscoverySockets:
             sock.setblocking(False)
             deepen_receive_queue(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if self.links and probe.listens_on_port:
+            own_port = probe.reply_port or (probe.port if self.links and probe.listens_on_port else None)
+            if own_port:
                 try:
-                    sock.bind(("", probe.port))
+                    sock.bind(("", own_port))
                 except OSError as error:
                     sock.bind(("", 0))
                     self.notices.append(
-                        f"{probe.name}: UDP port {probe.port} is taken ({error.strerror}); "
-                        "replies sent to the multicast group will be missed"
+                        f"{probe.name}: UDP port {own_port} is taken ({error.strerror}); "
+                        "replies sent to that port rather than to the asker will be missed"
                     )
+            else:
+                sock.bind(("", 0))
+            if self.links:
                 for link in self.links.values() if probe.group else ():
                     membership = socket.inet_aton(probe.group) + socket.inet_aton(str(link.ip))
                     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
                 # Discovery is link-local by design: never let a probe be routed further.
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-            else:
-                sock.bind(("", 0))
         except BaseException:
             sock.close()
             raise
