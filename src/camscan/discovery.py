@@ -103,7 +103,7 @@ class Discovery:
         request = snmp.build_get(account.community, snmp.SYSTEM_OIDS, self._request_ids.getrandbits(31))
         self.credentials.note_offer(account, ip)
         self._unicast_sent[ip] = time.monotonic()
-        await self.sockets.send_secret("snmp", ip, request, snmp.community_field(account.community))
+        await self.sockets.send_secret("snmp", ip, request, snmp.concealed_community(account.community))
 
     async def settle(self, ip: str) -> None:
         """Wait until the replies ``ip`` could still send have had their time."""

@@ -135,3 +135,16 @@ def test_no_discovery_sends_no_discovery_at_all_snmp_included(lab, tmp_path):
     result, db, sent = captured_scan(lab, tmp_path, "--no-discovery")
     assert not [item for item in udp_sent(sent) if item[1] in NEW_PORTS or item[0] == UBIQUITI_GROUP]
     assert not [item for item in udp_sent(sent) if item[1] != 53], "ARP and TCP only"
+
+
+def test_the_recording_replays_to_the_same_inventory_without_the_community(lab, full_scan, tmp_path):
+    _, db, _, recording = full_scan
+    replayed = tmp_path / "replay.db"
+    result = subprocess.run([*CAMSCAN, "scan", NET, "--db", str(replayed), "--yes", "--replay", str(recording)],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    live, again = exported(db), exported(replayed)
+    assert {ip: device["manufacturer"] for ip, device in again.items()} == {
+        ip: device["manufacturer"] for ip, device in live.items()}
+    assert again[host(lab, "axis-snmp-private-community").ip]["manufacturer"] == "axis", (
+        "the agent's reply, its community blanked, still identifies it")

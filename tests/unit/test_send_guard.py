@@ -213,11 +213,11 @@ def test_live_discovery_sends_a_secret_only_into_scope():
     sockets, _heard = discovery_sockets(Scope([CAMERA]), {})
     sockets.conceal = lambda ip, port, secret: concealed.append((ip, port, secret))
     with pytest.raises(OutOfScopeError):
-        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", b"secret"))
+        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", (b"secret", b"XXXXXX")))
     assert sent(sockets) == [] and concealed == []
-    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", b"secret"))
+    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", (b"secret", b"XXXXXX")))
     assert sent(sockets) == [(CAMERA, 161)]
-    assert concealed == [(CAMERA, 161, b"secret")]
+    assert concealed == [(CAMERA, 161, (b"secret", b"XXXXXX"))]
 
 
 def test_live_discovery_sends_unicast_only_into_scope():

@@ -71,9 +71,12 @@ def test_what_is_not_a_v2c_message_is_a_protocol_error(data):
         snmp.parse_response(data, CAMERA)
 
 
-def test_the_community_field_is_how_the_community_appears_in_the_request():
+def test_a_concealed_community_leaves_a_valid_message_without_it():
     request = snmp.build_get("s3cret", snmp.SYSTEM_OIDS, 1)
-    assert request.count(snmp.community_field("s3cret")) == 1
+    secret, blanked = snmp.concealed_community("s3cret")
+    assert request.count(secret) == 1 and len(blanked) == len(secret)
+    kept = SNMP(request.replace(secret, blanked))
+    assert kept.community.val == b"XXXXXX" and [b.oid.val for b in kept.PDU.varbindlist] == list(snmp.SYSTEM_OIDS)
 
 
 def test_the_registry_copy_holds_the_whole_registry():

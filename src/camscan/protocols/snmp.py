@@ -33,7 +33,7 @@ SYSTEM_OIDS = (SYS_DESCR, SYS_OBJECT_ID, SYS_NAME)
 _FIELDS = {SYS_DESCR: "snmp.sys_descr", SYS_OBJECT_ID: "snmp.sys_object_id", SYS_NAME: "snmp.sys_name"}
 MAX_VALUE = 1024  # sysDescr is SIZE (0..255) (RFC 3418); a longer value is cut, not trusted whole
 
-__all__ = ["PORT", "BPF", "PUBLIC", "SYSTEM_OIDS", "build_get", "community_field", "parse_response"]
+__all__ = ["PORT", "BPF", "PUBLIC", "SYSTEM_OIDS", "build_get", "concealed_community", "parse_response"]
 
 _INT32 = constraint.ValueRangeConstraint(-(2**31), 2**31 - 1)
 
@@ -134,9 +134,12 @@ def build_get(community: str, oids: tuple[str, ...], request_id: int) -> bytes:
     return encoder.encode(message)
 
 
-def community_field(community: str) -> bytes:
-    """The community as it appears on the wire (its BER OCTET STRING), for concealing it in recordings."""
-    return encoder.encode(univ.OctetString(community.encode("utf-8")))
+def concealed_community(community: str) -> tuple[bytes, bytes]:
+    """The community as it appears on the wire (its BER OCTET STRING), and the same with its
+    value overwritten by ``X``: what a recording keeps instead, still a valid message."""
+    value = community.encode("utf-8")
+    field = encoder.encode(univ.OctetString(value))
+    return field, field[: len(field) - len(value)] + b"X" * len(value)
 
 
 def parse_response(data: bytes, ip: str, port: int | None = None, at: float = 0.0) -> list[Observation]:

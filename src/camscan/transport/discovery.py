@@ -72,10 +72,10 @@ class DiscoverySockets:
         probes: list[DiscoveryProbe],
         links: dict[str, ipaddress.IPv4Interface],
         on_datagram: Datagram,
-        conceal: Callable[[str, int, bytes], None] | None = None,
+        conceal: Callable[[str, int, tuple[bytes, bytes]], None] | None = None,
     ) -> None:
-        """``conceal(ip, port, secret)``, where a recording is made without credentials, keeps
-        ``secret`` out of the datagrams exchanged with ip:port."""
+        """``conceal(ip, port, (secret, blanked))``, where a recording is made without
+        credentials, has the datagrams exchanged with ip:port recorded with ``blanked`` for ``secret``."""
         self.scope = scope
         self.conceal = conceal
         self.pacer = pacer
@@ -172,9 +172,9 @@ class DiscoverySockets:
             for request in probe.requests:
                 await self._send(self._sockets[probe.name], request, (ip, probe.port))
 
-    async def send_secret(self, name: str, ip: str, payload: bytes, secret: bytes) -> None:
-        """One request of probe ``name`` that carries ``secret`` (an SNMP community of the
-        credentials file) to one in-scope host."""
+    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
+        """One request of probe ``name`` that carries a secret (an SNMP community of the
+        credentials file) to one in-scope host; ``secret`` is (as sent, as a recording keeps it)."""
         guard(self.scope, ip)
         probe = next(probe for probe in self.probes if probe.name == name)
         if self.conceal:

@@ -96,10 +96,10 @@ def _network_layer(frame: bytes) -> tuple[int, int]:
     return ethertype, ip
 
 
-def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[bytes]]) -> bytes:
-    """``frame`` with every occurrence of a secret overwritten by ``X``, in an IPv4 UDP datagram
-    to or from an (address packed, port) that ``secrets`` lists: the request that carried an
-    SNMP community and the reply that echoes it."""
+def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[tuple[bytes, bytes]]]) -> bytes:
+    """``frame`` with every (secret, blanked) pair's secret replaced by its blanked form (as
+    long), in an IPv4 UDP datagram to or from an (address packed, port) that ``secrets``
+    lists: the request that carried an SNMP community and the reply that echoes it."""
     ethertype, ip = _network_layer(frame)
     if ethertype != ETHERTYPE_IPV4 or len(frame) < ip + 20 or frame[ip + 9] != IP_PROTOCOL_UDP:
         return frame
@@ -112,8 +112,8 @@ def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[
     if not hidden:
         return frame
     payload = frame[udp + 8:]
-    for secret in hidden:
-        payload = payload.replace(secret, bytes([CONCEALED]) * len(secret))
+    for secret, blanked in hidden:
+        payload = payload.replace(secret, blanked)
     return frame[:udp + 8] + payload
 
 
@@ -261,7 +261,7 @@ class Recorder:
         self._udp_until: float | None = None
         self._stopped_at = float("inf")
         self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
-        self._concealed_datagrams: dict[tuple[bytes, int], set[bytes]] = {}
+        self._concealed_datagrams: dict[tuple[bytes, int], set[tuple[bytes, bytes]]] = {}
 
     def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...]) -> None:
         """Keep ``spans`` of the stream the client port will send to server:port out of the file
@@ -270,8 +270,9 @@ class Recorder:
             key = (client_port, ipaddress.ip_address(server).packed, server_port)
             self._concealed[key] = ConcealedConnection(spans)
 
-    def conceal_datagrams(self, peer: str, port: int, secret: bytes) -> None:
-        """Keep ``secret`` out of every UDP datagram exchanged with peer:port (called before the first is sent)."""
+    def conceal_datagrams(self, peer: str, port: int, secret: tuple[bytes, bytes]) -> None:
+        """Record every UDP datagram exchanged with peer:port with ``secret[1]`` in place of
+        ``secret[0]`` (called before the first is sent)."""
         with self._lock:
             self._concealed_datagrams.setdefault((ipaddress.ip_address(peer).packed, port), set()).add(secret)
 
