@@ -117,3 +117,21 @@ def test_an_enterprise_the_catalogue_does_not_know_identifies_nothing():
     seen = Observation(ip=CAMERA, source="snmp", field="snmp.sys_object_id", value="1.3.6.1.4.1.8072.3.2.10",
                        port=161, transport="udp")
     assert Identifier().evidence([seen]) == []
+
+
+def test_the_refresh_script_reads_the_registrys_plain_text_layout():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "scripts" / "refresh_iana_pen.py"
+    spec = importlib.util.spec_from_file_location("refresh_iana_pen", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    # The layout of https://www.iana.org/assignments/enterprise-numbers.txt: the number alone,
+    # then organisation, contact and e-mail, each indented two spaces more.
+    text = ("PRIVATE ENTERPRISE NUMBERS\n\nDecimal\n| Organization\n| | Contact\n| | | Email\n| | | |\n"
+            "0\n  Reserved\n    Internet Assigned Numbers Authority\n      iana&iana.org\n"
+            "368\n  Axis Communications AB\n    Someone\n      someone&axis.com\n"
+            "39165\n  Hikvision Digital Technology Co., Ltd.\n    Someone\n      someone&hikvision.com\n")
+    assert module.assignments(text) == [(0, "Reserved"), (368, "Axis Communications AB"),
+                                        (39165, "Hikvision Digital Technology Co., Ltd.")]
