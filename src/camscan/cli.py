@@ -289,7 +289,9 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
 def prepare_scan(discovery: bool) -> None:
     """Load, before the scan's event loop starts, what it would otherwise load in the middle of
     it: signatures, the vendor catalogue, the IEEE registry and, with discovery, the ONVIF
-    message layer (a fifth of a second; a loop blocked that long loses mDNS answers)."""
+    message layer (a fifth of a second; a loop blocked that long loses mDNS answers) and the
+    IANA enterprise registry SNMP replies are resolved through (60 ms)."""
+    from camscan.fingerprint.enterprises import registry
     from camscan.fingerprint.signatures import default_rules
     from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
     from camscan.probes.onvif import preload_message_layer
@@ -299,6 +301,7 @@ def prepare_scan(discovery: bool) -> None:
     load_oui_registry()
     if discovery:
         preload_message_layer()
+        registry()
 
 
 def replay_network(path: str, discovery: bool):

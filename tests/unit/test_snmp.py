@@ -135,3 +135,13 @@ def test_the_refresh_script_reads_the_registrys_plain_text_layout():
             "39165\n  Hikvision Digital Technology Co., Ltd.\n    Someone\n      someone&hikvision.com\n")
     assert module.assignments(text) == [(0, "Reserved"), (368, "Axis Communications AB"),
                                         (39165, "Hikvision Digital Technology Co., Ltd.")]
+
+
+def test_a_scan_with_discovery_reads_the_registry_before_its_event_loop_starts():
+    from camscan.cli import prepare_scan
+
+    registry.cache_clear()
+    prepare_scan(discovery=False)
+    assert registry.cache_info().currsize == 0
+    prepare_scan(discovery=True)
+    assert registry.cache_info().currsize == 1, "read mid-scan it would block the loop for 60 ms"
