@@ -174,7 +174,8 @@ def main() -> None:
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @site_option
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
-              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch, SNMP and mDNS replies.")
+              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch, SNMP "
+                   "and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP included): ARP and TCP only.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
@@ -239,7 +240,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
-           f"; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch{', SNMP' if options['snmp'] else ''}"
+           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
+           f"{', SNMP' if options['snmp'] else ''}"
            f"{', mDNS' if options['multicast'] else ''}) to each live host"
            + (" and, on links wholly in scope, to their multicast groups" if options["multicast"] else "") + "."),
         err=True,

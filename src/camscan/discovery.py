@@ -63,8 +63,8 @@ class Discovery:
         self.notices: list[str] = []
         self.network = network
         self.links = links if settings.multicast else {}
-        self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(snmp_get=settings.snmp), self.links,
-                                                 self._on_datagram)
+        probes = probes or discovery_probes(snmp_get=settings.snmp)
+        self.sockets = network.discovery_sockets(scope, transport.pacer, probes, self.links, self._on_datagram)
         self._found: dict[str, list[Observation]] = defaultdict(list)
         self._taken: set[str] = set()
         self._late: set[str] = set()

@@ -48,7 +48,8 @@ def test_a_unifi_camera_reply_gives_mac_address_hostname_model_and_firmware():
 def test_a_version_2_announcement_is_read_too_and_requests_say_nothing():
     found = ubnt.parse_reply(ubnt_reply(tlv(0x03, b"UCK.mtk7623.v0.12.0.29a26c9.181001.1444"), version=2, command=6),
                              DEVICE)
-    assert [(seen.field, seen.value) for seen in found] == [("ubnt.firmware", "UCK.mtk7623.v0.12.0.29a26c9.181001.1444")]
+    firmware = "UCK.mtk7623.v0.12.0.29a26c9.181001.1444"
+    assert [(seen.field, seen.value) for seen in found] == [("ubnt.firmware", firmware)]
     assert ubnt.parse_reply(ubnt.build_request(), DEVICE) == []
     assert ubnt.build_request() == b"\x01\x00\x00\x00"
 

@@ -628,7 +628,9 @@ def _xmeye(data: bytes, source: Destination, host: LabHost, site: Site, sequence
 
 # --------------------------------------------------------------------------- SNMP
 
-_SYSTEM_GROUP = {"1.3.6.1.2.1.1.1.0": "sys_descr", "1.3.6.1.2.1.1.2.0": "sys_object_id", "1.3.6.1.2.1.1.5.0": "sys_name"}
+_SYSTEM_GROUP = {
+    "1.3.6.1.2.1.1.1.0": "sys_descr", "1.3.6.1.2.1.1.2.0": "sys_object_id", "1.3.6.1.2.1.1.5.0": "sys_name",
+}
 
 
 def _snmp(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:

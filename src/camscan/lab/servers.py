@@ -502,7 +502,8 @@ def make_responder_socket(protocol: str, ip: str, join_group: bool) -> socket.so
         if join_group:
             sock.bind(("0.0.0.0", port))
             if group:  # SNMP and the XMEye search have none: unicast only
-                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ip))
+                membership = socket.inet_aton(group) + socket.inet_aton(ip)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             # RFC 6762 §11: mDNS goes out with TTL 255; the others stay on the link.

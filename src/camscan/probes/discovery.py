@@ -1,7 +1,8 @@
 """The UDP discovery probes camscan sends, and how each reply is read.
 
 One :class:`DiscoveryProbe` per protocol names its port, its multicast group (none for
-SNMP, the XMEye search and Bosch discovery, which camscan sends to each live host only), the requests to send (built once per scan, so replies can be matched to them) and the
+SNMP, the XMEye search and Bosch discovery, which camscan sends to each live host only),
+the requests to send (built once per scan, so replies can be matched to them) and the
 sans-IO parser for what comes back. The live transport sends and listens; a pcap
 replay or passive analysis feeds the same parsers.
 """

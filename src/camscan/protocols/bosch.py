@@ -44,7 +44,7 @@ _TEXT_ELEMENTS = (("friendlyName", "bosch.friendly_name"), ("unitName", "bosch.u
 def build_scan(transaction_id: int) -> bytes:
     """The scan request with ``transaction_id``."""
     if not isinstance(transaction_id, int) or isinstance(transaction_id, bool) or not 0 <= transaction_id <= 0xFFFFFFFF:
-        raise ValueError(f"Bosch discovery transaction id must be an integer from 0 to 4294967295, got {transaction_id!r}")
+        raise ValueError(f"Bosch transaction id must be an integer from 0 to 4294967295, got {transaction_id!r}")
     return _REQUEST.pack(MAGIC, transaction_id, SCAN_REQUEST)
 
 

@@ -61,7 +61,7 @@ def parse_reply(data: bytes, ip: str, port: int | None = None, at: float = 0.0) 
     if command not in REPLY_COMMANDS[version]:
         raise ProtocolError(f"Ubiquiti discovery v{version} message from {ip} has unknown command {command}")
     if length != len(data) - 4:
-        raise ProtocolError(f"Ubiquiti discovery reply from {ip} claims {length} payload bytes but carries {len(data) - 4}")
+        raise ProtocolError(f"Ubiquiti reply from {ip} claims {length} payload bytes but carries {len(data) - 4}")
     values: dict[str, str] = {}
     position = 4
     while position < len(data):
