@@ -214,9 +214,12 @@ def main() -> None:
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @site_option
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
-              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP and mDNS replies.")
+              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch, SNMP "
+                   "and mDNS replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
-@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all, IPv6 discovery included: ARP and TCP only.")
+@click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP and IPv6 discovery included): ARP and TCP only.")
+@click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
+                                               "'public' nor with the credentials file's.")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="Accounts file (README: Credentials): each account is offered only to devices in its targets; "
                    "must be chmod 600; never stored or printed.")
@@ -241,7 +244,7 @@ def main() -> None:
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, credentials_file, onvif_user, onvif_targets, record_path,
+         discovery_wait, no_multicast, no_discovery, no_snmp, credentials_file, onvif_user, onvif_targets, record_path,
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
@@ -267,7 +270,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         raise click.UsageError("--record-credentials goes with --record")
     credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
     options = {"ports": parse_ports(ports), "timeout": timeout, "discovery": not no_discovery,
-               "multicast": not (no_discovery or no_multicast), "checks": sorted(selected)}
+               "multicast": not (no_discovery or no_multicast), "snmp": not (no_discovery or no_snmp),
+               "checks": sorted(selected)}
     if replay_path:
         click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
         network, recorded = replay_network(replay_path, discovery=not no_discovery)
@@ -281,19 +285,22 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
-           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, mDNS) to each live host"
+           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
+           f"{', SNMP' if options['snmp'] else ''}, mDNS) to each live host"
            + (" and, on links wholly in scope, to their multicast groups and ff02::1" if options["multicast"] else "")
            + "."),
         err=True,
     )
     discovery = DiscoverySettings(
         # A recording answers at once: there is nothing to wait for.
-        wait=0.0 if replay_path else discovery_wait, multicast=options["multicast"], credentials=credentials
+        wait=0.0 if replay_path else discovery_wait, multicast=options["multicast"], snmp=options["snmp"],
+        credentials=credentials
     ) if options["discovery"] else None
     parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": options["discovery"], "discovery_wait": discovery_wait,
-                  "multicast": options["multicast"], "onvif_credentials": credentials.has("onvif"),
+                  "multicast": options["multicast"], "snmp": options["snmp"],
+                  "onvif_credentials": credentials.has("onvif"),
                   "checks": sorted(selected), "channels": not no_channels, "record": record_path,
                   "replay": replay_path}
     if not replay_path:
@@ -330,7 +337,9 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
 def prepare_scan(discovery: bool) -> None:
     """Load, before the scan's event loop starts, what it would otherwise load in the middle of
     it: signatures, Recog's databases, the vendor catalogue, the IEEE registry and, with discovery,
-    the ONVIF message layer (a fifth of a second; a loop blocked that long loses mDNS answers)."""
+    the ONVIF message layer (a fifth of a second; a loop blocked that long loses mDNS answers) and the
+    IANA enterprise registry SNMP replies are resolved through (60 ms)."""
+    from camscan.fingerprint.enterprises import registry
     from camscan.fingerprint.recog import default_databases
     from camscan.fingerprint.signatures import default_rules
     from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
@@ -342,6 +351,7 @@ def prepare_scan(discovery: bool) -> None:
     load_oui_registry()
     if discovery:
         preload_message_layer()
+        registry()
 
 
 def replay_network(path: str, discovery: bool):
@@ -366,7 +376,7 @@ def replay_network(path: str, discovery: bool):
 
 
 # The scan options a recording keeps (no file paths: a recording may be shared).
-RECORDED_OPTIONS = ("ports", "rate", "concurrency", "timeout", "discovery", "discovery_wait", "multicast",
+RECORDED_OPTIONS = ("ports", "rate", "concurrency", "timeout", "discovery", "discovery_wait", "multicast", "snmp",
                     "onvif_credentials", "checks")
 # What a recording's scan options may set in its replay, and the options of `camscan scan` that set each.
 REPLAYED_OPTIONS = {
@@ -374,6 +384,7 @@ REPLAYED_OPTIONS = {
     "timeout": ("timeout",),
     "discovery": ("no_discovery",),
     "multicast": ("no_multicast", "no_discovery"),
+    "snmp": ("no_snmp", "no_discovery"),
     "checks": ("checks", "no_checks", "check_default_credentials"),
 }
 

@@ -16,8 +16,8 @@ from camscan.model import Device, Observation, canonical_mac
 # Most trustworthy first: ARP (a reply, or the kernel's ARP table) is what the wire said,
 # the rest is what the device claims.
 WIRE_MAC_FIELD = "mac.address"
-MAC_FIELDS = (WIRE_MAC_FIELD, "sadp.mac", "dhip.mac", "mdns.txt.macaddress")
-SERIAL_FIELDS = ("sadp.serial", "dhip.serial", "onvif.serial", "upnp.serial_number")
+MAC_FIELDS = (WIRE_MAC_FIELD, "sadp.mac", "dhip.mac", "xmeye.mac", "bosch.mac", "mdns.txt.macaddress")
+SERIAL_FIELDS = ("sadp.serial", "dhip.serial", "xmeye.serial", "bosch.serial", "onvif.serial", "upnp.serial_number")
 ENDPOINT_FIELD = "wsd.endpoint"
 
 

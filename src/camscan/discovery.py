@@ -21,7 +21,7 @@ from camscan.probes import flows
 from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes, mdns_query_probe
-from camscan.protocols import ProtocolError, icmpv6, mdns
+from camscan.protocols import ProtocolError, icmpv6, mdns, snmp
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
@@ -52,6 +52,7 @@ class DiscoverySettings:
     multicast: bool = True
     mdns: bool = True
     onvif: bool = True
+    snmp: bool = True
     credentials: Credentials | None = None
 
 
@@ -78,7 +79,8 @@ class Discovery:
         self.network = network
         self.links = links if settings.multicast else {}
         self._mdns_probe = mdns_query_probe() if settings.mdns else None
-        self.sockets = network.discovery_sockets(scope, transport.pacer, probes or discovery_probes(), self.links,
+        probes = probes or discovery_probes(snmp_get=settings.snmp)
+        self.sockets = network.discovery_sockets(scope, transport.pacer, probes, self.links,
                                                  self._on_datagram, [self._mdns_probe] if self._mdns_probe else [])
         self._mdns_asked: dict[str, set[str]] = {}  # per host, the service types asked of it directly
         self._mdns_follow_ups: set[asyncio.Task] = set()
@@ -97,6 +99,7 @@ class Discovery:
         self._mdns_task: asyncio.Task | None = None
         self.onvif = OnvifMessages()
         self.credentials = settings.credentials or Credentials()
+        self._request_ids = random.Random()
 
     async def start(self) -> None:
         """Open the sockets; multicast the probes and start mDNS on every in-scope link."""
@@ -128,6 +131,17 @@ class Discovery:
         """Unicast every probe to one host."""
         self._unicast_sent[ip] = time.monotonic()
         await self.sockets.send_unicast(ip)
+
+    async def offer_snmp_account(self, ip: str, makers: frozenset[str] = frozenset()) -> None:
+        """The system-group GET again with the community of the credentials file's account for
+        ``ip``, if one holds it (v2c communities travel in clear text: only to its targets)."""
+        account = self.credentials.account_for("snmp", ip, makers) if self.settings.snmp else None
+        if account is None:
+            return
+        request = snmp.build_get(account.community, snmp.SYSTEM_OIDS, self._request_ids.getrandbits(31))
+        self.credentials.note_offer(account, ip)
+        self._unicast_sent[ip] = time.monotonic()
+        await self.sockets.send_secret("snmp", ip, request, snmp.concealed_community(account.community))
 
     async def settle(self, ip: str) -> None:
         """Wait until the replies ``ip`` could still send have had their time."""

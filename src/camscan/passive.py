@@ -32,7 +32,9 @@ from camscan.capture.reader import (
 )
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service, canonical_mac
-from camscan.protocols import ProtocolError, arp, dhcp, dhip, http, mdns, rtsp, sadp, ssdp, tls, tls_handshake, wsd
+from camscan.protocols import (
+    ProtocolError, arp, bosch, dhcp, dhip, http, mdns, rtsp, sadp, snmp, ssdp, tls, tls_handshake, ubnt, wsd, xmeye,
+)
 from camscan.protocols.message import parse_response, split_messages
 from camscan.store import Store
 from camscan.transport.record import open_listener, queued_frames
@@ -46,6 +48,11 @@ DATAGRAM_PARSERS: dict[int, Callable[..., list[Observation]]] = {
     sadp.PORT: sadp.parse_probe_match,
     dhip.PORT: dhip.parse_reply,
     mdns.PORT: mdns.parse_packet,
+    ubnt.PORT: ubnt.parse_reply,
+    xmeye.PORT: xmeye.parse_reply,
+    snmp.PORT: snmp.parse_response,
+    bosch.PORT: bosch.parse_reply,
+    bosch.REPLY_PORT: bosch.parse_reply,
 }
 
 

@@ -342,12 +342,17 @@ class Scan:
     async def _discover(self, ip: str, observations: list[Observation], swept: asyncio.Event) -> None:
         """Unicast discovery to one host while its ports are swept; then the replies' follow-ups.
 
-        When an ONVIF account is narrowed to a maker, the follow-ups wait for the sweep: the
+        When an ONVIF or SNMP account is narrowed to a maker, its use waits for the sweep: the
         maker is then identified from everything the host said anonymously.
         """
         if not self.discovery:
             return
         await self.discovery.probe_host(ip)
+        if self.discovery.credentials.narrowed_by_maker("snmp"):
+            await swept.wait()
+            await self.discovery.offer_snmp_account(ip, self._makers(observations + self.discovery.take(ip)))
+        else:
+            await self.discovery.offer_snmp_account(ip)
         await self.discovery.settle(ip)
         found = self.discovery.take(ip)
         if found:

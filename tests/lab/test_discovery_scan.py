@@ -31,7 +31,7 @@ PROFILES = [
     "amcrest-ip2m", "axis-p3245", "bosch-dinion", "hikvision-locked", "onvif-rogue-refs", "onvif-malformed-wsd",
     "hp-laserjet", "synology-ds", "generic-onvif-cam",
 ]
-GROUPS = {"239.255.255.250", "239.255.255.251", "224.0.0.251"}
+GROUPS = {"239.255.255.250", "239.255.255.251", "224.0.0.251", "233.89.188.1"}  # the last: Ubiquiti discovery
 IGMP_REPORTS = "224.0.0.22"  # IGMPv3 membership reports: the kernel announcing the joins above, on the link
 
 

@@ -30,8 +30,8 @@ HEARD = [
     / UDP(sport=37020, dport=37020) / SADP_REPLY,
     # the in-scope camera also answers for a factory alias: the same MAC, claimed elsewhere
     Ether(src=CAMERA_MAC, dst="ff:ff:ff:ff:ff:ff") / ARP(op=1, hwsrc=CAMERA_MAC, psrc="198.19.0.108", pdst="198.19.0.1"),
-    Ether(src=CAMERA_MAC) / IPv6(src="fe80::c256:e3ff:fe96:fb71", dst="fe80::1") / ICMPv6EchoReply(),
-    Ether(src="02:00:00:00:06:01") / IPv6(src="fe80::6:1", dst="fe80::1") / ICMPv6EchoReply(),
+    Ether(src=CAMERA_MAC, dst="02:00:00:00:00:01") / IPv6(src="fe80::c256:e3ff:fe96:fb71", dst="fe80::1") / ICMPv6EchoReply(),
+    Ether(src="02:00:00:00:06:01", dst="02:00:00:00:00:01") / IPv6(src="fe80::6:1", dst="fe80::1") / ICMPv6EchoReply(),
 ]
 
 

@@ -74,7 +74,7 @@ def test_a_request_from_outside_scope_says_nothing_about_a_device():
 ])
 def test_ipv6_neighbours_are_heard_by_their_echo_replies_neighbour_discovery_and_mld(message):
     heard = hearing()
-    heard.feed("lab0", bytes(Ether(src=CAMERA_MAC) / message))
+    heard.feed("lab0", bytes(Ether(src=CAMERA_MAC, dst="02:00:00:00:00:01") / message))
     assert {mac: neighbour.addresses for mac, neighbour in heard.ipv6.items()} == {
         CAMERA_MAC: {"fe80::5a50:edff:fe1f:10%lab0"}}
 
@@ -90,7 +90,7 @@ def test_the_echo_request_is_rfc_4443s_with_the_checksum_left_to_the_kernel():
     request = icmpv6.build_echo_request(0x1234, 1)
     assert request[:8] == bytes([128, 0, 0, 0, 0x12, 0x34, 0, 1])
     with pytest.raises(ProtocolError):
-        icmpv6.parse_frame(bytes(Ether() / IP() / UDP()))
+        icmpv6.parse_frame(bytes(Ether(src="02:00:00:00:00:02", dst="02:00:00:00:00:01") / IP(src="127.0.0.2", dst="127.0.0.1") / UDP()))
 
 
 def test_the_link_filter_takes_arp_icmpv6_and_discovery_ports_only():

@@ -260,3 +260,30 @@ def test_a_live_sniff_stops_at_its_duration_however_busy_the_link(monkeypatch):
     monkeypatch.setattr(passive.select, "select", lambda readable, writable, errors, timeout: (readable, [], []))
     inventory = passive.sniff_interface("lab0", 0.2)
     assert inventory.packets_seen == listener.frames - 1 > 0  # the frame read at the deadline is not taken
+
+
+def test_snmp_ubiquiti_and_xmeye_replies_heard_passively_identify_their_senders(tmp_path):
+    from scapy.asn1.asn1 import ASN1_OID
+    from scapy.layers.snmp import SNMP, SNMPresponse, SNMPvarbind
+
+    from camscan.fingerprint.identify import Identifier
+    from camscan.protocols import snmp
+    from test_discovery_ubnt_xmeye import UNIFI_CAMERA, XM_CAMERA
+
+    snmp_reply = bytes(SNMP(version=1, community=b"public", PDU=SNMPresponse(id=1, varbindlist=[
+        SNMPvarbind(oid=ASN1_OID("1.3.6.1.2.1.1.2.0"), value=ASN1_OID("1.3.6.1.4.1.39165.1.1"))])))
+    manager = "198.18.80.2"
+    frames = [
+        udp(manager, "02:00:00:00:00:02", 40000, "198.18.80.40", 161,
+            snmp.build_get("public", snmp.SYSTEM_OIDS, 1), 1.0),
+        udp("198.18.80.40", "44:19:b6:01:02:40", 161, manager, 40000, snmp_reply, 1.1),
+        udp("198.18.80.41", "74:ac:b9:01:02:03", 10001, manager, 40001, UNIFI_CAMERA, 1.2),
+        udp("198.18.80.42", "00:12:31:09:b7:9e", 34569, manager, 34569, XM_CAMERA, 1.3),
+    ]
+    path = tmp_path / "discovery.pcap"
+    wrpcap(str(path), frames)
+    devices = {device.ip: device.identification for device in analyse_capture(path).devices(Identifier())}
+    assert devices["198.18.80.40"].manufacturer == "hikvision"
+    assert (devices["198.18.80.41"].manufacturer, devices["198.18.80.41"].device_type) == ("ubiquiti", "ip-camera")
+    assert devices["198.18.80.42"].manufacturer == "xiongmai"
+    assert manager not in devices or devices[manager].manufacturer is None, "the asker is no device of these"

@@ -204,3 +204,29 @@ def test_a_reply_with_secrets_is_blanked_whole_and_other_replies_stay():
     assert conceal_credentials(other, connections) == other
     without_reply = {(40123, server, 80): ConcealedConnection(((0, 3),))}
     assert conceal_credentials(answer, without_reply) == answer
+
+
+def test_an_snmp_community_is_blanked_in_the_request_and_in_the_reply_that_echoes_it(tmp_path):
+    from scapy.layers.inet import UDP
+    from scapy.layers.snmp import SNMP, SNMPresponse, SNMPvarbind
+
+    from camscan.protocols import snmp
+
+    request = snmp.build_get("s3cret-community", snmp.SYSTEM_OIDS, 7)
+    reply = bytes(SNMP(version=1, community=b"s3cret-community", PDU=SNMPresponse(id=7, varbindlist=[
+        SNMPvarbind(oid="1.3.6.1.2.1.1.5.0", value=b"cam")])))
+    frames = [
+        (bytes(LINK / IP(src="198.18.0.2", dst="198.18.0.1") / UDP(sport=40000, dport=161) / request), time.time()),
+        (bytes(LINK / IP(src="198.18.0.1", dst="198.18.0.2") / UDP(sport=161, dport=40000) / reply), time.time()),
+        # The same community to another host (not concealed there: camscan never sent it one).
+        (bytes(LINK / IP(src="198.18.0.2", dst="198.18.0.9") / UDP(sport=40000, dport=161) / request), time.time()),
+    ]
+    path = tmp_path / "scan.pcapng"
+    recorder = Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=lambda interface, bpf: SlowListener(frames, 0))
+    recorder.conceal_datagrams("198.18.0.1", 161, snmp.concealed_community("s3cret-community"))
+    recorder.start()
+    recorder.stop()
+    written = path.read_bytes()
+    assert recorder.frames == 3 and written.count(b"s3cret-community") == 1
+    assert written.count(b"\x04\x10" + b"X" * 16) == 2, "the value blanked, the BER header kept"
+    assert b"cam" in written, "the rest of the reply stays"

@@ -193,7 +193,10 @@ def test_live_discovery_refuses_to_multicast_on_a_link_not_wholly_in_scope(link)
 def test_live_discovery_multicasts_on_a_link_wholly_in_scope(link):
     sockets, _heard = discovery_sockets(Scope(["198.18.0.0/24"]), {"lab0": ipaddress.IPv4Interface(link)})
     asyncio.run(sockets.send_multicast())
-    assert {address for address in sent(sockets)} == {(probe.group, probe.port) for probe in sockets.probes}
+    expected = {(probe.group, probe.port) for probe in sockets.probes if probe.group}
+    assert {address for address in sent(sockets)} == expected
+    # SNMP and the XMEye search have no group: they go to live hosts only.
+    assert {port for _group, port in expected}.isdisjoint({161, 34569})
 
 
 def test_multicast_links_are_the_links_of_at_most_a_30_wholly_in_scope(monkeypatch):
@@ -203,6 +206,18 @@ def test_multicast_links_are_the_links_of_at_most_a_30_wholly_in_scope(monkeypat
                         lambda name: [ipaddress.IPv4Interface(a) for a in links[name]])
     assert set(discovery_transport.multicast_links(Scope(["198.18.0.0/25"]))) == {"p30"}
     assert discovery_transport.multicast_links(Scope(["198.18.0.0/25"]), only="p31") == {}
+
+
+def test_live_discovery_sends_a_secret_only_into_scope():
+    concealed = []
+    sockets, _heard = discovery_sockets(Scope([CAMERA]), {})
+    sockets.conceal = lambda ip, port, secret: concealed.append((ip, port, secret))
+    with pytest.raises(OutOfScopeError):
+        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", (b"secret", b"XXXXXX")))
+    assert sent(sockets) == [] and concealed == []
+    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", (b"secret", b"XXXXXX")))
+    assert sent(sockets) == [(CAMERA, 161)]
+    assert concealed == [(CAMERA, 161, (b"secret", b"XXXXXX"))]
 
 
 def test_live_discovery_sends_unicast_only_into_scope():

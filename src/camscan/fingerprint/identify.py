@@ -6,6 +6,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 
 from camscan.fingerprint.attribution import attribute
+from camscan.fingerprint.enterprises import enterprise_organisation
 from camscan.fingerprint.prefilter import LiteralPrefilter
 from camscan.fingerprint.recog import recog_evidence
 from camscan.fingerprint.resolvers import catalogue_evidence
@@ -14,6 +15,9 @@ from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organi
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
 
 OUI_WEIGHT = 0.6
+# A sysObjectID is the maker's own choice of OID (RFC 3418), a firmware detail rather than a
+# label: it says more than a MAC prefix, less than a discovery reply naming the model.
+ENTERPRISE_WEIGHT = 0.75
 DEFAULT_TYPE_WEIGHT = 0.3
 # A recorder reports a channel's camera in the camera's own words (ISAPI sourceInputPortDescriptor
 # model/firmwareVersion, Dahua RemoteDevice Vendor/DeviceType/Version): they are read with the
@@ -61,13 +65,16 @@ class Identifier:
         return found
 
     def evidence(self, observations: Iterable[Observation]) -> list[Evidence]:
-        """Evidence from every matching rule, the MAC's registered organisation, and the catalogue."""
+        """Evidence from every matching rule, the organisations the IEEE (a MAC's OUI) and IANA (an
+        SNMP sysObjectID's enterprise number) registries name, Recog's databases, and the catalogue."""
         observations = list(observations)
         collected: dict[tuple[str, str, str], Evidence] = {}
         for seen in observations:
             if seen.field in MAC_FIELDS:
                 self._oui_evidence(seen, collected)
                 continue
+            if seen.field == "snmp.sys_object_id":
+                self._enterprise_evidence(seen, collected)
             own = list(self._rule_evidence(seen))
             # Recog's databases speak where camscan's own, more specific rules are silent.
             _keep(collected, own or (recog_evidence(seen, self.catalogue) if self.recog else ()))
@@ -88,6 +95,16 @@ class Identifier:
             collected[("oui", "mac.oui_org", org)] = Evidence(
                 source="oui", field="mac.oui_org", value=org, signature=f"ieee-oui:{vendor}",
                 weight=OUI_WEIGHT, sets=(("vendor", vendor),),
+            )
+
+    def _enterprise_evidence(self, seen: Observation, collected: dict) -> None:
+        registered = enterprise_organisation(seen.value)
+        vendor = self.catalogue.vendor_for_org(registered[1]) if registered else None
+        if vendor:
+            value = f"{registered[0]} {registered[1]}"
+            collected[("iana-pen", "snmp.enterprise", value)] = Evidence(
+                source=seen.source, field="snmp.enterprise", value=value, signature=f"iana-pen:{vendor}",
+                weight=ENTERPRISE_WEIGHT, port=seen.port, sets=(("vendor", vendor),),
             )
 
     def identify(self, observations: Iterable[Observation]) -> Identification:

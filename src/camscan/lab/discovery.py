@@ -27,6 +27,20 @@ Reply layouts follow public captures of real devices:
 * mDNS: RFC 6762/6763 records built and parsed with python-zeroconf; Axis instance names
   ``<model> - <MAC>`` with TXT ``macaddress`` as Home Assistant's axis/doorbird
   integrations match them.
+* Ubiquiti discovery: the v1 reply of nmap's ubiquiti-discovery.nse and Wireshark's
+  packet-ubdp.c (version 1, command 0, big-endian length, type/length/value fields: 0x02
+  MAC+IPv4, 0x01 MAC, 0x0a uptime, 0x0b hostname, 0x0c product, 0x03 firmware, 0x15 model,
+  0x16 version), answering only the four bytes ``01 00 00 00``.
+* XMEye search: the ``BBHIIHHI`` little-endian header of OpenIPC/python-dvr with message
+  1531 and the ``NetWork.NetCommon`` object of a factory-reset camera's reply quoted in a
+  public Go "sofia" package (HostIP as little-endian hex). Real units broadcast the reply;
+  the lab sends it to the asker.
+* Bosch discovery: the 12-byte scan request (magic 0x9939a427, transaction id, 0xff0006de)
+  answered with the XML ``<device>`` record of UniversalScanner's Bosch.xml.selftest, sent
+  to UDP 1758 of the asker, where UniversalScanner listens for it.
+* SNMP: an SNMPv2c agent answering GetRequests for the SNMPv2-MIB system group (RFC 3418)
+  whose community it knows, built and read with scapy's SNMP layer; a wrong community gets
+  no answer, as RFC 3584 §4.6 has agents discard it.
 """
 
 from __future__ import annotations
@@ -54,14 +68,20 @@ if TYPE_CHECKING:
 Destination = tuple[str, int]
 Reply = tuple[bytes, Destination]
 
-# (port, multicast group) each responder listens on.
-ENDPOINTS: dict[str, tuple[int, str]] = {
+# (port, multicast group) each responder listens on; SNMP and the XMEye search have no group.
+ENDPOINTS: dict[str, tuple[int, str | None]] = {
     "wsd": (3702, "239.255.255.250"),
     "sadp": (37020, "239.255.255.250"),
     "dhip": (37810, "239.255.255.251"),
     "ssdp": (1900, "239.255.255.250"),
     "mdns": (5353, "224.0.0.251"),
+    "ubnt": (10001, "233.89.188.1"),
+    "xmeye": (34569, None),
+    "snmp": (161, None),
+    "bosch": (1757, None),
 }
+# Protocols whose devices answer to a fixed port rather than the asker's (Bosch: 1758).
+REPLY_PORTS = {"bosch": 1758}
 # Requests are a few hundred bytes; anything this big is junk and gets no answer.
 MAX_REQUEST = 16384
 # Requesters the lab may ever answer: its namespace block and loopback (the loopback tier).
@@ -98,7 +118,8 @@ def answer(protocol: str, data: bytes, source: Destination, host: LabHost, site:
     """The replies *host* sends for datagram *data* from *source*; [] for anything unanswerable.
 
     With ``multicast=False`` (the loopback tier) replies a real unit would multicast go to
-    the requester instead.  Every destination is the requester or the protocol's group.
+    the requester instead.  Every destination is the requester, the protocol's group, or the
+    requester's address at the protocol's fixed reply port.
     """
     if not isinstance(data, bytes) or not data or len(data) > MAX_REQUEST or protocol not in host.discovery:
         return []
@@ -113,12 +134,12 @@ def answer(protocol: str, data: bytes, source: Destination, host: LabHost, site:
         replies = _BUILDERS[protocol](data, source, host, site, sequence)
     except (ProtocolError, ValueError, UnicodeError, RecursionError, ElementTree.ParseError):
         return []  # not a request of this protocol
-    group = (ENDPOINTS[protocol][1], ENDPOINTS[protocol][0])
+    group = (ENDPOINTS[protocol][1], ENDPOINTS[protocol][0]) if ENDPOINTS[protocol][1] else None
     allowed: list[Reply] = []
     for payload, destination in replies:
         if destination == group and not multicast:
             destination = source
-        if destination in (source, group):
+        if destination in (source, group) or destination == (ip, REPLY_PORTS.get(protocol)):
             allowed.append((payload, destination))
     return allowed
 
@@ -552,4 +573,116 @@ def _unique(records: Iterable) -> list:
     return seen
 
 
-_BUILDERS = {"wsd": _wsd, "sadp": _sadp, "dhip": _dhip, "ssdp": _ssdp, "mdns": _mdns}
+# --------------------------------------------------------------------------- Ubiquiti discovery
+
+
+def _ubnt(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    if data != b"\x01\x00\x00\x00":
+        return []
+    spec = host.discovery["ubnt"]
+    mac = bytes.fromhex(host.mac.replace(":", ""))
+    fields = [(0x02, mac + ipaddress.IPv4Address(host.ip).packed), (0x01, mac), (0x0A, struct.pack("!I", 86400))]
+    for kind, key in ((0x0B, "hostname"), (0x0C, "product"), (0x03, "firmware"), (0x15, "model"), (0x16, "version")):
+        if key in spec:
+            fields.append((kind, host.render(str(spec[key])).encode("utf-8")))
+    payload = b"".join(struct.pack("!BH", kind, len(value)) + value for kind, value in fields)
+    return [(struct.pack("!BBH", 1, 0, len(payload)) + payload, source)]
+
+
+# --------------------------------------------------------------------------- XMEye search
+
+_XM_HEADER = struct.Struct("<BBHIIHHI")
+
+
+def _xmeye(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    if len(data) < _XM_HEADER.size:
+        return []
+    head, _version, _reserved, _session, _sequence, _packets, message, _length = _XM_HEADER.unpack_from(data)
+    if head != 0xFF or message != 1530:
+        return []
+    spec = host.discovery["xmeye"]
+    little_endian_hex = lambda address: "0x" + ipaddress.IPv4Address(address).packed[::-1].hex()  # noqa: E731
+    common = {
+        "DeviceType": int(spec.get("device_type", 1)),
+        "GateWay": little_endian_hex(site.gateway),
+        "HostIP": little_endian_hex(host.ip),
+        "HostName": host.render(str(spec.get("hostname", "LocalHost"))),
+        "HttpPort": 80,
+        "MAC": host.mac.lower(),
+        "MaxBps": 0,
+        "MonMode": "TCP",
+        "SN": host.render(str(spec.get("serial", "${serial}"))).lower(),
+        "SSLPort": 8443,
+        "Submask": little_endian_hex(site.netmask),
+        "TCPMaxConn": 10,
+        "TCPPort": 34567,
+        "TransferPlan": "Quality",
+        "UDPPort": 34568,
+        "UseHSDownLoad": False,
+        "Version": host.render(str(spec.get("version", "${firmware}"))),
+    }
+    body = json.dumps({"Name": "NetWork.NetCommon", "NetWork.NetCommon": common, "Ret": 100,
+                       "SessionID": "0x00000000"}, indent="\t").encode("utf-8") + b"\n\x00"
+    return [(_XM_HEADER.pack(0xFF, 1, 0, 0, 0, 0, 1531, len(body)) + body, source)]
+
+
+# --------------------------------------------------------------------------- SNMP
+
+_SYSTEM_GROUP = {
+    "1.3.6.1.2.1.1.1.0": "sys_descr", "1.3.6.1.2.1.1.2.0": "sys_object_id", "1.3.6.1.2.1.1.5.0": "sys_name",
+}
+
+
+def _snmp(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    from scapy.asn1.asn1 import ASN1_OID, ASN1_STRING
+    from scapy.layers.snmp import SNMP, SNMPget, SNMPresponse, SNMPvarbind
+
+    try:
+        request = SNMP(data)
+        version, community = request.version.val, request.community.val
+        pdu = request.PDU
+        asked = [binding.oid.val for binding in pdu.varbindlist] if isinstance(pdu, SNMPget) else []
+    except Exception:  # scapy's BER decoder raises many kinds on junk: junk gets no answer
+        return []
+    spec = host.discovery["snmp"]
+    if version != 1 or not asked or community.decode("utf-8", "replace") not in spec["communities"]:
+        return []
+    bindings = []
+    for oid in asked:
+        key = _SYSTEM_GROUP.get(oid.lstrip("."))
+        if key and isinstance(spec.get(key), str):
+            text = host.render(spec[key])
+            value = ASN1_OID(text) if key == "sys_object_id" else ASN1_STRING(text.encode("utf-8"))
+            bindings.append(SNMPvarbind(oid=ASN1_OID(oid), value=value))
+    if not bindings:
+        return []
+    reply = SNMP(version=1, community=community, PDU=SNMPresponse(id=pdu.id.val, varbindlist=bindings))
+    return [(bytes(reply), source)]
+
+
+# --------------------------------------------------------------------------- Bosch discovery
+
+
+def _bosch(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    if len(data) != 12 or data[:4] != bytes.fromhex("9939a427") or data[8:] != bytes.fromhex("ff0006de"):
+        return []
+    spec = host.discovery["bosch"]
+    fields = {
+        "deviceType": "OEMExt00:device:deviceID0",
+        "friendlyName": host.render(str(spec.get("friendly_name", "${model}"))),
+        "unitName": host.render(str(spec.get("unit_name", ""))),
+        "serialNumber": host.render(str(spec.get("serial", "${serial}"))),
+        "physAddress": host.mac.replace(":", "-").upper(),
+        "unitIPAddress": host.ip,
+        "unitSubnetMask": site.netmask,
+        "RCPPort": "1756",
+        "HTTPPort": "80",
+    }
+    record = "".join(f"<{name}>{escape(value)}</{name}>" for name, value in fields.items())
+    payload = ('<?xml version="1.0" encoding="UTF-8"?><root xmlns="OEMExt00:device-1-0"><device>'
+               f"{record}</device></root>").encode("utf-8")
+    return [(payload, (source[0], REPLY_PORTS["bosch"]))]
+
+
+_BUILDERS = {"wsd": _wsd, "sadp": _sadp, "dhip": _dhip, "ssdp": _ssdp, "mdns": _mdns, "ubnt": _ubnt,
+             "xmeye": _xmeye, "snmp": _snmp, "bosch": _bosch}

@@ -34,13 +34,13 @@ PROFILES_PATH = Path(__file__).with_name("profiles.yaml")
 KINDS = frozenset({"http", "https", "rtsp", "banner", "silent"})
 CAMERA_FRACTION = 0.75
 # Discovery protocols a profile may answer: UDP responders plus the ONVIF device service (TCP).
-UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns")
+UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns", "ubnt", "xmeye", "snmp", "bosch")
 DISCOVERY = (*UDP_DISCOVERY, "onvif")
 ONVIF_PATH = "/onvif/device_service"
 ONVIF_MEDIA_PATHS = {"/onvif/Media": "media", "/onvif/Media2": "media2"}
 WSD_FLAVORS = frozenset({"hikvision", "axis", "dahua", "gsoap"})
 # Discovery answers that carry a model string (ONVIF only when anyone may ask for it).
-_MODEL_BEARING = ("sadp", "dhip", "ssdp", "wsd")
+_MODEL_BEARING = ("sadp", "dhip", "ssdp", "wsd", "ubnt")
 
 _OUI_RE = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$")
 _SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
@@ -103,7 +103,8 @@ class LabHost:
 
     @property
     def discovery_protocols(self) -> tuple[str, ...]:
-        """The discovery protocols this host answers (``wsd``, ``sadp``, ``dhip``, ``ssdp``, ``mdns``, ``onvif``)."""
+        """The discovery protocols this host answers (``wsd``, ``sadp``, ``dhip``, ``ssdp``, ``mdns``, ``ubnt``,
+        ``xmeye``, ``snmp``, ``bosch``, ``onvif``)."""
         return tuple(name for name in DISCOVERY if name in self.discovery)
 
     @property
@@ -238,6 +239,10 @@ _DISCOVERY_KEYS = {
              "http_port", "port", "video_inputs"},
     "ssdp": {"server", "st", "usn_uuid", "location", "location_url", "headers", "cache_control", "description"},
     "mdns": {"hostname", "services"},
+    "ubnt": {"hostname", "product", "model", "firmware", "version"},
+    "xmeye": {"hostname", "serial", "version", "device_type"},
+    "snmp": {"communities", "sys_descr", "sys_object_id", "sys_name"},
+    "bosch": {"friendly_name", "unit_name", "serial"},
     "onvif": {"port", "auth", "username", "password", "fault_status", "device_information", "media"},
 }
 _DEVICE_INFORMATION = ("Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")
@@ -278,6 +283,15 @@ def _check_discovery(
                     raise ProfileError(f"{where}.{key} must be a list of strings")
             if "raw" not in spec and not spec.get("scopes"):
                 raise ProfileError(f"{where} needs scopes (or a raw reply)")
+        if protocol == "snmp":
+            spec.setdefault("communities", ["public"])
+            if not (isinstance(spec["communities"], list) and spec["communities"]
+                    and all(isinstance(c, str) and c for c in spec["communities"])):
+                raise ProfileError(f"{where}.communities must be a non-empty list of strings")
+            if not any(isinstance(spec.get(key), str) for key in ("sys_descr", "sys_object_id", "sys_name")):
+                raise ProfileError(f"{where} needs at least one of sys_descr, sys_object_id, sys_name")
+        if protocol == "ubnt" and not isinstance(spec.get("firmware"), str):
+            raise ProfileError(f"{where} needs a firmware string")
         if protocol == "mdns":
             entries = spec.get("services")
             if not isinstance(entries, list) or not entries or not isinstance(spec.get("hostname"), str):

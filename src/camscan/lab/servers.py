@@ -511,7 +511,9 @@ def make_responder_socket(protocol: str, ip: str, join_group: bool) -> socket.so
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if join_group:
             sock.bind(("0.0.0.0", port))
-            sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, socket.inet_aton(group) + socket.inet_aton(ip))
+            if group:  # SNMP and the XMEye search have none: unicast only
+                membership = socket.inet_aton(group) + socket.inet_aton(ip)
+                sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(ip))
             sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
             # RFC 6762 §11: mDNS goes out with TTL 255; the others stay on the link.

@@ -81,9 +81,13 @@ class DiscoverySockets:
         links: dict[str, ipaddress.IPv4Interface],
         on_datagram: Datagram,
         unicast_probes: list[DiscoveryProbe] = (),
+        conceal: Callable[[str, int, tuple[bytes, bytes]], None] | None = None,
     ) -> None:
-        """``unicast_probes`` are sent only by :meth:`send_unicast`, and only to hosts on no multicast link."""
+        """``unicast_probes`` are sent only by :meth:`send_unicast`, and only to hosts on no multicast
+        link. ``conceal(ip, port, (secret, blanked))``, where a recording is made without
+        credentials, has the datagrams exchanged with ip:port recorded with ``blanked`` for ``secret``."""
         self.scope = scope
+        self.conceal = conceal
         self.pacer = pacer
         self.probes = probes
         self.unicast_probes = list(unicast_probes)
@@ -107,23 +111,25 @@ class DiscoverySockets:
             sock.setblocking(False)
             deepen_receive_queue(sock)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            if joined:
+            own_port = probe.reply_port or (probe.port if joined and probe.listens_on_port else None)
+            if own_port:
                 try:
-                    sock.bind(("", probe.port))
+                    sock.bind(("", own_port))
                 except OSError as error:
                     sock.bind(("", 0))
                     self.notices.append(
-                        f"{probe.name}: UDP port {probe.port} is taken ({error.strerror}); "
-                        "replies sent to the multicast group will be missed"
+                        f"{probe.name}: UDP port {own_port} is taken ({error.strerror}); "
+                        "replies sent to that port rather than to the asker will be missed"
                     )
-                for link in self.links.values():
+            else:
+                sock.bind(("", 0))
+            if joined:
+                for link in self.links.values() if probe.group else ():
                     membership = socket.inet_aton(probe.group) + socket.inet_aton(str(link.ip))
                     sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
                 # Discovery is link-local by design: never let a probe be routed further.
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)
-            else:
-                sock.bind(("", 0))
         except BaseException:
             sock.close()
             raise
@@ -157,10 +163,12 @@ class DiscoverySockets:
                 raise
 
     async def send_multicast(self) -> None:
-        """Every probe to its group, on each in-scope link."""
+        """Every probe that has a group to it, on each in-scope link."""
         for link in self.links.values():
             guard_multicast(self.scope, link.network)
             for probe in self.probes:
+                if probe.group is None:
+                    continue
                 sock = self._sockets[probe.name]
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_IF, socket.inet_aton(str(link.ip)))
                 for request in probe.requests:
@@ -186,6 +194,15 @@ class DiscoverySockets:
         """One more request of ``probe`` to one host (a question its first answer invited)."""
         guard(self.scope, ip)
         await self._send(self._sockets[probe.name], request, (ip, probe.port))
+
+    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
+        """One request of probe ``name`` that carries a secret (an SNMP community of the
+        credentials file) to one in-scope host; ``secret`` is (as sent, as a recording keeps it)."""
+        guard(self.scope, ip)
+        probe = next(probe for probe in self.probes if probe.name == name)
+        if self.conceal:
+            self.conceal(ip, probe.port, secret)
+        await self._send(self._sockets[name], payload, (ip, probe.port))
 
     def close(self) -> None:
         loop = asyncio.get_running_loop()

@@ -67,7 +67,8 @@ class LiveNetwork:
         self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram,
         unicast_probes: list[DiscoveryProbe] = (),
     ) -> DiscoverySockets:
-        return DiscoverySockets(scope, pacer, probes, links, on_datagram, unicast_probes)
+        conceal = self.recorder.conceal_datagrams if self.recorder and not self.record_credentials else None
+        return DiscoverySockets(scope, pacer, probes, links, on_datagram, unicast_probes, conceal)
 
     def link_listener(self, links: dict, bpf: str, on_frame: Frame) -> LinkListener:
         """Frames other hosts send on the multicast links (``bpf`` chooses which), while discovery runs."""

@@ -73,7 +73,7 @@ def scan_options_from(comments: list[str]) -> dict | None:
     return None
 
 
-ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_PROTOCOL_TCP = 0x0800, 0x86DD, 6
+ETHERTYPE_IPV4, ETHERTYPE_IPV6, IP_PROTOCOL_TCP, IP_PROTOCOL_UDP = 0x0800, 0x86DD, 6, 17
 VLAN_TAGS = (0x8100, 0x88A8)
 TCP_SYN, TCP_ACK = 0x02, 0x10
 CONCEALED = ord("X")
@@ -89,6 +89,36 @@ class ConcealedConnection:
         self.initial_sequence: int | None = None  # learnt from the connection's SYN
 
 
+def _network_layer(frame: bytes) -> tuple[int, int]:
+    """An Ethernet frame's ethertype and where its IP header starts, past any VLAN tags."""
+    ip = 14
+    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= ip else 0
+    while ethertype in VLAN_TAGS and len(frame) >= ip + 4:  # IEEE 802.1Q / 802.1ad tags before the IP header
+        ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
+    return ethertype, ip
+
+
+def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[tuple[bytes, bytes]]]) -> bytes:
+    """``frame`` with every (secret, blanked) pair's secret replaced by its blanked form (as
+    long), in an IPv4 UDP datagram to or from an (address packed, port) that ``secrets``
+    lists: the request that carried an SNMP community and the reply that echoes it."""
+    ethertype, ip = _network_layer(frame)
+    if ethertype != ETHERTYPE_IPV4 or len(frame) < ip + 20 or frame[ip + 9] != IP_PROTOCOL_UDP:
+        return frame
+    udp = ip + (frame[ip] & 0x0F) * 4
+    if len(frame) < udp + 8:
+        return frame
+    source_port, destination_port = struct.unpack_from("!HH", frame, udp)
+    hidden = secrets.get((frame[ip + 12:ip + 16], source_port), set()) | secrets.get(
+        (frame[ip + 16:ip + 20], destination_port), set())
+    if not hidden:
+        return frame
+    payload = frame[udp + 8:]
+    for secret, blanked in hidden:
+        payload = payload.replace(secret, blanked)
+    return frame[:udp + 8] + payload
+
+
 def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], ConcealedConnection]) -> bytes:
     """``frame`` with the concealed spans of its TCP stream overwritten by ``X``, and every
     payload byte of a server's reply that is concealed whole.
@@ -96,10 +126,7 @@ def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], 
     ``connections`` are keyed by (client port, server address packed, server port). A payload
     frame of such a connection seen before its SYN is blanked whole: better too much than a secret.
     """
-    ip = 14
-    ethertype = int.from_bytes(frame[12:14], "big") if len(frame) >= ip else 0
-    while ethertype in VLAN_TAGS and len(frame) >= ip + 4:  # IEEE 802.1Q / 802.1ad tags before the IP header
-        ethertype, ip = int.from_bytes(frame[ip + 2:ip + 4], "big"), ip + 4
+    ethertype, ip = _network_layer(frame)
     if ethertype == ETHERTYPE_IPV4 and len(frame) >= ip + 20 and frame[ip + 9] == IP_PROTOCOL_TCP:
         tcp = ip + (frame[ip] & 0x0F) * 4
         end = ip + int.from_bytes(frame[ip + 2:ip + 4], "big")
@@ -243,6 +270,7 @@ class Recorder:
         self._udp_until: float | None = None
         self._stopped_at = float("inf")
         self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
+        self._concealed_datagrams: dict[tuple[bytes, int], set[tuple[bytes, bytes]]] = {}
 
     def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...],
                 reply: bool = False) -> None:
@@ -251,6 +279,12 @@ class Recorder:
         with self._lock:
             key = (client_port, ipaddress.ip_address(server).packed, server_port)
             self._concealed[key] = ConcealedConnection(spans, reply)
+
+    def conceal_datagrams(self, peer: str, port: int, secret: tuple[bytes, bytes]) -> None:
+        """Record every UDP datagram exchanged with peer:port with ``secret[1]`` in place of
+        ``secret[0]`` (called before the first is sent)."""
+        with self._lock:
+            self._concealed_datagrams.setdefault((ipaddress.ip_address(peer).packed, port), set()).add(secret)
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""
@@ -309,6 +343,8 @@ class Recorder:
                 with self._lock:
                     if self._concealed:
                         frame = conceal_credentials(frame, self._concealed)
+                    if self._concealed_datagrams:
+                        frame = conceal_datagram_secrets(frame, self._concealed_datagrams)
                     self._write_new_keys_locked()
                     self._writer.write_frame(frame, stamp)
                     self.frames += 1

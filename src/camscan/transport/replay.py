@@ -271,6 +271,8 @@ class ReplayDiscoverySockets:
 
     async def send_multicast(self) -> None:
         for name, probe in self._probes.items():
+            if probe.group is None:
+                continue
             self.sends += [AttemptedSend("multicast", probe.group, probe.port)] * len(probe.requests)
             self._deliver(probe, self._replies[name])
 
@@ -281,6 +283,12 @@ class ReplayDiscoverySockets:
         guard(self.scope, ip)
         for name, probe in probes.items():
             self._deliver(probe, self._replies_by_source[name].get(ip, []))
+
+    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
+        probe = self._probes[name]
+        self.sends.append(AttemptedSend("unicast", ip, probe.port))
+        guard(self.scope, ip)
+        self._deliver(probe, self._replies_by_source[name].get(ip, []))
 
     async def send_request(self, ip: str, probe: DiscoveryProbe, request: bytes) -> None:
         """A further question: the recorded answers were all handed over with the first."""

@@ -1,0 +1,150 @@
+"""``camscan scan`` finds devices that answer only SNMP, Ubiquiti discovery, the XMEye search or
+Bosch discovery (issue 16, items 4 and 5), keeps a credentials file's SNMP community to its targets and out of
+the recording, and ``--no-snmp`` / ``--no-discovery`` send none of it (checked on the wire)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from camscan.lab import NamespaceLab
+from camscan.lab.profiles import generate_lab, load_profiles
+from capture import start_capture, stop_capture
+
+pytestmark = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("tcpdump") is None,
+    reason="namespace labs need root, iproute2 and tcpdump",
+)
+
+NET = "198.18.36.0/24"
+CAMSCAN = [sys.executable, "-m", "camscan"]
+COMMUNITY = "lab-s3cret-community"
+NEW_PORTS = {161, 10001, 34569, 1757}
+UBIQUITI_GROUP = "233.89.188.1"
+
+
+@pytest.fixture(scope="module")
+def lab():
+    profiles = load_profiles(Path(__file__).with_name("discovery_more_profiles.yaml"))
+    with NamespaceLab(generate_lab(len(profiles), NET, seed=16, profiles=profiles), prefix="csdm", network=NET) as lab:
+        yield lab
+
+
+def host(lab: NamespaceLab, profile: str):
+    return next(item for item in lab.hosts if item.profile == profile)
+
+
+def captured_scan(lab: NamespaceLab, work: Path, *args: str):
+    """Run a scan while tcpdump watches the scanner's interface: (result, database, the scanner's packets)."""
+    from scapy.layers.inet import IP
+    from scapy.utils import rdpcap
+
+    db, pcap = work / "scan.db", work / "wire.pcap"
+    capture = start_capture(lab, pcap)
+    try:
+        result = lab.run([*CAMSCAN, "scan", NET, "--db", str(db), "--yes", "--ports", "80", *args],
+                         capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    finally:
+        stop_capture(capture)
+    assert result.returncode == 0, result.stderr
+    return result, db, [packet for packet in rdpcap(str(pcap)) if IP in packet and packet[IP].src == lab.scanner_ip]
+
+
+def exported(db) -> dict[str, dict]:
+    result = subprocess.run([*CAMSCAN, "export", "--db", str(db), "--format", "json"],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    return {device["ip"]: device for device in json.loads(result.stdout)}
+
+
+def udp_sent(packets) -> list[tuple[str, int, bytes]]:
+    from scapy.layers.inet import IP, UDP
+
+    return [(packet[IP].dst, packet[UDP].dport, bytes(packet[UDP].payload)) for packet in packets if UDP in packet]
+
+
+@pytest.fixture(scope="module")
+def full_scan(lab, tmp_path_factory):
+    work = tmp_path_factory.mktemp("more")
+    credentials = work / "credentials.yaml"
+    axis = host(lab, "axis-snmp-private-community")
+    credentials.write_text(f"- service: snmp\n  community: {COMMUNITY}\n  targets: [{axis.ip}]\n")
+    credentials.chmod(0o600)
+    recording = work / "scan.pcapng"
+    result, db, sent = captured_scan(lab, work, "--credentials", str(credentials), "--record", str(recording))
+    return result, db, sent, recording
+
+
+def test_every_device_is_inventoried_and_identified(lab, full_scan):
+    _, db, _, _ = full_scan
+    devices = exported(db)
+    for item in lab.hosts:
+        device = devices.get(item.ip)
+        assert device, f"{item.profile} at {item.ip} not inventoried"
+        assert device["manufacturer"] == item.truth["manufacturer"], (item.profile, device["evidence"])
+        # Bosch's discovery answers for cameras, encoders and decoders alike: it names the maker only.
+        if item.profile != "bosch-discovery-only":
+            assert device["is_camera"], (item.profile, device["device_type"])
+    unifi = devices[host(lab, "unifi-g3-flex-discovery-only").ip]
+    assert (unifi["model"], unifi["firmware"]) == ("UVC G3 Flex", "4.23.8.67")
+    xmeye = devices[host(lab, "xmeye-dvr-search-only").ip]
+    assert (xmeye["device_type"], xmeye["firmware"]) == ("dvr", "V4.02.R12.E7335520.12012.047502.00000")
+
+
+def test_the_file_community_goes_to_its_target_only_and_is_never_kept(lab, full_scan):
+    result, db, sent, recording = full_scan
+    axis = host(lab, "axis-snmp-private-community")
+    carrying = {ip for ip, port, payload in udp_sent(sent) if COMMUNITY.encode() in payload}
+    assert carrying == {axis.ip}
+    public = {ip for ip, port, payload in udp_sent(sent) if port == 161 and b"public" in payload}
+    assert public == {item.ip for item in lab.hosts}, "community public goes to every live host"
+    assert COMMUNITY not in result.stdout + result.stderr
+    assert "snmp account 1 for" in result.stderr and "offered to 1 device(s)" in result.stderr
+    with sqlite3.connect(db) as conn:
+        assert COMMUNITY not in "\n".join(conn.iterdump())
+    written = recording.read_bytes()
+    assert COMMUNITY.encode() not in written, "the recording keeps no community"
+    assert b"dock-cam" in written, "the agent's reply is recorded, its community blanked"
+
+
+def test_ubiquiti_discovery_multicasts_on_the_in_scope_link_and_the_others_stay_unicast(lab, full_scan):
+    _, _, sent, _ = full_scan
+    destinations = {(ip, port) for ip, port, _payload in udp_sent(sent)}
+    assert (UBIQUITI_GROUP, 10001) in destinations
+    for port in (161, 34569, 1757):
+        assert {ip for ip, sent_to in destinations if sent_to == port} == {item.ip for item in lab.hosts}, port
+
+
+def test_no_snmp_sends_nothing_to_udp_161(lab, tmp_path):
+    result, db, sent = captured_scan(lab, tmp_path, "--no-snmp")
+    assert not [item for item in udp_sent(sent) if item[1] == 161]
+    devices = exported(db)
+    assert devices[host(lab, "unifi-g3-flex-discovery-only").ip]["manufacturer"] == "ubiquiti"
+    snmp_only = host(lab, "hikvision-snmp-only")
+    assert (devices.get(snmp_only.ip) or {}).get("manufacturer") is None, "only SNMP could have named it"
+
+
+def test_no_discovery_sends_no_discovery_at_all_snmp_included(lab, tmp_path):
+    result, db, sent = captured_scan(lab, tmp_path, "--no-discovery")
+    assert not [item for item in udp_sent(sent) if item[1] in NEW_PORTS or item[0] == UBIQUITI_GROUP]
+    assert not [item for item in udp_sent(sent) if item[1] != 53], "ARP and TCP only"
+
+
+def test_the_recording_replays_to_the_same_inventory_without_the_community(lab, full_scan, tmp_path):
+    _, db, _, recording = full_scan
+    replayed = tmp_path / "replay.db"
+    result = subprocess.run([*CAMSCAN, "scan", NET, "--db", str(replayed), "--yes", "--replay", str(recording)],
+                            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert result.returncode == 0, result.stderr
+    live, again = exported(db), exported(replayed)
+    assert {ip: device["manufacturer"] for ip, device in again.items()} == {
+        ip: device["manufacturer"] for ip, device in live.items()}
+    assert again[host(lab, "axis-snmp-private-community").ip]["manufacturer"] == "axis", (
+        "the agent's reply, its community blanked, still identifies it")
