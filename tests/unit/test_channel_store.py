@@ -380,3 +380,23 @@ def test_without_channel_inventory_a_recorder_reads_not_asked(tmp_path):
         asyncio.run(scan._recorder_pass(transport))
         [device] = store.devices()
     assert transport.sent == [] and (device["channels"], device["channel_count"]) == ("not-asked", None)
+
+
+def test_a_portable_scan_result_carries_channels_under_their_recorder(tmp_path):
+    """A sensor's scan document keeps each channel under its recorder in the district's file,
+    where the recorder gets another row id (the district already holds other devices)."""
+    from camscan.portable import build_document, import_document
+
+    with Store(tmp_path / "sensor.db", clock=Clock(T0)) as sensor:
+        scan_id = scan_once(sensor)["scan"]
+        document = build_document(sensor, scan_id)
+    with Store(tmp_path / "district.db", clock=Clock(T0)) as district:
+        other = district.start_scan(["198.18.99.0/24"], {}, site="Elsewhere")
+        for last in range(2, 6):
+            district.record_device(other, Device(ip=f"198.18.99.{last}"))
+        district.finish_scan(other)
+        import_document(district, document, "sensor.json")
+        import_document(district, document, "sensor.json")
+        channels = by_channel(district)
+        assert sorted(channels) == [1, 2, 3]
+        assert {channel["attached_to"] for channel in channels.values()} == {NVR_IP}
