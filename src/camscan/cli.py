@@ -1096,6 +1096,8 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @click.option("--no-checks", is_flag=True, help="Run no exposure checks.")
 @click.option("--no-discovery", is_flag=True, help="ARP and TCP only.")
 @click.option("--no-multicast", is_flag=True, help="No discovery probe to a multicast group.")
+@click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161.")
+@click.option("--no-channels", is_flag=True, help="Ask no recorder for its channels.")
 @click.option("--exclude", multiple=True, help="Addresses never to touch (repeatable).")
 @click.option("--use-credentials", is_flag=True, help="Ask each sensor to use its own credentials file.")
 @click.option("--check-default-credentials", is_flag=True,
@@ -1109,8 +1111,8 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @json_option
 @friendly_errors
 def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certificate_path, db_path, ports, timeout,
-             rate, checks, no_checks, no_discovery, no_multicast, exclude, use_credentials, check_default_credentials,
-             allow_public, shards, schedule, as_json):
+             rate, checks, no_checks, no_discovery, no_multicast, no_snmp, no_channels, exclude, use_credentials,
+             check_default_credentials, allow_public, shards, schedule, as_json):
     """Send a scan of TARGETS to the sensors of each site, signed with the central's key.
 
     Each site's scan gets its own UUID; `camscan collect` stores the results. With
@@ -1135,6 +1137,7 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
         "ports": ports, "timeout": timeout, "rate": rate,
         "checks": [] if no_checks else sorted(parse_check_list(checks)) if checks else None,
         "discovery": False if no_discovery else None, "multicast": False if no_multicast else None,
+        "snmp": False if no_snmp else None, "channels": False if no_channels else None,
         "exclude": list(exclude) or None, "use_credentials": use_credentials or None,
         "check_default_credentials": check_default_credentials or None, "allow_public": allow_public or None,
     }.items() if value is not None}

@@ -9,6 +9,7 @@ names is in scope — otherwise it stays evidence and is never contacted.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import random
 import time
 from collections import defaultdict
@@ -136,8 +137,8 @@ class Discovery:
         """The system-group GET again with the community of the credentials file's account for
         ``ip``, if one holds it (v2c communities travel in clear text: only to its targets)."""
         account = self.credentials.account_for("snmp", ip, makers) if self.settings.snmp else None
-        if account is None:
-            return
+        if account is None or ipaddress.ip_address(ip).version != 4:
+            return  # the discovery sockets are IPv4, as send_unicast's probes are
         request = snmp.build_get(account.community, snmp.SYSTEM_OIDS, self._request_ids.getrandbits(31))
         self.credentials.note_offer(account, ip)
         self._unicast_sent[ip] = time.monotonic()

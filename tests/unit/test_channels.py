@@ -537,3 +537,18 @@ class TestChannelsAsDevices:
         assert api(vendor="lts", manufacturer="hikvision") == "isapi"
         assert api(vendor="amcrest") == "dahua-http"
         assert api(manufacturer="axis") == "onvif"
+
+
+def test_an_onvif_xaddr_on_a_connect_only_port_is_passed_over_for_the_web_port():
+    """A recorder naming its SDK port in its XAddr is asked on its web port: nothing but a bare
+    connect ever goes to a connect-only port (and the scan does not stop on the guard's refusal)."""
+    from camscan.channels.runner import onvif_port
+    from camscan.model import Device, Observation
+
+    def recorder(*xaddrs: str) -> Device:
+        return Device(ip="198.18.40.10", observations=[
+            Observation(ip="198.18.40.10", source="wsd", field="wsd.xaddr", value=" ".join(xaddrs))])
+
+    assert onvif_port(recorder("http://198.18.40.10:37777/onvif/device_service"), (80, False)) == (80, False)
+    assert onvif_port(recorder("http://198.18.40.10:37777/onvif/device_service",
+                               "https://198.18.40.10:8443/onvif/device_service"), (80, False)) == (8443, True)

@@ -203,3 +203,28 @@ def test_the_all_nodes_echo_is_refused_on_a_link_not_wholly_in_scope(monkeypatch
     with pytest.raises(OutOfScopeError, match="multicast"):
         asyncio.run(linklisten.echo_all_nodes(Scope(["198.18.0.0/25"]), LINK, Pacer(1000), b"echo"))
     assert opened == []
+
+
+def test_an_snmp_account_covering_an_ipv6_host_is_neither_sent_nor_counted_there():
+    """The discovery sockets are IPv4: an IPv6 neighbour inside an SNMP account's targets gets
+    no community (and the scan does not stop on an address its socket cannot take)."""
+    from netaddr import IPSet
+
+    from camscan.credentials import Account, Credentials
+
+    account = Account(1, "snmp", ("2001:2::/120", "198.18.0.0/24"), IPSet(["2001:2::/120", "198.18.0.0/24"]),
+                      community="s3cret-community")
+    credentials = Credentials([account])
+    network = FakeNetwork()
+
+    async def run() -> None:
+        running = discovery(Scope(["198.18.0.0/24", "2001:2::/120"]), {}, network, credentials=credentials)
+        await running.start()
+        await running.offer_snmp_account("2001:2::5")
+        await running.offer_snmp_account("198.18.0.5")
+        await running.finish()
+
+    asyncio.run(run())
+    assert [address for _payload, address in network.sent("snmp") if _payload.find(b"s3cret") >= 0] == [
+        ("198.18.0.5", 161)]
+    assert [(offered, count) for offered, count in credentials.offers()] == [(account, 1)]

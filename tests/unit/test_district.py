@@ -59,6 +59,15 @@ def test_a_request_inside_the_scope_passes_and_becomes_the_scan_command(config):
     assert scan_argv(netns_config, request)[:4] == ["ip", "netns", "exec", "csda-scan"]
 
 
+def test_a_dispatcher_may_narrow_a_scan_to_no_snmp_and_no_channel_inventory(config):
+    request = scan_request("School A", ["198.18.20.0/29"], {"snmp": False, "channels": False})
+    check_request(config, request)
+    argv = scan_argv(config, request)
+    assert "--no-snmp" in argv and "--no-channels" in argv
+    plain = scan_request("School A", ["198.18.20.0/29"], {})
+    assert not {"--no-snmp", "--no-channels"} & set(scan_argv(config, plain))
+
+
 @pytest.mark.parametrize("targets, options, reason", [
     (["198.18.20.0/27"], {}, r"198\.18\.20\.16/28 outside this sensor's scope file"),
     (["198.18.22.1"], {}, "outside this sensor's scope"),

@@ -15,6 +15,7 @@ from camscan.fingerprint.attribution import behind_recorder
 from camscan.fingerprint.identify import Identifier
 from camscan.model import RECORDER_DEVICE_TYPES, Channel, ChannelInventory, Device, Identification, Observation
 from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, xaddr_target
+from camscan.transport.guard import CONNECT_ONLY
 
 # The maker whose own API a recorder speaks (its OEM brands too): Hikvision ISAPI, Dahua's HTTP API.
 MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
@@ -38,13 +39,15 @@ def recorder_api(device: Device, maker_of: Callable[[str], str]) -> str:
 
 
 def onvif_port(device: Device, web: tuple[int, bool]) -> tuple[int, bool]:
-    """The port (and whether TLS) of the device's own ONVIF address as WS-Discovery gave it, else ``web``."""
+    """The port (and whether TLS) of the device's own ONVIF address as WS-Discovery gave it, else
+    ``web``. An XAddr naming a connect-only port (a vendor SDK port, say) is passed over, as
+    discovery's follow-ups pass it over: nothing but a bare connect ever goes there."""
     for seen in device.observations:
         if seen.field != "wsd.xaddr":
             continue
         for xaddr in seen.value.split():
             target = xaddr_target(xaddr)
-            if target and target[0] == device.ip:
+            if target and target[0] == device.ip and target[1] not in CONNECT_ONLY:
                 return target[1], xaddr.startswith("https:")
     return web
 

@@ -48,7 +48,7 @@ DEFAULT_VISIBILITY_TIMEOUT = 6 * 3600
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 # What a task may ask of a sensor; anything else is refused.
 SCAN_OPTIONS = {"ports": str, "timeout": float, "rate": float, "checks": list, "discovery": bool, "multicast": bool,
-                "exclude": list, "use_credentials": bool, "check_default_credentials": bool, "allow_public": bool}
+                "snmp": bool, "channels": bool, "exclude": list, "use_credentials": bool, "check_default_credentials": bool, "allow_public": bool}
 PR_SET_PDEATHSIG = 1
 
 
@@ -267,6 +267,10 @@ def scan_argv(config: SensorConfig, request: dict) -> list[str]:
         argv.append("--no-discovery")
     if options.get("multicast") is False:
         argv.append("--no-multicast")
+    if options.get("snmp") is False:
+        argv.append("--no-snmp")
+    if options.get("channels") is False:
+        argv.append("--no-channels")
     for spec in options.get("exclude", []):
         argv += ["--exclude", str(spec)]
     if options.get("use_credentials"):
