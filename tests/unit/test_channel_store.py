@@ -44,7 +44,7 @@ def swept_camera() -> Device:
 
 
 def channel_devices(recorder: Device, camera_id: int | None, with_analog_three: bool = True) -> list[ChannelDevice]:
-    reported = [Channel(1, "ip", "present", name="garden", address="192.168.254.2", port=8000, protocol="HIKVISION",
+    reported = [Channel(1, "ip", "present", name="garden", address="198.19.254.2", port=8000, protocol="HIKVISION",
                         model="DS-2CD2386G2-IU", firmware="V5.7.15 build 240201"),
                 Channel(2, "ip", "offline", address=CAMERA_IP, model="DS-2CD2386G2-IU",
                         serial="DS-2CD2386G2-IU00000000AAWRK00000009")]
@@ -92,7 +92,7 @@ def test_export_gives_each_channel_as_its_own_device_linked_to_its_recorder(stor
     poe, lan, analog = channels[1], channels[2], channels[3]
     assert {key: poe[key] for key in ("ip", "mac", *CHANNEL_KEYS)} == {
         "ip": None, "mac": None, "attached_to": NVR_IP, "channel": 1, "connection": "ip-poe", "video": "present",
-        "reported_ip": "192.168.254.2"}
+        "reported_ip": "198.19.254.2"}
     assert (poe["manufacturer"], poe["model"], poe["is_camera"], poe["ndaa_889"]) == (
         "hikvision", "DS-2CD2386G2-IU", True, True)
     assert (poe["channels"], poe["channel_count"]) == (None, None)

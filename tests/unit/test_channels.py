@@ -157,7 +157,7 @@ DVR_DEVICE_INFO = b"""<?xml version="1.0" encoding="UTF-8" ?>
 
 DAHUA_REMOTE_DEVICES = """table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Name=<camera1>
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Enable=true
-table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Address=192.168.2.13
+table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Address=198.19.2.13
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Mac=08:ed:ed:28:8f:97
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.Port=37777
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.HttpPort=80
@@ -283,7 +283,7 @@ class TestDahuaParsers:
         channels = dahua_http.parse_remote_devices(DAHUA_REMOTE_DEVICES)
         assert len(channels) == 1
         camera = channels[0]
-        assert (camera.number, camera.address, camera.port, camera.model) == (1, "192.168.2.13", 37777, "IPC-HDW1025C")
+        assert (camera.number, camera.address, camera.port, camera.model) == (1, "198.19.2.13", 37777, "IPC-HDW1025C")
         assert (camera.mac, camera.manufacturer, camera.protocol) == ("08:ed:ed:28:8f:97", "Private", "Dahua2")
 
     def test_the_recorders_password_for_the_camera_is_never_kept(self):
@@ -505,7 +505,7 @@ class TestChannelsAsDevices:
     def test_connection_follows_the_scanned_networks(self):
         scanned = IPSet(["198.18.40.0/24"])
         assert connection_of(Channel(1, "ip", "present", address="198.18.40.21"), lambda ip: ip in scanned) == "ip-lan"
-        assert connection_of(Channel(1, "ip", "present", address="192.168.254.2"), lambda ip: ip in scanned) == "ip-poe"
+        assert connection_of(Channel(1, "ip", "present", address="198.19.254.2"), lambda ip: ip in scanned) == "ip-poe"
         assert connection_of(Channel(1, "ip", "present"), lambda ip: True) == "ip-poe"
         assert connection_of(Channel(1, "analog", "present"), lambda ip: True) == "analog"
 
