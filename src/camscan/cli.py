@@ -1004,7 +1004,7 @@ def central_key_options(command: Callable) -> Callable:
 
 
 def visibility_option(command: Callable) -> Callable:
-    from camscan.district.queue import DEFAULT_VISIBILITY_TIMEOUT
+    from camscan.district import DEFAULT_VISIBILITY_TIMEOUT
 
     return click.option("--visibility-timeout", default=DEFAULT_VISIBILITY_TIMEOUT, show_default=True,
                         type=click.FloatRange(min=1),
@@ -1013,7 +1013,8 @@ def visibility_option(command: Callable) -> Callable:
 
 
 def _broker(broker_url: str, broker_ca: str | None, visibility_timeout: float | None = None):
-    from camscan.district.queue import DEFAULT_VISIBILITY_TIMEOUT, Broker
+    from camscan.district import DEFAULT_VISIBILITY_TIMEOUT
+    from camscan.district.queue import Broker
 
     if not broker_url.startswith(("redis://", "rediss://")):
         raise click.UsageError("--broker must be a redis:// or rediss:// URL")

@@ -37,14 +37,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 
 from camscan import __version__
-from camscan.district import keys
+from camscan.district import DEFAULT_VISIBILITY_TIMEOUT, keys
 from camscan.scope import ScopeError, parse_target, read_scope_file
 
 RESULTS_QUEUE = "camscan.results"
 SCAN_TASK = "camscan.scan"
 SITE_QUEUE_PREFIX = "camscan.site."
-# Longer than the longest scan: a task unacknowledged this long is delivered again.
-DEFAULT_VISIBILITY_TIMEOUT = 6 * 3600
 DEFAULT_HEARTBEAT_SECONDS = 30.0
 # What a task may ask of a sensor; anything else is refused.
 SCAN_OPTIONS = {"ports": str, "timeout": float, "rate": float, "checks": list, "discovery": bool, "multicast": bool,
