@@ -129,7 +129,7 @@ def _best(sequence: list[Item]) -> tuple[str, ...]:
         if isinstance(value, str) and at_least_once and at_most_once:  # a literal
             run += value
             continue
-        if isinstance(value, str) and at_least_once:  # repeated: the run ends at its first copy, the next starts at its last
+        if isinstance(value, str) and at_least_once:  # repeated: the run ends at its first copy, the next at its last
             candidates.append((run + value,))
             run = value
             continue

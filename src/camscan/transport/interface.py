@@ -118,7 +118,8 @@ class Network(Protocol):
         """``(address, MAC)`` of each IPv6 neighbour known on ``interface``."""
 
     async def browse_mdns(
-        self, scope: Scope, links: dict[str, Any], wait: float, on_observations: Callable[[str, list[Observation]], None]
+        self, scope: Scope, links: dict[str, Any], wait: float,
+        on_observations: Callable[[str, list[Observation]], None],
     ) -> list[str]:
         """mDNS answers on the links, each address's to ``on_observations``; the notices."""
 
