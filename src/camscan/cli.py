@@ -20,6 +20,7 @@ from camscan.fingerprint.signatures import SignatureError, check_example, defaul
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
+from camscan.transport.interface import Network
 from camscan.transport.record import RecordError
 from camscan.untrusted import spreadsheet_cell, terminal_text
 
@@ -91,7 +92,8 @@ def friendly_errors(command: Callable) -> Callable:
         try:
             return command(*args, **kwargs)
         except click.ClickException as error:
-            error.message = terminal_text(error.message)
+            # click declares message Final; rewriting it keeps the error's class, context and exit code.
+            error.message = terminal_text(error.message)  # type: ignore[misc]
             raise
         except (ScopeError, StoreError, SignatureError, RecordError, ValueError, OSError) as error:
             raise click.ClickException(terminal_text(error)) from None
@@ -354,7 +356,7 @@ def prepare_scan(discovery: bool) -> None:
         registry()
 
 
-def replay_network(path: str, discovery: bool):
+def replay_network(path: str, discovery: bool) -> tuple[Network, dict | None]:
     """The network a recording describes and the scan options it holds (None if none), or a
     clear error for a file that is no usable capture.
 
@@ -1145,10 +1147,12 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
     store = open_store(db_path, create=True) if db_path else None
     try:
         if all_sites:
+            assert store is not None, "--all-sites needs --db, checked above"
             sites = Ledger(store).sites()
             if not sites:
                 raise click.ClickException(f"no sensor is registered in {db_path}: `camscan sensors register`")
         if schedule:
+            assert store is not None, "--schedule needs --db, checked above"
             for site in sites:
                 number = Ledger(store).add_schedule(site, schedule, list(targets), options)
                 echo_untrusted(f"schedule {number}: {site}: {' '.join(targets)} at {schedule!r} "

@@ -26,7 +26,7 @@ from camscan.protocols import ProtocolError, icmpv6, mdns, snmp
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
-from camscan.transport.live import LiveTransport
+from camscan.transport.interface import Network, Transport
 
 # Follow-ups per device: a camera lists one or two XAddrs (IPv4 and IPv6) and one LOCATION.
 MAX_XADDRS = 2
@@ -64,10 +64,10 @@ class Discovery:
         self,
         scope: Scope,
         settings: DiscoverySettings,
-        transport: LiveTransport,
+        transport: Transport,
         store: Store,
         scan_id: int,
-        network,
+        network: Network,
         links: dict,
         probes: list[DiscoveryProbe] | None = None,
     ) -> None:
@@ -206,7 +206,7 @@ class Discovery:
             await self.onvif.load(account)
         tls = xaddr.startswith("https:")
         flow = device_information_flow(self.onvif, ip, xaddr, account,
-                                       on_offer=lambda: self.credentials.note_offer(account, target[0]))
+                                       on_offer=lambda offered: self.credentials.note_offer(offered, target[0]))
         result = await self.transport.run_flow(*target, flow, tls=tls)
         if result.error:
             self.notices.append(f"ONVIF device service {xaddr} of {ip}: {result.error}")
@@ -276,11 +276,11 @@ class Discovery:
             self._malformed.setdefault((ip, probe.name), str(error)[:200])
             return
         if probe is self._mdns_probe:
-            self._ask_offered_types(ip, found)
+            self._ask_offered_types(probe, ip, found)
         self._on_observations(ip, found)
 
-    def _ask_offered_types(self, ip: str, found: list[Observation]) -> None:
-        """Ask a host answering unicast mDNS for the instances of the service types it listed
+    def _ask_offered_types(self, probe: DiscoveryProbe, ip: str, found: list[Observation]) -> None:
+        """Ask a host answering unicast mDNS (``probe``) for the instances of the service types it listed
         (RFC 6763 §9) and the first query did not name, once; its answer comes before ``settle``."""
         asked = self._mdns_asked.setdefault(ip, set(mdns.BROWSED_TYPES))
         offered = sorted({seen.value for seen in found if seen.field == "mdns.service_type"} - asked)
@@ -289,7 +289,7 @@ class Discovery:
         wanted = offered[:MAX_MDNS_FOLLOW_UP_TYPES]
         asked.update(wanted)
         task = asyncio.get_running_loop().create_task(
-            self.sockets.send_request(ip, self._mdns_probe, mdns.build_query(wanted)))
+            self.sockets.send_request(ip, probe, mdns.build_query(wanted)))
         self._mdns_follow_ups.add(task)
         task.add_done_callback(self._mdns_follow_ups.discard)
 

@@ -26,8 +26,9 @@ import os
 import re
 import time
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from xml.parsers.expat import errors as expat_errors
 
 import nmap
@@ -120,7 +121,7 @@ def read_report(data: bytes) -> NmapReport:
                               f"{str(error).strip()[:120]})") from None
 
 
-def _report(tree: ElementTree.Element, parsed: dict, complete: bool) -> NmapReport:
+def _report(tree: ElementTree.Element, parsed: Mapping[str, Any], complete: bool) -> NmapReport:
     """The observations and services of every host that was up (hosts whose address is none are skipped)."""
     extras = _from_tree(tree)
     report = NmapReport(command=parsed.get("nmap", {}).get("command_line", ""), complete=complete)
@@ -194,13 +195,14 @@ def _from_tree(tree: ElementTree.Element) -> dict[str, list[Observation]]:
         address = next((item.get("addr") for item in host.iter("address") if item.get("addrtype") in ("ipv4", "ipv6")),
                        None)
         for port in host.iter("port"):
-            if not address or port.get("protocol") != "tcp" or not (port.get("portid") or "").isdigit():
+            portid = port.get("portid") or ""
+            if not address or port.get("protocol") != "tcp" or not portid.isdigit():
                 continue
-            number = int(port.get("portid"))
+            number = int(portid)
             observations = found.setdefault(address, [])
             service = port.find("service")
-            if service is not None and service.get("servicefp"):
-                observations += _fingerprint_observations(service.get("servicefp"), address, number)
+            if service is not None and (fingerprint := service.get("servicefp")):
+                observations += _fingerprint_observations(fingerprint, address, number)
             for script in port.iter("script"):
                 if script.get("id") == "ssl-cert":
                     observations += _certificate_names(script, address, number)

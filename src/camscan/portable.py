@@ -19,7 +19,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
-from camscan.store import Store, StoreError
+from camscan.store import Store, StoreError, inserted_id
 
 FORMAT = "camscan-scan"
 # Raised when a document's meaning changes; an importer refuses a version it does not know.
@@ -114,7 +114,7 @@ def _write_scratch(scratch: Store, document: dict) -> None:
         values = {column: value for column, value in row.items() if column in known}
         cursor = db.execute(f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
                             list(values.values()))
-        return cursor.lastrowid
+        return inserted_id(cursor)
 
     with scratch.db.conn:
         scan_id = insert("scans", {column: value for column, value in document["tables"]["scans"][0].items()

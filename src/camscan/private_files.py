@@ -43,4 +43,4 @@ def create_private(path: str | Path) -> None:
 def open_private(path: str | Path, mode: str = "w") -> IO:
     """Open ``path`` for writing from the start (``"w"`` or ``"wb"``); a new file is 0600 and the invoking user's."""
     fd = _open_fd(path, os.O_WRONLY | os.O_TRUNC)
-    return os.fdopen(fd, mode, **({} if "b" in mode else {"encoding": "utf-8"}))
+    return os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8")

@@ -37,7 +37,7 @@ from camscan.store import HEARTBEAT_SECONDS, Store
 # A host still being probed after this long is stored with what it has said so far, and again
 # this often while it says more (one that answers quickly is stored once, when done).
 PARTIAL_RECORD_SECONDS = 1.0
-from camscan.transport.live import LiveTransport
+from camscan.transport.interface import Network, Transport
 from camscan.transport.network import LiveNetwork
 
 
@@ -86,7 +86,7 @@ class Scan:
         identifier: Identifier | None = None,
         on_progress: Callable[[Progress], None] | None = None,
         discovery: DiscoverySettings | None = None,
-        network: LiveNetwork | None = None,
+        network: Network | None = None,
     ) -> None:
         self.scope = scope
         self.settings = settings
@@ -97,7 +97,7 @@ class Scan:
         self.notices: list[str] = []
         self.device_ids: set[int] = set()
         self.discovery_settings = discovery
-        self.network = network or LiveNetwork()
+        self.network: Network = network or LiveNetwork()
         self.discovery: Discovery | None = None
         self._recorded: dict[str, Device] = {}
         self._device_ids_by_ip: dict[str, int] = {}
@@ -127,7 +127,7 @@ class Scan:
             self.store.heartbeat(self.scan_id)
             await asyncio.sleep(HEARTBEAT_SECONDS)
 
-    async def _run(self, network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
+    async def _run(self, network: Network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
         transport = network.transport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
         if self.discovery_settings:
             self.discovery = Discovery(
@@ -156,7 +156,7 @@ class Scan:
                 task.result()
             self._late_neighbour_macs()
             if self.discovery:
-                await self._finish_discovery(transport)
+                await self._finish_discovery(transport, self.discovery)
             await self._recorder_pass(transport)
             if UPNP_PORT_FORWARD in self.settings.checks:
                 await self._gateway_pass(transport)
@@ -167,10 +167,9 @@ class Scan:
                 self.discovery.close()
                 self.notices += self.discovery.notices
 
-    async def _finish_discovery(self, transport: LiveTransport) -> None:
+    async def _finish_discovery(self, transport: Transport, discovery: Discovery) -> None:
         """Devices heard only through discovery (checked like any other), replies that came
         after their device was stored, and addresses reporting the same serial or ONVIF endpoint."""
-        discovery = self.discovery
         await discovery.finish()
         heard_only = set(discovery.untaken()) - set(self._recorded)
         for ip in discovery.untaken() + discovery.late_arrivals():
@@ -208,7 +207,7 @@ class Scan:
                 _known, device_id = self._record(device.ip, [], observations, seen_as=ON_LINK_OUTSIDE_SCOPE)
             self.store.record_findings(self.scan_id, device_id, [finding])
 
-    async def _record_ipv6(self, transport: LiveTransport, neighbour: Ipv6Neighbour) -> None:
+    async def _record_ipv6(self, transport: Transport, neighbour: Ipv6Neighbour) -> None:
         """An IPv6 neighbour of an in-scope link: its addresses join the device of the same MAC
         or address; else it is a device of its own, probed only at an address in scope (an IPv6
         range or link-local address the scope names), otherwise recorded and never contacted."""
@@ -241,7 +240,7 @@ class Scan:
                 self._absorb(ip, [mac])
             max_age = float("inf")
 
-    async def _sweep_routed(self, transport: LiveTransport, hosts: list[str]) -> None:
+    async def _sweep_routed(self, transport: Transport, hosts: list[str]) -> None:
         """Sweep hosts that ARP cannot vouch for, a bounded number at a time (memory stays flat)."""
         pending = iter(hosts)
 
@@ -252,7 +251,7 @@ class Scan:
         workers = max(1, self.settings.concurrency // 4)
         await asyncio.gather(*(worker() for _ in range(min(workers, len(hosts)))))
 
-    async def _host(self, transport: LiveTransport, ip: str, arp_reply: Observation | None) -> None:
+    async def _host(self, transport: Transport, ip: str, arp_reply: Observation | None) -> None:
         observations: list[Observation] = []
         services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
@@ -291,7 +290,7 @@ class Scan:
                 stored = len(observations)
                 self._record(ip, services.values(), observations)
 
-    async def _gateway_pass(self, transport: LiveTransport) -> None:
+    async def _gateway_pass(self, transport: Transport) -> None:
         """After every host: UPnP gateways' port mappings to this scan's cameras (camscan.checks)."""
         probed = [device for device in self.progress.devices if device.seen_as is None]  # never the unreachable
         found, notices = await gateway_findings(transport, probed)
@@ -299,7 +298,7 @@ class Scan:
         for camera, finding in found:
             self.store.record_findings(self.scan_id, self._device_ids_by_ip[camera.ip], [finding])
 
-    async def _recorder_pass(self, transport: LiveTransport) -> None:
+    async def _recorder_pass(self, transport: Transport) -> None:
         """Once every host is identified: each recorder's channels (camscan.channels), one
         recorder at a time, each stored as it comes (without ``settings.channels``, each recorder
         is recorded as not asked). An IP channel's camera is one the sweep found only when its
@@ -326,7 +325,7 @@ class Scan:
             recorder_id = self._device_ids_by_ip[recorder.ip]
             self.device_ids.update(self.store.record_channels(self.scan_id, recorder_id, inventory.status, stored))
 
-    async def _check(self, transport: LiveTransport, device: Device, device_id: int) -> None:
+    async def _check(self, transport: Transport, device: Device, device_id: int) -> None:
         """Exposure checks on an identified device (see camscan.checks); findings stored at once."""
         findings, notices = await run_checks(transport, device, self.settings.checks)
         self.notices += notices
@@ -334,7 +333,7 @@ class Scan:
             self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _sweep_ports(
-        self, transport: LiveTransport, ip: str, observations: list[Observation], services: dict[int, Service]
+        self, transport: Transport, ip: str, observations: list[Observation], services: dict[int, Service]
     ) -> None:
         open_ports = await transport.open_ports(ip, self.settings.ports)
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
@@ -412,7 +411,7 @@ class Scan:
         return device, device_id
 
     async def _probe_port(
-        self, transport: LiveTransport, ip: str, port: int, observations: list[Observation],
+        self, transport: Transport, ip: str, port: int, observations: list[Observation],
         services: dict[int, Service]
     ) -> None:
         """Try the port's conversations in order until one gets a recognisable answer.
@@ -432,7 +431,7 @@ class Scan:
                 services[port] = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
                 break
 
-    async def _run_kind(self, transport: LiveTransport, ip: str, port: int, kind: str) -> list[Observation]:
+    async def _run_kind(self, transport: Transport, ip: str, port: int, kind: str) -> list[Observation]:
         if kind == BANNER:
             flow, tls_wanted = flows.banner_flow(ip, port), False
         elif kind == RTSP:

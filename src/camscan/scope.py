@@ -28,10 +28,11 @@ def parse_target(text: str, hosts_only: bool = False) -> IPSet:
             return IPSet(IPRange(start, end))
         network = IPNetwork(spec)
         block = IPSet(network)
-        if hosts_only and network.version == 4 and network.prefixlen <= 30:
-            # A block's network and broadcast addresses are not hosts.
+        if hosts_only and network.version == 4 and (broadcast := network.broadcast) is not None:
+            # A block's network and broadcast addresses are not hosts (netaddr gives a /31 or /32,
+            # RFC 3021's point-to-point links, no broadcast address: both its addresses are hosts).
             block.remove(network.network)
-            block.remove(network.broadcast)
+            block.remove(broadcast)
         return block
     except Exception as error:
         raise ScopeError(

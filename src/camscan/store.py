@@ -105,13 +105,20 @@ def normalize_mac(mac: str | None) -> str | None:
 _MAC_PATTERN = re.compile(r"[0-9a-fA-F]{2}([:\-]?[0-9a-fA-F]{2}){5}|[0-9a-fA-F]{4}(\.[0-9a-fA-F]{4}){2}")
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an INSERT through ``cursor`` added (sqlite3 leaves ``lastrowid`` None
+    only on a cursor that inserted nothing)."""
+    assert cursor.lastrowid is not None, "the cursor inserted no row"
+    return cursor.lastrowid
+
+
 def _looks_like_mac(text: str) -> bool:
     return bool(_MAC_PATTERN.fullmatch(text.strip()))
 
 
 def _ip_sort_key(ip: str | None) -> tuple:
     try:
-        address = ipaddress.ip_address(ip)
+        address = ipaddress.ip_address(ip or "")
     except ValueError:
         return (9, 0, ip or "")
     return (address.version, int(address), "")
@@ -569,7 +576,7 @@ class Store:
                 meta = {"application": "camscan", "schema_version": str(target)}
                 if target == 1:
                     meta.update(created_at=self._now(), created_by=self._camscan_version)
-                self.db["camscan_meta"].upsert_all(
+                self.db.table("camscan_meta").upsert_all(
                     [{"key": key, "value": value} for key, value in meta.items()], pk="key"
                 )
                 self.db.execute(f"PRAGMA application_id = {APPLICATION_ID}")
@@ -642,7 +649,7 @@ class Store:
                     scan_uuid,
                 ],
             )
-            scan_id = cursor.lastrowid
+            scan_id = inserted_id(cursor)
             self.db.execute("UPDATE scans SET origin = ? WHERE id = ?", [f"{self.database_id}:{scan_id}", scan_id])
         return scan_id
 
@@ -695,7 +702,10 @@ class Store:
     @property
     def database_id(self) -> str:
         """A random id given to this database when it was created; scans keep it through merges."""
-        return self._meta("database_id")
+        database_id = self._meta("database_id")
+        if database_id is None:
+            raise StoreError(f"{self.path}: its camscan_meta table has lost the database id; restore it from a backup")
+        return database_id
 
     def _insert_observations(
         self, scan_id: int, observations: Iterable[Observation], device_id: int | None = None
@@ -800,7 +810,7 @@ class Store:
                     f"INSERT INTO devices ({columns}) VALUES ({', '.join('?' * len(values))})",
                     list(values.values()),
                 )
-                device_id = cursor.lastrowid
+                device_id = inserted_id(cursor)
             else:
                 device_id = existing["id"]
                 assignments = ", ".join(f"{name} = ?" for name in values)
@@ -872,9 +882,9 @@ class Store:
                               "last_seen": now, "last_scan_id": scan_id}
                     if present is None:
                         values.update(first_seen=now, first_scan_id=scan_id)
-                        device_id = self.db.execute(
+                        device_id = inserted_id(self.db.execute(
                             f"INSERT INTO devices ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
-                            list(values.values())).lastrowid
+                            list(values.values())))
                     else:
                         device_id = present[0]
                         self._update_device(device_id, values)
@@ -1317,7 +1327,7 @@ class Store:
 
     def _merge(self, source: Store, label: str) -> dict:
         src = source.db
-        summary = {"source": label, "scans_added": 0, "scans_already_present": 0, "devices_added": 0,
+        summary: dict[str, Any] = {"source": label, "scans_added": 0, "scans_already_present": 0, "devices_added": 0,
                    "devices_matched": 0, "observations_added": 0, "findings_added": 0}
         scan_map: dict[int, int] = {}
         fresh_scans: set[int] = set()
@@ -1333,7 +1343,7 @@ class Store:
                 f"INSERT INTO scans ({', '.join(scan_columns)}) VALUES ({', '.join('?' * len(scan_columns))})",
                 [scan[c] for c in scan_columns],
             )
-            scan_map[scan["id"]] = cursor.lastrowid
+            scan_map[scan["id"]] = inserted_id(cursor)
             fresh_scans.add(scan["id"])
             summary["scans_added"] += 1
 
@@ -1359,7 +1369,7 @@ class Store:
                     f"INSERT INTO devices ({', '.join(device_columns)}) VALUES ({', '.join('?' * len(device_columns))})",
                     [mapped[c] for c in device_columns],
                 )
-                target_id = cursor.lastrowid
+                target_id = inserted_id(cursor)
                 summary["devices_added"] += 1
                 source_is_newer = True
             else:

@@ -130,3 +130,9 @@ MAKER = "maker:\n  name: Maker\n  ndaa_889: true\n  ndaa_889_reference: named\n"
 def test_inconsistent_catalogues_are_refused_with_the_reason(tmp_path, text, message):
     with pytest.raises(SignatureError, match=message):
         Catalogue.load(write_catalogue(tmp_path, text))
+
+
+def test_a_vendor_with_an_empty_name_is_named_by_its_key(tmp_path):
+    """``name:`` left empty in the catalogue is no name (YAML reads it as null), not a None display name."""
+    catalogue = Catalogue.load(write_catalogue(tmp_path, "acme:\n  name:\n"))
+    assert catalogue.vendors["acme"].name == "acme"

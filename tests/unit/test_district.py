@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from datetime import datetime, timedelta, timezone
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.x509.oid import NameOID
 from inventory import Clock, device, scan, school
 
 from camscan.district import keys
@@ -45,6 +50,20 @@ def test_a_key_is_private_its_signature_verifies_and_nothing_else_does(identitie
     assert not keys.verify(identities["sensor-b"][1].read_text(), b"payload", signature)
     with pytest.raises(keys.KeyFileError, match="never overwritten"):
         keys.generate_identity("sensor-a", key.parent)
+
+
+def test_a_certificate_of_another_key_kind_verifies_nothing(identities):
+    """Only RSA keys sign sensor messages; an EC certificate in the ledger (it takes any PEM)
+    once made verify() raise TypeError, calling EC verify with RSA's padding."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sensor-ec")])
+    now = datetime.now(timezone.utc)
+    certificate = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
+                   .serial_number(1).not_valid_before(now).not_valid_after(now + timedelta(days=1))
+                   .sign(key, hashes.SHA256()))
+    pem = certificate.public_bytes(serialization.Encoding.PEM).decode()
+    signature = keys.sign(keys.load_private_key(identities["sensor-a"][0]), b"payload")
+    assert not keys.verify(pem, b"payload", signature)
 
 
 def test_a_request_inside_the_scope_passes_and_becomes_the_scan_command(config):
@@ -123,6 +142,18 @@ def test_collect_stores_a_registered_sensors_result_once(tmp_path, identities):
         assert sensor["last_scan_uuid"] == document["scan_uuid"] and sensor["camscan_version"] == "0.1.0"
         details = [event["detail"] for event in Ledger(district).events()]
         assert "1 scan(s) added" in details[0] and "0 scan(s) added" in details[1]
+
+
+def test_collect_keeps_a_result_whose_message_names_no_kind_as_of_unknown_kind(tmp_path, identities):
+    """The ledger's event kind may not be empty: such a message once failed the insert after its
+    document was imported, so the sensor's result was stored but its event was lost."""
+    document = site_result(tmp_path, "School A")
+    with Store(tmp_path / "district.db") as district:
+        Ledger(district).register("sensor-a", "School A", identities["sensor-a"][1].read_text())
+        message = {**result_message("sensor-a", "School A", document), "kind": None}
+        assert handle_envelope(district, envelope(identities["sensor-a"], message)) == "unknown"
+        [event] = Ledger(district).events()
+        assert event["kind"] == "unknown" and "1 scan(s) added" in event["detail"]
 
 
 def test_collect_rejects_unregistered_forged_and_other_site_messages(tmp_path, identities):

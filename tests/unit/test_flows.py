@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pytest
+
 from camscan.probes import flows
+from camscan.probes.onvif import OnvifMessages, device_information_flow
 from camscan.protocols import http
 
 
@@ -129,3 +132,11 @@ def test_ipv6_addresses_are_bracketed_in_urls_and_host_headers():
     assert b"Host: [fd00::5]:8080\r\n" in requests[0]
     requests, _ = drive(flows.rtsp_flow("fd00::5", 554), {})
     assert requests[0].startswith(b"OPTIONS rtsp://[fd00::5]:554/ RTSP/1.0")
+
+
+def test_device_information_flow_names_an_xaddr_that_is_no_http_url():
+    """Such an XAddr is said as what it is (the transport reports a flow's ValueError as its
+    error), not as a TypeError from unpacking None."""
+    flow = device_information_flow(OnvifMessages(), "198.18.40.10", "ftp://198.18.40.10/onvif/device_service")
+    with pytest.raises(ValueError, match="not an http"):
+        next(flow)

@@ -593,3 +593,11 @@ def test_export_lists_only_services_open_at_the_latest_scan(store, clock):
     store.finish_scan(second)
     [device] = store.devices()
     assert [service["port"] for service in device["services"]] == [80]
+
+
+def test_a_database_that_lost_its_id_says_so_instead_of_stamping_scans_none(store):
+    """A scan's origin is ``database id:scan id``; without the id it was "None:1", which two such
+    databases would share, so a merge would take one's scan for the other's."""
+    store.db.execute("DELETE FROM camscan_meta WHERE key = 'database_id'")
+    with pytest.raises(StoreError, match="lost the database id"):
+        store.start_scan(["198.18.0.0/24"], {})

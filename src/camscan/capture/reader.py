@@ -222,7 +222,7 @@ def _tsresol(options: bytes, order: str) -> float:
     return 1e-6
 
 
-def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | TlsKeyLog]:
+def _pcapng_frames(stream, first: bytes) -> Iterator[tuple[int, bytes, float] | TlsKeyLog | SectionComment]:
     interfaces: list[tuple[int, float, int]] = []  # (linktype, timestamp unit, snaplen)
     last_ts = 0.0
     # The first block's type is already read; every later block's type and length come in one read.
@@ -436,9 +436,9 @@ class TrafficAssembler:
                 if (first >> 4 == 4 and protocol == 6 and not flags_offset & 0x3FFF and header_length >= 20
                         and total >= header_length + 20 and len(frame) >= 14 + header_length + 20):
                     names = self._names
-                    source, destination = frame[26:30], frame[30:34]
-                    return self._tcp(names.get(source) or self._name(source),
-                                     names.get(destination) or self._name(destination),
+                    raw_source, raw_destination = frame[26:30], frame[30:34]
+                    return self._tcp(names.get(raw_source) or self._name(raw_source),
+                                     names.get(raw_destination) or self._name(raw_destination),
                                      frame[14 + header_length : 14 + total], ts)
             network = frame[14:]  # without the general link-layer dispatch
         else:
@@ -454,9 +454,10 @@ class TrafficAssembler:
             return []
         source, destination, protocol, payload, fragment = packet
         if fragment is not None:
-            payload = self._reassemble((source, destination, protocol, fragment[0]), fragment[1], fragment[2], payload)
-            if payload is None:
+            whole = self._reassemble((source, destination, protocol, fragment[0]), fragment[1], fragment[2], payload)
+            if whole is None:
                 return []
+            payload = whole
         if protocol == 6 and len(payload) >= 20:
             return self._tcp(source, destination, payload, ts)
         if protocol == 17 and len(payload) >= 8:
@@ -679,7 +680,8 @@ def load_recording(path: str | os.PathLike) -> Recording:
     by every full collection, during the read and after it (a third of a replay's time).
     """
     recording = Recording()
-    kept = {Datagram: recording.datagrams, ArpFrame: recording.arp, TcpConversation: recording.conversations}
+    kept: dict[type, list] = {Datagram: recording.datagrams, ArpFrame: recording.arp,
+                              TcpConversation: recording.conversations}
     keylog: list[bytes] = []
     collecting = gc.isenabled()
     gc.disable()
@@ -692,7 +694,7 @@ def load_recording(path: str | os.PathLike) -> Recording:
                 keylog.append(item.data if item.data.endswith(b"\n") or not item.data else item.data + b"\n")
             elif isinstance(item, SectionComment):
                 recording.comments.append(item.text)
-            else:
+            elif isinstance(item, CaptureProblem):
                 recording.problems.append(item.message)
         recording.tls_keylog = b"".join(keylog)
         recording.conversations.sort(key=lambda conversation: conversation.start)
@@ -730,7 +732,7 @@ class BackgroundLoad:
 
     def result(self) -> Recording:
         """The recording; raises :class:`CaptureError` as :func:`load_recording` does."""
-        if self._process is None:
+        if self._process is None or self._receiver is None:
             return load_recording(self.path)
         collecting = gc.isenabled()
         gc.disable()  # unpickling builds the records: as in load_recording, no collector walks

@@ -32,7 +32,7 @@ class RecorderSession:
     """Requests to one recorder's web or ONVIF port, sharing its budget, its account and what it refused."""
 
     def __init__(self, ip: str, port: int, tls: bool, account: Account | None, cnonce: str,
-                 budget: RequestBudget, on_offer: Callable[[], None] = lambda: None,
+                 budget: RequestBudget, on_offer: Callable[[Account], None] = lambda account: None,
                  messages: OnvifMessages | None = None) -> None:
         self.host = host_header_for(ip, port, 443 if tls else 80)
         self.account = account
@@ -40,7 +40,7 @@ class RecorderSession:
         self.budget = budget
         self.on_offer = on_offer
         self.messages = messages  # ONVIF's message layer, loaded for this account (ONVIF sessions only)
-        self.with_account = False  # the recorder refused anonymous requests: every next one carries the account
+        self.with_account: Account | None = None  # the recorder refused anonymous requests: every next one carries it
         self.challenge: tuple[str, dict[str, str]] = ("", {})  # the HTTP login the recorder asked for
         self.count = 0  # Digest nonce count
         self.stopped = False  # the account was refused, or the recorder showed a lockout sign
@@ -58,6 +58,7 @@ class RecorderSession:
         ter:NotAuthorized), then signed with the account's UsernameToken."""
         if self.stopped:
             return None
+        assert self.messages is not None, "an ONVIF session is made with its message layer"
         if not self.with_account:
             response = yield from self._send(self.messages.request(self.host, path, operation, None, service),
                                              onvif.MAX_SOAP_BYTES)
@@ -66,8 +67,8 @@ class RecorderSession:
             self.refused = True
             if self.account is None:
                 return response
-            self.with_account = True
-            self.on_offer()
+            self.with_account = self.account
+            self.on_offer(self.account)
         request = self.messages.request(self.host, path, operation, self.account, service)
         response = yield from self._send(request, onvif.MAX_SOAP_BYTES, http.credential_spans(request))
         if response is not None and onvif.refused(response.status, response.body):
@@ -90,13 +91,13 @@ class RecorderSession:
             except ProtocolError:
                 self.refused = True
                 return response
-            self.with_account = True
-            self.on_offer()
+            self.with_account = self.account
+            self.on_offer(self.account)
         for stale_retry in (False, True):
             self.count += 1
             try:
-                answer = http_auth.authorization(*self.challenge, method, path, self.account.username,
-                                                 self.account.password, self.cnonce, self.count)
+                answer = http_auth.authorization(*self.challenge, method, path, self.with_account.username,
+                                                 self.with_account.password, self.cnonce, self.count)
             except ProtocolError:
                 self.stopped = self.refused = True
                 return None

@@ -16,6 +16,7 @@ from camscan.fingerprint.identify import Identifier
 from camscan.model import RECORDER_DEVICE_TYPES, Channel, ChannelInventory, Device, Identification, Observation
 from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, xaddr_target
 from camscan.transport.guard import CONNECT_ONLY
+from camscan.transport.interface import Transport
 
 # The maker whose own API a recorder speaks (its OEM brands too): Hikvision ISAPI, Dahua's HTTP API.
 MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
@@ -52,7 +53,8 @@ def onvif_port(device: Device, web: tuple[int, bool]) -> tuple[int, bool]:
     return web
 
 
-async def inventory_channels(transport, device: Device, credentials: Credentials, maker_of: Callable[[str], str],
+async def inventory_channels(transport: Transport, device: Device, credentials: Credentials,
+                             maker_of: Callable[[str], str],
                              messages: OnvifMessages) -> tuple[ChannelInventory, list[str]]:
     """The recorder's channels through its maker's API on its first web port (then ONVIF, at the
     recorder's own XAddr or that port, if that read nothing), all within MAX_REQUESTS_PER_RECORDER requests; notices
@@ -78,7 +80,7 @@ async def inventory_channels(transport, device: Device, credentials: Credentials
                 for service_name in (DEVICE_SERVICE, MEDIA_SERVICE):
                     await messages.load(signer, service_name)
         session = RecorderSession(device.ip, port, tls, account, secrets.token_hex(8), budget,
-                                  on_offer=lambda account=account: credentials.note_offer(account, device.ip),
+                                  on_offer=lambda offered: credentials.note_offer(offered, device.ip),
                                   messages=messages)
         if attempt == "isapi":
             flow = isapi_flow(session)

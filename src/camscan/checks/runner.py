@@ -16,6 +16,7 @@ from camscan.checks.flows import (
 )
 from camscan.model import Device, Finding
 from camscan.transport.guard import CONNECT_ONLY
+from camscan.transport.interface import Transport
 
 # The bounds the README promises: requests the checks send to one device, in all.
 MAX_REQUESTS_PER_DEVICE = 24
@@ -40,10 +41,10 @@ def _root_protected(device: Device, port: int) -> bool:
                for seen in device.observations)
 
 
-async def run_checks(transport, device: Device, selected: frozenset[str]) -> tuple[list[Finding], list[str]]:
+async def run_checks(transport: Transport, device: Device, selected: frozenset[str]) -> tuple[list[Finding], list[str]]:
     """Findings for ``device`` from the ``selected`` checks, and notices about cut-short conversations.
 
-    ``transport`` is the scan's :class:`~camscan.transport.live.LiveTransport`: every request
+    ``transport`` is the scan's :class:`~camscan.transport.interface.Transport`: every request
     passes its scope guard, pacing and concurrency limit.
     """
     findings: list[Finding] = []
@@ -93,7 +94,9 @@ async def _default_credentials(device: Device, vendors: list[str], budget: Reque
     await drive(web[0].port, flow, tls)
 
 
-async def gateway_findings(transport, devices: list[Device]) -> tuple[list[tuple[Device, Finding]], list[str]]:
+async def gateway_findings(
+    transport: Transport, devices: list[Device]
+) -> tuple[list[tuple[Device, Finding]], list[str]]:
     """upnp-port-forward, once every host is identified: each device that announced a UPnP
     description (``ssdp.location`` on itself) is asked for its port-mapping table, within
     its own request budget; mappings to this scan's cameras become findings on the camera."""

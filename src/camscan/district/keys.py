@@ -85,8 +85,10 @@ def sign(key: rsa.RSAPrivateKey, payload: bytes) -> str:
 
 
 def verify(certificate_pem: str, payload: bytes, signature: str) -> bool:
-    """Whether ``signature`` is the certificate's key's signature of ``payload``."""
+    """Whether ``signature`` is the certificate's key's signature of ``payload`` (an RSA key's: no other kind signs)."""
     public_key = x509.load_pem_x509_certificate(certificate_pem.encode()).public_key()
+    if not isinstance(public_key, rsa.RSAPublicKey):
+        return False
     try:
         public_key.verify(base64.b64decode(signature, validate=True), payload, _PADDING, hashes.SHA256())
     except (InvalidSignature, ValueError):

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from datetime import datetime, timezone
 
-from camscan.store import Store
+from camscan.store import Store, inserted_id
 
 
 def _now() -> str:
@@ -61,9 +61,9 @@ class Ledger:
     def add_schedule(self, site: str, schedule: str, targets: list[str], options: dict) -> int:
         """A recurring scan of ``targets`` at ``site`` (``camscan beat`` sends it); returns its id."""
         with self.db.conn:
-            return self.db.execute(
+            return inserted_id(self.db.execute(
                 "INSERT INTO district_schedules (site, schedule, targets, options, created_at) VALUES (?, ?, ?, ?, ?)",
-                [site, schedule, json.dumps(targets), json.dumps(options, sort_keys=True), _now()]).lastrowid
+                [site, schedule, json.dumps(targets), json.dumps(options, sort_keys=True), _now()]))
 
     def schedules(self) -> list[dict]:
         rows = list(self.db.query("SELECT * FROM district_schedules ORDER BY id"))

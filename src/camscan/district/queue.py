@@ -393,7 +393,7 @@ def handle_envelope(store, envelope: object) -> str:
     if not isinstance(message, dict):
         ledger.event("rejected", "a signed message that is not a mapping", sensor=name)
         return "rejected"
-    kind, site, scan_uuid = message.get("kind"), message.get("site"), message.get("scan_uuid")
+    kind, site, scan_uuid = str(message.get("kind") or "unknown"), message.get("site"), message.get("scan_uuid")
     if site != sensor["site"]:
         ledger.event("rejected", f"sensor {name} of site {sensor['site']!r} reported for site {site!r}", sensor=name)
         return "rejected"
@@ -415,8 +415,8 @@ def handle_envelope(store, envelope: object) -> str:
                   f"{summary['devices_matched']} matched")
         ledger.event(kind, " ".join(filter(None, [message.get("detail"), detail])), name, site, scan_uuid)
         return kind
-    ledger.event(kind or "unknown", str(message.get("detail") or ""), name, site, scan_uuid)
-    return kind or "unknown"
+    ledger.event(kind, str(message.get("detail") or ""), name, site, scan_uuid)
+    return kind
 
 
 def collect(broker: Broker, db_path: str, until_idle: float | None = None, on_message=None) -> int:

@@ -71,7 +71,7 @@ def attribute(
         parts.append(f"{maker.name}: {maker.ndaa_889_reference}")
         covered: bool | None = True
     elif owner:
-        parent = catalogue.get(owner)
+        parent = catalogue.vendors[owner]
         parts.append(f"{maker.name} is owned by {parent.name}: {parent.ndaa_889_reference}")
         covered = True
     elif maker.ndaa_889 is None:

@@ -90,8 +90,7 @@ class Identifier:
 
     def _oui_evidence(self, seen: Observation, collected: dict) -> None:
         org = oui_organisation(seen.value)
-        vendor = self.catalogue.vendor_for_org(org) if org else None
-        if vendor:
+        if org and (vendor := self.catalogue.vendor_for_org(org)):
             collected[("oui", "mac.oui_org", org)] = Evidence(
                 source="oui", field="mac.oui_org", value=org, signature=f"ieee-oui:{vendor}",
                 weight=OUI_WEIGHT, sets=(("vendor", vendor),),
@@ -99,8 +98,7 @@ class Identifier:
 
     def _enterprise_evidence(self, seen: Observation, collected: dict) -> None:
         registered = enterprise_organisation(seen.value)
-        vendor = self.catalogue.vendor_for_org(registered[1]) if registered else None
-        if vendor:
+        if registered and (vendor := self.catalogue.vendor_for_org(registered[1])):
             value = f"{registered[0]} {registered[1]}"
             collected[("iana-pen", "snmp.enterprise", value)] = Evidence(
                 source=seen.source, field="snmp.enterprise", value=value, signature=f"iana-pen:{vendor}",
@@ -160,7 +158,7 @@ class Identifier:
         for item, said in supporting:
             if "vendor" in said and said["vendor"] != manufacturer:
                 brands[said["vendor"]] = max(brands[said["vendor"]], item.weight)
-        return max(brands, key=brands.get) if brands else manufacturer
+        return max(brands, key=brands.__getitem__) if brands else manufacturer
 
     def _camera_brand_from_oui(self, claims, manufacturer: str | None, owners: set[str]) -> str | None:
         """A brand whose registered MAC sits on another maker's camera firmware: a rebadged unit.

@@ -27,7 +27,7 @@ _OPTIONS = re.compile(r"\(\?[aiLmsux]*-?[imsx]*\)")
 
 # A parsed item: what it is ("literal", "group" or "other"), the literal character or the
 # group's alternatives, and whether it occurs at least once and at most once.
-Item = tuple[str, object, bool, bool]
+Item = tuple[str, "str | list[list[Item]] | None", bool, bool]
 
 
 def required_literals(pattern: str) -> tuple[str, ...]:
@@ -72,7 +72,7 @@ def _alternatives(pattern: str, index: int) -> tuple[list[list[Item]], int]:
     return alternatives, index
 
 
-def _item(pattern: str, index: int) -> tuple[tuple[str, object] | None, int]:
+def _item(pattern: str, index: int) -> tuple[tuple[str, str | list[list[Item]] | None] | None, int]:
     """The item at ``index`` (None for one that neither matches nor separates) and the index after it."""
     char = pattern[index]
     if char == "\\":
@@ -80,8 +80,9 @@ def _item(pattern: str, index: int) -> tuple[tuple[str, object] | None, int]:
         if letter in "pPk" and pattern[index + 2 : index + 3] in ("{", "<"):
             return ("other", None), pattern.index("}" if pattern[index + 2] == "{" else ">", index) + 1
         if letter in "xu" or letter.isdigit():  # \xHH, \uHHHH, backreferences and octal escapes
-            digits = re.match(r"[0-9a-fA-F]*", pattern[index + 2 : index + (4 if letter == "x" else 6)])
-            return ("other", None), index + 2 + len(digits.group())
+            escaped = pattern[index + 2 : index + (4 if letter == "x" else 6)]
+            digits = re.split(r"[^0-9a-fA-F]", escaped, maxsplit=1)[0]
+            return ("other", None), index + 2 + len(digits)
         if letter.isalnum():
             literal = LITERAL_ESCAPES.get(letter)
             return ("literal", literal) if literal else ("other", None), index + 2
@@ -124,18 +125,18 @@ def _best(sequence: list[Item]) -> tuple[str, ...]:
     """The most selective candidate of a sequence: a run of literals, or a required group's union."""
     candidates: list[tuple[str, ...]] = []
     run = ""
-    for kind, value, at_least_once, at_most_once in sequence:
-        if kind == "literal" and at_least_once and at_most_once:
+    for _kind, value, at_least_once, at_most_once in sequence:
+        if isinstance(value, str) and at_least_once and at_most_once:  # a literal
             run += value
             continue
-        if kind == "literal" and at_least_once:  # repeated: the run ends at its first copy, the next starts at its last
+        if isinstance(value, str) and at_least_once:  # repeated: the run ends at its first copy, the next at its last
             candidates.append((run + value,))
             run = value
             continue
         if run:
             candidates.append((run,))
         run = ""
-        if kind == "group" and at_least_once and (found := _union(value)):
+        if isinstance(value, list) and at_least_once and (found := _union(value)):  # a group
             candidates.append(found)
     if run:
         candidates.append((run,))

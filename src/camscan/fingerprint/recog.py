@@ -262,8 +262,8 @@ def load_database(path: Path) -> list[Fingerprint]:
         why = translate_fingerprint(pattern, element.get("flags"))[2]
         params = tuple(Param(int(p.get("pos", "0")), p.get("name", ""), p.get("value")) for p in element.iter("param"))
         certainties = [float(p.value) for p in params if p.name.endswith(".certainty") and p.value]
-        if element.get("certainty"):
-            certainties.append(float(element.get("certainty")))
+        if certainty := element.get("certainty"):
+            certainties.append(float(certainty))
         fingerprints.append(Fingerprint(
             database=database, index=index, description=(element.findtext("description") or "").strip(),
             pattern=pattern, flags=element.get("flags"), params=params,

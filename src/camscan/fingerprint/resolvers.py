@@ -152,7 +152,7 @@ class Resolvers:
             self._prefixes_by_start.setdefault(prefix[:2], []).append(prefix)
         # What the first word of a model number starts with: three letters of its prefix, or a
         # two-letter prefix word ("DS" of "DS-2CD", "FD" of "FD8136") then a digit or nothing.
-        runs = {_WORD.match(prefix).group(0) for prefix in self._families}
+        runs = {word.group(0) for prefix in self._families if (word := _WORD.match(prefix))}
         self._word_starts3 = {run[:3] for run in runs if len(run) >= 3}
         self._word_starts2 = {run for run in runs if len(run) == 2}
 

@@ -222,7 +222,7 @@ class Catalogue:
                 raise SignatureError(f"{path}: {key}.free_text must be one of {FREE_TEXT_MODES}, got {free_text!r}")
             vendors[key] = Vendor(
                 key=key,
-                name=entry.get("name", key),
+                name=str(entry.get("name") or key),
                 company=str(entry.get("company") or ""),
                 makes=tuple(entry.get("makes") or ()),
                 default_device_type=entry.get("default_device_type"),
@@ -337,7 +337,7 @@ def load_oui_registry() -> None:
 def _registrant(oui: int) -> str | None:
     """netaddr reads the registry file on every lookup; a site has few OUIs, so remember them."""
     try:
-        return OUI(oui).registration().org
+        return str(OUI(oui).registration()["org"])
     except (NotRegisteredError, IndexError):
         return None
 

@@ -156,12 +156,15 @@ class OnvifMessages:
 
 
 def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, account: Account | None = None,
-                            on_offer: Callable[[], None] = lambda: None) -> Flow:
+                            on_offer: Callable[[Account], None] = lambda account: None) -> Flow:
     """GetSystemDateAndTime, then GetDeviceInformation anonymously and, if refused and an
     ``account`` is given (the caller chose it for this device), signed with it, after calling
-    ``on_offer``. Stops at the first request that gets no HTTP answer at all. The account's
+    ``on_offer(account)``. Stops at the first request that gets no HTTP answer at all. The account's
     name is never an observation: stored evidence says "with the configured account"."""
-    host, port = xaddr_target(xaddr)
+    target = xaddr_target(xaddr)
+    if target is None:
+        raise ValueError(f"not an http(s) XAddr: {xaddr}")
+    host, port = target
     parts = urlsplit(xaddr)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     host_header = host_header_for(host, port, 443 if parts.scheme == "https" else 80)  # never userinfo from the URL
@@ -192,7 +195,7 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
     attempts = [("anonymous", None)] + ([("with the configured account", account)] if account else [])
     for how, signer in attempts:
         if signer:
-            on_offer()
+            on_offer(signer)
         info = yield from ask("GetDeviceInformation", signer)
         if isinstance(info, dict):
             found += onvif.device_information_observations(info, ip, port, time.time())

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from camscan.model import Observation
 
@@ -86,5 +86,8 @@ class Exchange:
                             "whole-reply predicate, for short replies only)")
 
 
-Flow = Generator[Exchange, bytes, list[Observation]]
-"""A conversation: yields exchanges, is sent each reply (b"" if none came), returns observations."""
+FlowReturn = TypeVar("FlowReturn")
+Conversation = Generator[Exchange, bytes, FlowReturn]
+"""A conversation: yields exchanges, is sent each reply (b"" if none came), returns what it learnt."""
+Flow = Conversation[list[Observation]]
+"""A conversation that returns observations."""

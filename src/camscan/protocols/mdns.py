@@ -93,7 +93,7 @@ def service_observations(
     instance: str | None,
     server: str | None,
     port: int | None,
-    txt: Mapping[str | bytes, str | bytes | None] | None,
+    txt: Mapping[str, str | bytes | None] | Mapping[bytes, str | bytes | None] | None,
     at: float = 0.0,
     source_port: int | None = PORT,
 ) -> list[Observation]:
@@ -220,11 +220,11 @@ def parse_packet(data: bytes, ip: str, port: int | None = None, at: float = 0.0)
     found: list[Observation] = []
     for key, full_name in names.items():
         split = _split_instance(full_name)
-        service_type = types.get(key) or (split[1] if split else None)
-        if service_type is None:
+        instance_type = types.get(key) or (split[1] if split else None)
+        if instance_type is None:
             continue
         server, service_port = servers.get(key, (None, None))
-        found += service_observations(ip, service_type, full_name, server, service_port, texts.get(key), at, port)
+        found += service_observations(ip, instance_type, full_name, server, service_port, texts.get(key), at, port)
     found += _observations([("mdns.service_type", service_type) for service_type in offered], ip, port, at)
     found += _observations([("mdns.hostname", host.rstrip(".")) for host in hostnames], ip, port, at)
     return list(dict.fromkeys(found))

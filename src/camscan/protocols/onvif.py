@@ -116,7 +116,8 @@ def system_time_observations(
         parts = [_value(date, "Year"), _value(date, "Month"), _value(date, "Day"),
                  _value(clock, "Hour"), _value(clock, "Minute"), _value(clock, "Second")]
         try:
-            moment = datetime(*(int(str(part).strip()) for part in parts), tzinfo=timezone.utc)  # type: ignore[misc]
+            year, month, day, hour, minute, second = (int(str(part).strip()) for part in parts)
+            moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
         except (TypeError, ValueError, OverflowError):
             moment = None
         if moment is not None:

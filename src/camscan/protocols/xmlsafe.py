@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from typing import NoReturn
 from xml.etree.ElementTree import Element
 from xml.parsers import expat
 
@@ -37,10 +38,10 @@ def parse_untrusted_xml(data: bytes, what: str, max_bytes: int) -> Element:
     stack: list[Element] = []
     roots: list[Element] = []
 
-    def refuse_doctype(*_args: object) -> None:
+    def refuse_doctype(*_args: object) -> NoReturn:
         raise _Refused("document type declaration (DOCTYPE) refused")
 
-    def refuse_entity(*_args: object) -> None:
+    def refuse_entity(*_args: object) -> NoReturn:
         raise _Refused("entity declaration refused")
 
     def start(name: str, attributes: dict[str, str]) -> None:

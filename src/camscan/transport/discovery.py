@@ -18,7 +18,7 @@ import json
 import socket
 import subprocess
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from camscan.probes.discovery import DiscoveryProbe
 from camscan.scope import Scope
@@ -80,7 +80,7 @@ class DiscoverySockets:
         probes: list[DiscoveryProbe],
         links: dict[str, ipaddress.IPv4Interface],
         on_datagram: Datagram,
-        unicast_probes: list[DiscoveryProbe] = (),
+        unicast_probes: Sequence[DiscoveryProbe] = (),
         conceal: Callable[[str, int, tuple[bytes, bytes]], None] | None = None,
     ) -> None:
         """``unicast_probes`` are sent only by :meth:`send_unicast`, and only to hosts on no multicast
@@ -124,9 +124,10 @@ class DiscoverySockets:
             else:
                 sock.bind(("", 0))
             if joined:
-                for link in self.links.values() if probe.group else ():
-                    membership = socket.inet_aton(probe.group) + socket.inet_aton(str(link.ip))
-                    sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
+                for link in self.links.values():
+                    if probe.group:
+                        membership = socket.inet_aton(probe.group) + socket.inet_aton(str(link.ip))
+                        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, membership)
                 # Discovery is link-local by design: never let a probe be routed further.
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_TTL, 1)
                 sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_LOOP, 0)

@@ -16,6 +16,7 @@ import errno
 import ipaddress
 import socket
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from camscan.protocols.icmpv6 import ALL_NODES
 from camscan.scope import Scope
@@ -23,6 +24,9 @@ from camscan.transport import Pacer, raw_frames_allowed
 from camscan.transport.discovery import listed_interface
 from camscan.transport.guard import guard_multicast
 from camscan.transport.record import open_listener, queued_frames
+
+if TYPE_CHECKING:
+    from scapy.supersocket import SuperSocket
 
 Frame = Callable[[str, bytes, float | None], None]
 READ_BATCH = 256
@@ -46,7 +50,7 @@ class LinkListener:
         self.bpf = bpf
         self.on_frame = on_frame
         self.notices: list[str] = []
-        self._sockets: dict[str, tuple[object, bytes]] = {}
+        self._sockets: dict[str, tuple[SuperSocket, bytes]] = {}
 
     def open(self) -> None:
         """Start listening on every link (nothing, with a notice, without raw-socket permission)."""

@@ -14,9 +14,10 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic
 
 from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, arp
+from camscan.protocols import Conversation, Exchange, FlowReturn, arp
 from camscan.scope import Scope
 from camscan.transport import Pacer, deepen_receive_queue
 from camscan.transport.guard import guard, guard_conversation
@@ -35,10 +36,10 @@ def read_allowance(received: int) -> int:
 
 
 @dataclass(frozen=True)
-class FlowResult:
-    """What a flow returned, plus the peer's TLS certificate when the flow ran over TLS."""
+class FlowResult(Generic[FlowReturn]):
+    """What a flow returned ([] if it did not finish), plus the peer's TLS certificate when the flow ran over TLS."""
 
-    observations: list[Observation]
+    observations: FlowReturn | list[Any]
     certificate: bytes | None = None
     connected: bool = True
     error: str | None = None
@@ -130,7 +131,9 @@ class LiveTransport:
                     return False
                 return True
 
-    async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
+    async def run_flow(
+        self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False
+    ) -> FlowResult[FlowReturn]:
         """Drive a sans-IO flow over real connections, reconnecting when the peer closes."""
         guard_conversation(self.scope, ip, port)
         certificate: bytes | None = None

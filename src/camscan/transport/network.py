@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import ipaddress
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from camscan.model import Observation
@@ -55,7 +55,7 @@ class LiveNetwork:
         (read again for an address it lacks once the copy is ``max_age`` seconds old)."""
         return self._neighbours.mac_observation(ip, max_age) if self._neighbours else None
 
-    def multicast_links(self, scope: Scope, interface: str | None):
+    def multicast_links(self, scope: Scope, interface: str | None) -> dict[str, ipaddress.IPv4Interface]:
         return multicast_links(scope, interface)
 
     def transport(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> LiveTransport:
@@ -65,7 +65,7 @@ class LiveNetwork:
 
     def discovery_sockets(
         self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict, on_datagram: Datagram,
-        unicast_probes: list[DiscoveryProbe] = (),
+        unicast_probes: Sequence[DiscoveryProbe] = (),
     ) -> DiscoverySockets:
         conceal = self.recorder.conceal_datagrams if self.recorder and not self.record_credentials else None
         return DiscoverySockets(scope, pacer, probes, links, on_datagram, unicast_probes, conceal)
@@ -79,7 +79,7 @@ class LiveNetwork:
         if raw_frames_allowed():
             await echo_all_nodes(scope, links, pacer, payload)
 
-    def ipv6_neighbours(self, interface: str):
+    def ipv6_neighbours(self, interface: str) -> list[tuple[ipaddress.IPv6Address, str]]:
         """The kernel's IPv6 neighbour cache of one link: ``(address, MAC)`` pairs."""
         return ipv6_neighbours(interface)
 

@@ -26,12 +26,15 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, TYPE_CHECKING, Any
 
 from camscan import __version__
 from camscan.capture.reader import OPTION_COMMENT, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_SHB
 from camscan.private_files import open_private
 from camscan.transport import deepen_receive_queue
+
+if TYPE_CHECKING:
+    from scapy.supersocket import SuperSocket
 
 ETHERNET = 1  # pcap LINKTYPE_ETHERNET (Linux loopback frames carry a zeroed Ethernet header too)
 INTERFACE_DESCRIPTION_BLOCK = 0x00000001
@@ -184,7 +187,7 @@ def capture_filter(blocks: list[str]) -> str:
     return f"arp or ip multicast or ip6 multicast or {nets}"
 
 
-def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CAPTURE_BUFFER_BYTES):
+def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CAPTURE_BUFFER_BYTES) -> SuperSocket:
     """A scapy L2 listening socket on ``interface`` (root) with a deep kernel queue.
 
     A scan's or a network's bursts outrun one Python reader for a moment: the queue holds
@@ -260,13 +263,13 @@ class Recorder:
         self.filter = capture_filter(blocks)
         self.frames = 0
         self.keylog_path: Path | None = None  # given to the TLS context (ssl.SSLContext.keylog_filename)
-        self._keylog = None  # our own read handle on it
+        self._keylog: IO[bytes] | None = None  # our own read handle on it
         self._keys_written = 0
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._sockets = []
-        self._writer = None
+        self._sockets: list[tuple[str, Any]] = []
+        self._writer: PcapNgFile | None = None
         self._udp_until: float | None = None
         self._stopped_at = float("inf")
         self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
@@ -313,7 +316,7 @@ class Recorder:
             self.stop()
             raise RecordError(f"cannot capture on {interface}: {error}") from None
         try:
-            self._writer = PcapNgFile(self.path, self._comment)
+            self._writer = writer = PcapNgFile(self.path, self._comment)
         except OSError as error:
             self.stop()
             raise RecordError(f"cannot write {self.path}: {error.strerror or error}") from None
@@ -321,11 +324,12 @@ class Recorder:
         self._keylog = os.fdopen(handle, "rb")
         self.keylog_path = Path(keylog)
         for interface, sock in self._sockets:
-            thread = threading.Thread(target=self._capture, args=(interface, sock), name=f"record-{interface}", daemon=True)
+            thread = threading.Thread(target=self._capture, args=(interface, sock, writer), name=f"record-{interface}",
+                                      daemon=True)
             thread.start()
             self._threads.append(thread)
 
-    def _capture(self, interface: str, sock) -> None:
+    def _capture(self, interface: str, sock: Any, writer: PcapNgFile) -> None:
         """Write frames as they come; once told to stop, the ones still queued up to that moment.
 
         Under a large sweep this thread falls seconds behind the kernel's queue: stopping at
@@ -346,7 +350,7 @@ class Recorder:
                     if self._concealed_datagrams:
                         frame = conceal_datagram_secrets(frame, self._concealed_datagrams)
                     self._write_new_keys_locked()
-                    self._writer.write_frame(frame, stamp)
+                    writer.write_frame(frame, stamp)
                     self.frames += 1
             if stopping:
                 return

@@ -15,18 +15,19 @@ import ipaddress
 import re
 import time
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
 from camscan.probes.discovery import DiscoveryProbe
-from camscan.protocols import Flow, ProtocolError, arp, icmpv6, mdns, tls_handshake
+from camscan.protocols import Conversation, FlowReturn, ProtocolError, arp, icmpv6, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport.guard import guard, guard_conversation, guard_multicast
 from camscan.transport.discovery import Datagram as DatagramHandler
+from camscan.transport.linklisten import Frame
 from camscan.transport.live import FlowResult
 
 REPLAY_LINK = "replay"
@@ -49,7 +50,7 @@ class AttemptedSend:
 _SOAP_OPERATION = re.compile(rb"<(?:[\w.-]+:)?Body\b[^>]*>\s*<(?:[\w.-]+:)?([\w.-]+)")
 
 
-def request_key(payload: bytes) -> tuple[bytes, ...]:
+def request_key(payload: bytes) -> tuple[bytes, bytes, bool]:
     """What identifies a request when its bytes carry fresh ids (a SOAP MessageID, a WS-Security
     nonce): its request line, the SOAP operation it calls and whether it is signed."""
     line = payload.split(b"\r\n", 1)[0]
@@ -168,7 +169,9 @@ class ReplayTransport:
         guard(self.scope, ip)
         return [port for port in ports if (ip, port) in self._swept_open]
 
-    async def run_flow(self, ip: str, port: int, flow: Flow, tls: bool = False) -> FlowResult:
+    async def run_flow(
+        self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False
+    ) -> FlowResult[FlowReturn]:
         self.sends.append(AttemptedSend("conversation", ip, port))
         guard_conversation(self.scope, ip, port)
         candidates = [conv for conv in self._by_service.get((ip, port), ()) if conv.is_tls == tls]
@@ -231,7 +234,7 @@ class ReplayDiscoverySockets:
 
     def __init__(
         self, scope: Scope, probes: list[DiscoveryProbe], scanner: set[str], datagrams: list[Datagram],
-        on_datagram: DatagramHandler, sends: list[AttemptedSend], unicast_probes: list[DiscoveryProbe] = (),
+        on_datagram: DatagramHandler, sends: list[AttemptedSend], unicast_probes: Sequence[DiscoveryProbe] = (),
         on_link: bool = False,
     ) -> None:
         """``unicast_probes`` are asked of each host only when the scan has no multicast link (``on_link``)."""
@@ -346,11 +349,11 @@ class ReplayNetwork:
 
     def discovery_sockets(self, scope: Scope, pacer: Pacer, probes: list[DiscoveryProbe], links: dict,
                           on_datagram: DatagramHandler,
-                          unicast_probes: list[DiscoveryProbe] = ()) -> ReplayDiscoverySockets:
+                          unicast_probes: Sequence[DiscoveryProbe] = ()) -> ReplayDiscoverySockets:
         return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram,
                                       self.attempted_sends, list(unicast_probes), on_link=bool(links))
 
-    def link_listener(self, links: dict, bpf: str, on_frame) -> "ReplayLinkListener":
+    def link_listener(self, links: dict, bpf: str, on_frame: Frame) -> ReplayLinkListener:
         return ReplayLinkListener()
 
     async def echo_all_nodes(self, scope: Scope, links: dict, pacer: Pacer, payload: bytes) -> None:
@@ -360,7 +363,7 @@ class ReplayNetwork:
             if link is not None:
                 guard_multicast(scope, link.network)
 
-    def ipv6_neighbours(self, interface: str) -> list:
+    def ipv6_neighbours(self, interface: str) -> list[tuple[ipaddress.IPv6Address, str]]:
         """A recording holds no kernel neighbour cache."""
         return []
 
@@ -379,7 +382,7 @@ class ReplayNetwork:
                 on_observations(item.src, found)
         return []
 
-    def start_recording(self, scope: Scope, by_interface, routed, links) -> None:
+    def start_recording(self, scope: Scope, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
         """A replay records nothing."""
 
     def stopped_listening(self) -> None:
