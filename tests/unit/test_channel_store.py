@@ -334,13 +334,13 @@ def test_a_lockout_sign_stops_every_request_to_the_recorder_onvif_included():
 
 def test_a_recorder_without_its_makers_api_is_asked_over_onvif():
     from camscan.protocols import isapi, onvif
-    from test_channels import ONVIF_CAPABILITIES, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
+    from test_channels import ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
 
     recorder = nvr()
-    capabilities = ONVIF_CAPABILITIES.replace(b"198.18.40.10", NVR_IP.encode())
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", NVR_IP.encode())
     inventory, sent = inventory_of(recorder, {
         isapi.DEVICE_INFO_PATH: [http_reply("404 Not Found")],
-        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", capabilities)],
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
         "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
     assert (inventory.status, inventory.api, len(inventory.channels)) == ("enumerated", "onvif", 3)
     assert {channel.connection for channel in inventory.channels} == {None}  # ONVIF does not say how each is connected
@@ -351,15 +351,15 @@ def test_onvif_is_asked_at_the_recorders_own_xaddr():
     from dataclasses import replace
 
     from camscan.protocols import isapi, onvif
-    from test_channels import ONVIF_CAPABILITIES, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
+    from test_channels import ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
 
     recorder = nvr()
     recorder = replace(recorder, observations=[*recorder.observations, Observation(
         NVR_IP, "wsd", "wsd.xaddr", f"http://{NVR_IP}:8080/onvif/device_service http://[2001:2::10]/onvif")])
-    capabilities = ONVIF_CAPABILITIES.replace(b"198.18.40.10", f"{NVR_IP}:8080".encode())
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", f"{NVR_IP}:8080".encode())
     inventory, sent = inventory_of(recorder, {
         isapi.DEVICE_INFO_PATH: [http_reply("404 Not Found")],
-        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", capabilities)],
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
         "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
     assert [port for _, port, _, _ in sent] == [80, 8080, 8080, 8080]
     assert inventory.status == "enumerated"

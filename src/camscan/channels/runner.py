@@ -85,7 +85,7 @@ async def inventory_channels(transport, device: Device, credentials: Credentials
         elif attempt == "dahua-http":
             flow = dahua_flow(session, analog_inputs=ident.device_type != "nvr")
         else:
-            flow = onvif_flow(session, device.ip, port, tls)
+            flow = onvif_flow(session, device.ip, port, tls, onvif_connection(ident.device_type))
         result = await transport.run_flow(device.ip, port, flow, tls=tls)
         if result.error:
             notices.append(f"channel inventory cut short by an unreadable reply from {result.error}")
@@ -99,10 +99,17 @@ async def inventory_channels(transport, device: Device, credentials: Credentials
     return inventory, notices
 
 
+def onvif_connection(device_type: str | None) -> str | None:
+    """How the cameras of a device's ONVIF video sources are connected, as far as its kind says: a
+    video encoder's inputs are analogue (coax); an NVR's or a DVR's sources carry no address nor
+    link over ONVIF (a DVR may be hybrid), so theirs stay unknown (None)."""
+    return "analog" if device_type == "video-encoder" else None
+
+
 def connection_of(channel: Channel, on_scanned_network: Callable[[str], bool]) -> str | None:
     """``analog``; or, for an IP channel, ``ip-lan`` when the address the recorder reports is on a
     scanned network, else ``ip-poe`` (the recorder's own network behind its PoE ports); None
-    where the recorder does not say (ONVIF)."""
+    where the recorder does not say (an NVR's or DVR's ONVIF video sources)."""
     if channel.connection in ("analog", None):
         return channel.connection
     try:
