@@ -17,6 +17,7 @@ from camscan import __version__
 from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
+from camscan.model import RECORDER_DEVICE_TYPES
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
@@ -163,9 +164,12 @@ def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, h
         return
     cameras = [device for device in devices if device["is_camera"]]
     print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s){how}")
-    recorders = [device for device in devices if device.get("channels")]
+    # A multi-sensor camera's channels are its own sensors: neither it nor they count as recorders
+    # or as cameras behind them (it is counted once, among the cameras).
+    recorders = [device for device in devices
+                 if device.get("channels") and device["device_type"] in RECORDER_DEVICE_TYPES]
     if recorders:
-        behind = [device for device in devices if device.get("attached_to")]
+        behind = [device for device in devices if device.get("attached_to") and device.get("connection") != "sensor"]
         with_video = sum(1 for device in behind if device["video"] == "present")
         refused = sum(1 for device in recorders if device["channels"] == "credentials-needed")
         click.echo(f"{len(recorders)} recorder(s), {len(behind)} camera(s) behind them, {with_video} with video"
@@ -596,7 +600,7 @@ def show(address, db_path, as_json):
         for channel in device["attached"]:
             said = " ".join(filter(None, [channel.get("vendor"), channel.get("model"), channel.get("firmware")]))
             where = f" at {channel['reported_ip']}" if channel.get("reported_ip") else ""
-            echo_untrusted(f"  {channel['channel']:>3} {channel['connection']:<7} {channel['video']:<9} "
+            echo_untrusted(f"  {channel['channel']:>3} {channel['connection'] or 'unknown':<7} {channel['video']:<9} "
                            f"{said or 'maker unknown'}{where}  NDAA s.889: {NDAA_TEXT[channel.get('ndaa_889')]}")
     click.echo("     services:")
     for service in device["services"]:

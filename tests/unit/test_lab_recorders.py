@@ -75,8 +75,8 @@ def test_authorization_params_reads_quoted_and_bare_values():
     assert digest.authorization_params('Basic dXNlcjpwYXNz') == {}
 
 
-@pytest.mark.parametrize("profile", sorted(BY_PROFILE.keys() - {"rec-onvif-nvr", "rec-onvif-media2-nvr", "axis-p3245",
-                                                                  "hikvision-ds2cd"}))
+@pytest.mark.parametrize("profile", sorted(host.profile for host in HOSTS if any(
+    "recorder" in route for service in host.services.values() for route in service.get("routes", {}).values())))
 def test_every_api_path_wants_digest_without_credentials(profile):
     host = BY_PROFILE[profile]
     route = recorder_route(host)
@@ -356,9 +356,10 @@ def test_recorder_lab_truth_places_poe_cameras_off_the_network_and_lan_ones_on_l
         assert channel["serial"] == peer.render(str(onvif_serial))
     for host in HOSTS:
         for channel in host.truth.get("channels") or []:
-            assert channel["connection"] in ("analog", "ip-poe", "ip-lan", None)
+            assert channel["connection"] in ("analog", "ip-poe", "ip-lan", "sensor", None)
             assert channel["video"] in ("present", "no-video", "offline")
-            assert (channel.get("address") is None) == (channel["connection"] in ("analog", None))
+            assert (channel.get("address") is None) == (channel["connection"] in ("analog", "sensor", None))
+            assert (channel["connection"] == "sensor") == (host.truth["device_type"] == "ip-camera")
     assert str(RECORDER_PROFILES).endswith("recorder_profiles.yaml")
 
 
@@ -382,7 +383,8 @@ def test_lab_credentials_offer_each_recorder_its_own_account_on_its_address_only
     assert [(e["service"], e["targets"]) for e in entries] == [
         ("http", [BY_PROFILE["rec-hikvision-poe-nvr"].ip]), ("http", [BY_PROFILE["rec-dahua-xvr"].ip]),
         ("onvif", [BY_PROFILE["rec-onvif-nvr"].ip]), ("http", [BY_PROFILE["rec-lorex-poe-nvr"].ip]),
-        ("http", [BY_PROFILE["rec-refusing-dvr"].ip]), ("onvif", [BY_PROFILE["rec-onvif-media2-nvr"].ip])]
+        ("http", [BY_PROFILE["rec-refusing-dvr"].ip]), ("onvif", [BY_PROFILE["rec-onvif-media2-nvr"].ip]),
+        ("onvif", [BY_PROFILE["rec-dahua-dual-sensor-cam"].ip])]
     for entry in entries:
         host = next(h for h in HOSTS if h.ip == entry["targets"][0])
         wanted = "enumerated" if entry["password"] != WRONG_PASSWORD else "credentials-needed"
