@@ -153,13 +153,13 @@ def identify_channel(identifier: Identifier, observations: list[Observation],
                      recorder: Identification, connection: str | None = None) -> Identification:
     """A channel identified like any device from what its recorder reports; every channel is a
     camera, and one of unknown make behind a covered recorder says so in its s.889 basis. A
-    ``sensor`` channel is part of its camera, not a camera of its own: it is what the camera is,
-    with no kind, so no count takes one multi-sensor camera for several."""
+    ``sensor`` channel is part of its camera, not a camera of its own: it names the camera's maker
+    and model but has no kind and no s.889 status of its own (the camera carries it), so no count
+    takes one multi-sensor camera for several."""
     if connection == "sensor":
         return Identification(vendor=recorder.vendor, manufacturer=recorder.manufacturer, model=recorder.model,
                               firmware=recorder.firmware, confidence=recorder.confidence,
-                              ndaa_889=recorder.ndaa_889,
-                              ndaa_basis=f"a video source of the camera itself: {recorder.ndaa_basis}".rstrip(": "))
+                              ndaa_basis="a video source of the camera itself, which carries its s.889 status")
     identification = identifier.identify(observations)
     identification.device_type = "ip-camera"
     if identification.manufacturer is None:
