@@ -237,50 +237,38 @@ ONVIF_SERVICES_WITHOUT_MEDIA2 = re.sub(rb"<tds:Service><tds:Namespace>http://www
 # (GetProfiles_header.xml + GetProfiles_VSC.xml, GetVideoSourceConfigurations.xml), placeholders
 # filled in, for a two-sensor device: tr2:Profiles/tr2:Configurations/tr2:VideoSource and
 # tr2:Configurations, both tt:VideoSourceConfiguration with a tt:SourceToken (media2.wsdl).
-MEDIA2_PROFILES = b"""<?xml version="1.0" encoding="UTF-8"?>
+MEDIA2_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
 <SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"
                    xmlns:tr2="http://www.onvif.org/ver20/media/wsdl"
                    xmlns:tt="http://www.onvif.org/ver10/schema">
     <SOAP-ENV:Body>
-        <tr2:GetProfilesResponse>
-            <tr2:Profiles token="Profile_0"
-                          fixed="true">
-                <tr2:Name>Profile_0</tr2:Name>
-                <tr2:Configurations>
-                    <tr2:VideoSource ViewMode="Original" token="VideoSourceConfigToken">
-                        <tt:Name>VideoSourceConfig</tt:Name>
-                        <tt:UseCount>2</tt:UseCount>
-                        <tt:SourceToken>VideoSourceToken</tt:SourceToken>
-                        <tt:Bounds x="0" y="0" width="1920" height="1080"/>
-                    </tr2:VideoSource>
-                </tr2:Configurations>
-            </tr2:Profiles>
-        </tr2:GetProfilesResponse>
+{body}
     </SOAP-ENV:Body>
 </SOAP-ENV:Envelope>
 """
-MEDIA2_VIDEO_SOURCE_CONFIGURATIONS = b"""<?xml version="1.0" encoding="UTF-8"?>
-<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"
-                   xmlns:tr2="http://www.onvif.org/ver20/media/wsdl"
-                   xmlns:tt="http://www.onvif.org/ver10/schema">
-    <SOAP-ENV:Body>
-        <tr2:GetVideoSourceConfigurationsResponse>
-            <tr2:Configurations ViewMode="Original" token="VideoSourceConfigToken">
-                <tt:Name>VideoSourceConfig</tt:Name>
-                <tt:UseCount>2</tt:UseCount>
-                <tt:SourceToken>VideoSourceToken</tt:SourceToken>
-                <tt:Bounds x="0" y="0" width="1920" height="1080"/>
-            </tr2:Configurations>
-            <tr2:Configurations ViewMode="Original" token="VideoSourceConfigToken2">
-                <tt:Name>VideoSourceConfig2</tt:Name>
-                <tt:UseCount>0</tt:UseCount>
-                <tt:SourceToken>VideoSourceToken2</tt:SourceToken>
-                <tt:Bounds x="0" y="0" width="1920" height="1080"/>
-            </tr2:Configurations>
-        </tr2:GetVideoSourceConfigurationsResponse>
-    </SOAP-ENV:Body>
-</SOAP-ENV:Envelope>
-"""
+MEDIA2_VIDEO_SOURCE_CONFIGURATION = """<tr2:{element} ViewMode="Original" token="{token}">
+    <tt:Name>VideoSourceConfig</tt:Name>
+    <tt:UseCount>{use_count}</tt:UseCount>
+    <tt:SourceToken>{source}</tt:SourceToken>
+    <tt:Bounds x="0" y="0" width="1920" height="1080"/>
+</tr2:{element}>"""
+MEDIA2_PROFILES = MEDIA2_ENVELOPE.format(body="""<tr2:GetProfilesResponse>
+    <tr2:Profiles token="Profile_0"
+                  fixed="true">
+        <tr2:Name>Profile_0</tr2:Name>
+        <tr2:Configurations>
+""" + MEDIA2_VIDEO_SOURCE_CONFIGURATION.format(element="VideoSource", token="VideoSourceConfigToken", use_count=2,
+                                               source="VideoSourceToken") + """
+        </tr2:Configurations>
+    </tr2:Profiles>
+</tr2:GetProfilesResponse>""").encode()
+MEDIA2_VIDEO_SOURCE_CONFIGURATIONS = MEDIA2_ENVELOPE.format(
+    body="<tr2:GetVideoSourceConfigurationsResponse>"
+         + MEDIA2_VIDEO_SOURCE_CONFIGURATION.format(element="Configurations", token="VideoSourceConfigToken",
+                                                    use_count=2, source="VideoSourceToken")
+         + MEDIA2_VIDEO_SOURCE_CONFIGURATION.format(element="Configurations", token="VideoSourceConfigToken2",
+                                                    use_count=0, source="VideoSourceToken2")
+         + "</tr2:GetVideoSourceConfigurationsResponse>").encode()
 
 # ONVIF Core s5.11.2.2 (Receiver / ActionNotSupported): a device that does not implement an operation.
 ACTION_NOT_SUPPORTED = b"""<?xml version="1.0" encoding="UTF-8"?>
