@@ -125,6 +125,11 @@ def _channels_text(device: dict) -> str:
     return CHANNELS_TEXT[device["channels"]].format(count=device.get("channel_count"))
 
 
+def _ndaa_text(device: dict) -> str:
+    """A device's s.889 status in words; a multi-sensor camera's sensor has none of its own: its camera's counts."""
+    return "as its camera" if device.get("connection") == "sensor" else NDAA_TEXT[device.get("ndaa_889")]
+
+
 def _row(device: dict) -> dict[str, str]:
     return {
         "ip": device["ip"] or "",
@@ -134,7 +139,7 @@ def _row(device: dict) -> dict[str, str]:
         "model": device.get("model") or "",
         "firmware": device.get("firmware") or "",
         "device_type": device.get("device_type") or "",
-        "ndaa_889": NDAA_TEXT[device.get("ndaa_889")],
+        "ndaa_889": _ndaa_text(device),
         "confidence": f"{device.get('confidence') or 0:.2f}",
         # a device heard on a scanned link but never contacted says so where its services would be
         "services": _services_text(device) or (f"({device['seen_as']})" if device.get("seen_as") else ""),
@@ -601,7 +606,7 @@ def show(address, db_path, as_json):
             said = " ".join(filter(None, [channel.get("vendor"), channel.get("model"), channel.get("firmware")]))
             where = f" at {channel['reported_ip']}" if channel.get("reported_ip") else ""
             echo_untrusted(f"  {channel['channel']:>3} {channel['connection'] or 'unknown':<7} {channel['video']:<9} "
-                           f"{said or 'maker unknown'}{where}  NDAA s.889: {NDAA_TEXT[channel.get('ndaa_889')]}")
+                           f"{said or 'maker unknown'}{where}  NDAA s.889: {_ndaa_text(channel)}")
     click.echo("     services:")
     for service in device["services"]:
         echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")

@@ -466,6 +466,11 @@ def test_a_multi_sensor_camera_lists_its_sensors_and_counts_once(tmp_path):
         assert camera["ndaa_889"] is True and {s["ndaa_889"] for s in sensors} == {None}
         assert "a video source of the camera itself" in sensors[0]["ndaa_basis"]
         page = render_html(gather(store))
+    shown = CliRunner().invoke(main, ["show", DUAL_SENSOR_IP, "--db", str(tmp_path / "camscan.db")])
+    assert shown.exit_code == 0, shown.output
+    assert [line.split()[:2] + [line.rsplit(": ", 1)[1]] for line in shown.output.splitlines()
+            if "sensor" in line and "NDAA" in line] == [["1", "sensor", "as its camera"], ["2", "sensor", "as its camera"],
+                                                         ["3", "sensor", "as its camera"]]
     assert "1 recorder, 0 cameras behind them" in page
     assert '<b>2</b>made by NDAA s.889 covered companies' in page  # the camera and the NVR, no sensor
 
@@ -516,3 +521,18 @@ def test_upgrading_a_version_7_database_lets_a_channel_be_a_sensor(tmp_path):
             upgraded.db.execute("UPDATE devices SET connection = 'coax' WHERE id = 2")
         assert [row[0] for row in upgraded.db.execute("SELECT connection FROM devices ORDER BY id")] == [None, "sensor"]
         assert upgraded.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'devices_channel'").fetchone()[0] == 1
+
+
+def test_show_lists_an_onvif_recorders_channels_whose_connection_is_unknown(store, tmp_path):
+    scan = store.start_scan([NVR_IP], {})
+    recorder = nvr()
+    recorder_id = store.record_device(scan, recorder)
+    channel = Channel(1, None, "present", name="VideoSource_1")
+    seen = channel_observations(recorder.ip, 80, "onvif", channel)
+    store.record_channels(scan, recorder_id, "enumerated", [
+        ChannelDevice(channel, None, identify_channel(Identifier(), seen, recorder.identification), tuple(seen))])
+    store.finish_scan(scan)
+    shown = CliRunner().invoke(main, ["show", NVR_IP, "--db", str(store.path)])
+    assert shown.exit_code == 0, shown.output
+    assert [line.split()[:3] for line in shown.output.splitlines() if "NDAA s.889:" in line] == [
+        ["1", "unknown", "present"]]
