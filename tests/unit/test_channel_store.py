@@ -536,3 +536,19 @@ def test_show_lists_an_onvif_recorders_channels_whose_connection_is_unknown(stor
     assert shown.exit_code == 0, shown.output
     assert [line.split()[:3] for line in shown.output.splitlines() if "NDAA s.889:" in line] == [
         ["1", "unknown", "present"]]
+
+
+def test_reidentifying_keeps_a_sensor_part_of_its_camera(tmp_path):
+    from camscan.protocols import onvif
+    from camscan.reidentify import reidentify
+    from test_channels import ONVIF_PROFILES, ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_VIDEO_SOURCES, http_reply
+
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", DUAL_SENSOR_IP.encode())
+    transport = CannedTransport({
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
+        "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
+    with scan_recorder_pass(tmp_path, [dahua_camera(2)], transport) as store:
+        reidentify(store)
+        sensors = [device for device in store.devices() if device["attached_to"] == DUAL_SENSOR_IP]
+    assert [(s["is_camera"], s["device_type"], s["manufacturer"], s["ndaa_889"]) for s in sensors] == [
+        (False, None, "dahua", None)] * 3
