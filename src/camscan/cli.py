@@ -17,6 +17,7 @@ from camscan import __version__
 from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
+from camscan.model import RECORDER_DEVICE_TYPES
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
@@ -126,6 +127,11 @@ def _channels_text(device: dict) -> str:
     return CHANNELS_TEXT[device["channels"]].format(count=device.get("channel_count"))
 
 
+def _ndaa_text(device: dict) -> str:
+    """A device's s.889 status in words; a multi-sensor camera's sensor has none of its own: its camera's counts."""
+    return "as its camera" if device.get("connection") == "sensor" else NDAA_TEXT[device.get("ndaa_889")]
+
+
 def _row(device: dict) -> dict[str, str]:
     return {
         "ip": device["ip"] or "",
@@ -135,7 +141,7 @@ def _row(device: dict) -> dict[str, str]:
         "model": device.get("model") or "",
         "firmware": device.get("firmware") or "",
         "device_type": device.get("device_type") or "",
-        "ndaa_889": NDAA_TEXT[device.get("ndaa_889")],
+        "ndaa_889": _ndaa_text(device),
         "confidence": f"{device.get('confidence') or 0:.2f}",
         # a device heard on a scanned link but never contacted says so where its services would be
         "services": _services_text(device) or (f"({device['seen_as']})" if device.get("seen_as") else ""),
@@ -165,9 +171,12 @@ def show_recorded(devices: list[dict], as_json: bool, db_path: str, scan: str, h
         return
     cameras = [device for device in devices if device["is_camera"]]
     print_devices(devices, f"{len(cameras)} camera(s)/recorder(s) among {len(devices)} device(s){how}")
-    recorders = [device for device in devices if device.get("channels")]
+    # A multi-sensor camera's channels are its own sensors: neither it nor they count as recorders
+    # or as cameras behind them (it is counted once, among the cameras).
+    recorders = [device for device in devices
+                 if device.get("channels") and device["device_type"] in RECORDER_DEVICE_TYPES]
     if recorders:
-        behind = [device for device in devices if device.get("attached_to")]
+        behind = [device for device in devices if device.get("attached_to") and device.get("connection") != "sensor"]
         with_video = sum(1 for device in behind if device["video"] == "present")
         refused = sum(1 for device in recorders if device["channels"] == "credentials-needed")
         click.echo(f"{len(recorders)} recorder(s), {len(behind)} camera(s) behind them, {with_video} with video"
@@ -598,8 +607,8 @@ def show(address, db_path, as_json):
         for channel in device["attached"]:
             said = " ".join(filter(None, [channel.get("vendor"), channel.get("model"), channel.get("firmware")]))
             where = f" at {channel['reported_ip']}" if channel.get("reported_ip") else ""
-            echo_untrusted(f"  {channel['channel']:>3} {channel['connection']:<7} {channel['video']:<9} "
-                           f"{said or 'maker unknown'}{where}  NDAA s.889: {NDAA_TEXT[channel.get('ndaa_889')]}")
+            echo_untrusted(f"  {channel['channel']:>3} {channel['connection'] or 'unknown':<7} {channel['video']:<9} "
+                           f"{said or 'maker unknown'}{where}  NDAA s.889: {_ndaa_text(channel)}")
     click.echo("     services:")
     for service in device["services"]:
         echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "dvr", "nvr", "video-encoder"})
 RECORDER_DEVICE_TYPES = frozenset({"dvr", "nvr", "video-encoder"})
 # How a channel's camera reaches its recorder: coax, the recorder's own PoE network, or a scanned LAN.
-CONNECTIONS = ("analog", "ip-poe", "ip-lan")
+# How a channel's camera is connected: coax, the recorder's PoE network, a scanned LAN, or (for a
+# camera with several video sources) one of the camera's own sensors.
+CONNECTIONS = ("analog", "ip-poe", "ip-lan", "sensor")
 VIDEO_STATES = ("present", "no-video", "offline")
 # What became of asking a recorder for its channels.
 CHANNEL_STATUSES = ("enumerated", "credentials-needed", "not-asked")

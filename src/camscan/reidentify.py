@@ -41,11 +41,12 @@ def reidentify(store: Store, identifier: Identifier | None = None, dry_run: bool
         examined += 1
         result, scan_id = None, None
         recorder = recorders.get(current[device_id]["attached_to"]) if current[device_id]["ip"] is None else None
-        behind = Identification(manufacturer=recorder["manufacturer"], ndaa_889=recorder["ndaa_889"],
+        behind = Identification(vendor=recorder["vendor"], manufacturer=recorder["manufacturer"],
+                                model=recorder["model"], firmware=recorder["firmware"], ndaa_889=recorder["ndaa_889"],
                                 ndaa_basis=recorder["ndaa_basis"]) if recorder else None
         for scan_id, observations in store.device_observations(device_id):
             result = identifier.identify(observations) if behind is None else identify_channel(
-                identifier, observations, behind)
+                identifier, observations, behind, current[device_id]["connection"])
             if _names_something(result):
                 break
         if result is None or not _names_something(result):

@@ -319,8 +319,9 @@ class Scan:
                 seen = channel_observations(recorder.ip, port, inventory.api or "", channel)
                 twin = correlate.same_device(channel.mac, channel.serial,
                                              [device for device in swept if device is not recorder])
+                identified = identify_channel(self.identifier, seen, recorder.identification, connection)
                 stored.append(ChannelDevice(
-                    channel, connection, identify_channel(self.identifier, seen, recorder.identification), tuple(seen),
+                    channel, connection, identified, tuple(seen),
                     same_as=self._device_ids_by_ip[twin.ip] if twin and connection == "ip-lan" else None))
             recorder_id = self._device_ids_by_ip[recorder.ip]
             self.device_ids.update(self.store.record_channels(self.scan_id, recorder_id, inventory.status, stored))

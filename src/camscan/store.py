@@ -296,23 +296,30 @@ def _migrate_to_3(db: Database) -> None:
             db.execute(statement)
 
 
-def _rebuild_without_not_null(db: Database, table: str, column: str) -> None:
-    """Let ``column`` of ``table`` be NULL: SQLite's ALTER TABLE cannot, so the table is made
-    anew from its own CREATE statement and copied (sqlite.org/lang_altertable.html, "Making Other
-    Kinds Of Table Schema Changes"); its indexes are made again from theirs. The caller has
-    turned foreign keys off, so dropping the old table fires no ON DELETE action."""
+def _rebuild_table(db: Database, table: str, old: str, new: str, what: str) -> None:
+    """Make ``table`` anew from its own CREATE statement with ``old`` (a regex) replaced by ``new``
+    and copy it, since SQLite's ALTER TABLE cannot change a column's constraints
+    (sqlite.org/lang_altertable.html, "Making Other Kinds Of Table Schema Changes"); its indexes
+    are made again from theirs. The caller has turned foreign keys off, so dropping the old table
+    fires no ON DELETE action."""
     create = db.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
     indexes = [row[0] for row in db.execute(
         "SELECT sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL", [table])]
-    loosened = re.sub(rf"\b{column} TEXT NOT NULL\b", f"{column} TEXT", create, count=1)
-    if loosened == create:
-        raise StoreError(f"cannot find the column {column} of {table} to let it be empty")
-    db.execute(loosened.replace(f"CREATE TABLE {table}", f"CREATE TABLE {table}_rebuilt", 1))
+    changed = re.sub(old, new, create, count=1)
+    if changed == create:
+        raise StoreError(f"cannot find {what} in the table {table}")
+    # A table made by an earlier rebuild keeps its name quoted: CREATE TABLE "devices".
+    db.execute(re.sub(rf'^CREATE TABLE "?{table}"?', f"CREATE TABLE {table}_rebuilt", changed, count=1))
     db.execute(f"INSERT INTO {table}_rebuilt SELECT * FROM {table}")
     db.execute(f"DROP TABLE {table}")
     db.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
     for index in indexes:
         db.execute(index)
+
+
+def _rebuild_without_not_null(db: Database, table: str, column: str) -> None:
+    """Let ``column`` of ``table`` be NULL."""
+    _rebuild_table(db, table, rf"\b{column} TEXT NOT NULL\b", f"{column} TEXT", f"the column {column}")
 
 
 _SCHEMA_V4 = """
@@ -413,9 +420,17 @@ def _migrate_to_seen_as(db: Database) -> None:
     db.execute("ALTER TABLE devices ADD COLUMN seen_as TEXT")
 
 
+def _migrate_to_sensor_connection(db: Database) -> None:
+    """A camera with several video sources lists them as its channels, each with the connection
+    ``sensor`` (one of the camera's own sensors): the devices table's ``connection`` check allows it."""
+    _rebuild_table(db, "devices", r"CHECK \(connection IN \('analog', 'ip-poe', 'ip-lan'\)\)",
+                   "CHECK (connection IN ('analog', 'ip-poe', 'ip-lan', 'sensor'))", "the connection check")
+
+
 # MIGRATIONS[n] takes a database at schema version n to n + 1, inside one transaction.
 MIGRATIONS: list[Callable[[Database], None]] = [_migrate_to_1, _migrate_to_2, _migrate_to_3, _migrate_to_4,
-                                                _migrate_scan_uuids, _migrate_district_tables, _migrate_to_seen_as]
+                                                _migrate_scan_uuids, _migrate_district_tables, _migrate_to_seen_as,
+                                                _migrate_to_sensor_connection]
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

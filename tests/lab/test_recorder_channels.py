@@ -1,9 +1,10 @@
 """Cameras behind recorders (issue 15): every emulated recorder's channels inventoried exactly.
 
-A namespace lab (prefix ``r15``, 198.18.72.0/24, no route out) holds five recorders
+A namespace lab (prefix ``r15``, 198.18.72.0/24, no route out) holds six recorders
 (:mod:`camscan.lab.recorders`: a Hikvision PoE NVR, a Dahua XVR, an ONVIF-only NVR, a
-Dahua-made Lorex NVR and a DVR that refuses every account) and the two LAN cameras
-their ``ip-lan`` channels point at. It is scanned through the real CLI twice, with a
+Dahua-made Lorex NVR, a DVR that refuses every account and an NVR that offers ONVIF Media2
+alone), a dual-sensor camera whose two video sources are its channels, and the two
+single-source LAN cameras the ``ip-lan`` channels point at. It is scanned through the real CLI twice, with a
 credentials file and without one, and each export is held against the lab's truth in
 the form ``camscan export --format json`` gives channels: one object per channel with
 ``attached_to`` (the recorder's address), ``channel``, ``connection``, ``video``,
@@ -48,8 +49,17 @@ MAX_ATTEMPTS_ON_REFUSAL = 3
 BEHIND_RECORDERS = ipaddress.ip_network("198.19.0.0/16")  # the recorders' own camera ports (recorder_profiles.yaml)
 
 
-def recorders(hosts: list[LabHost]) -> list[LabHost]:
+def inventoried(hosts: list[LabHost]) -> list[LabHost]:
+    """The hosts whose channels a scan asks for: recorders and multi-sensor cameras."""
     return [host for host in hosts if "channels" in host.truth]
+
+
+def recorders(hosts: list[LabHost]) -> list[LabHost]:
+    return [host for host in inventoried(hosts) if host.truth["device_type"] != "ip-camera"]
+
+
+def multi_sensor_cameras(hosts: list[LabHost]) -> list[LabHost]:
+    return [host for host in inventoried(hosts) if host.truth["device_type"] == "ip-camera"]
 
 
 def local_cli(*args: str) -> subprocess.CompletedProcess:
@@ -117,7 +127,7 @@ def expected_channels(host: LabHost) -> dict[int, dict]:
     """What the export must say of each of the recorder's channels, by channel number."""
     return {c["number"]: {"connection": c["connection"], "video": c["video"],
                           "reported_ip": c.get("address") if c["connection"] in ("ip-poe", "ip-lan") else None,
-                          "maker": c["maker"], "model": c["model"], "is_camera": True}
+                          "maker": c["maker"], "model": c["model"], "is_camera": c["connection"] != "sensor"}
             for c in host.truth["channels"]}
 
 
@@ -141,7 +151,7 @@ def observed_channels(exported: list[dict], host: LabHost) -> dict[int, dict]:
 
 def assert_inventory(exported: list[dict], hosts: list[LabHost], state_key: str) -> None:
     by_ip = {item.get("ip"): item for item in exported if item.get("ip")}
-    for host in recorders(hosts):
+    for host in inventoried(hosts):
         state = host.truth[state_key]
         device = by_ip.get(host.ip)
         assert device is not None, f"{host.profile} ({host.ip}) is not in the export"
@@ -160,8 +170,39 @@ def test_every_recorders_channels_are_inventoried_exactly_with_credentials(lab, 
 def test_without_credentials_only_the_open_recorder_is_enumerated(lab, without_credentials):
     assert_inventory(without_credentials, lab.hosts, "channels_without_credentials")
     assert not [item for item in without_credentials if item.get("attached_to")
-                and item["attached_to"] not in {h.ip for h in recorders(lab.hosts)
+                and item["attached_to"] not in {h.ip for h in inventoried(lab.hosts)
                                                 if h.truth["channels_without_credentials"] == "enumerated"}]
+
+
+def test_a_multi_sensor_camera_is_one_camera_with_its_sensors_as_channels(lab, with_credentials):
+    [camera] = multi_sensor_cameras(lab.hosts)
+    exported = with_credentials["exported"]
+    [device] = [item for item in exported if item.get("ip") == camera.ip]
+    assert (device["is_camera"], device["device_type"], device["channels"], device["channel_count"]) == (
+        True, "ip-camera", "enumerated", len(camera.truth["channels"]))
+    sensors = [item for item in exported if item.get("attached_to") == camera.ip]
+    assert [(s["connection"], s["is_camera"], s["ip"]) for s in sensors] == [("sensor", False, None)] * 2
+
+
+def test_a_single_source_camera_is_never_asked_for_channels(lab, with_credentials, without_credentials):
+    from scapy.layers.inet import IP, TCP
+    from scapy.packet import Raw
+    from scapy.utils import rdpcap
+
+    single = [host for host in lab.hosts if "channels" not in host.truth]
+    assert single and all(host.truth["device_type"] == "ip-camera" for host in single)
+    for exported in (with_credentials["exported"], without_credentials):
+        for host in single:
+            [device] = [item for item in exported if item.get("ip") == host.ip]
+            assert device["is_camera"] and device["channels"] is None and device["channel_count"] is None
+            assert not [item for item in exported if item.get("attached_to") == host.ip]
+    asked = [bytes(p[Raw].load) for p in rdpcap(str(with_credentials["pcap"]))
+             if IP in p and TCP in p and Raw in p and p[IP].dst in {host.ip for host in single}]
+    assert asked, "the capture shows no request to the single-source cameras"
+    channel_requests = [b"GetServices", b"GetVideoSources", b"GetVideoSourceConfigurations",
+                        b"/ISAPI/System/Video/inputs", b"/ISAPI/ContentMgmt/InputProxy", b"devVideoInput.cgi",
+                        b"RemoteDevice"]
+    assert not [payload[:80] for payload in asked if any(marker in payload for marker in channel_requests)]
 
 
 def test_a_lan_camera_behind_a_recorder_is_one_device(lab, with_credentials):
@@ -211,7 +252,7 @@ def test_no_packet_to_a_camera_behind_a_recorder_nor_out_of_scope(lab, with_cred
     behind = sorted(d for d in destinations if ipaddress.ip_address(d) in BEHIND_RECORDERS)
     assert not behind, f"packets to cameras behind recorders: {behind}"
     reached = {(p[IP].dst, p[IP].dport) for p in sent if p.haslayer("TCP")}
-    for host in recorders(lab.hosts):
+    for host in inventoried(lab.hosts):
         assert (host.ip, 80) in reached, f"{host.profile} was never asked"
 
 
@@ -278,3 +319,9 @@ def test_report_in_chromium_shows_cameras_per_recorder(lab, with_credentials, tm
         assert row is not None, f"{host.profile} ({host.ip}) is not listed under cameras per recorder"
         if host.truth["channels_with_credentials"] == "enumerated":
             assert str(len(host.truth["channels"])) in row.split(), f"{host.profile}: {row!r}"
+    for camera in multi_sensor_cameras(lab.hosts):  # one camera, not a recorder with cameras behind it
+        assert not [text for text in listed if re.search(rf"(?<![\d.]){re.escape(camera.ip)}(?![\d.])", text)]
+    behind = sum(len(host.truth["channels"]) for host in recorders(lab.hosts)
+                 if host.truth["channels_with_credentials"] == "enumerated")
+    sentence = re.search(r"(\d+) recorders?, (\d+) cameras? behind them", html.unescape(dom.stdout))
+    assert sentence and sentence.groups() == (str(len(recorders(lab.hosts))), str(behind)), sentence

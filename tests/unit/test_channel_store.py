@@ -334,13 +334,13 @@ def test_a_lockout_sign_stops_every_request_to_the_recorder_onvif_included():
 
 def test_a_recorder_without_its_makers_api_is_asked_over_onvif():
     from camscan.protocols import isapi, onvif
-    from test_channels import ONVIF_CAPABILITIES, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
+    from test_channels import ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
 
     recorder = nvr()
-    capabilities = ONVIF_CAPABILITIES.replace(b"198.18.40.10", NVR_IP.encode())
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", NVR_IP.encode())
     inventory, sent = inventory_of(recorder, {
         isapi.DEVICE_INFO_PATH: [http_reply("404 Not Found")],
-        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", capabilities)],
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
         "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
     assert (inventory.status, inventory.api, len(inventory.channels)) == ("enumerated", "onvif", 3)
     assert {channel.connection for channel in inventory.channels} == {None}  # ONVIF does not say how each is connected
@@ -351,15 +351,15 @@ def test_onvif_is_asked_at_the_recorders_own_xaddr():
     from dataclasses import replace
 
     from camscan.protocols import isapi, onvif
-    from test_channels import ONVIF_CAPABILITIES, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
+    from test_channels import ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_PROFILES, ONVIF_VIDEO_SOURCES, http_reply
 
     recorder = nvr()
     recorder = replace(recorder, observations=[*recorder.observations, Observation(
         NVR_IP, "wsd", "wsd.xaddr", f"http://{NVR_IP}:8080/onvif/device_service http://[2001:2::10]/onvif")])
-    capabilities = ONVIF_CAPABILITIES.replace(b"198.18.40.10", f"{NVR_IP}:8080".encode())
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", f"{NVR_IP}:8080".encode())
     inventory, sent = inventory_of(recorder, {
         isapi.DEVICE_INFO_PATH: [http_reply("404 Not Found")],
-        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", capabilities)],
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
         "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
     assert [port for _, port, _, _ in sent] == [80, 8080, 8080, 8080]
     assert inventory.status == "enumerated"
@@ -400,3 +400,155 @@ def test_a_portable_scan_result_carries_channels_under_their_recorder(tmp_path):
         channels = by_channel(district)
         assert sorted(channels) == [1, 2, 3]
         assert {channel["attached_to"] for channel in channels.values()} == {NVR_IP}
+
+
+DUAL_SENSOR_IP = "198.18.40.30"
+
+
+def dahua_camera(video_inputs: int) -> Device:
+    """A Dahua camera as its DHIP reply and WS-Discovery describe it, counting its own video inputs."""
+    at = T0.timestamp()
+    seen = [Observation(DUAL_SENSOR_IP, "dhip", "dhip.device_class", "SD", None, observed_at=at),
+            Observation(DUAL_SENSOR_IP, "dhip", "dhip.vendor", "Dahua", None, observed_at=at),
+            Observation(DUAL_SENSOR_IP, "dhip", "dhip.video_inputs", str(video_inputs), None, observed_at=at)]
+    return Device(ip=DUAL_SENSOR_IP, mac="3c:ef:8c:40:00:30", mac_seen=True,
+                  services=[Service(DUAL_SENSOR_IP, 80, "http")], observations=seen,
+                  identification=Identifier().identify(seen))
+
+
+def scan_recorder_pass(tmp_path, devices: list[Device], transport) -> Store:
+    import asyncio
+
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.scope import Scope
+
+    store = Store(tmp_path / "camscan.db", clock=Clock(T0))
+    scan_id = store.start_scan(["198.18.40.0/24"], {})
+    scan = Scan(Scope(["198.18.40.0/24"]), ScanSettings(ports=[80]), store, scan_id)
+    for device in devices:
+        scan._record(device.ip, device.services, device.observations)
+    asyncio.run(scan._recorder_pass(transport))
+    store.finish_scan(scan_id)
+    return store
+
+
+def test_a_single_source_camera_gets_no_channel_request(tmp_path):
+    from camscan.channels.runner import wants_inventory
+
+    camera = dahua_camera(1)
+    assert camera.identification.device_type == "ip-camera" and not wants_inventory(camera)
+    assert not wants_inventory(swept_camera())  # a camera that says nothing of its inputs
+    transport = CannedTransport({})
+    with scan_recorder_pass(tmp_path, [camera, swept_camera()], transport) as store:
+        assert transport.sent == []
+        assert {(device["channels"], device["channel_count"]) for device in store.devices()} == {(None, None)}
+
+
+def test_a_multi_sensor_camera_lists_its_sensors_and_counts_once(tmp_path):
+    from camscan.protocols import onvif
+    from test_channels import ONVIF_PROFILES, ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_VIDEO_SOURCES, http_reply
+
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", DUAL_SENSOR_IP.encode())
+    transport = CannedTransport({
+        "/cgi-bin/magicBox.cgi?action=getSystemInfo": [http_reply("404 Not Found")],
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
+        "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
+    with scan_recorder_pass(tmp_path, [dahua_camera(2), nvr()], transport) as store:
+        asked = [payload.split(b" ")[1] for ip, _, payload, _ in transport.sent if ip == DUAL_SENSOR_IP]
+        assert asked == [b"/cgi-bin/magicBox.cgi?action=getSystemInfo", b"/onvif/device_service", b"/onvif/Media",
+                         b"/onvif/Media"]
+        devices = store.devices()
+        [camera] = [device for device in devices if device["ip"] == DUAL_SENSOR_IP]
+        sensors = [device for device in devices if device["attached_to"] == DUAL_SENSOR_IP]
+        assert (camera["is_camera"], camera["channels"], camera["channel_count"]) == (True, "enumerated", 3)
+        assert [(s["channel"], s["connection"], s["is_camera"], s["device_type"], s["manufacturer"])
+                for s in sensors] == [(n, "sensor", False, None, "dahua") for n in (1, 2, 3)]
+        assert camera["ndaa_889"] is True and {s["ndaa_889"] for s in sensors} == {None}
+        assert "a video source of the camera itself" in sensors[0]["ndaa_basis"]
+        page = render_html(gather(store))
+    shown = CliRunner().invoke(main, ["show", DUAL_SENSOR_IP, "--db", str(tmp_path / "camscan.db")])
+    assert shown.exit_code == 0, shown.output
+    assert [line.split()[:2] + [line.rsplit(": ", 1)[1]] for line in shown.output.splitlines()
+            if "sensor" in line and "NDAA" in line] == [["1", "sensor", "as its camera"], ["2", "sensor", "as its camera"],
+                                                         ["3", "sensor", "as its camera"]]
+    assert "1 recorder, 0 cameras behind them" in page
+    assert '<b>2</b>made by NDAA s.889 covered companies' in page  # the camera and the NVR, no sensor
+
+
+def test_the_scan_summary_counts_a_multi_sensor_camera_once():
+    from camscan.cli import show_recorded
+
+    camera = {"ip": DUAL_SENSOR_IP, "is_camera": True, "device_type": "ip-camera", "channels": "enumerated",
+              "attached_to": None, "connection": None}
+    sensors = [{"ip": None, "is_camera": False, "device_type": None, "channels": None, "attached_to": DUAL_SENSOR_IP,
+                "connection": "sensor", "video": "present", "channel": n} for n in (1, 2)]
+    recorder = {"ip": NVR_IP, "is_camera": True, "device_type": "nvr", "channels": "enumerated", "attached_to": None,
+                "connection": None}
+    behind = {"ip": None, "is_camera": True, "device_type": "ip-camera", "channels": None, "attached_to": NVR_IP,
+              "connection": "ip-poe", "video": "present", "channel": 1}
+    import click
+
+    @click.command()
+    def summary():
+        show_recorded([camera, *sensors, recorder, behind], False, "x.db", "scan 1")
+
+    result = CliRunner().invoke(summary, [])
+    assert "1 recorder(s), 1 camera(s) behind them, 1 with video." in result.stderr, result.output
+
+
+def test_upgrading_a_version_7_database_lets_a_channel_be_a_sensor(tmp_path):
+    from sqlite_utils import Database
+
+    path = tmp_path / "old.db"
+    db = Database(sqlite3.connect(path))
+    db.execute("PRAGMA foreign_keys = OFF")
+    for migrate in MIGRATIONS[:7]:
+        migrate(db)
+    db.execute("PRAGMA user_version = 7")
+    db.execute("INSERT INTO camscan_meta VALUES ('application', 'camscan')")
+    db.execute("INSERT INTO scans (started_at, status) VALUES ('2026-01-01T00:00:00Z', 'complete')")
+    db.execute("INSERT INTO devices (ip, first_seen, last_seen, first_scan_id, last_scan_id, channels) "
+               "VALUES ('198.18.40.5', 'x', 'x', 1, 1, 'enumerated')")
+    db.execute("INSERT INTO devices (first_seen, last_seen, first_scan_id, last_scan_id, attached_to, channel, "
+               "connection) VALUES ('x', 'x', 1, 1, 1, 1, 'analog')")
+    with pytest.raises(sqlite3.IntegrityError):
+        db.execute("UPDATE devices SET connection = 'sensor' WHERE id = 2")
+    db.conn.commit()
+    db.close()
+    with Store(path) as upgraded:
+        upgraded.db.execute("UPDATE devices SET connection = 'sensor' WHERE id = 2")
+        with pytest.raises(sqlite3.IntegrityError):
+            upgraded.db.execute("UPDATE devices SET connection = 'coax' WHERE id = 2")
+        assert [row[0] for row in upgraded.db.execute("SELECT connection FROM devices ORDER BY id")] == [None, "sensor"]
+        assert upgraded.db.execute("SELECT count(*) FROM sqlite_master WHERE name = 'devices_channel'").fetchone()[0] == 1
+
+
+def test_show_lists_an_onvif_recorders_channels_whose_connection_is_unknown(store, tmp_path):
+    scan = store.start_scan([NVR_IP], {})
+    recorder = nvr()
+    recorder_id = store.record_device(scan, recorder)
+    channel = Channel(1, None, "present", name="VideoSource_1")
+    seen = channel_observations(recorder.ip, 80, "onvif", channel)
+    store.record_channels(scan, recorder_id, "enumerated", [
+        ChannelDevice(channel, None, identify_channel(Identifier(), seen, recorder.identification), tuple(seen))])
+    store.finish_scan(scan)
+    shown = CliRunner().invoke(main, ["show", NVR_IP, "--db", str(store.path)])
+    assert shown.exit_code == 0, shown.output
+    assert [line.split()[:3] for line in shown.output.splitlines() if "NDAA s.889:" in line] == [
+        ["1", "unknown", "present"]]
+
+
+def test_reidentifying_keeps_a_sensor_part_of_its_camera(tmp_path):
+    from camscan.protocols import onvif
+    from camscan.reidentify import reidentify
+    from test_channels import ONVIF_PROFILES, ONVIF_SERVICES_WITHOUT_MEDIA2, ONVIF_VIDEO_SOURCES, http_reply
+
+    services = ONVIF_SERVICES_WITHOUT_MEDIA2.replace(b"198.18.40.10", DUAL_SENSOR_IP.encode())
+    transport = CannedTransport({
+        onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
+        "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]})
+    with scan_recorder_pass(tmp_path, [dahua_camera(2)], transport) as store:
+        reidentify(store)
+        sensors = [device for device in store.devices() if device["attached_to"] == DUAL_SENSOR_IP]
+    assert [(s["is_camera"], s["device_type"], s["manufacturer"], s["ndaa_889"]) for s in sensors] == [
+        (False, None, "dahua", None)] * 3

@@ -16,6 +16,8 @@ serials as the fixtures anonymised them):
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from camscan.channels.flows import RecorderSession, dahua_flow, isapi_flow, onvif_flow
@@ -212,6 +214,70 @@ ONVIF_CAPABILITIES = b"""<?xml version="1.0" encoding="UTF-8"?>
 </tds:Capabilities></tds:GetCapabilitiesResponse></env:Body></env:Envelope>"""
 
 
+# A GetServicesResponse as devicemgmt.wsdl defines it (tds:Service: Namespace, XAddr, Version),
+# IncludeCapability false so no tds:Capabilities; namespaces as ONVIF Core s8.1.2.1 and the
+# Media2 Service Specification name the services.
+ONVIF_SERVICES = b"""<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:tds="http://www.onvif.org/ver10/device/wsdl"
+ xmlns:tt="http://www.onvif.org/ver10/schema"><env:Body><tds:GetServicesResponse>
+<tds:Service><tds:Namespace>http://www.onvif.org/ver10/device/wsdl</tds:Namespace>
+<tds:XAddr>http://198.18.40.10/onvif/device_service</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor>
+</tds:Version></tds:Service>
+<tds:Service><tds:Namespace>http://www.onvif.org/ver10/media/wsdl</tds:Namespace>
+<tds:XAddr>http://198.18.40.10/onvif/Media</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor>
+</tds:Version></tds:Service>
+<tds:Service><tds:Namespace>http://www.onvif.org/ver20/media/wsdl</tds:Namespace>
+<tds:XAddr>http://198.18.40.10/onvif/Media2</tds:XAddr><tds:Version><tt:Major>2</tt:Major><tt:Minor>60</tt:Minor>
+</tds:Version></tds:Service>
+</tds:GetServicesResponse></env:Body></env:Envelope>"""
+ONVIF_SERVICES_WITHOUT_MEDIA2 = re.sub(rb"<tds:Service><tds:Namespace>http://www.onvif.org/ver20/media/wsdl.*?</tds:Service>",
+                                       b"", ONVIF_SERVICES, flags=re.S)
+
+# Media2 answers as roleoroleo/onvif_simple_server's media2_service_files templates give them
+# (GetProfiles_header.xml + GetProfiles_VSC.xml, GetVideoSourceConfigurations.xml), placeholders
+# filled in, for a two-sensor device: tr2:Profiles/tr2:Configurations/tr2:VideoSource and
+# tr2:Configurations, both tt:VideoSourceConfiguration with a tt:SourceToken (media2.wsdl).
+MEDIA2_ENVELOPE = """<?xml version="1.0" encoding="UTF-8"?>
+<SOAP-ENV:Envelope xmlns:SOAP-ENV="http://www.w3.org/2003/05/soap-envelope"
+                   xmlns:tr2="http://www.onvif.org/ver20/media/wsdl"
+                   xmlns:tt="http://www.onvif.org/ver10/schema">
+    <SOAP-ENV:Body>
+{body}
+    </SOAP-ENV:Body>
+</SOAP-ENV:Envelope>
+"""
+MEDIA2_VIDEO_SOURCE_CONFIGURATION = """<tr2:{element} ViewMode="Original" token="{token}">
+    <tt:Name>VideoSourceConfig</tt:Name>
+    <tt:UseCount>{use_count}</tt:UseCount>
+    <tt:SourceToken>{source}</tt:SourceToken>
+    <tt:Bounds x="0" y="0" width="1920" height="1080"/>
+</tr2:{element}>"""
+MEDIA2_PROFILES = MEDIA2_ENVELOPE.format(body="""<tr2:GetProfilesResponse>
+    <tr2:Profiles token="Profile_0"
+                  fixed="true">
+        <tr2:Name>Profile_0</tr2:Name>
+        <tr2:Configurations>
+""" + MEDIA2_VIDEO_SOURCE_CONFIGURATION.format(element="VideoSource", token="VideoSourceConfigToken", use_count=2,
+                                               source="VideoSourceToken") + """
+        </tr2:Configurations>
+    </tr2:Profiles>
+</tr2:GetProfilesResponse>""").encode()
+MEDIA2_VIDEO_SOURCE_CONFIGURATIONS = MEDIA2_ENVELOPE.format(
+    body="<tr2:GetVideoSourceConfigurationsResponse>"
+         + MEDIA2_VIDEO_SOURCE_CONFIGURATION.format(element="Configurations", token="VideoSourceConfigToken",
+                                                    use_count=2, source="VideoSourceToken")
+         + MEDIA2_VIDEO_SOURCE_CONFIGURATION.format(element="Configurations", token="VideoSourceConfigToken2",
+                                                    use_count=0, source="VideoSourceToken2")
+         + "</tr2:GetVideoSourceConfigurationsResponse>").encode()
+
+# ONVIF Core s5.11.2.2 (Receiver / ActionNotSupported): a device that does not implement an operation.
+ACTION_NOT_SUPPORTED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<env:Envelope xmlns:env="http://www.w3.org/2003/05/soap-envelope" xmlns:ter="http://www.onvif.org/ver10/error">
+<env:Body><env:Fault><env:Code><env:Value>env:Receiver</env:Value><env:Subcode><env:Value>ter:ActionNotSupported</env:Value>
+</env:Subcode></env:Code><env:Reason><env:Text xml:lang="en">Optional Action Not Implemented</env:Text></env:Reason>
+</env:Fault></env:Body></env:Envelope>"""
+
+
 def http_reply(status: str, body: bytes = b"", headers: str = "") -> bytes:
     return (f"HTTP/1.1 {status}\r\n{headers}Content-Length: {len(body)}\r\nConnection: close\r\n\r\n").encode() + body
 
@@ -313,6 +379,22 @@ class TestOnvifMediaParsers:
     def test_video_sources_and_profile_sources(self):
         assert onvif.video_source_tokens(ONVIF_VIDEO_SOURCES) == ["VideoSource_1", "VideoSource_2"]
         assert onvif.profile_source_tokens(ONVIF_PROFILES) == ["VideoSource_1", "VideoSource_3"]
+
+    def test_services_by_namespace(self):
+        assert onvif.service_xaddrs(ONVIF_SERVICES) == {
+            "http://www.onvif.org/ver10/device/wsdl": "http://198.18.40.10/onvif/device_service",
+            onvif.MEDIA_NAMESPACE: "http://198.18.40.10/onvif/Media",
+            onvif.MEDIA2_NAMESPACE: "http://198.18.40.10/onvif/Media2"}
+        assert onvif.service_xaddrs(ONVIF_CAPABILITIES) == {}
+
+    def test_media2_profiles_and_video_source_configurations(self):
+        assert onvif.profile_source_tokens(MEDIA2_PROFILES) == ["VideoSourceToken"]
+        assert onvif.video_source_configuration_tokens(MEDIA2_VIDEO_SOURCE_CONFIGURATIONS) == [
+            "VideoSourceToken", "VideoSourceToken2"]
+
+    def test_a_fault_holds_no_service_nor_source(self):
+        assert onvif.service_xaddrs(ACTION_NOT_SUPPORTED) == {}
+        assert onvif.video_source_configuration_tokens(ACTION_NOT_SUPPORTED) == []
 
 
 class TestIsapiFlow:
@@ -453,22 +535,72 @@ def messages():
 
 
 class TestOnvifFlow:
-    def replies(self):
-        return {onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", ONVIF_CAPABILITIES)],
-                "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)]}
+    def replies(self, services: bytes = ONVIF_SERVICES_WITHOUT_MEDIA2):
+        return {onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", services)],
+                "/onvif/Media": [http_reply("200 OK", ONVIF_VIDEO_SOURCES), http_reply("200 OK", ONVIF_PROFILES)],
+                "/onvif/Media2": [http_reply("200 OK", MEDIA2_PROFILES),
+                                  http_reply("200 OK", MEDIA2_VIDEO_SOURCE_CONFIGURATIONS)]}
 
     @staticmethod
     def onvif_session(messages, signer=None) -> RecorderSession:
         return RecorderSession("198.18.40.10", 80, False, signer, "0a4f113b", RequestBudget(16), messages=messages)
 
-    def test_each_video_source_is_a_channel(self, messages):
+    @staticmethod
+    def operations(sent) -> list[str]:
+        return [re.search(rb"<(?:\w+:)?(Get\w+)", exchange.payload.split(b"Body>", 1)[1]).group(1).decode()
+                for exchange in sent]
+
+    def test_each_media_video_source_is_a_channel(self, messages):
         sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False),
                                 self.replies())
         assert [(c.number, c.connection, c.name) for c in inventory.channels] == [
             (1, None, "VideoSource_1"), (2, None, "VideoSource_2"), (3, None, "VideoSource_3")]
-        assert [b"GetCapabilities" in sent[0].payload, b"GetVideoSources" in sent[1].payload,
-                b"GetProfiles" in sent[2].payload] == [True, True, True]
+        assert self.operations(sent) == ["GetServices", "GetVideoSources", "GetProfiles"]
+        assert b"<ns0:IncludeCapability>false</ns0:IncludeCapability>" in sent[0].payload
         assert not any(exchange.credentials for exchange in sent)
+
+    def test_a_device_without_get_services_is_asked_get_capabilities(self, messages):
+        replies = self.replies()
+        replies[onvif.DEVICE_SERVICE_PATH] = [http_reply("500 Internal Server Error", ACTION_NOT_SUPPORTED),
+                                              http_reply("200 OK", ONVIF_CAPABILITIES)]
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False), replies)
+        assert self.operations(sent) == ["GetServices", "GetCapabilities", "GetVideoSources", "GetProfiles"]
+        assert len(inventory.channels) == 3
+
+    def test_media2_is_asked_where_offered(self, messages):
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False),
+                                self.replies(ONVIF_SERVICES))
+        assert self.operations(sent) == ["GetServices", "GetProfiles", "GetVideoSourceConfigurations"]
+        assert [exchange.payload.split(b" ")[1] for exchange in sent[1:]] == [b"/onvif/Media2"] * 2
+        assert b'action="http://www.onvif.org/ver20/media/wsdl/GetProfiles"' in sent[1].payload
+        assert b"<Type>VideoSource</Type>" in sent[1].payload
+        assert [(c.number, c.name) for c in inventory.channels] == [(1, "VideoSourceToken"), (2, "VideoSourceToken2")]
+
+    def test_media_is_asked_when_media2_reads_nothing(self, messages):
+        replies = self.replies(ONVIF_SERVICES)
+        replies["/onvif/Media2"] = [http_reply("500 Internal Server Error", ACTION_NOT_SUPPORTED)] * 2
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False), replies)
+        assert self.operations(sent) == ["GetServices", "GetProfiles", "GetVideoSourceConfigurations",
+                                         "GetVideoSources", "GetProfiles"]
+        assert len(inventory.channels) == 3
+
+    def test_media2_not_authorized_is_asked_again_with_a_usernametoken(self, messages):
+        loaded, signer = messages
+        replies = self.replies(ONVIF_SERVICES)
+        replies["/onvif/Media2"].insert(0, http_reply("400 Bad Request", NOT_AUTHORIZED))
+        sent, inventory = drive(onvif_flow(self.onvif_session(loaded, signer), "198.18.40.10", 80, False), replies)
+        assert inventory.status == "enumerated" and len(inventory.channels) == 2
+        assert [bool(exchange.credentials) for exchange in sent] == [False, False, True, True]
+        for exchange in sent[2:]:
+            assert b"PasswordDigest" in exchange.payload and b"s3cret-pass" not in exchange.payload
+            assert all(exchange.payload[start:end] != b"" for start, end in exchange.credentials)
+            assert b"inventory" in b"".join(exchange.payload[start:end] for start, end in exchange.credentials)
+
+    def test_media2_elsewhere_is_not_followed(self, messages):
+        elsewhere = ONVIF_SERVICES.replace(b"198.18.40.10/onvif/Media2", b"198.18.40.10:8899/onvif/Media2")
+        sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False),
+                                self.replies(elsewhere))
+        assert self.operations(sent) == ["GetServices", "GetVideoSources", "GetProfiles"]
 
     def test_not_authorized_is_asked_again_with_a_usernametoken(self, messages):
         loaded, signer = messages
@@ -495,7 +627,7 @@ class TestOnvifFlow:
         assert [bool(exchange.credentials) for exchange in sent] == [False, True]
 
     def test_a_media_service_elsewhere_is_not_followed(self, messages):
-        elsewhere = ONVIF_CAPABILITIES.replace(b"198.18.40.10", b"198.18.40.99")
+        elsewhere = ONVIF_SERVICES.replace(b"198.18.40.10", b"198.18.40.99")
         sent, inventory = drive(onvif_flow(self.onvif_session(messages[0]), "198.18.40.10", 80, False),
                                 {onvif.DEVICE_SERVICE_PATH: [http_reply("200 OK", elsewhere)]})
         assert len(sent) == 1 and inventory.status == "not-asked"

@@ -226,6 +226,7 @@ def test_dhip_reply_observations():
         "dhip.mac": "08:ed:ed:00:00:30",
         "dhip.ipv4": "198.18.0.30",
         "dhip.http_port": "80",
+        "dhip.video_inputs": "1",
     }
     assert all(
         (seen.ip, seen.source, seen.port, seen.transport, seen.observed_at)

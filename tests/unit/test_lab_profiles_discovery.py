@@ -159,6 +159,9 @@ def _profile(tmp_path: Path, **overrides) -> Path:
     ({"discovery": {"sadp": {"reply": "broadcast"}}}, "reply must be unicast or multicast"),
     ({"discovery": {"onvif": {"port": 554, "auth": "none", "device_information": {}}}}, "device_information"),
     ({"discovery": {"onvif": {"auth": "digest", "device_information": {}}}}, "username and password"),
+    ({"discovery": {"onvif": {"auth": "none", "media": ["media3"], "device_information": {
+        k: "v" for k in ("Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")}}}},
+     "media must be true or a list"),
     ({"discovery": {"ssdp": {"server": "s", "st": "t", "location_url": "http://x/", "location": {"path": "/d"}}}},
      "exactly one of location"),
     ({"discovery": {"mdns": {"hostname": "h", "services": [{"type": "http", "name": "n", "port": 80}]}}}, "type"),

@@ -75,7 +75,8 @@ def test_authorization_params_reads_quoted_and_bare_values():
     assert digest.authorization_params('Basic dXNlcjpwYXNz') == {}
 
 
-@pytest.mark.parametrize("profile", sorted(BY_PROFILE.keys() - {"rec-onvif-nvr", "axis-p3245", "hikvision-ds2cd"}))
+@pytest.mark.parametrize("profile", sorted(host.profile for host in HOSTS if any(
+    "recorder" in route for service in host.services.values() for route in service.get("routes", {}).values())))
 def test_every_api_path_wants_digest_without_credentials(profile):
     host = BY_PROFILE[profile]
     route = recorder_route(host)
@@ -290,6 +291,25 @@ def test_onvif_nvr_lists_its_channels_in_media_and_media2_to_anyone():
     assert status == 200 and bound2 == bound
 
 
+def test_the_media2_only_nvr_offers_media2_alone_and_only_to_its_account():
+    host = BY_PROFILE["rec-onvif-media2-nvr"]
+    spec = host.discovery["onvif"]
+    call = "<tds:GetServices><tds:IncludeCapability>false</tds:IncludeCapability></tds:GetServices>"
+    status, services = soap(host, "device", call)
+    assert status == 200 and [x.text for x in services.iter(f"{{{ONVIF_NS['tds']}}}Namespace")] == [
+        "http://www.onvif.org/ver10/device/wsdl", "http://www.onvif.org/ver20/media/wsdl"]
+    status, capabilities = soap(host, "device", "<tds:GetCapabilities/>")
+    assert status == 200 and capabilities.find(".//tt:Media", ONVIF_NS) is None
+    signed = username_token(spec["username"], spec["password"])
+    status, fault = soap(host, "media", "<trt:GetVideoSources/>", signed)
+    assert status == 500 and "ActionNotSupported" in ElementTree.tostring(fault, encoding="unicode")
+    status, fault = soap(host, "media2", "<tr2:GetProfiles/>")
+    assert status == 401 and "NotAuthorized" in ElementTree.tostring(fault, encoding="unicode")
+    status, profiles = soap(host, "media2", "<tr2:GetProfiles><tr2:Type>VideoSource</tr2:Type></tr2:GetProfiles>",
+                            signed)
+    assert status == 200 and len(profiles.findall(".//tr2:Profiles", ONVIF_NS)) == 2 * len(host.truth["channels"])
+
+
 def username_token(username: str, password: str) -> str:
     nonce, created = os.urandom(16), "2026-01-01T00:00:00Z"
     password_digest = base64.b64encode(hashlib.sha1(nonce + created.encode() + password.encode()).digest()).decode()
@@ -312,7 +332,9 @@ def test_onvif_media_wants_a_signed_request_when_the_device_asks_for_one():
     status, sources = soap(host, "media", "<trt:GetVideoSources/>", username_token(spec["username"], spec["password"]))
     assert status == 200 and len(sources.findall(".//trt:VideoSources", ONVIF_NS)) == 4
     signed = username_token(spec["username"], spec["password"])
-    status, _ = soap(host, "media2", "<tr2:GetVideoSourceConfigurations/>", signed)
+    status, configurations = soap(host, "media2", "<tr2:GetVideoSourceConfigurations/>", signed)
+    assert status == 200 and len(configurations.findall(".//tr2:Configurations", ONVIF_NS)) == 4
+    status, _ = soap(host, "media2", "<tr2:GetVideoEncoderConfigurations/>", signed)
     assert status == 500
 
 
@@ -334,9 +356,10 @@ def test_recorder_lab_truth_places_poe_cameras_off_the_network_and_lan_ones_on_l
         assert channel["serial"] == peer.render(str(onvif_serial))
     for host in HOSTS:
         for channel in host.truth.get("channels") or []:
-            assert channel["connection"] in ("analog", "ip-poe", "ip-lan", None)
+            assert channel["connection"] in ("analog", "ip-poe", "ip-lan", "sensor", None)
             assert channel["video"] in ("present", "no-video", "offline")
-            assert (channel.get("address") is None) == (channel["connection"] in ("analog", None))
+            assert (channel.get("address") is None) == (channel["connection"] in ("analog", "sensor", None))
+            assert (channel["connection"] == "sensor") == (host.truth["device_type"] == "ip-camera")
     assert str(RECORDER_PROFILES).endswith("recorder_profiles.yaml")
 
 
@@ -360,7 +383,8 @@ def test_lab_credentials_offer_each_recorder_its_own_account_on_its_address_only
     assert [(e["service"], e["targets"]) for e in entries] == [
         ("http", [BY_PROFILE["rec-hikvision-poe-nvr"].ip]), ("http", [BY_PROFILE["rec-dahua-xvr"].ip]),
         ("onvif", [BY_PROFILE["rec-onvif-nvr"].ip]), ("http", [BY_PROFILE["rec-lorex-poe-nvr"].ip]),
-        ("http", [BY_PROFILE["rec-refusing-dvr"].ip])]
+        ("http", [BY_PROFILE["rec-refusing-dvr"].ip]), ("onvif", [BY_PROFILE["rec-onvif-media2-nvr"].ip]),
+        ("onvif", [BY_PROFILE["rec-dahua-dual-sensor-cam"].ip])]
     for entry in entries:
         host = next(h for h in HOSTS if h.ip == entry["targets"][0])
         wanted = "enumerated" if entry["password"] != WRONG_PASSWORD else "credentials-needed"

@@ -1,6 +1,7 @@
 """Channel inventory: after a recorder (NVR, DVR, video encoder) is identified, ask it which
 cameras it records, since a network scan never sees analogue cameras on its coax inputs
-nor IP cameras on the private network behind its PoE ports.
+nor IP cameras on the private network behind its PoE ports. A camera that says it has several
+video inputs (a multi-sensor camera) is asked the same way for its sensors.
 
 The recorder's own API is asked (Hikvision ISAPI, the Dahua HTTP API, else ONVIF media),
 anonymously first and then with the credentials file's account for it, within

@@ -3,7 +3,7 @@
 Every request goes through one :class:`RecorderSession`: anonymous first; when refused, and
 only when the credentials file has an account for this recorder, again with the account: HTTP
 Digest (RFC 7616; Basic when that is all the recorder offers) for ISAPI and the Dahua API, a
-WS-Security UsernameToken (ONVIF Core s5.12, built by onvif-zeep-async) for ONVIF, on a
+WS-Security UsernameToken (ONVIF Core s5.12, signed by onvif-zeep-async) for ONVIF, on a
 connection of its own whose credentials the transport keeps out of a recording. An account
 refused is never tried again, and a lockout sign (423, "locked", "too many") stops every
 request to the recorder.
@@ -18,7 +18,7 @@ from camscan.checks.flows import RequestBudget, locked_out
 from camscan.credentials import Account
 from camscan.model import Channel, ChannelInventory
 from camscan.probes.flows import host_header_for
-from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages
+from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, xaddr_target
 from camscan.protocols import Exchange, ProtocolError, dahua_http, http, http_auth, isapi, onvif
 from camscan.protocols.message import Response
 
@@ -53,15 +53,25 @@ class RecorderSession:
         return (yield from self._ask("GET", path, lambda authorization: http.build_get(self.host, path, authorization),
                                      max_bytes, secret_reply))
 
-    def soap(self, path: str, operation: str, service: str) -> Generator[Exchange, bytes, Response | None]:
-        """POST one ONVIF operation of ``service`` to ``path``: anonymously until refused (401 or
-        ter:NotAuthorized), then signed with the account's UsernameToken."""
+    def soap(self, path: str, operation: str, service: str,
+             arguments: tuple[tuple[str, object], ...] = ()) -> Generator[Exchange, bytes, Response | None]:
+        """POST one ONVIF operation of ``service`` (from its WSDL, through onvif-zeep-async) to ``path``."""
+        return (yield from self._soap(lambda account: self.messages.request(self.host, path, operation, account,
+                                                                            service, arguments)))
+
+    def soap_body(self, path: str, body: str, action: str) -> Generator[Exchange, bytes, Response | None]:
+        """POST one ONVIF operation whose SOAP ``body`` camscan builds (Media2: no WSDL in onvif-zeep-async)."""
+        return (yield from self._soap(lambda account: self.messages.request_for_body(self.host, path, body, action,
+                                                                                     account)))
+
+    def _soap(self, build: Callable[[Account | None], bytes]) -> Generator[Exchange, bytes, Response | None]:
+        """One ONVIF request: anonymously until refused (401 or ter:NotAuthorized), then signed with
+        the account's UsernameToken."""
         if self.stopped:
             return None
         assert self.messages is not None, "an ONVIF session is made with its message layer"
         if not self.with_account:
-            response = yield from self._send(self.messages.request(self.host, path, operation, None, service),
-                                             onvif.MAX_SOAP_BYTES)
+            response = yield from self._send(build(None), onvif.MAX_SOAP_BYTES)
             if response is None or not onvif.refused(response.status, response.body):
                 return response
             self.refused = True
@@ -69,7 +79,7 @@ class RecorderSession:
                 return response
             self.with_account = self.account
             self.on_offer(self.account)
-        request = self.messages.request(self.host, path, operation, self.account, service)
+        request = build(self.account)
         response = yield from self._send(request, onvif.MAX_SOAP_BYTES, http.credential_spans(request))
         if response is not None and onvif.refused(response.status, response.body):
             self.stopped = self.refused = True  # the account was refused: never offered again
@@ -235,31 +245,52 @@ def dahua_flow(session: RecorderSession, analog_inputs: bool) -> InventoryFlow:
                                             for found in (ip_channels, analog)])
 
 
-def onvif_flow(session: RecorderSession, ip: str, port: int, tls: bool) -> InventoryFlow:
-    """GetCapabilities (where the media service is), then its GetVideoSources and GetProfiles:
-    each video source is one channel (ONVIF Media WSDL ver10/media/wsdl). ONVIF says nothing of
-    how a source's camera is connected (coax, the recorder's PoE ports or the LAN), so a
-    channel's connection stays unknown rather than guessed from the recorder's type. A media
-    address on another host or port is not followed."""
-    reply = yield from session.soap(onvif.DEVICE_SERVICE_PATH, "GetCapabilities", DEVICE_SERVICE)
-    xaddr = _parsed(onvif.media_xaddr, reply)
-    if not xaddr:
-        return _outcome(session, "onvif", [])
-    try:
-        target = urlsplit(xaddr)
-        same_place = target.hostname == ip and (target.port or (443 if target.scheme == "https" else 80)) == port
-    except ValueError:
-        same_place = False
-    if not same_place:
-        return _outcome(session, "onvif", [])
-    media_path = target.path or "/"
-    sources = _parsed(onvif.video_source_tokens,
-                      (yield from session.soap(media_path, "GetVideoSources", MEDIA_SERVICE)))
-    if sources is None:
-        return _outcome(session, "onvif", [])
-    profiled = _parsed(onvif.profile_source_tokens,
-                       (yield from session.soap(media_path, "GetProfiles", MEDIA_SERVICE))) or []
-    tokens = list(dict.fromkeys(sources + [token for token in profiled if token not in sources]))
-    # ONVIF Media 1 reports no signal state: a source the device lists counts as having video.
-    return _outcome(session, "onvif", [[Channel(number, None, "present", name=token)
+def _here(xaddr: str | None, ip: str, port: int) -> str | None:
+    """The path of a service address on the recorder's own host and port (the conversation's), else
+    None: an address elsewhere is not followed."""
+    if not xaddr or xaddr_target(xaddr) != (ip, port):
+        return None
+    return urlsplit(xaddr).path or "/"
+
+
+def onvif_flow(session: RecorderSession, ip: str, port: int, tls: bool,
+               connection: str | None = None) -> InventoryFlow:
+    """GetServices (ONVIF Core s8.1.2.1, IncludeCapability false: where the Media and Media2
+    services are; GetCapabilities when a device answers no GetServices), then the video sources:
+    over Media2 where offered (Media2 Service Specification: GetProfiles with Type VideoSource and
+    GetVideoSourceConfigurations, each naming its tt:VideoSourceConfiguration's SourceToken), else
+    over Media (ver10/media/wsdl GetVideoSources and GetProfiles). Each video source is one channel.
+    ONVIF says nothing of how a source's camera is connected (coax, the recorder's PoE ports or the
+    LAN): each channel gets ``connection``, what the caller knows from the device's kind (a video
+    encoder's inputs are analogue), None where nothing says. A service address on another host or
+    port is not followed."""
+    services = _parsed(onvif.service_xaddrs, (yield from session.soap(
+        onvif.DEVICE_SERVICE_PATH, "GetServices", DEVICE_SERVICE, (("IncludeCapability", False),)))) or {}
+    tokens: list[str] | None = None
+    media2_path = _here(services.get(onvif.MEDIA2_NAMESPACE), ip, port)
+    if media2_path:
+        profiled = _parsed(onvif.profile_source_tokens, (yield from session.soap_body(
+            media2_path, onvif.MEDIA2_GET_PROFILES, onvif.media2_action("GetProfiles"))))
+        configured = _parsed(onvif.video_source_configuration_tokens, (yield from session.soap_body(
+            media2_path, onvif.MEDIA2_GET_VIDEO_SOURCE_CONFIGURATIONS,
+            onvif.media2_action("GetVideoSourceConfigurations"))))
+        if profiled is not None or configured is not None:
+            tokens = list(dict.fromkeys((profiled or []) + (configured or [])))
+    if tokens is None:
+        media_xaddr = services.get(onvif.MEDIA_NAMESPACE)
+        if not services and not session.refused:  # a device older than GetServices (ONVIF 2.0)
+            media_xaddr = _parsed(onvif.media_xaddr, (yield from session.soap(
+                onvif.DEVICE_SERVICE_PATH, "GetCapabilities", DEVICE_SERVICE)))
+        media_path = _here(media_xaddr, ip, port)
+        if not media_path:
+            return _outcome(session, "onvif", [])
+        sources = _parsed(onvif.video_source_tokens,
+                          (yield from session.soap(media_path, "GetVideoSources", MEDIA_SERVICE)))
+        if sources is None:
+            return _outcome(session, "onvif", [])
+        profiled = _parsed(onvif.profile_source_tokens,
+                           (yield from session.soap(media_path, "GetProfiles", MEDIA_SERVICE))) or []
+        tokens = list(dict.fromkeys(sources + profiled))
+    # ONVIF media reports no signal state: a source the device lists counts as having video.
+    return _outcome(session, "onvif", [[Channel(number, connection, "present", name=token)
                                         for number, token in enumerate(tokens, start=1)]])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
+from dataclasses import replace
 from collections.abc import Callable
 
 from camscan.channels import MAX_REQUESTS_PER_RECORDER
@@ -25,9 +26,26 @@ MAKER_APIS = {"hikvision": "isapi", "dahua": "dahua-http"}
 CHANNEL_FIELDS = ("name", "manufacturer", "model", "firmware", "serial", "mac", "protocol")
 
 
+# Observation fields in which a device counts its own video inputs, said in its discovery reply
+# (Dahua DHIP ``VideoInputChannels``), so that knowing a camera has several costs no request.
+VIDEO_INPUT_FIELDS = ("dhip.video_inputs",)
+
+
+def video_inputs(device: Device) -> int:
+    """The most video inputs the device said it has (0 when it said nothing of them)."""
+    return max((int(seen.value) for seen in device.observations
+                if seen.field in VIDEO_INPUT_FIELDS and seen.value.isdigit()), default=0)
+
+
+def is_multi_sensor(device: Device) -> bool:
+    """A camera that said it has two or more video inputs (a multi-sensor or panoramic camera)."""
+    return device.identification.device_type == "ip-camera" and video_inputs(device) >= 2
+
+
 def wants_inventory(device: Device) -> bool:
-    """Whether a device is a recorder whose channels are worth asking for."""
-    return device.identification.device_type in RECORDER_DEVICE_TYPES
+    """Whether a device's channels are worth asking for: a recorder's, or a multi-sensor camera's
+    video sources. A camera that said nothing of several inputs is never asked."""
+    return device.identification.device_type in RECORDER_DEVICE_TYPES or is_multi_sensor(device)
 
 
 def recorder_api(device: Device, maker_of: Callable[[str], str]) -> str:
@@ -87,7 +105,7 @@ async def inventory_channels(transport: Transport, device: Device, credentials: 
         elif attempt == "dahua-http":
             flow = dahua_flow(session, analog_inputs=ident.device_type != "nvr")
         else:
-            flow = onvif_flow(session, device.ip, port, tls)
+            flow = onvif_flow(session, device.ip, port, tls, onvif_connection(ident.device_type))
         result = await transport.run_flow(device.ip, port, flow, tls=tls)
         if result.error:
             notices.append(f"channel inventory cut short by an unreadable reply from {result.error}")
@@ -98,14 +116,24 @@ async def inventory_channels(transport: Transport, device: Device, credentials: 
             inventory = found
         if found.status == "enumerated" or session.locked:
             break
+    if is_multi_sensor(device):  # its video sources are its own sensors, whatever the API called them
+        inventory = replace(inventory, channels=tuple(replace(channel, connection="sensor", address=None)
+                                                      for channel in inventory.channels))
     return inventory, notices
 
 
+def onvif_connection(device_type: str | None) -> str | None:
+    """How the cameras of a device's ONVIF video sources are connected, as far as its kind says: a
+    video encoder's inputs are analogue (coax); an NVR's or a DVR's sources carry no address nor
+    link over ONVIF (a DVR may be hybrid), so theirs stay unknown (None)."""
+    return "analog" if device_type == "video-encoder" else None
+
+
 def connection_of(channel: Channel, on_scanned_network: Callable[[str], bool]) -> str | None:
-    """``analog``; or, for an IP channel, ``ip-lan`` when the address the recorder reports is on a
+    """``analog`` or ``sensor``; or, for an IP channel, ``ip-lan`` when the address the recorder reports is on a
     scanned network, else ``ip-poe`` (the recorder's own network behind its PoE ports); None
-    where the recorder does not say (ONVIF)."""
-    if channel.connection in ("analog", None):
+    where the recorder does not say (an NVR's or DVR's ONVIF video sources)."""
+    if channel.connection in ("analog", "sensor", None):
         return channel.connection
     try:
         address = str(ipaddress.ip_address(channel.address or ""))
@@ -124,9 +152,16 @@ def channel_observations(recorder_ip: str, port: int | None, api: str, channel: 
 
 
 def identify_channel(identifier: Identifier, observations: list[Observation],
-                     recorder: Identification) -> Identification:
+                     recorder: Identification, connection: str | None = None) -> Identification:
     """A channel identified like any device from what its recorder reports; every channel is a
-    camera, and one of unknown make behind a covered recorder says so in its s.889 basis."""
+    camera, and one of unknown make behind a covered recorder says so in its s.889 basis. A
+    ``sensor`` channel is part of its camera, not a camera of its own: it names the camera's maker
+    and model but has no kind and no s.889 status of its own (the camera carries it), so no count
+    takes one multi-sensor camera for several."""
+    if connection == "sensor":
+        return Identification(vendor=recorder.vendor, manufacturer=recorder.manufacturer, model=recorder.model,
+                              firmware=recorder.firmware, confidence=recorder.confidence,
+                              ndaa_basis="a video source of the camera itself, which carries its s.889 status")
     identification = identifier.identify(observations)
     identification.device_type = "ip-camera"
     if identification.manufacturer is None:

@@ -12,10 +12,13 @@ element of the SOAP body, or on the ``action`` parameter of the Content-Type whe
 is empty.  Response element names follow ONVIF's devicemgmt.wsdl and onvif.xsd.
 
 A profile with ``media: true`` also serves the Media (ver10) and Media2 (ver20) services at
-``/onvif/Media`` and ``/onvif/Media2``: GetVideoSources and GetProfiles (media.wsdl) and
-GetProfiles (media2.wsdl) list one video source per channel of ``truth.channels``, with
-a main and a sub profile on each; they are READ_MEDIA calls (ONVIF Core §5.9.4), so they
-want the same UsernameToken as GetDeviceInformation unless the profile says ``auth: none``.
+``/onvif/Media`` and ``/onvif/Media2`` (``media: [media2]`` or ``[media]``: only that one;
+the other answers ActionNotSupported and is left out of GetServices, and a device without
+Media leaves it out of GetCapabilities too, whose Media capability is the ver10 service's):
+GetVideoSources and GetProfiles (media.wsdl), GetProfiles and GetVideoSourceConfigurations
+(media2.wsdl) list one video source per channel of ``truth.channels``, with a main and a sub
+profile on each; they are READ_MEDIA calls (ONVIF Core §5.9.4), so they want the same
+UsernameToken as GetDeviceInformation unless the profile says ``auth: none``.
 """
 
 from __future__ import annotations
@@ -120,8 +123,17 @@ def _base(spec: dict[str, Any], host: LabHost) -> str:
     return f"http://{host.ip}" + ("" if port == 80 else f":{port}")
 
 
+def media_services(spec: dict[str, Any]) -> tuple[str, ...]:
+    """The media services a profile offers: ``media: true`` both, a list those, else none."""
+    offered = spec.get("media")
+    if offered is True:
+        return ("media", "media2")
+    return tuple(offered or ())
+
+
 def _capabilities(spec: dict[str, Any], host: LabHost) -> str:
     base = _base(spec, host)
+    without_media = bool(spec.get("media")) and "media" not in media_services(spec)
     return (
         "<tds:GetCapabilitiesResponse><tds:Capabilities>"
         f"<tt:Device><tt:XAddr>{base}/onvif/device_service</tt:XAddr>"
@@ -136,17 +148,20 @@ def _capabilities(spec: dict[str, Any], host: LabHost) -> str:
         "<tt:OnboardKeyGeneration>false</tt:OnboardKeyGeneration><tt:AccessPolicyConfig>false</tt:AccessPolicyConfig>"
         "<tt:X.509Token>false</tt:X.509Token><tt:SAMLToken>false</tt:SAMLToken>"
         "<tt:KerberosToken>false</tt:KerberosToken><tt:RELToken>false</tt:RELToken></tt:Security></tt:Device>"
-        f"<tt:Media><tt:XAddr>{base}/onvif/Media</tt:XAddr><tt:StreamingCapabilities>"
-        "<tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP><tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP>"
-        "</tt:StreamingCapabilities></tt:Media>"
-        "</tds:Capabilities></tds:GetCapabilitiesResponse>"
+        + ("" if without_media else
+           f"<tt:Media><tt:XAddr>{base}/onvif/Media</tt:XAddr><tt:StreamingCapabilities>"
+           "<tt:RTPMulticast>false</tt:RTPMulticast><tt:RTP_TCP>true</tt:RTP_TCP>"
+           "<tt:RTP_RTSP_TCP>true</tt:RTP_RTSP_TCP></tt:StreamingCapabilities></tt:Media>")
+        + "</tds:Capabilities></tds:GetCapabilitiesResponse>"
     )
 
 
 def _services(spec: dict[str, Any], host: LabHost) -> str:
     base = _base(spec, host)
-    entries = [("http://www.onvif.org/ver10/device/wsdl", "device_service"), ("http://www.onvif.org/ver10/media/wsdl", "Media")]
-    if spec.get("media"):
+    entries = [("http://www.onvif.org/ver10/device/wsdl", "device_service")]
+    if not spec.get("media") or "media" in media_services(spec):
+        entries.append(("http://www.onvif.org/ver10/media/wsdl", "Media"))
+    if "media2" in media_services(spec):
         entries.append(("http://www.onvif.org/ver20/media/wsdl", "Media2"))
     return "<tds:GetServicesResponse>" + "".join(
         f"<tds:Service><tds:Namespace>{namespace}</tds:Namespace><tds:XAddr>{base}/onvif/{path}</tds:XAddr>"
@@ -172,6 +187,8 @@ def _video_source_configuration(channel: dict[str, Any], prefix: str) -> str:
 def media_reply(service: str, action: str, host: LabHost) -> str | None:
     """The Media (ver10) or Media2 (ver20) answer listing the recorder's channels, one video source
     per channel and a main and a sub profile on each (media.wsdl, media2.wsdl); None if not offered."""
+    if service not in media_services(host.discovery["onvif"]):
+        return None
     channels = host.truth.get("channels") or []
     streams = (("MainStream", "1"), ("SubStream", "2"))
     if service == "media" and action == "GetVideoSources":
@@ -180,6 +197,12 @@ def media_reply(service: str, action: str, host: LabHost) -> str | None:
             f"<tt:Width>{_resolution(c)[0]}</tt:Width><tt:Height>{_resolution(c)[1]}</tt:Height></tt:Resolution>"
             "</trt:VideoSources>"
             for c in channels) + "</trt:GetVideoSourcesResponse>"
+    if service == "media2" and action == "GetVideoSourceConfigurations":
+        # media2.wsdl: tr2:GetVideoSourceConfigurationsResponse, each tr2:Configurations a
+        # tt:VideoSourceConfiguration.
+        return ("<tr2:GetVideoSourceConfigurationsResponse>"
+                + "".join(_video_source_configuration(c, "tr2:Configurations") for c in channels)
+                + "</tr2:GetVideoSourceConfigurationsResponse>")
     if action == "GetProfiles" and service in ("media", "media2"):
         # Media: trt:Profiles with tt:Name and tt:VideoSourceConfiguration; Media2: tr2:Profiles
         # with tr2:Name and tr2:Configurations/tr2:VideoSource (both of type tt:VideoSourceConfiguration).

@@ -339,7 +339,11 @@ def _check_discovery(
             if port not in services:
                 raise ProfileError(f"{where}.port {port} is not one of the profile's services")
             services[port] = _with_route(where, port, services[port], ONVIF_PATH, {"onvif": spec})
-            if spec.get("media"):  # the Media and Media2 services beside the device service
+            media = spec.get("media")
+            if media not in (None, False, True) and not (isinstance(media, list) and media
+                                                         and set(media) <= set(ONVIF_MEDIA_PATHS.values())):
+                raise ProfileError(f"{where}.media must be true or a list of {sorted(ONVIF_MEDIA_PATHS.values())}")
+            if media:  # the Media and Media2 services beside the device service
                 for path, service in ONVIF_MEDIA_PATHS.items():
                     route = {"onvif": spec, "onvif_service": service}
                     services[port] = _with_route(where, port, services[port], path, route)

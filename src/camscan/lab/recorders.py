@@ -30,8 +30,8 @@ every path answers 401 with the maker's challenge.
     An unknown call answers 400 ``Error / Bad Request!`` as Dahua firmware does.
 
 Channel truth keys (each channel of ``truth.channels``): ``number`` (1-based, as the
-recorder numbers it), ``connection`` (``analog`` | ``ip-poe`` | ``ip-lan``, or null where
-the API cannot say, as ONVIF), ``video`` (``present`` | ``no-video`` | ``offline``),
+recorder numbers it), ``connection`` (``analog`` | ``ip-poe`` | ``ip-lan``, ``sensor`` for
+a multi-sensor camera's own video sources, or null where the API cannot say, as an NVR's ONVIF), ``video`` (``present`` | ``no-video`` | ``offline``),
 ``maker`` (vendor key the recorder's answer names, or null), ``model`` (as reported, or
 null), ``name``; IP channels add ``address``, ``port``, ``protocol`` (the recorder's word
 for it: ISAPI ``proxyProtocol``, Dahua ``ProtocolType``), ``vendor_text`` (Dahua
@@ -58,7 +58,7 @@ HIK_NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"
 XML_TYPE = 'application/xml; charset="UTF-8"'
 TEXT_TYPE = "text/plain;charset=utf-8"
 MAX_NONCES = 256
-CONNECTIONS = ("analog", "ip-poe", "ip-lan", None)
+CONNECTIONS = ("analog", "ip-poe", "ip-lan", "sensor", None)
 VIDEO_STATES = ("present", "no-video", "offline")
 
 

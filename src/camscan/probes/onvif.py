@@ -59,6 +59,11 @@ def preload_message_layer() -> None:
     asyncio.run(OnvifMessages().load())
 
 
+def _content_type(soap_action: str) -> str:
+    """The SOAP 1.2 media type, carrying the operation's action (RFC 3902 section 3)."""
+    return f'application/soap+xml; charset=utf-8; action="{soap_action}"'
+
+
 DEVICE_SERVICE = "devicemgmt"
 MEDIA_SERVICE = "media"  # onvif-zeep-async's name of the Media (ver10/media/wsdl) service
 
@@ -73,7 +78,7 @@ class OnvifMessages:
         self._binding_names: dict[str, str] = {}
         self._loading = asyncio.Lock()
         self._proxies: dict[tuple[str, int | None], object] = {}  # keyed as _services
-        self._anonymous_bodies: dict[tuple[str, str], tuple[bytes, str]] = {}
+        self._anonymous_bodies: dict[tuple[str, str, tuple[tuple[str, object], ...]], tuple[bytes, str]] = {}
 
     @staticmethod
     def _key(account: Account | None, service: str) -> tuple[str, int | None]:
@@ -119,31 +124,45 @@ class OnvifMessages:
                 self._binding_names[service], PLACEHOLDER_XADDR)
         return proxy
 
-    def _envelope(self, operation: str, account: Account | None, service: str) -> tuple[bytes, str]:
+    def _envelope(self, operation: str, account: Account | None, service: str,
+                  arguments: tuple[tuple[str, object], ...]) -> tuple[bytes, str]:
         """The SOAP envelope of one operation and its content type (the signed one is new each time)."""
         from lxml import etree
 
         client = self._client(account, service)
-        envelope = client.create_message(self._proxy(account, service), operation)
+        envelope = client.create_message(self._proxy(account, service), operation, **dict(arguments))
         body = etree.tostring(envelope, xml_declaration=True, encoding="utf-8")
-        # The SOAP 1.2 media type carries the operation's action (RFC 3902 section 3).
         soap_action = client.wsdl.bindings[self._binding_names[service]].get(operation).soapaction
-        return body, f'application/soap+xml; charset=utf-8; action="{soap_action}"'
+        return body, _content_type(soap_action)
 
     def _device_binding(self):
         return self._client(None, DEVICE_SERVICE).wsdl.bindings[self._binding_names[DEVICE_SERVICE]]
 
     def request(self, host_header: str, path: str, operation: str, account: Account | None,
-                service: str = DEVICE_SERVICE) -> bytes:
-        """The HTTP POST of one operation of ``service`` (signed with ``account``'s WS-Security
-        UsernameToken when one is given)."""
+                service: str = DEVICE_SERVICE, arguments: tuple[tuple[str, object], ...] = ()) -> bytes:
+        """The HTTP POST of one operation of ``service`` with its ``arguments`` (name, value pairs),
+        signed with ``account``'s WS-Security UsernameToken when one is given."""
         if account:
-            body, content_type = self._envelope(operation, account, service)
+            body, content_type = self._envelope(operation, account, service, arguments)
         else:  # the same bytes for every device: built once
-            if (service, operation) not in self._anonymous_bodies:
-                self._anonymous_bodies[(service, operation)] = self._envelope(operation, None, service)
-            body, content_type = self._anonymous_bodies[(service, operation)]
+            key = (service, operation, arguments)
+            if key not in self._anonymous_bodies:
+                self._anonymous_bodies[key] = self._envelope(operation, None, service, arguments)
+            body, content_type = self._anonymous_bodies[key]
         return http.build_post(host_header, path, body, content_type)
+
+    def request_for_body(self, host_header: str, path: str, body: str, action: str, account: Account | None) -> bytes:
+        """The HTTP POST of an operation whose SOAP body camscan builds itself (for a service whose
+        WSDL onvif-zeep-async lacks, as Media2), signed with ``account``'s UsernameToken, by the same
+        signer as :meth:`request`, when one is given. Its device-service WSDL must be loaded for ``account``."""
+        envelope = onvif.envelope(body)
+        if account:
+            from lxml import etree
+
+            document = etree.fromstring(envelope)
+            self._client(account, DEVICE_SERVICE).wsse.apply(document, {})
+            envelope = etree.tostring(document, xml_declaration=True, encoding="utf-8")
+        return http.build_post(host_header, path, envelope, _content_type(action))
 
     def reply(self, operation: str, account: Account | None, status: int, content: bytes, content_type: str) -> dict:
         """A device-service operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""

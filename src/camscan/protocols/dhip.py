@@ -82,6 +82,9 @@ def parse_reply(data: bytes, ip: str, port: int | None = None, at: float = 0.0) 
     address = info.get("IPv4Address")
     values.append(("dhip.ipv4", _text(address.get("IPAddress")) if isinstance(address, dict) else None))
     values.append(("dhip.http_port", _port(info.get("HttpPort"))))
+    # The device's own video inputs (a camera's sensors, a DVR's analogue inputs): 1 in the
+    # IPC-HDW1431T1-S4 reply Haicam/Haicam quotes.
+    values.append(("dhip.video_inputs", _count(info.get("VideoInputChannels"))))
     return [
         Observation(ip=ip, source="dhip", field=field, value=value, port=port, transport="udp", observed_at=at)
         for field, value in values
@@ -135,6 +138,12 @@ def _text(value: object) -> str | None:
 def _mac(value: object) -> str | None:
     if isinstance(value, str) and _MAC.match(value.strip()):
         return value.strip().replace("-", ":").lower()
+    return None
+
+
+def _count(value: object) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 65536:
+        return str(value)
     return None
 
 

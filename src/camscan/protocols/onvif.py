@@ -204,9 +204,14 @@ def get_stream_uri(token: str) -> str:
     return _GET_STREAM_URI.format(token=escaped)
 
 
+def envelope(body: str) -> bytes:
+    """The SOAP 1.2 envelope of one ONVIF operation's body, without credentials."""
+    return _ENVELOPE.format(body=body).encode("utf-8")
+
+
 def build_request(host: str, path: str, body: str) -> bytes:
     """A SOAP 1.2 POST of one ONVIF operation, without credentials."""
-    return http.build_post(host, path, _ENVELOPE.format(body=body).encode("utf-8"), "application/soap+xml; charset=utf-8")
+    return http.build_post(host, path, envelope(body), "application/soap+xml; charset=utf-8")
 
 
 def _parse(body: bytes, what: str) -> Element:
@@ -255,15 +260,22 @@ def video_source_tokens(body: bytes) -> list[str]:
     return list(dict.fromkeys(node.get("token", "") for node in root.iter("VideoSources") if node.get("token")))
 
 
+# The element holding a profile's tt:VideoSourceConfiguration: Media (media.wsdl, trt:Profiles)
+# names it VideoSourceConfiguration, Media2 (media2.wsdl, tr2:Profiles/tr2:Configurations) VideoSource.
+_PROFILE_VIDEO_SOURCE = ("VideoSourceConfiguration", "VideoSource")
+
+
 def profile_source_tokens(body: bytes) -> list[str]:
-    """The video sources the media profiles of a GetProfiles response draw on
-    (``Profiles/VideoSourceConfiguration/SourceToken``), each once, in order."""
+    """The video sources the media profiles of a Media or Media2 GetProfiles response draw on
+    (``Profiles/VideoSourceConfiguration/SourceToken``, or ``Profiles/Configurations/VideoSource/
+    SourceToken``), each once, in order."""
     root = _parse(body, "ONVIF GetProfiles reply")
     tokens = []
     for profile in root.iter("Profiles"):
-        for configuration in profile.iter("VideoSourceConfiguration"):
-            tokens += [node.text.strip() for node in configuration.iter("SourceToken")
-                       if node.text and node.text.strip()]
+        for configuration in profile.iter():
+            if configuration.tag in _PROFILE_VIDEO_SOURCE:
+                tokens += [node.text.strip() for node in configuration.iter("SourceToken")
+                           if node.text and node.text.strip()]
     return list(dict.fromkeys(tokens))
 
 
@@ -278,3 +290,40 @@ def refused(status: int, body: bytes) -> bool:
         return "NotAuthorized" in (fault_reason(body) or "")
     except ProtocolError:
         return False
+
+
+# ONVIF service namespaces as GetServices names them (ONVIF Core s8.1.2.1; Media2 Service
+# Specification s5: "http://www.onvif.org/ver20/media/wsdl").
+MEDIA_NAMESPACE = "http://www.onvif.org/ver10/media/wsdl"
+MEDIA2_NAMESPACE = "http://www.onvif.org/ver20/media/wsdl"
+# media2.wsdl: GetProfiles (tr2:GetProfiles: optional Token, then Type, a list of
+# ConfigurationEnumeration values). Without Type a device returns profiles with no configuration
+# (Media2 Service Specification s5.2.1 GetProfiles), so the video source configuration is asked for.
+MEDIA2_GET_PROFILES = f'<GetProfiles xmlns="{MEDIA2_NAMESPACE}"><Type>VideoSource</Type></GetProfiles>'
+# media2.wsdl: GetVideoSourceConfigurations (tr2:GetConfiguration, ConfigurationToken and
+# ProfileToken both optional: every configuration of the device; Media2 Specification s5.3.1).
+MEDIA2_GET_VIDEO_SOURCE_CONFIGURATIONS = f'<GetVideoSourceConfigurations xmlns="{MEDIA2_NAMESPACE}"/>'
+
+
+def media2_action(operation: str) -> str:
+    """The SOAP action of a Media2 operation (media2.wsdl binding: ``<namespace>/<operation>``)."""
+    return f"{MEDIA2_NAMESPACE}/{operation}"
+
+
+def service_xaddrs(body: bytes) -> dict[str, str]:
+    """Each service's address by its namespace, from a GetServicesResponse (devicemgmt.wsdl:
+    ``tds:Service`` with ``tds:Namespace`` and ``tds:XAddr``); the first address of a namespace counts."""
+    found: dict[str, str] = {}
+    for service in _parse(body, "ONVIF GetServices reply").iter("Service"):
+        namespace, xaddr = _text(child(service, "Namespace")), _text(child(service, "XAddr"))
+        if namespace and xaddr:
+            found.setdefault(namespace, xaddr)
+    return found
+
+
+def video_source_configuration_tokens(body: bytes) -> list[str]:
+    """The video sources the configurations of a Media2 (or Media) GetVideoSourceConfigurations
+    response draw on (``Configurations/SourceToken``, tt:VideoSourceConfiguration), each once, in order."""
+    root = _parse(body, "ONVIF GetVideoSourceConfigurations reply")
+    tokens = [_text(child(configuration, "SourceToken")) for configuration in root.iter("Configurations")]
+    return list(dict.fromkeys(token for token in tokens if token))

@@ -158,7 +158,7 @@ def _recorders(devices: list[dict]) -> str:
         return '<p class="note">No recorder (NVR, DVR or video encoder) was found.</p>'
     behind: dict[str, list[dict]] = {}
     for device in devices:
-        if device["attached_to"]:
+        if device["attached_to"] and device["connection"] != "sensor":  # a multi-sensor camera's own sensors
             behind.setdefault(device["attached_to"], []).append(device)
     channels = [channel for members in behind.values() for channel in members]
     with_video = sum(1 for channel in channels if channel["video"] == "present")
