@@ -56,22 +56,22 @@ class RecorderSession:
     def soap(self, path: str, operation: str, service: str,
              arguments: tuple[tuple[str, object], ...] = ()) -> Generator[Exchange, bytes, Response | None]:
         """POST one ONVIF operation of ``service`` (from its WSDL, through onvif-zeep-async) to ``path``."""
-        return (yield from self._soap(lambda account: self.messages.request(self.host, path, operation, account,
-                                                                            service, arguments)))
+        return (yield from self._soap(lambda messages, account: messages.request(self.host, path, operation, account,
+                                                                              service, arguments)))
 
     def soap_body(self, path: str, body: str, action: str) -> Generator[Exchange, bytes, Response | None]:
         """POST one ONVIF operation whose SOAP ``body`` camscan builds (Media2: no WSDL in onvif-zeep-async)."""
-        return (yield from self._soap(lambda account: self.messages.request_for_body(self.host, path, body, action,
-                                                                                     account)))
+        return (yield from self._soap(lambda messages, account: messages.request_for_body(self.host, path, body, action,
+                                                                                       account)))
 
-    def _soap(self, build: Callable[[Account | None], bytes]) -> Generator[Exchange, bytes, Response | None]:
+    def _soap(self, build: Callable[[OnvifMessages, Account | None], bytes]) -> Generator[Exchange, bytes, Response | None]:
         """One ONVIF request: anonymously until refused (401 or ter:NotAuthorized), then signed with
         the account's UsernameToken."""
         if self.stopped:
             return None
         assert self.messages is not None, "an ONVIF session is made with its message layer"
         if not self.with_account:
-            response = yield from self._send(build(None), onvif.MAX_SOAP_BYTES)
+            response = yield from self._send(build(self.messages, None), onvif.MAX_SOAP_BYTES)
             if response is None or not onvif.refused(response.status, response.body):
                 return response
             self.refused = True
@@ -79,7 +79,7 @@ class RecorderSession:
                 return response
             self.with_account = self.account
             self.on_offer(self.account)
-        request = build(self.account)
+        request = build(self.messages, self.account)
         response = yield from self._send(request, onvif.MAX_SOAP_BYTES, http.credential_spans(request))
         if response is not None and onvif.refused(response.status, response.body):
             self.stopped = self.refused = True  # the account was refused: never offered again
