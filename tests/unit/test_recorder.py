@@ -223,7 +223,7 @@ def test_an_snmp_community_is_blanked_in_the_request_and_in_the_reply_that_echoe
     ]
     path = tmp_path / "scan.pcapng"
     recorder = Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=lambda interface, bpf: SlowListener(frames, 0))
-    recorder.conceal_datagrams("198.18.0.1", 161, snmp.concealed_community("s3cret-community"))
+    recorder.conceal_datagrams("198.18.0.1", 161, snmp.blank_community("s3cret-community"))
     recorder.start()
     recorder.stop()
     written = path.read_bytes()

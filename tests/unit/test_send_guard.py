@@ -18,6 +18,7 @@ from camscan.discovery import Discovery, DiscoverySettings
 from camscan.model import Device, Observation
 from camscan.probes import flows
 from camscan.probes.discovery import discovery_probes
+from camscan.protocols import snmp
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport import discovery as discovery_transport
@@ -212,12 +213,13 @@ def test_live_discovery_sends_a_secret_only_into_scope():
     concealed = []
     sockets, _heard = discovery_sockets(Scope([CAMERA]), {})
     sockets.conceal = lambda ip, port, secret: concealed.append((ip, port, secret))
+    blank = snmp.blank_community("secret")
     with pytest.raises(OutOfScopeError):
-        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", (b"secret", b"XXXXXX")))
+        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", blank))
     assert sent(sockets) == [] and concealed == []
-    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", (b"secret", b"XXXXXX")))
+    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", blank))
     assert sent(sockets) == [(CAMERA, 161)]
-    assert concealed == [(CAMERA, 161, (b"secret", b"XXXXXX"))]
+    assert concealed == [(CAMERA, 161, blank)]
 
 
 def test_live_discovery_sends_unicast_only_into_scope():

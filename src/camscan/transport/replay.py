@@ -296,7 +296,7 @@ class ReplayDiscoverySockets:
         for name, probe in probes.items():
             self._deliver(probe, self._replies_by_source[name].get(ip, []))
 
-    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
+    async def send_secret(self, name: str, ip: str, payload: bytes, blank: Callable[[bytes], bytes]) -> None:
         probe = self._probes[name]
         self.sends.append(AttemptedSend("unicast", ip, probe.port))
         guard(self.scope, ip)
