@@ -173,9 +173,9 @@ class Discovery:
         """An agent's SNMPv3 message: the engine Report asks for the GET, the Response is read, any
         other Report (unknown user, wrong digest ...) ends the exchange with a note, not retried."""
         exchange = self._snmp_v3.get(ip)
-        if exchange is None or exchange.done:
+        user = exchange.account.usm if exchange else None
+        if exchange is None or user is None or exchange.done:
             return
-        user = exchange.account.usm
         try:
             reply = snmpv3.parse_message(data, ip, port, at, user, exchange.keys)
         except ProtocolError as error:

@@ -36,14 +36,16 @@ from camscan.model import Observation
 from camscan.protocols import ProtocolError
 from camscan.protocols.snmp import SYSTEM_OIDS, Pdus, get_request, is_v3, system_group
 
-try:  # cryptography 43+ keeps DES (TripleDES with one key) and CFB among its "decrepit" primitives
-    from cryptography.hazmat.decrepit.ciphers.algorithms import TripleDES
-except ImportError:  # pragma: no cover - older cryptography
-    TripleDES = algorithms.TripleDES
+# cryptography 43+ keeps DES (TripleDES with one key) among its "decrepit" algorithms, and 47+ CFB among its
+# decrepit modes; older releases have them with the others.
 try:
-    from cryptography.hazmat.decrepit.ciphers.modes import CFB
-except ImportError:  # pragma: no cover - older cryptography
-    CFB = modes.CFB
+    from cryptography.hazmat.decrepit.ciphers import algorithms as legacy_algorithms
+except ImportError:  # pragma: no cover - cryptography before 43
+    legacy_algorithms = algorithms  # type: ignore[misc]
+try:
+    from cryptography.hazmat.decrepit.ciphers import modes as legacy_modes
+except ImportError:  # pragma: no cover - cryptography before 47
+    legacy_modes = modes  # type: ignore[misc]
 
 VERSION_3 = 3
 USM = 3  # msgSecurityModel (RFC 3411 §5, SnmpSecurityModel)
@@ -389,9 +391,9 @@ def _cipher(protocol: str, key: bytes, engine: Engine, privacy: bytes) -> Cipher
         raise ProtocolError("SNMPv3 msgPrivacyParameters must be 8 bytes")
     if protocol == "des":  # RFC 3414 §8.1.1.1: the key's first 8 bytes, its next 8 XOR the salt the IV
         iv = bytes(a ^ b for a, b in zip(key[8:16], privacy))
-        return Cipher(TripleDES(key[:8] * 3), modes.CBC(iv))  # three equal keys: single DES
+        return Cipher(legacy_algorithms.TripleDES(key[:8] * 3), modes.CBC(iv))  # three equal keys: single DES
     iv = engine.boots.to_bytes(4, "big") + engine.time.to_bytes(4, "big") + privacy  # RFC 3826 §3.1.2.1
-    return Cipher(algorithms.AES(key[:16]), CFB(iv))
+    return Cipher(algorithms.AES(key[:16]), legacy_modes.CFB(iv))
 
 
 def _encrypt(protocol: str, key: bytes, engine: Engine, privacy: bytes, plain: bytes) -> bytes:

@@ -278,12 +278,12 @@ class ReplayDiscoverySockets:
 
     async def send_multicast(self) -> None:
         """Every probe that has a group to it, on each link, logged and guarded as live."""
-        grouped = [probe for probe in self._probes.values() if probe.group is not None]
+        grouped = [(probe.group, probe) for probe in self._probes.values() if probe.group is not None]
         for link in self.links.values():
-            self.sends += [AttemptedSend("multicast", probe.group, probe.port)
-                           for probe in grouped for _request in probe.requests]
+            self.sends += [AttemptedSend("multicast", group, probe.port)
+                           for group, probe in grouped for _request in probe.requests]
             guard_multicast(self.scope, link.network)
-            for probe in grouped:
+            for _group, probe in grouped:
                 self._deliver(probe, self._replies[probe.name])
 
     async def send_unicast(self, ip: str) -> None:
