@@ -88,3 +88,17 @@ def test_a_response_that_fails_authentication_is_not_believed():
 def test_no_snmp_and_an_account_for_other_targets_send_nothing():
     assert exchange(USER, agent_answers(USER), snmp=False)[1] == []
     assert exchange(USER, agent_answers(USER), targets=OTHER)[1] == []
+
+
+def test_a_missed_time_window_gets_one_more_get_and_no_more():
+    """RFC 3414 §3.2 7b: the agent's Report carries its clock; camscan asks once more with it."""
+    report, _ = agent_answers(USER)
+    unknown_user = agent_answers(snmpv3.UsmUser("nobody"))[1]
+    usm_stats = bytes.fromhex("2b060106030f0101")  # 1.3.6.1.6.3.15.1.1: usmStatsUnknownUserNames is .3.0
+    late = unknown_user.replace(usm_stats + b"\x03\x00", usm_stats + b"\x02\x00")  # usmStatsNotInTimeWindows
+    assert late != unknown_user
+    said, sends, notices = exchange(USER, [report, late])
+    assert said == [] and notices == []
+    assert sends == [AttemptedSend("unicast", CAMERA, 161)] * 3, "engine discovery, the GET, the GET again"
+    _said, sends, notices = exchange(USER, [report, late, late])
+    assert len(sends) == 3 and len(notices) == 1 and "usmStatsNotInTimeWindows" in notices[0]
