@@ -17,11 +17,14 @@ from pathlib import Path
 import yaml
 from netaddr import AddrFormatError, IPSet
 
+from camscan.protocols.snmpv3 import AUTH_PROTOCOLS, MIN_PASSWORD, PRIV_PROTOCOLS, UsmUser
 from camscan.scope import ScopeError, parse_target
 
 SERVICES = ("onvif", "http", "snmp")
 PASSWORD_SERVICES = ("onvif", "http")
-ENTRY_KEYS = {"service", "username", "password", "community", "targets", "maker"}
+SNMPV3_KEYS = {"auth_protocol", "auth_password", "priv_protocol", "priv_password"}
+ENTRY_KEYS = {"service", "username", "password", "community", "targets", "maker", *SNMPV3_KEYS}
+MAX_USM_USER_NAME = 32  # msgUserName OCTET STRING (SIZE(0..32)) (RFC 3414 §2.4)
 EXAMPLE = """\
 - service: onvif
   username: inventory
@@ -46,6 +49,7 @@ class Account:
     username: str = ""
     password: str = field(default="", repr=False)
     community: str = field(default="", repr=False)
+    usm: UsmUser | None = field(default=None, repr=False)  # an SNMPv3 account's user, keys and all
 
     def covers(self, ip: str) -> bool:
         """Whether ``ip`` lies inside the account's targets."""
@@ -56,7 +60,7 @@ class Account:
 
     def describe(self) -> str:
         """The account for the terminal: service, user, targets and maker, never a secret."""
-        who = f" ({self.username})" if self.username else ""
+        who = f" ({self.username}{f', SNMPv3 {self.usm.level}' if self.usm else ''})" if self.username else ""
         maker = f", {self.maker} devices only" if self.maker else ""
         return f"{self.service} account {self.number}{who} for {', '.join(self.targets)}{maker}"
 
@@ -144,25 +148,57 @@ def _account(path: Path, number: int, entry, known_makers: set[str]) -> Account:
     if service not in SERVICES:
         raise CredentialsError(f"{where}: service must be one of {', '.join(SERVICES)}, not {service!r}")
     where = f"{where} ({service})"
+    usm = None
     if service in PASSWORD_SERVICES:
+        if SNMPV3_KEYS & set(entry):
+            raise CredentialsError(f"{where}: {', '.join(sorted(SNMPV3_KEYS & set(entry)))} are for snmp accounts")
         if "community" in entry:
             raise CredentialsError(f"{where}: community is for snmp accounts; {service} takes username and password")
         if not isinstance(entry.get("username"), str) or not entry["username"]:
             raise CredentialsError(f"{where}: needs a username")
         if not isinstance(entry.get("password"), (str, int)) or isinstance(entry.get("password"), bool):
             raise CredentialsError(f"{where}: needs a password (quote it if YAML reads it as something else)")
+    elif "username" in entry:
+        usm = _usm_user(where, entry)
     else:
-        if "username" in entry or "password" in entry:
-            raise CredentialsError(f"{where}: snmp accounts take a community, not a username or password")
+        if "password" in entry or SNMPV3_KEYS & set(entry):
+            raise CredentialsError(f"{where}: an snmp account takes a community (v2c), or a username with "
+                                   "auth_protocol, auth_password, priv_protocol, priv_password (v3)")
         if not isinstance(entry.get("community"), str) or not entry["community"]:
-            raise CredentialsError(f"{where}: needs a community")
+            raise CredentialsError(f"{where}: needs a community (v2c) or a username (v3)")
     targets, addresses = _targets(where, entry.get("targets"))
     maker = entry.get("maker")
     if maker is not None and maker not in known_makers:
         raise CredentialsError(f"{where}: maker {maker!r} is not a vendor key of signatures/vendors.yaml")
     return Account(number=number, service=service, targets=targets, addresses=addresses, maker=maker,
                    username=entry.get("username", ""), password=str(entry.get("password", "")),
-                   community=entry.get("community", ""))
+                   community=entry.get("community", ""), usm=usm)
+
+
+def _usm_user(where: str, entry: dict) -> UsmUser:
+    """An SNMPv3 account's user: noAuthNoPriv, authNoPriv or authPriv as its keys say (RFC 3414)."""
+    if "community" in entry or "password" in entry:
+        raise CredentialsError(f"{where}: an SNMPv3 account (username) takes auth_password and priv_password, "
+                               "not a community or password")
+    name = entry["username"]
+    if not isinstance(name, str) or not 0 < len(name.encode("utf-8")) <= MAX_USM_USER_NAME:
+        raise CredentialsError(f"{where}: username must be 1 to {MAX_USM_USER_NAME} bytes")
+    auth, priv = entry.get("auth_protocol"), entry.get("priv_protocol")
+    if auth is not None and auth not in AUTH_PROTOCOLS:
+        raise CredentialsError(f"{where}: auth_protocol must be one of {', '.join(AUTH_PROTOCOLS)}, not {auth!r}")
+    if priv is not None and priv not in PRIV_PROTOCOLS:
+        raise CredentialsError(f"{where}: priv_protocol must be one of {', '.join(PRIV_PROTOCOLS)}, not {priv!r}")
+    if priv and not auth:
+        raise CredentialsError(f"{where}: priv_protocol needs auth_protocol too (SNMPv3 has no privacy without "
+                               "authentication)")
+    for protocol, key in ((auth, "auth_password"), (priv, "priv_password")):
+        if protocol is None and key in entry:
+            raise CredentialsError(f"{where}: {key} without {key.replace('password', 'protocol')}")
+        secret = entry.get(key)
+        if protocol and not (isinstance(secret, str) and len(secret) >= MIN_PASSWORD):
+            raise CredentialsError(f"{where}: {key} must be a string of at least {MIN_PASSWORD} characters "
+                                   "(RFC 3414 §11.2; quote it if YAML reads it as something else)")
+    return UsmUser(name, auth, entry.get("auth_password", ""), priv, entry.get("priv_password", ""))
 
 
 def _targets(where: str, targets) -> tuple[tuple[str, ...], IPSet]:

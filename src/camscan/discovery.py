@@ -16,13 +16,13 @@ from collections import defaultdict
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
+from camscan.credentials import Account, Credentials
 from camscan.model import Observation
 from camscan.onlink import LinkHearing, link_filter
 from camscan.probes import flows
-from camscan.credentials import Credentials
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
 from camscan.probes.discovery import DiscoveryProbe, discovery_probes, mdns_query_probe
-from camscan.protocols import ProtocolError, icmpv6, mdns, snmp
+from camscan.protocols import ProtocolError, icmpv6, mdns, snmp, snmpv3
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY
@@ -45,6 +45,24 @@ def multicast_offsets(wait: float, rng: random.Random) -> list[float]:
     first half of the window, so that the last round's answers have the other half."""
     step = wait / 2 / MULTICAST_ROUNDS
     return [0.0] + [index * step + rng.uniform(0, step) for index in range(1, MULTICAST_ROUNDS)]
+
+
+@dataclass
+class SnmpV3Exchange:
+    """One SNMPv3 account's exchange with one agent: engine discovery, then the GET (RFC 3414 §4)."""
+
+    account: Account
+    engine: snmpv3.Engine | None = None  # as the agent reported it ...
+    reported_at: float = 0.0  # ... at this monotonic moment
+    keys: snmpv3.Keys | None = None
+    asked: int = 0  # GETs sent: a second only after a Report that the first missed the time window
+    done: bool = False
+
+    def engine_now(self) -> snmpv3.Engine:
+        """The agent's engine as it stands now, by its clock (RFC 3414 §2.3: the local notion of its time)."""
+        assert self.engine is not None
+        elapsed = int(time.monotonic() - self.reported_at)
+        return snmpv3.Engine(self.engine.engine_id, self.engine.boots, self.engine.time + elapsed)
 
 
 @dataclass
@@ -84,7 +102,8 @@ class Discovery:
         self.sockets = network.discovery_sockets(scope, transport.pacer, probes, self.links,
                                                  self._on_datagram, [self._mdns_probe] if self._mdns_probe else [])
         self._mdns_asked: dict[str, set[str]] = {}  # per host, the service types asked of it directly
-        self._mdns_follow_ups: set[asyncio.Task] = set()
+        self._follow_up_sends: set[asyncio.Task] = set()  # mDNS questions and SNMPv3 GETs replies invited
+        self._snmp_v3: dict[str, SnmpV3Exchange] = {}
         self._multicast_task: asyncio.Task | None = None
         # On the multicast links: devices claiming addresses outside scope, and IPv6 neighbours.
         self.hearing = LinkHearing(scope, self.links)
@@ -134,15 +153,67 @@ class Discovery:
         await self.sockets.send_unicast(ip)
 
     async def offer_snmp_account(self, ip: str, makers: frozenset[str] = frozenset()) -> None:
-        """The system-group GET again with the community of the credentials file's account for
-        ``ip``, if one holds it (v2c communities travel in clear text: only to its targets)."""
+        """The system-group GET again as the credentials file's account for ``ip``, if one holds
+        it: with its community (v2c, in clear text: only to its targets), or as its SNMPv3 user,
+        starting with engine discovery (the GET follows the agent's Report, :meth:`_on_snmp_v3`)."""
         account = self.credentials.account_for("snmp", ip, makers) if self.settings.snmp else None
         if account is None or ipaddress.ip_address(ip).version != 4:
             return  # the discovery sockets are IPv4, as send_unicast's probes are
-        request = snmp.build_get(account.community, snmp.SYSTEM_OIDS, self._request_ids.getrandbits(31))
         self.credentials.note_offer(account, ip)
         self._unicast_sent[ip] = time.monotonic()
-        await self.sockets.send_secret("snmp", ip, request, snmp.concealed_community(account.community))
+        if account.usm:
+            self._snmp_v3[ip] = SnmpV3Exchange(account)
+            request = snmpv3.build_discovery(self._request_ids.getrandbits(31), self._request_ids.getrandbits(31))
+            await self.sockets.send_secret("snmp", ip, request, snmpv3.blank_secrets)
+            return
+        request = snmp.build_get(account.community, snmp.SYSTEM_OIDS, self._request_ids.getrandbits(31))
+        await self.sockets.send_secret("snmp", ip, request, snmp.blank_community(account.community))
+
+    def _on_snmp_v3(self, ip: str, data: bytes, port: int, at: float) -> None:
+        """An agent's SNMPv3 message: the engine Report asks for the GET, the Response is read, any
+        other Report (unknown user, wrong digest ...) ends the exchange with a note, not retried."""
+        exchange = self._snmp_v3.get(ip)
+        user = exchange.account.usm if exchange else None
+        if exchange is None or user is None or exchange.done:
+            return
+        try:
+            reply = snmpv3.parse_message(data, ip, port, at, user, exchange.keys)
+        except ProtocolError as error:
+            self._malformed.setdefault((ip, "snmp"), str(error)[:200])
+            return
+        if reply.report == snmpv3.UNKNOWN_ENGINE_ID and exchange.engine is None:
+            exchange.engine, exchange.reported_at = reply.engine, time.monotonic()
+            exchange.keys = snmpv3.localized_keys(user, reply.engine.engine_id)
+            self._ask_snmp_v3(ip, exchange)
+        elif reply.report == snmpv3.NOT_IN_TIME_WINDOW and exchange.asked == 1 and exchange.engine is not None:
+            exchange.engine, exchange.reported_at = reply.engine, time.monotonic()  # the agent's clock, once more
+            self._ask_snmp_v3(ip, exchange)
+        elif reply.report:
+            exchange.done = True
+            self.notices.append(f"SNMPv3 {exchange.account.describe()}: {ip} refused it, {snmpv3.meaning(reply.report)} "
+                                f"({reply.report}); not retried")
+        elif exchange.engine is not None:
+            exchange.done = True
+            if snmpv3.in_time_window(reply.engine, exchange.engine_now()):
+                self._on_observations(ip, reply.observations)
+            else:
+                self.notices.append(f"SNMPv3 response from {ip} is outside its engine's time window: ignored")
+
+    def _ask_snmp_v3(self, ip: str, exchange: SnmpV3Exchange) -> None:
+        """Send the account's GET to ``ip`` (its answer comes before ``settle``)."""
+        assert exchange.account.usm is not None and exchange.keys is not None
+        exchange.asked += 1
+        request = snmpv3.build_get(exchange.account.usm, exchange.keys, exchange.engine_now(),
+                                   self._request_ids.getrandbits(31), self._request_ids.getrandbits(31),
+                                   self._request_ids.getrandbits(64))
+        self._unicast_sent[ip] = time.monotonic()
+        self._send_later(self.sockets.send_secret("snmp", ip, request, snmpv3.blank_secrets))
+
+    def _send_later(self, sending) -> None:
+        """Run a send a reply invited (the reply is read in a callback); :meth:`finish` waits for it."""
+        task = asyncio.get_running_loop().create_task(sending)
+        self._follow_up_sends.add(task)
+        task.add_done_callback(self._follow_up_sends.discard)
 
     async def settle(self, ip: str) -> None:
         """Wait until the replies ``ip`` could still send have had their time."""
@@ -231,8 +302,8 @@ class Discovery:
         try:
             if self._multicast_task:
                 await self._multicast_task
-            if self._mdns_follow_ups:
-                await asyncio.gather(*self._mdns_follow_ups)
+            if self._follow_up_sends:
+                await asyncio.gather(*self._follow_up_sends)
             if self._mdns_task:
                 self.notices += await self._mdns_task
         finally:
@@ -255,7 +326,7 @@ class Discovery:
         unused = [seen for ip in self.untaken() + self.late_arrivals() for seen in self._found[ip]]
         if unused:
             self.store.record_observations(self.scan_id, unused)
-        for task in (self._mdns_task, self._multicast_task, *self._mdns_follow_ups):
+        for task in (self._mdns_task, self._multicast_task, *self._follow_up_sends):
             if task and not task.done():
                 task.cancel()
         self.sockets.close()
@@ -270,6 +341,9 @@ class Discovery:
         return sorted(self._late)
 
     def _on_datagram(self, probe: DiscoveryProbe, data: bytes, ip: str, port: int, at: float) -> None:
+        if probe.name == "snmp" and snmp.is_v3(data):
+            self._on_snmp_v3(ip, data, port, at)
+            return
         try:
             found = probe.parse(data, ip, port, at)
         except ProtocolError as error:
@@ -288,10 +362,7 @@ class Discovery:
             return
         wanted = offered[:MAX_MDNS_FOLLOW_UP_TYPES]
         asked.update(wanted)
-        task = asyncio.get_running_loop().create_task(
-            self.sockets.send_request(ip, probe, mdns.build_query(wanted)))
-        self._mdns_follow_ups.add(task)
-        task.add_done_callback(self._mdns_follow_ups.discard)
+        self._send_later(self.sockets.send_request(ip, probe, mdns.build_query(wanted)))
 
     def _on_observations(self, ip: str, found: list[Observation]) -> None:
         known = {(seen.field, seen.value, seen.port) for seen in self._found.get(ip, ())}

@@ -117,9 +117,10 @@ def test_replay_gives_the_live_inventory(recording, tmp_path, no_network, replay
 @pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)
 def test_a_replay_that_excludes_the_device_never_contacts_or_keeps_it(recording, tmp_path, no_network,
                                                                        replay_networks):
-    """The recorded devices still answer the replayed multicast, from outside scope now: their
-    replies are dropped, and nothing is sent to them or to what they name. (A recorder's
-    recording holds the LAN cameras behind it too: every recorded address is excluded.)"""
+    """Excluded, the recorded devices leave the link partly out of scope, so nothing is
+    multicast; their recorded replies are dropped, and nothing is sent to them or to what they
+    name. (A recorder's recording holds the LAN cameras behind it too: every recorded address
+    is excluded.)"""
     recorded = {device["ip"] for device in json.loads(recording.with_suffix(".json").read_text())} - {None}
     excluded = [option for address in sorted(recorded) for option in ("--exclude", address)]
     devices = replayed(tmp_path, recording, replay_networks, *excluded, in_scope=hosts_of(NETWORK) - recorded)
@@ -147,3 +148,18 @@ def _identifiable_camera(recording: Path) -> bool:
 def test_replayed_camera_or_recorder_has_the_profiles_device_type(recording, tmp_path, no_network, replay_networks):
     devices = replayed(tmp_path, recording, replay_networks)
     assert [device["device_type"] for device in devices] == [get_profile(recording.stem).truth["device_type"]]
+
+
+def test_a_replay_of_part_of_the_recorded_link_multicasts_nothing_and_asks_mdns_directly(tmp_path, no_network,
+                                                                                      replay_networks):
+    """The recording's link is 198.18.90.0/29; a scope of one of its hosts does not hold it whole:
+    as live, no multicast (nor ICMPv6 to all nodes, nor mDNS browsing), and the mDNS question
+    goes to the host itself (RFC 6762 §5.5), logged like every other send."""
+    camera = "198.18.90.2"
+    result = CliRunner().invoke(main, ["scan", camera, "--replay", str(PCAPS / "hikvision-ds2cd.pcapng"),
+                                       "--db", str(tmp_path / "replay.db"), "--yes"])
+    assert result.exit_code == 0, result.output
+    sends = replay_networks[-1].attempted_sends
+    assert [send for send in sends if send.kind == "multicast"] == []
+    assert AttemptedSend("unicast", camera, 5353) in sends
+    assert forbidden_sends(replay_networks, {camera}) == []

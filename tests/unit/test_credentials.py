@@ -98,8 +98,23 @@ def test_the_old_unscoped_form_is_refused_with_the_new_one_shown(tmp_path):
     ("- service: onvif\n  username: a\n  targets: [198.18.0.1]\n", "needs a password"),
     ("- service: onvif\n  username: a\n  password: b\n  community: c\n  targets: [198.18.0.1]\n",
      "community is for snmp"),
-    ("- service: snmp\n  username: a\n  password: b\n  targets: [198.18.0.1]\n", "take a community"),
-    ("- service: snmp\n  targets: [198.18.0.1]\n", "needs a community"),
+    ("- service: snmp\n  username: a\n  password: b\n  targets: [198.18.0.1]\n", "not a community or password"),
+    ("- service: snmp\n  targets: [198.18.0.1]\n", "needs a community (v2c) or a username (v3)"),
+    ("- service: snmp\n  community: c\n  auth_protocol: sha\n  targets: [198.18.0.1]\n", "or a username with"),
+    ("- service: snmp\n  username: a\n  community: c\n  targets: [198.18.0.1]\n", "not a community"),
+    ("- service: snmp\n  username: a\n  auth_protocol: sha1\n  auth_password: 12345678\n  targets: [198.18.0.1]\n",
+     "auth_protocol must be one of md5, sha, sha224, sha256, sha384, sha512"),
+    ("- service: snmp\n  username: a\n  auth_protocol: sha\n  auth_password: short\n  targets: [198.18.0.1]\n",
+     "at least 8 characters"),
+    ("- service: snmp\n  username: a\n  auth_password: longenough\n  targets: [198.18.0.1]\n",
+     "auth_password without auth_protocol"),
+    ("- service: snmp\n  username: a\n  priv_protocol: aes\n  priv_password: longenough\n  targets: [198.18.0.1]\n",
+     "priv_protocol needs auth_protocol"),
+    ("- service: snmp\n  username: a\n  auth_protocol: sha\n  auth_password: longenough\n  priv_protocol: aes256\n"
+     "  priv_password: longenough\n  targets: [198.18.0.1]\n", "priv_protocol must be one of aes, des"),
+    ("- service: snmp\n  username: " + "u" * 33 + "\n  targets: [198.18.0.1]\n", "1 to 32 bytes"),
+    ("- service: onvif\n  username: a\n  password: b\n  auth_protocol: sha\n  targets: [198.18.0.1]\n",
+     "auth_protocol are for snmp accounts"),
     ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.1]\n  maker: acme\n",
      "'acme' is not a vendor key"),
     ("- service: onvif\n  username: a\n  password: b\n  targets: [198.18.0.1]\n  target: [198.18.0.2]\n",
@@ -158,3 +173,17 @@ def test_the_command_refuses_a_readable_credentials_file_before_scanning(tmp_pat
 def test_record_credentials_goes_with_record(tmp_path):
     result = invoke(tmp_path, "--record-credentials")
     assert result.exit_code == 2 and "--record-credentials goes with --record" in result.output
+
+
+@pytest.mark.parametrize("entry, level", [
+    ("  username: watcher\n", "noAuthNoPriv"),
+    ("  username: watcher\n  auth_protocol: sha256\n  auth_password: 'auth-s3cret'\n", "authNoPriv"),
+    ("  username: watcher\n  auth_protocol: md5\n  auth_password: 'auth-s3cret'\n  priv_protocol: aes\n"
+     "  priv_password: 'priv-s3cret'\n", "authPriv"),
+])
+def test_an_snmpv3_account_holds_its_user_and_never_shows_its_passwords(tmp_path, entry, level):
+    path = write(tmp_path, f"- service: snmp\n{entry}  targets: [198.18.0.0/24]\n")
+    [account] = load_credentials(path, MAKERS).accounts
+    assert (account.usm.name, account.usm.level, account.community) == ("watcher", level, "")
+    shown = f"{account!r} {account.usm!r} {account.describe()}"
+    assert "s3cret" not in shown and f"(watcher, SNMPv3 {level})" in account.describe()

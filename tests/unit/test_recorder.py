@@ -223,10 +223,33 @@ def test_an_snmp_community_is_blanked_in_the_request_and_in_the_reply_that_echoe
     ]
     path = tmp_path / "scan.pcapng"
     recorder = Recorder(path, ["lab0"], ["198.18.0.0/22"], listen=lambda interface, bpf: SlowListener(frames, 0))
-    recorder.conceal_datagrams("198.18.0.1", 161, snmp.concealed_community("s3cret-community"))
+    recorder.conceal_datagrams("198.18.0.1", 161, snmp.blank_community("s3cret-community"))
     recorder.start()
     recorder.stop()
     written = path.read_bytes()
     assert recorder.frames == 3 and written.count(b"s3cret-community") == 1
     assert written.count(b"\x04\x10" + b"X" * 16) == 2, "the value blanked, the BER header kept"
     assert b"cam" in written, "the rest of the reply stays"
+
+
+def test_a_recording_names_the_links_the_scan_multicast_on(monkeypatch, tmp_path):
+    """What lets a replay multicast only where the scope holds the recorded link whole."""
+    import ipaddress
+
+    from camscan.scope import Scope
+    from camscan.transport import network as network_module
+
+    kept: dict = {}
+
+    class KeptOptions:
+        def __init__(self, path, interfaces, blocks, scan_options=None) -> None:
+            kept.update(scan_options)
+
+        def start(self) -> None:
+            """Nothing to capture."""
+
+    monkeypatch.setattr(network_module, "Recorder", KeptOptions)
+    live = network_module.LiveNetwork(record=tmp_path / "scan.pcapng", scan_options={"ports": [80]})
+    live.start_recording(Scope(["198.18.0.0/24"]), {"lab0": ["198.18.0.9"]}, [],
+                         {"lab0": ipaddress.IPv4Interface("198.18.0.1/24")})
+    assert kept == {"ports": [80], "multicast_links": ["198.18.0.1/24"]}

@@ -12,12 +12,13 @@ import ipaddress
 
 import pytest
 
-from camscan.capture.reader import Recording
+from camscan.capture.reader import ArpFrame, Datagram, Recording
 from camscan.checks.runner import gateway_findings
 from camscan.discovery import Discovery, DiscoverySettings
 from camscan.model import Device, Observation
 from camscan.probes import flows
 from camscan.probes.discovery import discovery_probes
+from camscan.protocols import snmp
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport import discovery as discovery_transport
@@ -212,12 +213,13 @@ def test_live_discovery_sends_a_secret_only_into_scope():
     concealed = []
     sockets, _heard = discovery_sockets(Scope([CAMERA]), {})
     sockets.conceal = lambda ip, port, secret: concealed.append((ip, port, secret))
+    blank = snmp.blank_community("secret")
     with pytest.raises(OutOfScopeError):
-        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", (b"secret", b"XXXXXX")))
+        asyncio.run(sockets.send_secret("snmp", OUTSIDE, b"request", blank))
     assert sent(sockets) == [] and concealed == []
-    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", (b"secret", b"XXXXXX")))
+    asyncio.run(sockets.send_secret("snmp", CAMERA, b"request", blank))
     assert sent(sockets) == [(CAMERA, 161)]
-    assert concealed == [(CAMERA, 161, (b"secret", b"XXXXXX"))]
+    assert concealed == [(CAMERA, 161, blank)]
 
 
 def test_live_discovery_sends_unicast_only_into_scope():
@@ -237,3 +239,51 @@ def test_live_discovery_drops_replies_from_outside_scope():
     assert heard == [CAMERA]
     assert sockets.dropped_out_of_scope == 2
     assert sent(sockets) == []
+
+
+def replay_on_link(link: str, scope: Scope):
+    """A replay network and its discovery sockets, multicasting on ``link``."""
+    network = replay_network()
+    links = {"replay": ipaddress.IPv4Interface(link)}
+    sockets = network.discovery_sockets(scope, Pacer(100000), discovery_probes(seed=1), links, lambda *reply: None)
+    return network, sockets, links
+
+
+@pytest.mark.parametrize("link", ["198.18.0.1/23", "198.18.0.1/31", "198.18.0.1/32", "198.18.1.1/24"])
+def test_replayed_discovery_refuses_to_multicast_on_a_link_not_wholly_in_scope(link):
+    scope = Scope(["198.18.0.0/24"])
+    network, sockets, links = replay_on_link(link, scope)
+    with pytest.raises(OutOfScopeError, match="multicast"):
+        asyncio.run(sockets.send_multicast())
+    with pytest.raises(OutOfScopeError, match="multicast"):
+        asyncio.run(network.echo_all_nodes(scope, links, Pacer(100000), b""))
+    with pytest.raises(OutOfScopeError, match="multicast"):
+        asyncio.run(network.browse_mdns(scope, links, 0.0, lambda ip, found: None))
+
+
+def test_replayed_discovery_multicasts_on_a_link_wholly_in_scope():
+    network, sockets, _links = replay_on_link("198.18.0.5/30", Scope(["198.18.0.0/24"]))
+    asyncio.run(sockets.send_multicast())
+    assert {(send.address, send.port) for send in network.attempted_sends} == {
+        (probe.group, probe.port) for probe in discovery_probes(seed=1) if probe.group}
+
+
+def scanner_recording(comment: str | None = None) -> Recording:
+    """The scanner 198.18.0.1 multicasting, and ARP naming 198.18.0.9 (with a zero sender: an ARP probe)."""
+    from scapy.layers.l2 import ARP, Ether
+
+    frames = [Ether() / ARP(op=1, psrc="198.18.0.1", pdst="198.18.0.9"), Ether() / ARP(op=1, psrc="0.0.0.0", pdst="198.18.0.3")]
+    return Recording(datagrams=[Datagram("198.18.0.1", 3702, "239.255.255.250", 3702, b"", 0.0)],
+                     arp=[ArpFrame(bytes(frame), 0.0) for frame in frames], comments=[comment] if comment else [])
+
+
+@pytest.mark.parametrize("comment, scope, multicast", [
+    (None, "198.18.0.0/28", True),  # inferred: the narrowest network holding .1 and .9, a /28
+    (None, "198.18.0.0/29", False),
+    ('camscan scan options: {"multicast_links": ["198.18.0.1/23"]}', "198.18.0.0/24", False),  # as the recording names it
+    ('camscan scan options: {"multicast_links": ["198.18.0.1/23"]}', "198.18.0.0/23", True),
+    ('camscan scan options: {"multicast_links": ["no link"]}', "198.18.0.0/28", True),  # unreadable: inferred
+])
+def test_a_replay_multicasts_only_on_a_recorded_link_its_scope_holds_whole(comment, scope, multicast):
+    links = ReplayNetwork(scanner_recording(comment)).multicast_links(Scope([scope]), None)
+    assert bool(links) is multicast

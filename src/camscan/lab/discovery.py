@@ -40,7 +40,11 @@ Reply layouts follow public captures of real devices:
   to UDP 1758 of the asker, where UniversalScanner listens for it.
 * SNMP: an SNMPv2c agent answering GetRequests for the SNMPv2-MIB system group (RFC 3418)
   whose community it knows, built and read with scapy's SNMP layer; a wrong community gets
-  no answer, as RFC 3584 §4.6 has agents discard it.
+  no answer, as RFC 3584 §4.6 has agents discard it. SNMPv3 users (``users``) are served
+  by an agent of the User-based Security Model (RFC 3414) built on pysnmp's message types,
+  key localisation, HMAC and ciphers: an implementation apart from camscan's own. It answers
+  engine discovery and the user's errors with the Reports of RFC 3414 §3.2 (unknown engine
+  ID, unknown user name, unsupported security level, wrong digest).
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ import json
 import re
 import socket
 import struct
+import time
 import uuid
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable
@@ -637,6 +642,10 @@ def _snmp(data: bytes, source: Destination, host: LabHost, site: Site, sequence:
     from scapy.asn1.asn1 import ASN1_OID, ASN1_STRING
     from scapy.layers.snmp import SNMP, SNMPget, SNMPresponse, SNMPvarbind
 
+    if host.discovery["snmp"].get("users"):
+        answer = _snmp_v3(data, host)
+        if answer is not None:
+            return [(answer, source)] if answer else []
     try:
         request = SNMP(data)
         version, community = request.version.val, request.community.val
@@ -658,6 +667,150 @@ def _snmp(data: bytes, source: Destination, host: LabHost, site: Site, sequence:
         return []
     reply = SNMP(version=1, community=community, PDU=SNMPresponse(id=pdu.id.val, varbindlist=bindings))
     return [(bytes(reply), source)]
+
+
+_LAB_EPOCH = time.monotonic()  # the lab agents' snmpEngineTime counts from here
+_USM_STATS = "1.3.6.1.6.3.15.1.1.{}.0"  # RFC 3414 §5 usmStats counters
+_UNSUPPORTED_LEVEL, _UNKNOWN_USER, _UNKNOWN_ENGINE, _WRONG_DIGEST = 1, 3, 4, 5
+
+
+def snmp_engine_id(host: LabHost) -> bytes:
+    """A lab agent's snmpEngineID (RFC 3411 §5: enterprise 8072 with the high bit set, format 4, text)."""
+    return bytes.fromhex("80001f8804") + f"lab-{host.ip}".encode()
+
+
+def _usm_services(user: dict[str, Any]):
+    """pysnmp's authentication and privacy services for a profile's user, and its localised keys."""
+    from pysnmp.proto.secmod.rfc3414.auth import hmacmd5, hmacsha
+    from pysnmp.proto.secmod.rfc3414.priv import des
+    from pysnmp.proto.secmod.rfc3826.priv import aes
+    from pysnmp.proto.secmod.rfc7860.auth import hmacsha2
+
+    protocol = user.get("auth_protocol")
+    if protocol == "md5":
+        auth, oid = hmacmd5.HmacMd5(), hmacmd5.HmacMd5.SERVICE_ID
+    elif protocol == "sha":
+        auth, oid = hmacsha.HmacSha(), hmacsha.HmacSha.SERVICE_ID
+    else:
+        oid = next(oid for oid, hashing in hmacsha2.HmacSha2.HASH_ALGORITHM.items() if hashing().name == protocol)
+        auth = hmacsha2.HmacSha2(oid)
+    priv = {"aes": aes.Aes(), "des": des.Des(), None: None}[user.get("priv_protocol")]
+    return auth, oid, priv
+
+
+def _snmp_v3(data: bytes, host: LabHost) -> bytes | None:
+    """An SNMPv3 agent's answer to ``data`` (None: not an SNMPv3 message; b"": nothing to say)."""
+    from pyasn1.codec.ber import decoder, encoder
+    from pyasn1.type import univ
+    from pysnmp.proto import rfc1902, rfc1905
+    from pysnmp.proto.mpmod.rfc3412 import SNMPv3Message, ScopedPDU
+    from pysnmp.proto.secmod.rfc3414.service import UsmSecurityParameters
+
+    try:
+        message, _ = decoder.decode(data, asn1Spec=SNMPv3Message())
+        if int(message["msgVersion"]) != 3:
+            return None
+        security, _ = decoder.decode(bytes(message["msgSecurityParameters"]), asn1Spec=UsmSecurityParameters())
+    except Exception:  # not an SNMPv3 message: the v2c agent reads it
+        return None
+    spec = host.discovery["snmp"]
+    engine_id, boots, now = snmp_engine_id(host), 1, int(time.monotonic() - _LAB_EPOCH)
+    flags = bytes(message["msgGlobalData"]["msgFlags"])[0]
+    name = bytes(security["msgUserName"])
+    user = next((item for item in spec["users"] if item["name"].encode() == name), None)
+    scoped_data = message["msgData"]
+    request_id = 0
+    if scoped_data.getName() == "plaintext":
+        request = scoped_data["plaintext"]["data"]
+        request_id = int(request[request.getName()]["request-id"])
+
+    def reply(kind: str, pdu, out_flags: int, keys=None) -> bytes:
+        scoped = ScopedPDU()
+        scoped["contextEngineId"] = engine_id
+        scoped["contextName"] = b""
+        scoped["data"][kind] = pdu
+        answer = SNMPv3Message()
+        answer["msgVersion"] = 3
+        header = answer["msgGlobalData"]
+        header["msgID"] = int(message["msgGlobalData"]["msgID"])
+        header["msgMaxSize"] = 65507
+        header["msgFlags"] = bytes([out_flags])
+        header["msgSecurityModel"] = 3
+        params = UsmSecurityParameters()
+        params["msgAuthoritativeEngineId"] = engine_id
+        params["msgAuthoritativeEngineBoots"] = boots
+        params["msgAuthoritativeEngineTime"] = now
+        params["msgUserName"] = name if out_flags else b""
+        params["msgPrivacyParameters"] = b""
+        params["msgAuthenticationParameters"] = b""
+        if keys:
+            auth, priv, auth_key, priv_key = keys
+            params["msgAuthenticationParameters"] = b"\0" * auth.digest_length
+        if keys and priv:
+            encrypted, salt = priv.encrypt_data(priv_key, (boots, now, None), encoder.encode(scoped))
+            params["msgPrivacyParameters"] = salt
+            answer["msgData"]["encryptedPDU"] = encrypted
+        else:
+            answer["msgData"]["plaintext"] = scoped
+        answer["msgSecurityParameters"] = encoder.encode(params)
+        whole = encoder.encode(answer)
+        return auth.authenticate_outgoing_message(auth_key, whole) if keys else whole
+
+    def report(counter: int) -> bytes:
+        bindings = rfc1905.VarBindList()
+        bindings[0] = rfc1905.VarBind()
+        bindings[0]["name"] = rfc1902.ObjectName(_USM_STATS.format(counter))
+        bindings[0][""]["value"]["application-wide"]["counter-value"] = rfc1902.Counter32(1)
+        pdu = rfc1905.ReportPDU()
+        pdu["request-id"], pdu["error-status"], pdu["error-index"] = request_id, 0, 0
+        pdu["variable-bindings"] = bindings
+        return reply("report", pdu, 0)
+
+    if bytes(security["msgAuthoritativeEngineId"]) != engine_id:
+        return report(_UNKNOWN_ENGINE)
+    if user is None:
+        return report(_UNKNOWN_USER)
+    level = (0x03 if user.get("priv_protocol") else 0x01) if user.get("auth_protocol") else 0x00
+    if flags & 0x03 != level:
+        return report(_UNSUPPORTED_LEVEL)
+    keys = None
+    if level:
+        auth, oid, priv = _usm_services(user)
+        engine = univ.OctetString(engine_id)
+        auth_key = auth.localize_key(auth.hash_passphrase(user["auth_password"]), engine)
+        priv_key = priv.localize_key(oid, priv.hash_passphrase(oid, user["priv_password"]), engine) if priv else None
+        try:
+            auth.authenticate_incoming_message(auth_key, security["msgAuthenticationParameters"], data)
+        except Exception:
+            return report(_WRONG_DIGEST)
+        keys = (auth, priv, auth_key, priv_key)
+        if priv:
+            privacy = (int(security["msgAuthoritativeEngineBoots"]), int(security["msgAuthoritativeEngineTime"]),
+                       security["msgPrivacyParameters"])
+            plain = priv.decrypt_data(priv_key, privacy, univ.OctetString(bytes(scoped_data["encryptedPDU"])))
+            scoped, _ = decoder.decode(plain, asn1Spec=ScopedPDU())
+        else:
+            scoped = scoped_data["plaintext"]
+    else:
+        scoped = scoped_data["plaintext"]
+    request = scoped["data"]["get-request"]
+    bindings = rfc1905.VarBindList()
+    for binding in request["variable-bindings"]:
+        key = _SYSTEM_GROUP.get(str(binding["name"]))
+        if key and isinstance(spec.get(key), str):
+            text = host.render(spec[key])
+            item = rfc1905.VarBind()
+            item["name"] = binding["name"]
+            value = item[""]["value"]["simple"]
+            if key == "sys_object_id":
+                value["objectID-value"] = rfc1902.ObjectIdentifier(text)
+            else:
+                value["string-value"] = rfc1902.OctetString(text.encode("utf-8"))
+            bindings[len(bindings)] = item
+    pdu = rfc1905.ResponsePDU()
+    pdu["request-id"], pdu["error-status"], pdu["error-index"] = int(request["request-id"]), 0, 0
+    pdu["variable-bindings"] = bindings
+    return reply("response", pdu, flags & 0x03, keys)
 
 
 # --------------------------------------------------------------------------- Bosch discovery

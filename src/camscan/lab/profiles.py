@@ -241,7 +241,7 @@ _DISCOVERY_KEYS = {
     "mdns": {"hostname", "services"},
     "ubnt": {"hostname", "product", "model", "firmware", "version"},
     "xmeye": {"hostname", "serial", "version", "device_type"},
-    "snmp": {"communities", "sys_descr", "sys_object_id", "sys_name"},
+    "snmp": {"communities", "users", "sys_descr", "sys_object_id", "sys_name"},
     "bosch": {"friendly_name", "unit_name", "serial"},
     "onvif": {"port", "auth", "username", "password", "fault_status", "device_information", "media"},
 }
@@ -284,10 +284,16 @@ def _check_discovery(
             if "raw" not in spec and not spec.get("scopes"):
                 raise ProfileError(f"{where} needs scopes (or a raw reply)")
         if protocol == "snmp":
-            spec.setdefault("communities", ["public"])
-            if not (isinstance(spec["communities"], list) and spec["communities"]
+            spec.setdefault("communities", [] if spec.get("users") else ["public"])
+            if not (isinstance(spec["communities"], list) and (spec["communities"] or spec.get("users"))
                     and all(isinstance(c, str) and c for c in spec["communities"])):
-                raise ProfileError(f"{where}.communities must be a non-empty list of strings")
+                raise ProfileError(f"{where}.communities must be a non-empty list of strings (or users given)")
+            for user in spec.get("users") or ():
+                if not (isinstance(user, dict) and isinstance(user.get("name"), str)
+                        and set(user) <= {"name", "auth_protocol", "auth_password", "priv_protocol", "priv_password"}
+                        and (not user.get("priv_protocol") or user.get("auth_protocol"))):
+                    raise ProfileError(f"{where}.users: each a mapping of name and, for authNoPriv or authPriv, "
+                                       "auth_protocol/auth_password (and priv_protocol/priv_password)")
             if not any(isinstance(spec.get(key), str) for key in ("sys_descr", "sys_object_id", "sys_name")):
                 raise ProfileError(f"{where} needs at least one of sys_descr, sys_object_id, sys_name")
         if protocol == "ubnt" and not isinstance(spec.get("firmware"), str):

@@ -14,6 +14,8 @@ an agent cannot serve comes back as ``noSuchObject`` / ``noSuchInstance`` /
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from pyasn1.codec.ber import decoder, encoder
 from pyasn1.error import PyAsn1Error
 from pyasn1.type import constraint, namedtype, tag, univ
@@ -33,7 +35,8 @@ SYSTEM_OIDS = (SYS_DESCR, SYS_OBJECT_ID, SYS_NAME)
 _FIELDS = {SYS_DESCR: "snmp.sys_descr", SYS_OBJECT_ID: "snmp.sys_object_id", SYS_NAME: "snmp.sys_name"}
 MAX_VALUE = 1024  # sysDescr is SIZE (0..255) (RFC 3418); a longer value is cut, not trusted whole
 
-__all__ = ["PORT", "BPF", "PUBLIC", "SYSTEM_OIDS", "build_get", "concealed_community", "parse_response"]
+__all__ = ["PORT", "BPF", "PUBLIC", "SYSTEM_OIDS", "Pdus", "blank_community", "build_get", "concealed_community",
+           "get_request", "is_v3", "parse_response", "system_group"]
 
 _INT32 = constraint.ValueRangeConstraint(-(2**31), 2**31 - 1)
 
@@ -93,12 +96,16 @@ def _pdu(number: int):
 
 _GetRequest = _pdu(0)
 _GetResponse = _pdu(2)  # RFC 3416 §3: Response-PDU ::= [2] IMPLICIT PDU
+_Report = _pdu(8)  # RFC 3416 §3: Report-PDU ::= [8] IMPLICIT PDU (SNMPv3 agents' USM errors, RFC 3414 §3.2)
 
 
-class _Pdus(univ.Choice):
+class Pdus(univ.Choice):
+    """The PDUs camscan sends or reads (RFC 3416 §3)."""
+
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("get-request", _GetRequest()),
         namedtype.NamedType("response", _GetResponse()),
+        namedtype.NamedType("report", _Report()),
     )
 
 
@@ -106,16 +113,25 @@ class _Message(univ.Sequence):
     componentType = namedtype.NamedTypes(
         namedtype.NamedType("version", univ.Integer()),
         namedtype.NamedType("community", univ.OctetString()),
-        namedtype.NamedType("data", _Pdus()),
+        namedtype.NamedType("data", Pdus()),
     )
 
 
 def build_get(community: str, oids: tuple[str, ...], request_id: int) -> bytes:
     """A BER-encoded SNMPv2c GetRequest for ``oids`` (each value NULL, RFC 3416 §4.2.1)."""
-    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < 2**31:
-        raise ValueError(f"SNMP request-id must be an integer from 0 to 2147483647, got {request_id!r}")
     if not community:
         raise ValueError("an SNMP community cannot be empty")
+    message = _Message()
+    message["version"] = VERSION_2C
+    message["community"] = community.encode("utf-8")
+    message["data"]["get-request"] = get_request(oids, request_id)
+    return encoder.encode(message)
+
+
+def get_request(oids: tuple[str, ...], request_id: int):
+    """The GetRequest-PDU for ``oids`` (each value NULL, RFC 3416 §4.2.1), for a v2c or v3 message."""
+    if not isinstance(request_id, int) or isinstance(request_id, bool) or not 0 <= request_id < 2**31:
+        raise ValueError(f"SNMP request-id must be an integer from 0 to 2147483647, got {request_id!r}")
     bindings = _VarBindList()
     for index, oid in enumerate(oids):
         binding = _VarBind()
@@ -127,11 +143,7 @@ def build_get(community: str, oids: tuple[str, ...], request_id: int) -> bytes:
     pdu["error-status"] = 0
     pdu["error-index"] = 0
     pdu["variable-bindings"] = bindings
-    message = _Message()
-    message["version"] = VERSION_2C
-    message["community"] = community.encode("utf-8")
-    message["data"]["get-request"] = pdu
-    return encoder.encode(message)
+    return pdu
 
 
 def concealed_community(community: str) -> tuple[bytes, bytes]:
@@ -142,14 +154,31 @@ def concealed_community(community: str) -> tuple[bytes, bytes]:
     return field, field[: len(field) - len(value)] + b"X" * len(value)
 
 
+def blank_community(community: str) -> Callable[[bytes], bytes]:
+    """What a recording does to each datagram exchanged with an agent sent ``community``."""
+    secret, blanked = concealed_community(community)
+    return lambda payload: payload.replace(secret, blanked)
+
+
+def is_v3(data: bytes) -> bool:
+    """Whether a datagram is an SNMPv3 message: a SEQUENCE whose first element is INTEGER 3."""
+    if len(data) < 5 or data[0] != 0x30:
+        return False
+    start = 2 + (data[1] & 0x7F if data[1] & 0x80 else 0)
+    return data[start:start + 3] == b"\x02\x01\x03"
+
+
 def parse_response(data: bytes, ip: str, port: int | None = None, at: float = 0.0) -> list[Observation]:
     """The system-group values a GetResponse from ``ip`` carries, as observations.
 
     A GetRequest (ours, looped back) yields ``[]``; anything that is not a v2c message raises
-    ProtocolError. An agent that refuses (``error-status`` non-zero) yields ``[]`` too.
+    ProtocolError. An agent that refuses (``error-status`` non-zero) yields ``[]`` too, and so
+    does an SNMPv3 message (:mod:`camscan.protocols.snmpv3` reads those, with the user's keys).
     """
     if not isinstance(data, (bytes, bytearray, memoryview)):
         raise ProtocolError(f"SNMP datagram from {ip} is not bytes")
+    if is_v3(bytes(data)):
+        return []
     try:
         message, rest = decoder.decode(bytes(data), asn1Spec=_Message())
     except (PyAsn1Error, ValueError, TypeError, RecursionError) as error:
@@ -161,7 +190,11 @@ def parse_response(data: bytes, ip: str, port: int | None = None, at: float = 0.
     pdus = message["data"]
     if pdus.getName() != "response":
         return []
-    pdu = pdus["response"]
+    return system_group(pdus["response"], ip, port, at)
+
+
+def system_group(pdu, ip: str, port: int | None, at: float) -> list[Observation]:
+    """The system-group values of a Response-PDU as observations (none if the agent refused)."""
     if int(pdu["error-status"]) != 0:
         return []
     found = []

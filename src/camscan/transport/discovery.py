@@ -81,11 +81,11 @@ class DiscoverySockets:
         links: dict[str, ipaddress.IPv4Interface],
         on_datagram: Datagram,
         unicast_probes: Sequence[DiscoveryProbe] = (),
-        conceal: Callable[[str, int, tuple[bytes, bytes]], None] | None = None,
+        conceal: Callable[[str, int, Callable[[bytes], bytes]], None] | None = None,
     ) -> None:
         """``unicast_probes`` are sent only by :meth:`send_unicast`, and only to hosts on no multicast
-        link. ``conceal(ip, port, (secret, blanked))``, where a recording is made without
-        credentials, has the datagrams exchanged with ip:port recorded with ``blanked`` for ``secret``."""
+        link. ``conceal(ip, port, blank)``, where a recording is made without credentials, has
+        the datagrams exchanged with ip:port recorded as ``blank`` gives them."""
         self.scope = scope
         self.conceal = conceal
         self.pacer = pacer
@@ -196,13 +196,14 @@ class DiscoverySockets:
         guard(self.scope, ip)
         await self._send(self._sockets[probe.name], request, (ip, probe.port))
 
-    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
-        """One request of probe ``name`` that carries a secret (an SNMP community of the
-        credentials file) to one in-scope host; ``secret`` is (as sent, as a recording keeps it)."""
+    async def send_secret(self, name: str, ip: str, payload: bytes, blank: Callable[[bytes], bytes]) -> None:
+        """One request of probe ``name`` that carries a secret (an SNMP community or SNMPv3 user
+        of the credentials file) to one in-scope host; ``blank`` gives a datagram exchanged with
+        it as a recording keeps it."""
         guard(self.scope, ip)
         probe = next(probe for probe in self.probes if probe.name == name)
         if self.conceal:
-            self.conceal(ip, probe.port, secret)
+            self.conceal(ip, probe.port, blank)
         await self._send(self._sockets[name], payload, (ip, probe.port))
 
     def close(self) -> None:

@@ -63,8 +63,8 @@ class DiscoveryChannel(Protocol):
     async def send_unicast(self, ip: str) -> None:
         """Every probe straight to one host."""
 
-    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
-        """One request of probe ``name`` that carries a secret (kept out of a recording as ``secret`` says)."""
+    async def send_secret(self, name: str, ip: str, payload: bytes, blank: Callable[[bytes], bytes]) -> None:
+        """One request of probe ``name`` that carries a secret (a recording keeps its datagrams as ``blank`` gives them)."""
 
     async def send_request(self, ip: str, probe: DiscoveryProbe, request: bytes) -> None:
         """One more request of ``probe`` to one host."""

@@ -100,7 +100,9 @@ class LiveNetwork:
         for block in {ipaddress.ip_network(f"{ip}/24", strict=False) for ip in routed if ":" not in ip}:
             route_interface = conf.route.route(str(block.network_address + 1))[0]
             interfaces.add(getattr(route_interface, "name", route_interface))
-        self.recorder = Recorder(self.record, sorted(interfaces), scope.blocks(), scan_options=self.scan_options)
+        # The links multicast goes out on, so that a replay multicasts only where the scope holds them whole.
+        options = {**(self.scan_options or {}), "multicast_links": [str(link) for link in links.values()]}
+        self.recorder = Recorder(self.record, sorted(interfaces), scope.blocks(), scan_options=options)
         self.recorder.start()
 
     def stopped_listening(self) -> None:

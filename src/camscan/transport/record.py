@@ -101,10 +101,11 @@ def _network_layer(frame: bytes) -> tuple[int, int]:
     return ethertype, ip
 
 
-def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[tuple[bytes, bytes]]]) -> bytes:
-    """``frame`` with every (secret, blanked) pair's secret replaced by its blanked form (as
-    long), in an IPv4 UDP datagram to or from an (address packed, port) that ``secrets``
-    lists: the request that carried an SNMP community and the reply that echoes it."""
+def conceal_datagram_secrets(frame: bytes, blankers: dict[tuple[bytes, int], list[Callable[[bytes], bytes]]]) -> bytes:
+    """``frame`` with its UDP payload passed through each blanker ``blankers`` lists for the
+    (address packed, port) it goes to or comes from, in an IPv4 datagram: the request that
+    carried an SNMP community and the reply that echoes it, an SNMPv3 user's messages. A
+    blanker keeps the payload's length (overwriting secrets with ``X``)."""
     ethertype, ip = _network_layer(frame)
     if ethertype != ETHERTYPE_IPV4 or len(frame) < ip + 20 or frame[ip + 9] != IP_PROTOCOL_UDP:
         return frame
@@ -112,13 +113,13 @@ def conceal_datagram_secrets(frame: bytes, secrets: dict[tuple[bytes, int], set[
     if len(frame) < udp + 8:
         return frame
     source_port, destination_port = struct.unpack_from("!HH", frame, udp)
-    hidden = secrets.get((frame[ip + 12:ip + 16], source_port), set()) | secrets.get(
-        (frame[ip + 16:ip + 20], destination_port), set())
+    hidden = blankers.get((frame[ip + 12:ip + 16], source_port), []) + blankers.get(
+        (frame[ip + 16:ip + 20], destination_port), [])
     if not hidden:
         return frame
     payload = frame[udp + 8:]
-    for secret, blanked in hidden:
-        payload = payload.replace(secret, blanked)
+    for blank in hidden:
+        payload = blank(payload)
     return frame[:udp + 8] + payload
 
 
@@ -273,7 +274,7 @@ class Recorder:
         self._udp_until: float | None = None
         self._stopped_at = float("inf")
         self._concealed: dict[tuple[int, bytes, int], ConcealedConnection] = {}
-        self._concealed_datagrams: dict[tuple[bytes, int], set[tuple[bytes, bytes]]] = {}
+        self._concealed_datagrams: dict[tuple[bytes, int], list[Callable[[bytes], bytes]]] = {}
 
     def conceal(self, client_port: int, server: str, server_port: int, spans: tuple[tuple[int, int], ...],
                 reply: bool = False) -> None:
@@ -283,11 +284,13 @@ class Recorder:
             key = (client_port, ipaddress.ip_address(server).packed, server_port)
             self._concealed[key] = ConcealedConnection(spans, reply)
 
-    def conceal_datagrams(self, peer: str, port: int, secret: tuple[bytes, bytes]) -> None:
-        """Record every UDP datagram exchanged with peer:port with ``secret[1]`` in place of
-        ``secret[0]`` (called before the first is sent)."""
+    def conceal_datagrams(self, peer: str, port: int, blank: Callable[[bytes], bytes]) -> None:
+        """Record every UDP datagram exchanged with peer:port as ``blank`` gives its payload
+        (called before the first is sent)."""
         with self._lock:
-            self._concealed_datagrams.setdefault((ipaddress.ip_address(peer).packed, port), set()).add(secret)
+            blankers = self._concealed_datagrams.setdefault((ipaddress.ip_address(peer).packed, port), [])
+            if blank not in blankers:
+                blankers.append(blank)
 
     def keep_udp_until(self, moment: float) -> None:
         """Write no UDP frame captured after ``moment`` (the scan has stopped listening for it)."""

@@ -7,6 +7,10 @@ A probe the recording has no answer for behaves like a host that did not answer.
 Nothing is sent, so no privileges and no network are needed; the send guard still
 checks every probe, exactly as live, and the network logs each send the scan attempted
 (:attr:`ReplayNetwork.attempted_sends`) so that tests can check where it would have gone.
+
+The replayed link is the one the recording names (``multicast_links`` among its scan
+options), else the narrowest network holding the scanner and every address its ARP frames
+name: multicast is replayed only when the scope holds that link whole, as live.
 """
 
 from __future__ import annotations
@@ -25,7 +29,8 @@ from camscan.protocols import Conversation, FlowReturn, ProtocolError, arp, icmp
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer
-from camscan.transport.guard import guard, guard_conversation, guard_multicast
+from camscan.transport.guard import guard, guard_conversation, guard_multicast, multicast_allowed
+from camscan.transport.record import scan_options_from
 from camscan.transport.discovery import Datagram as DatagramHandler
 from camscan.transport.linklisten import Frame
 from camscan.transport.live import FlowResult
@@ -33,6 +38,7 @@ from camscan.transport.live import FlowResult
 REPLAY_LINK = "replay"
 MDNS_PORT = 5353
 MDNS_GROUP = "224.0.0.251"
+ARP_ADDRESSES = ((28, 32), (38, 42))  # an Ethernet ARP frame's sender and target IPv4 addresses (RFC 826)
 
 
 @dataclass(frozen=True)
@@ -235,10 +241,11 @@ class ReplayDiscoverySockets:
     def __init__(
         self, scope: Scope, probes: list[DiscoveryProbe], scanner: set[str], datagrams: list[Datagram],
         on_datagram: DatagramHandler, sends: list[AttemptedSend], unicast_probes: Sequence[DiscoveryProbe] = (),
-        on_link: bool = False,
+        links: dict[str, ipaddress.IPv4Interface] | None = None,
     ) -> None:
-        """``unicast_probes`` are asked of each host only when the scan has no multicast link (``on_link``)."""
+        """``unicast_probes`` are asked of each host only when the scan has no multicast link (``links``)."""
         self.scope = scope
+        self.links = links or {}
         self.on_datagram = on_datagram
         self.sends = sends
         self.notices: list[str] = []
@@ -246,7 +253,7 @@ class ReplayDiscoverySockets:
         self._replies: dict[str, list[Datagram]] = {}
         self._replies_by_source: dict[str, dict[str, list[Datagram]]] = {}
         self._probes = {probe.name: probe for probe in probes}
-        self._unicast_probes = {} if on_link else {probe.name: probe for probe in unicast_probes}
+        self._unicast_probes = {} if self.links else {probe.name: probe for probe in unicast_probes}
         self._delivered: set[int] = set()
         for probe in [*probes, *self._unicast_probes.values()]:
             own_ports = {item.sport for item in datagrams if item.src in scanner and item.dport == probe.port}
@@ -273,13 +280,18 @@ class ReplayDiscoverySockets:
             self.on_datagram(probe, item.payload, item.src, item.sport, time.time())
 
     async def send_multicast(self) -> None:
-        for name, probe in self._probes.items():
-            if probe.group is None:
-                continue
-            self.sends += [AttemptedSend("multicast", probe.group, probe.port)] * len(probe.requests)
-            self._deliver(probe, self._replies[name])
+        """Every probe that has a group to it, on each link, logged and guarded as live."""
+        grouped = [(probe.group, probe) for probe in self._probes.values() if probe.group is not None]
+        for link in self.links.values():
+            self.sends += [AttemptedSend("multicast", group, probe.port)
+                           for group, probe in grouped for _request in probe.requests]
+            guard_multicast(self.scope, link.network)
+            for _group, probe in grouped:
+                self._deliver(probe, self._replies[probe.name])
 
     async def send_unicast(self, ip: str) -> None:
+        """Every probe to one host, and the unicast-only ones (mDNS questions) where there is no
+        multicast link: each logged, as live sends each."""
         probes = {**self._probes, **self._unicast_probes}
         for probe in probes.values():
             self.sends += [AttemptedSend("unicast", ip, probe.port)] * len(probe.requests)
@@ -287,7 +299,7 @@ class ReplayDiscoverySockets:
         for name, probe in probes.items():
             self._deliver(probe, self._replies_by_source[name].get(ip, []))
 
-    async def send_secret(self, name: str, ip: str, payload: bytes, secret: tuple[bytes, bytes]) -> None:
+    async def send_secret(self, name: str, ip: str, payload: bytes, blank: Callable[[bytes], bytes]) -> None:
         probe = self._probes[name]
         self.sends.append(AttemptedSend("unicast", ip, probe.port))
         guard(self.scope, ip)
@@ -321,6 +333,7 @@ class ReplayNetwork:
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
         self.scanner = self._scanner_addresses(recording)
+        self.links = replayed_links(recording, self.scanner)
         self.attempted_sends: list[AttemptedSend] = []
 
     @staticmethod
@@ -338,11 +351,10 @@ class ReplayNetwork:
         """A recording holds no kernel ARP table: its ARP frames are replayed by the sweep."""
         return None
 
-    def multicast_links(self, scope: Scope, interface: str | None) -> dict:
-        multicast = any(
-            item.src in self.scanner and ipaddress.ip_address(item.dst).is_multicast for item in self.recording.datagrams
-        )
-        return {REPLAY_LINK: None} if multicast else {}
+    def multicast_links(self, scope: Scope, interface: str | None) -> dict[str, ipaddress.IPv4Interface]:
+        """The recorded links the scope holds whole, as :func:`camscan.transport.discovery.multicast_links` chooses live."""
+        named = {REPLAY_LINK if index == 0 else f"{REPLAY_LINK}{index}": link for index, link in enumerate(self.links)}
+        return {name: link for name, link in named.items() if multicast_allowed(scope, link.network)}
 
     def transport(self, scope: Scope, rate: float, concurrency: int, timeout: float) -> ReplayTransport:
         return ReplayTransport(self.recording, scope, rate, timeout, self.scanner, self.attempted_sends)
@@ -351,7 +363,7 @@ class ReplayNetwork:
                           on_datagram: DatagramHandler,
                           unicast_probes: Sequence[DiscoveryProbe] = ()) -> ReplayDiscoverySockets:
         return ReplayDiscoverySockets(scope, probes, self.scanner, self.recording.datagrams, on_datagram,
-                                      self.attempted_sends, list(unicast_probes), on_link=bool(links))
+                                      self.attempted_sends, list(unicast_probes), links)
 
     def link_listener(self, links: dict, bpf: str, on_frame: Frame) -> ReplayLinkListener:
         return ReplayLinkListener()
@@ -360,8 +372,7 @@ class ReplayNetwork:
         """Logged and guarded like the live Echo Request; the recording's answers come by the link listener (none)."""
         for link in links.values():
             self.attempted_sends.append(AttemptedSend("multicast", icmpv6.ALL_NODES))
-            if link is not None:
-                guard_multicast(scope, link.network)
+            guard_multicast(scope, link.network)
 
     def ipv6_neighbours(self, interface: str) -> list[tuple[ipaddress.IPv6Address, str]]:
         """A recording holds no kernel neighbour cache."""
@@ -370,7 +381,9 @@ class ReplayNetwork:
     async def browse_mdns(self, scope: Scope, links: dict, wait: float,
                           on_observations: Callable[[str, list[Observation]], None]) -> list[str]:
         """The mDNS answers the recording holds, read by the same parser passive analysis uses."""
-        self.attempted_sends.append(AttemptedSend("multicast", MDNS_GROUP, MDNS_PORT))
+        for link in links.values():
+            self.attempted_sends.append(AttemptedSend("multicast", MDNS_GROUP, MDNS_PORT))
+            guard_multicast(scope, link.network)
         for item in self.recording.datagrams:
             if item.sport != MDNS_PORT or item.src in self.scanner or not scope.allowed(item.src):
                 continue
@@ -390,3 +403,31 @@ class ReplayNetwork:
 
     def stop_recording(self) -> None:
         """A replay records nothing."""
+
+
+def replayed_links(recording: Recording, scanner: set[str]) -> list[ipaddress.IPv4Interface]:
+    """The links the recorded scan multicast on.
+
+    A camscan recording names them (``multicast_links``); for any other, each scanner address
+    that sent multicast gets the narrowest network holding it and every address the ARP frames
+    name (ARP never leaves its link): the real link may be wider, never narrower.
+    """
+    recorded = (scan_options_from(recording.comments) or {}).get("multicast_links")
+    if isinstance(recorded, list) and recorded:
+        try:
+            return [ipaddress.IPv4Interface(link) for link in recorded]
+        except (ValueError, TypeError):
+            pass  # a recording is untrusted input: an unreadable link is inferred like a foreign recording's
+    senders = sorted({item.src for item in recording.datagrams
+                      if item.src in scanner and ipaddress.ip_address(item.dst).is_multicast and ":" not in item.src})
+    heard = {ipaddress.IPv4Address(frame.frame[start:end]) for frame in recording.arp
+             for start, end in ARP_ADDRESSES if len(frame.frame) >= end}
+    heard.discard(ipaddress.IPv4Address(0))
+    return [_narrowest_link(ipaddress.IPv4Address(sender), heard) for sender in senders]
+
+
+def _narrowest_link(own: ipaddress.IPv4Address, neighbours: set[ipaddress.IPv4Address]) -> ipaddress.IPv4Interface:
+    prefix = 32
+    while prefix and not all(address in ipaddress.ip_network(f"{own}/{prefix}", strict=False) for address in neighbours):
+        prefix -= 1
+    return ipaddress.IPv4Interface(f"{own}/{prefix}")
