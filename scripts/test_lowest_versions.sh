@@ -8,5 +8,5 @@ python3 scripts/lowest_direct_versions.py test > .venv-lowest.txt
 [ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
 .venv-lowest/bin/pip install -q --upgrade pip >/dev/null
 .venv-lowest/bin/pip install -q -r .venv-lowest.txt
-.venv-lowest/bin/pip install -q --no-deps -e .
+.venv-lowest/bin/pip install -q --no-deps -e . -e ./lab
 .venv-lowest/bin/python -m pytest -q -p no:cacheprovider tests/unit tests/replay

@@ -901,6 +901,8 @@ def signatures_match(field, value):
 
 
 DEMO_NETWORK = "198.18.200.0/24"
+LAB_MISSING = ("the demo needs camscan's lab, a package of its own (camscan_lab) that camscan does not ship: "
+               "in a camscan source checkout run `pip install ./lab`, or `sudo bash scripts/demo.sh` to set up and run")
 
 
 @main.command()
@@ -916,9 +918,14 @@ def demo(hosts, seed, db_path):
     """
     import subprocess
 
-    from camscan.lab.netns import NamespaceLab, NamespaceLabError
-    from camscan.lab.profiles import generate_lab
-    from camscan.lab.score import score
+    try:
+        from camscan_lab.netns import NamespaceLab, NamespaceLabError
+        from camscan_lab.profiles import generate_lab
+        from camscan_lab.score import score
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "camscan_lab":
+            raise
+        raise click.ClickException(LAB_MISSING) from None
 
     lab_hosts = generate_lab(hosts, DEMO_NETWORK, seed)
     try:

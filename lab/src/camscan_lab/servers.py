@@ -12,11 +12,11 @@ thread.  Service kinds:
 ``silent``          accepts and never sends a byte.
 
 An ``http`` route may carry ``onvif`` (added by the profile loader for a profile's
-``discovery.onvif``): SOAP POSTs to it are answered by :mod:`camscan.lab.onvif_service`.
+``discovery.onvif``): SOAP POSTs to it are answered by :mod:`camscan_lab.onvif_service`.
 A route with ``recorder`` answers a recorder's channel API (ISAPI or Dahua's CGI, behind
-Digest) through :mod:`camscan.lab.recorders`.
+Digest) through :mod:`camscan_lab.recorders`.
 UDP discovery sockets (WS-Discovery, SADP, DHIP, SSDP, mDNS) are served by the same loop;
-:mod:`camscan.lab.discovery` decides what each datagram gets back.
+:mod:`camscan_lab.discovery` decides what each datagram gets back.
 
 Every handler tolerates scanners: half-open and immediately closed connections, junk,
 oversized requests and slow readers end that one connection, never the lab.
@@ -36,11 +36,11 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from camscan.lab import discovery, exposure, hostile, onvif_service, recorders
-from camscan.lab.certs import server_context
-from camscan.lab.profiles import LabHost
+from camscan_lab import discovery, exposure, hostile, onvif_service, recorders
+from camscan_lab.certs import server_context
+from camscan_lab.profiles import LabHost
 
-log = logging.getLogger("camscan.lab")
+log = logging.getLogger("camscan_lab")
 
 MAX_HEAD = 16 * 1024  # bytes of request head accepted before answering 400
 READ_TIMEOUT = 10.0  # seconds a client may take to send a request
