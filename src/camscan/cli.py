@@ -248,7 +248,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
-    from camscan.discovery import DiscoverySettings
+    from camscan.scan_discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
     from camscan.transport.network import LiveNetwork
 

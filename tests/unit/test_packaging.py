@@ -37,3 +37,27 @@ def test_demo_without_the_lab_package_says_how_to_install_it_in_one_line(monkeyp
     assert result.exit_code == 1
     assert result.output == f"Error: {LAB_MISSING}\n"
     assert "pip install ./lab" in LAB_MISSING and "Traceback" not in result.output
+
+
+# A module name may recur only as one role in several packages, or as one protocol in several
+# layers (protocols/ parses it, probes/ converses, transport/ holds its sockets). Anything
+# else shared (four modules were once named discovery.py) makes a traceback or an import
+# ambiguous to read.
+SHARED_MODULE_NAMES = {
+    "flows.py": {"camscan/probes", "camscan/checks", "camscan/channels"},  # each package's sans-IO conversations
+    "runner.py": {"camscan/checks", "camscan/channels"},  # each package's driver of its flows
+    "passive.py": {"camscan", "camscan/checks"},  # passive identification; checks that send nothing
+    "onvif.py": {"camscan/protocols", "camscan/probes"},
+    "mdns.py": {"camscan/protocols", "camscan/transport"},
+}
+
+
+def test_module_names_are_unique_across_camscan_and_its_lab():
+    packages = [ROOT / "src", ROOT / "lab" / "src"]
+    folders: dict[str, set[str]] = {}
+    for source in packages:
+        for path in source.rglob("*.py"):
+            if path.name not in ("__init__.py", "__main__.py"):
+                folders.setdefault(path.name, set()).add(path.parent.relative_to(source).as_posix())
+    shared = {name: where for name, where in folders.items() if len(where) > 1}
+    assert shared == SHARED_MODULE_NAMES

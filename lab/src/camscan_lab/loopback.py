@@ -17,7 +17,7 @@ import resource
 import socket
 from typing import Sequence
 
-from camscan_lab.discovery import ENDPOINTS, Site
+from camscan_lab.discovery_replies import ENDPOINTS, Site
 from camscan_lab.profiles import LabHost, generate_lab
 from camscan_lab.servers import LabRuntime, close_sockets, make_listener, make_responder_socket
 

@@ -47,7 +47,7 @@ from typing import Sequence
 
 from camscan_lab.loopback import raise_fd_limit
 from camscan_lab.profiles import LabHost, generate_lab
-from camscan_lab.discovery import Site
+from camscan_lab.discovery_replies import Site
 from camscan_lab.servers import DatagramBinding, LabRuntime, close_sockets, make_listener, make_responder_socket
 
 log = logging.getLogger("camscan_lab")

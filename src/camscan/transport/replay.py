@@ -20,13 +20,13 @@ from dataclasses import dataclass
 
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
-from camscan.probes.discovery import DiscoveryProbe
+from camscan.probes.discovery_probes import DiscoveryProbe
 from camscan.protocols import Flow, ProtocolError, arp, icmpv6, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport.guard import guard, guard_conversation, guard_multicast
-from camscan.transport.discovery import Datagram as DatagramHandler
+from camscan.transport.discovery_sockets import Datagram as DatagramHandler
 from camscan.transport.live import FlowResult
 
 REPLAY_LINK = "replay"
