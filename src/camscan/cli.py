@@ -9,18 +9,19 @@ import io
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable
 
 import click
 
 from camscan import __version__
 from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
+from camscan.errors import BUG_EXIT_STATUS, UserError, bug_report_request, issue_tracker_url
 from camscan.fingerprint.identify import Identifier
-from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
+from camscan.fingerprint.signatures import check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
-from camscan.scope import Scope, ScopeError, read_scope_file
+from camscan.scope import Scope, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
-from camscan.transport.record import RecordError
 from camscan.untrusted import spreadsheet_cell, terminal_text
 
 DEFAULT_DB = "camscan.db"
@@ -84,7 +85,10 @@ def open_store(db_path: str, create: bool = False, write: bool = False) -> Store
 
 
 def friendly_errors(command: Callable) -> Callable:
-    """Turn the errors a user can act on into one clear line instead of a traceback."""
+    """Turn the errors a user can act on (:class:`UserError`) into one clear line instead of a traceback.
+
+    Any other exception is left to :class:`CamscanGroup`, which reports it as the bug it is.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -93,10 +97,27 @@ def friendly_errors(command: Callable) -> Callable:
         except click.ClickException as error:
             error.message = terminal_text(error.message)
             raise
-        except (ScopeError, StoreError, SignatureError, RecordError, ValueError, OSError) as error:
+        except UserError as error:
             raise click.ClickException(terminal_text(error)) from None
 
     return wrapper
+
+
+class CamscanGroup(click.Group):
+    """camscan's command group: an exception no command expected is a bug, shown with its
+    traceback and a request to report it, and the exit status says so (70)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, EOFError):
+            raise  # click's own endings (EOF on a prompt is an abort)
+        except BrokenPipeError:
+            raise  # output piped into a reader that stopped (`| head`): click ends quietly
+        except Exception:  # noqa: BLE001 - whatever no command expected is a bug, reported as one
+            traceback.print_exc()
+            click.echo(bug_report_request(__version__, issue_tracker_url()), err=True)
+            ctx.exit(BUG_EXIT_STATUS)
 
 
 def echo_untrusted(line: str, err: bool = False) -> None:
@@ -195,7 +216,7 @@ def print_devices(devices: list[dict], title: str) -> None:
     Console().print(table)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CamscanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="camscan")
 def main() -> None:
     """Find and identify the CCTV cameras, DVRs and NVRs on networks you are authorised to scan."""
@@ -658,8 +679,11 @@ def write_output(path: str, text: str) -> None:
         return
     from camscan.private_files import open_private
 
-    with open_private(path) as handle:
-        handle.write(text)
+    try:
+        with open_private(path) as handle:
+            handle.write(text)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 @main.command("scans")

@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from netaddr import AddrFormatError, IPSet
 
+from camscan.errors import UserError
 from camscan.scope import ScopeError, parse_target
 
 SERVICES = ("onvif", "http", "snmp")
@@ -30,7 +31,7 @@ EXAMPLE = """\
   maker: hikvision        # optional"""
 
 
-class CredentialsError(ValueError):
+class CredentialsError(UserError, ValueError):
     """The credentials file (or the account options) cannot be accepted."""
 
 
