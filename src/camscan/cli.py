@@ -1247,7 +1247,7 @@ def collect(broker_url, broker_ca, db_path, until_idle):
     click.echo(f"{handled} message(s) handled", err=True)
 
 
-@main.group(invoke_without_command=True)
+@main.group(invoke_without_command=True, subcommand_metavar="[COMMAND] [ARGS]...")  # optional (click 8.3 said COMMAND)
 @db_option
 @json_option
 @click.pass_context
