@@ -32,7 +32,7 @@ from district import Redis  # noqa: E402  (the tests' redis-server fixture)
 from camscan.district.keys import generate_identity  # noqa: E402
 from camscan.district.ledger import Ledger  # noqa: E402
 from camscan.district.queue import Broker, Sensor, SensorConfig  # noqa: E402
-from camscan.lab.profiles import generate_lab  # noqa: E402
+from camscan_lab.profiles import generate_lab  # noqa: E402
 from camscan.model import Device, Evidence, Identification, Observation, Service  # noqa: E402
 from camscan.portable import build_document  # noqa: E402
 from camscan.store import Store  # noqa: E402

@@ -1,6 +1,6 @@
 """Benchmark: what one hostile device costs a scan (issue 12, part 5).
 
-The hostile device (``camscan/lab/hostile_profiles.yaml``) has every default camera port
+The hostile device (``camscan_lab/hostile_profiles.yaml``) has every default camera port
 open and answers each in a costly way: 1-byte writes of a 4 MiB body, a body trickled a
 byte a millisecond, headers that never end, a body that never ends, valid answers given
 just under the timeout. Its twin has the same ports and sends the same replies, whole and
@@ -45,12 +45,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from camscan.lab.loopback import LoopbackLab
-from camscan.lab.profiles import LabHost, build_hosts, generate_lab, load_profiles
+from camscan_lab import hostile
+from camscan_lab.loopback import LoopbackLab
+from camscan_lab.profiles import LabHost, build_hosts, generate_lab, load_profiles
 
 NETWORK = "127.88.0.0/24"
 HOSTILE_IP = "127.88.0.200"
-HOSTILE_PROFILES = Path(__file__).resolve().parents[1] / "src" / "camscan" / "lab" / "hostile_profiles.yaml"
+HOSTILE_PROFILES = Path(hostile.__file__).with_name("hostile_profiles.yaml")
 ISOLATED = "CAMSCAN_BENCH_ISOLATED"
 
 

@@ -32,9 +32,9 @@ if "--write-only" in sys.argv:
     from scapy.layers.l2 import ARP, Ether
     from scapy.utils import RawPcapWriter
 
-    from camscan.lab.discovery import Site, answer
-    from camscan.lab.profiles import generate_lab
-    from camscan.lab.servers import http_response, rtsp_reply
+    from camscan_lab.discovery_replies import Site, answer
+    from camscan_lab.profiles import generate_lab
+    from camscan_lab.servers import http_response, rtsp_reply
     from camscan.protocols import dhip, sadp, ssdp, wsd
 
 NETWORK = "198.18.80.0/24"

@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import nmap
 
 from camscan.fingerprint.vendors import default_catalogue
-from camscan.lab.netns import NamespaceLab
-from camscan.lab.profiles import generate_lab
-from camscan.lab.score import score, without_timestamps
+from camscan_lab.netns import NamespaceLab
+from camscan_lab.profiles import generate_lab
+from camscan_lab.score import score, without_timestamps
 from camscan.probes.ports import DEFAULT_PORTS
 
 

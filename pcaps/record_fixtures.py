@@ -10,9 +10,9 @@ Each profile gets a namespace lab of its own (one emulated host at 198.18.90.2 o
 - ``<profile>.json``: that live scan's exported inventory, timestamps removed, which
   ``tests/replay`` expects ``camscan scan --replay`` to reproduce exactly.
 
-A recorder profile (``src/camscan/lab/recorder_profiles.yaml``) is recorded with the LAN
+A recorder profile (``lab/src/camscan_lab/recorder_profiles.yaml``) is recorded with the LAN
 cameras its channels point at beside it (from 198.18.90.3) and with the lab's credentials
-file (:func:`camscan.lab.recorders.lab_credentials`), which the replay is given again.
+file (:func:`camscan_lab.recorders.lab_credentials`), which the replay is given again.
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from pathlib import Path
 
 import yaml
 
-from camscan.lab import NamespaceLab, build_hosts, load_profiles
-from camscan.lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
-from camscan.lab.score import without_timestamps
+from camscan_lab import NamespaceLab, build_hosts, load_profiles
+from camscan_lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
+from camscan_lab.score import without_timestamps
 
 HERE = Path(__file__).resolve().parent
 NETWORK = "198.18.90.0/29"

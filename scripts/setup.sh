@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what camscan, its tests and its lab need: system tools (as root, via apt) and a .venv.
+# Installs what camscan, its tests and its lab (lab/, package camscan_lab) need: system tools (as root, via apt) and a .venv.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
@@ -21,4 +21,4 @@ if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
 fi
 [ -x .venv/bin/python ] || python3 -m venv .venv
 .venv/bin/pip install -q --upgrade pip >/dev/null
-.venv/bin/pip install -q -e '.[test,mutation]'
+.venv/bin/pip install -q -e '.[test,mutation]' -e ./lab  # the lab: its own package, outside camscan's wheel

@@ -8,7 +8,7 @@ python3 scripts/lowest_direct_versions.py test > .venv-lowest.txt
 [ -x .venv-lowest/bin/python ] || python3 -m venv .venv-lowest
 .venv-lowest/bin/pip install -q --upgrade pip >/dev/null
 .venv-lowest/bin/pip install -q -r .venv-lowest.txt
-.venv-lowest/bin/pip install -q --no-deps -e .
+.venv-lowest/bin/pip install -q --no-deps -e . -e ./lab
 # Typing is checked against the versions scripts/setup.sh installs (tests/unit/test_typing.py in
 # README's test command): the lowest ones annotate differently (scapy 2.5 ships no types, and
 # click 8.3.1's ClickException.message is not yet Final), which says nothing about running.

@@ -9,20 +9,21 @@ import io
 import json
 import os
 import sys
+import traceback
 from collections.abc import Callable
 
 import click
 
 from camscan import __version__
 from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIES, parse_check_list
+from camscan.errors import BUG_EXIT_STATUS, UserError, bug_report_request, issue_tracker_url
 from camscan.fingerprint.identify import Identifier
-from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
+from camscan.fingerprint.signatures import check_example, default_rules
 from camscan.model import RECORDER_DEVICE_TYPES
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
-from camscan.scope import Scope, ScopeError, read_scope_file
+from camscan.scope import Scope, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
 from camscan.transport.interface import Network
-from camscan.transport.record import RecordError
 from camscan.untrusted import spreadsheet_cell, terminal_text
 
 DEFAULT_DB = "camscan.db"
@@ -86,7 +87,10 @@ def open_store(db_path: str, create: bool = False, write: bool = False) -> Store
 
 
 def friendly_errors(command: Callable) -> Callable:
-    """Turn the errors a user can act on into one clear line instead of a traceback."""
+    """Turn the errors a user can act on (:class:`UserError`) into one clear line instead of a traceback.
+
+    Any other exception is left to :class:`CamscanGroup`, which reports it as the bug it is.
+    """
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -96,10 +100,27 @@ def friendly_errors(command: Callable) -> Callable:
             # click declares message Final; rewriting it keeps the error's class, context and exit code.
             error.message = terminal_text(error.message)  # type: ignore[misc]
             raise
-        except (ScopeError, StoreError, SignatureError, RecordError, ValueError, OSError) as error:
+        except UserError as error:
             raise click.ClickException(terminal_text(error)) from None
 
     return wrapper
+
+
+class CamscanGroup(click.Group):
+    """camscan's command group: an exception no command expected is a bug, shown with its
+    traceback and a request to report it, and the exit status says so (70)."""
+
+    def invoke(self, ctx: click.Context):
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort, EOFError):
+            raise  # click's own endings (EOF on a prompt is an abort)
+        except BrokenPipeError:
+            raise  # output piped into a reader that stopped (`| head`): click ends quietly
+        except Exception:  # noqa: BLE001 - whatever no command expected is a bug, reported as one
+            traceback.print_exc()
+            click.echo(bug_report_request(__version__, issue_tracker_url()), err=True)
+            ctx.exit(BUG_EXIT_STATUS)
 
 
 def echo_untrusted(line: str, err: bool = False) -> None:
@@ -206,7 +227,7 @@ def print_devices(devices: list[dict], title: str) -> None:
     Console().print(table)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=CamscanGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="camscan")
 def main() -> None:
     """Find and identify the CCTV cameras, DVRs and NVRs on networks you are authorised to scan."""
@@ -259,7 +280,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
-    from camscan.discovery import DiscoverySettings
+    from camscan.scan_discovery import DiscoverySettings
     from camscan.scanner import Scan, ScanSettings
     from camscan.transport.network import LiveNetwork
 
@@ -669,8 +690,11 @@ def write_output(path: str, text: str) -> None:
         return
     from camscan.private_files import open_private
 
-    with open_private(path) as handle:
-        handle.write(text)
+    try:
+        with open_private(path) as handle:
+            handle.write(text)
+    except OSError as error:
+        raise UserError(f"cannot write {path}: {error.strerror or error}") from None
 
 
 @main.command("scans")
@@ -912,6 +936,8 @@ def signatures_match(field, value):
 
 
 DEMO_NETWORK = "198.18.200.0/24"
+LAB_MISSING = ("the demo needs camscan's lab, a package of its own (camscan_lab) that camscan does not ship: "
+               "in a camscan source checkout run `pip install ./lab`, or `sudo bash scripts/demo.sh` to set up and run")
 
 
 @main.command()
@@ -927,9 +953,14 @@ def demo(hosts, seed, db_path):
     """
     import subprocess
 
-    from camscan.lab.netns import NamespaceLab, NamespaceLabError
-    from camscan.lab.profiles import generate_lab
-    from camscan.lab.score import score
+    try:
+        from camscan_lab.netns import NamespaceLab, NamespaceLabError
+        from camscan_lab.profiles import generate_lab
+        from camscan_lab.score import score
+    except ModuleNotFoundError as error:
+        if (error.name or "").partition(".")[0] != "camscan_lab":
+            raise
+        raise click.ClickException(LAB_MISSING) from None
 
     lab_hosts = generate_lab(hosts, DEMO_NETWORK, seed)
     try:
@@ -1229,7 +1260,7 @@ def collect(broker_url, broker_ca, db_path, until_idle):
     click.echo(f"{handled} message(s) handled", err=True)
 
 
-@main.group(invoke_without_command=True)
+@main.group(invoke_without_command=True, subcommand_metavar="[COMMAND] [ARGS]...")  # optional (click 8.3 said COMMAND)
 @db_option
 @json_option
 @click.pass_context

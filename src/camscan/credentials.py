@@ -17,6 +17,7 @@ from pathlib import Path
 import yaml
 from netaddr import AddrFormatError, IPSet
 
+from camscan.errors import UserError
 from camscan.protocols.snmpv3 import AUTH_PROTOCOLS, MIN_PASSWORD, PRIV_PROTOCOLS, UsmUser
 from camscan.scope import ScopeError, parse_target
 
@@ -33,7 +34,7 @@ EXAMPLE = """\
   maker: hikvision        # optional"""
 
 
-class CredentialsError(ValueError):
+class CredentialsError(UserError, ValueError):
     """The credentials file (or the account options) cannot be accepted."""
 
 

@@ -34,6 +34,7 @@ from xml.parsers.expat import errors as expat_errors
 import nmap
 
 from camscan import correlate
+from camscan.errors import UserError
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service, canonical_mac
 from camscan.protocols import ProtocolError, http, rtsp
@@ -59,7 +60,7 @@ CLOSING_TAGS = ('<runstats><finished time="0" timestr="" elapsed="0" summary="" 
                 '<hosts up="0" down="0" total="0"/></runstats></nmaprun>')
 
 
-class NmapReportError(ValueError):
+class NmapReportError(UserError, ValueError):
     """The file is no nmap XML report camscan can read."""
 
 

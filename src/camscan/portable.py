@@ -19,6 +19,7 @@ import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 
+from camscan.errors import UserError
 from camscan.store import Store, StoreError, inserted_id
 
 FORMAT = "camscan-scan"
@@ -37,7 +38,7 @@ SCAN_TABLES = {
 SCALARS = (str, int, float, type(None))
 
 
-class DocumentError(ValueError):
+class DocumentError(UserError, ValueError):
     """A file or message is not a portable scan result this camscan can import."""
 
 

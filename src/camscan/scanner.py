@@ -23,7 +23,7 @@ from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
 from camscan.checks.passive import misaddressed_device
 from camscan.checks.runner import gateway_findings, run_checks
 from camscan.credentials import Credentials
-from camscan.discovery import Discovery, DiscoverySettings
+from camscan.scan_discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
 from camscan.model import ChannelDevice, Device, Observation, Service
 from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice

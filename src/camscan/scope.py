@@ -9,8 +9,10 @@ from pathlib import Path
 
 from netaddr import IPNetwork, IPRange, IPSet, spanning_cidr
 
+from camscan.errors import UserError
 
-class ScopeError(ValueError):
+
+class ScopeError(UserError, ValueError):
     """A target, exclusion or scope file could not be accepted."""
 
 

@@ -30,6 +30,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from camscan.errors import UserError
 from camscan.model import ChannelDevice, Device, Evidence, Finding, Identification, Observation, canonical_mac
 from camscan.private_files import create_private
 
@@ -60,7 +61,7 @@ CHANGE_FIELDS = ("vendor", "manufacturer", "model", "firmware", "device_type", "
 CHANNEL_FIELDS = ("attached_to", "channel", "connection", "video", "reported_ip")
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The database cannot be used; the message says which file and what to do."""
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from camscan.lab import NamespaceLab
+from camscan_lab import NamespaceLab
 
 
 def start_capture(lab: NamespaceLab, pcap: Path) -> subprocess.Popen:

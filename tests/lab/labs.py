@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 
-from camscan.lab import LabHost, NamespaceLab
-from camscan.lab.netns import list_namespaces
+from camscan_lab import LabHost, NamespaceLab
+from camscan_lab.netns import list_namespaces
 
 
 @contextmanager

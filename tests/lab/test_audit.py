@@ -22,8 +22,8 @@ from html.parser import HTMLParser
 import pytest
 
 from camscan.fingerprint.vendors import default_catalogue
-from camscan.lab import NamespaceLab, build_hosts
-from camscan.lab.netns import list_namespaces
+from camscan_lab import NamespaceLab, build_hosts
+from camscan_lab.netns import list_namespaces
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="namespace labs need root and iproute2"

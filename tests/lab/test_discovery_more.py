@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from camscan.lab import NamespaceLab
-from camscan.lab.profiles import generate_lab, load_profiles
+from camscan_lab import NamespaceLab
+from camscan_lab.profiles import generate_lab, load_profiles
 from capture import start_capture, stop_capture
 
 pytestmark = pytest.mark.skipif(

@@ -17,7 +17,7 @@ import sys
 
 import pytest
 
-from camscan.lab import NamespaceLab, build_hosts
+from camscan_lab import NamespaceLab, build_hosts
 from capture import start_capture, stop_capture
 
 pytestmark = pytest.mark.skipif(

@@ -25,7 +25,7 @@ from capture import start_capture, stop_capture
 from district import District, Redis, camscan
 from labs import torn_down_lab
 
-from camscan.lab.profiles import generate_lab
+from camscan_lab.profiles import generate_lab
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="namespace labs and lab listeners need root")
 

@@ -18,15 +18,15 @@ import pytest
 from camscan.checks import (
     DEFAULT_CREDENTIALS, FTP_ANONYMOUS, HTTP_NO_TLS, ONVIF_NO_AUTH, RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, TELNET_OPEN,
 )
-from camscan.lab import LabHost, NamespaceLab
-from camscan.lab.profiles import load_profiles
+from camscan_lab import LabHost, NamespaceLab, exposure
+from camscan_lab.profiles import load_profiles
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="namespace labs need root and iproute2"
 )
 
 NETWORK = "198.18.70.0/24"
-PROFILES = Path(__file__).resolve().parents[2] / "src" / "camscan" / "lab" / "exposure_profiles.yaml"
+PROFILES = Path(exposure.__file__).with_name("exposure_profiles.yaml")
 CAMSCAN = [sys.executable, "-m", "camscan"]
 ACTIVE_CHECKS = (RTSP_NO_AUTH, SNAPSHOT_NO_AUTH, FTP_ANONYMOUS)
 

@@ -16,8 +16,8 @@ import time
 
 import pytest
 
-from camscan.lab.loopback import LoopbackLab
-from camscan.lab.profiles import generate_lab
+from camscan_lab.loopback import LoopbackLab
+from camscan_lab.profiles import generate_lab
 
 NETWORK = "127.79.3.0/29"
 STALLING_HOST = "127.79.3.6"

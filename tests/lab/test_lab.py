@@ -22,9 +22,9 @@ import pytest
 from cryptography import x509
 from netaddr import EUI
 
-from camscan.lab import LoopbackLab, NamespaceLab, build_hosts, generate_lab, get_profile, load_profiles
-from camscan.lab.certs import subject_name
-from camscan.lab.netns import cleanup_stale, list_namespaces
+from camscan_lab import LoopbackLab, NamespaceLab, build_hosts, generate_lab, get_profile, load_profiles
+from camscan_lab.certs import subject_name
+from camscan_lab.netns import cleanup_stale, list_namespaces
 
 IS_ROOT = os.geteuid() == 0
 needs_root = pytest.mark.skipif(not IS_ROOT, reason="binding ports < 1024 and namespaces need root")

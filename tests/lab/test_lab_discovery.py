@@ -22,8 +22,8 @@ import pytest
 from zeroconf import DNSIncoming, DNSOutgoing, DNSQuestion
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
-from camscan.lab import NamespaceLab, build_hosts
-from camscan.lab.onvif_service import PASSWORD_DIGEST
+from camscan_lab import NamespaceLab, build_hosts
+from camscan_lab.onvif_service import PASSWORD_DIGEST
 from camscan.protocols import ProtocolError, dhip, sadp, ssdp, wsd
 from labs import torn_down_lab
 

@@ -14,7 +14,7 @@ import sys
 
 import pytest
 
-from camscan.lab import build_hosts
+from camscan_lab import build_hosts
 from labs import torn_down_lab
 
 pytestmark = [

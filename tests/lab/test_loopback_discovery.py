@@ -6,11 +6,11 @@ import asyncio
 import socket
 import struct
 
-from camscan.probes.discovery import DiscoveryProbe, discovery_probes
+from camscan.probes.discovery_probes import DiscoveryProbe, discovery_probes
 from camscan.protocols import dhip
 from camscan.scope import Scope
 from camscan.transport import Pacer
-from camscan.transport.discovery import DiscoverySockets, multicast_links
+from camscan.transport.discovery_sockets import DiscoverySockets, multicast_links
 
 DEVICE = "127.0.31.10"
 STRANGER = "127.0.31.99"

@@ -9,8 +9,8 @@ import sys
 
 import pytest
 
-from camscan.lab.loopback import LoopbackLab
-from camscan.lab.profiles import build_hosts
+from camscan_lab.loopback import LoopbackLab
+from camscan_lab.profiles import build_hosts
 
 NETWORK = "127.79.5.0/29"
 

@@ -309,7 +309,7 @@ def test_an_exchange_with_credentials_gets_its_own_connection_and_no_logged_tls_
     """The transport: the recorder hears of the credential connection's local port before it
     opens (and of one whose reply holds secrets, such as a recorder's camera logins); over TLS
     those connections' keys never reach the key log (the anonymous one's do)."""
-    from camscan.lab.certs import server_context
+    from camscan_lab.certs import server_context
     from camscan.protocols import Exchange
     from camscan.protocols.http import build_get, credential_spans, response_complete
 

@@ -11,8 +11,8 @@ import dataclasses
 import httpx
 import pytest
 
-from camscan.lab import LoopbackLab
-from camscan.lab.recorders import recorder_lab
+from camscan_lab import LoopbackLab
+from camscan_lab.recorders import recorder_lab
 
 HTTP_PORT = 18015
 

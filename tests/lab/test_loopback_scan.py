@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from camscan.lab.loopback import LoopbackLab
-from camscan.lab.profiles import generate_lab
-from camscan.lab.score import score
+from camscan_lab.loopback import LoopbackLab
+from camscan_lab.profiles import generate_lab
+from camscan_lab.score import score
 
 NETWORK = "127.79.0.0/26"
 

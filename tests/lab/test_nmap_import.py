@@ -11,8 +11,8 @@ import sys
 
 import pytest
 
-from camscan.lab import build_hosts
-from camscan.lab.score import score
+from camscan_lab import build_hosts
+from camscan_lab.score import score
 from labs import torn_down_lab
 
 pytestmark = [

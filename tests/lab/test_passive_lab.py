@@ -17,8 +17,8 @@ import sys
 import pytest
 
 from camscan.capture.reader import ArpFrame, Datagram, TcpConversation, iter_capture
-from camscan.lab import NamespaceLab, generate_lab
-from camscan.lab.score import score
+from camscan_lab import NamespaceLab, generate_lab
+from camscan_lab.score import score
 from camscan.protocols import ProtocolError, arp, dhip, sadp, ssdp, wsd
 from capture import start_capture, stop_capture
 from labs import torn_down_lab

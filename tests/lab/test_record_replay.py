@@ -11,8 +11,8 @@ import sys
 import pytest
 
 from camscan.capture.reader import load_recording
-from camscan.lab import NamespaceLab, generate_lab
-from camscan.lab.score import without_timestamps
+from camscan_lab import NamespaceLab, generate_lab
+from camscan_lab.score import without_timestamps
 
 pytestmark = pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None or shutil.which("unshare") is None,

@@ -1,7 +1,7 @@
 """Cameras behind recorders (issue 15): every emulated recorder's channels inventoried exactly.
 
 A namespace lab (prefix ``r15``, 198.18.72.0/24, no route out) holds six recorders
-(:mod:`camscan.lab.recorders`: a Hikvision PoE NVR, a Dahua XVR, an ONVIF-only NVR, a
+(:mod:`camscan_lab.recorders`: a Hikvision PoE NVR, a Dahua XVR, an ONVIF-only NVR, a
 Dahua-made Lorex NVR, a DVR that refuses every account and an NVR that offers ONVIF Media2
 alone), a dual-sensor camera whose two video sources are its channels, and the two
 single-source LAN cameras the ``ip-lan`` channels point at. It is scanned through the real CLI twice, with a
@@ -32,8 +32,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from camscan.lab import LabHost, NamespaceLab
-from camscan.lab.recorders import SCAN_ACCOUNT, internal_addresses, lab_credentials, recorder_lab
+from camscan_lab import LabHost, NamespaceLab
+from camscan_lab.recorders import SCAN_ACCOUNT, internal_addresses, lab_credentials, recorder_lab
 from capture import start_capture, stop_capture
 from labs import torn_down_lab
 

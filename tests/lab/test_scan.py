@@ -24,8 +24,8 @@ from pathlib import Path
 
 import pytest
 
-from camscan.lab import LabHost, NamespaceLab, build_hosts, generate_lab
-from camscan.lab.score import score
+from camscan_lab import LabHost, NamespaceLab, build_hosts, generate_lab
+from camscan_lab.score import score
 from camscan.probes.ports import DEFAULT_PORTS
 from capture import start_capture, stop_capture
 from labs import torn_down_lab

@@ -12,7 +12,7 @@ import pytest
 
 from camscan.checks import UPNP_PORT_FORWARD
 from camscan.checks.runner import gateway_findings
-from camscan.lab import LabHost, LoopbackLab
+from camscan_lab import LabHost, LoopbackLab
 from camscan.model import Device, Identification, Observation
 from camscan.scope import Scope
 from camscan.transport.live import LiveTransport

@@ -18,9 +18,9 @@ import yaml
 from click.testing import CliRunner
 
 from camscan.cli import main
-from camscan.lab import get_profile, load_profiles
-from camscan.lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
-from camscan.lab.score import without_timestamps
+from camscan_lab import get_profile, load_profiles
+from camscan_lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
+from camscan_lab.score import without_timestamps
 from camscan.transport.replay import AttemptedSend, ReplayNetwork
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"

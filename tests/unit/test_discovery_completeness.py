@@ -12,12 +12,12 @@ import pytest
 from zeroconf import DNSIncoming, DNSOutgoing, DNSPointer, DNSService, DNSText
 from zeroconf.const import _CLASS_IN, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_PTR, _TYPE_SRV, _TYPE_TXT
 
-from camscan.discovery import MULTICAST_ROUNDS, Discovery, DiscoverySettings, multicast_offsets
-from camscan.probes.discovery import discovery_probes
+from camscan.scan_discovery import MULTICAST_ROUNDS, Discovery, DiscoverySettings, multicast_offsets
+from camscan.probes.discovery_probes import discovery_probes
 from camscan.protocols import mdns
 from camscan.scope import Scope
 from camscan.transport import Pacer
-from camscan.transport import discovery as discovery_transport
+from camscan.transport import discovery_sockets as discovery_transport
 from camscan.transport.guard import OutOfScopeError
 from test_send_guard import DatagramSocket
 

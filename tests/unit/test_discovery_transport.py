@@ -4,17 +4,17 @@ def test_multicast_only_on_links_whose_every_network_is_in_scope(monkeypatch):
     import ipaddress
 
     from camscan.scope import Scope
-    from camscan.transport import discovery
+    from camscan.transport import discovery_sockets
 
     links = {
         "lab0": ["198.18.0.1/22"],
         "two": ["198.18.0.1/22", "192.0.2.5/24"],  # a second network outside scope
         "p2p": ["198.18.1.9/32"],  # neighbours unknowable
     }
-    monkeypatch.setattr(discovery.socket, "if_nameindex", lambda: list(enumerate(links)))
-    monkeypatch.setattr(discovery, "interface_links", lambda name: [ipaddress.IPv4Interface(a) for a in links[name]])
-    assert set(discovery.multicast_links(Scope(["198.18.0.0/22"]))) == {"lab0"}
-    assert discovery.multicast_links(Scope(["198.18.0.0/24"])) == {}
+    monkeypatch.setattr(discovery_sockets.socket, "if_nameindex", lambda: list(enumerate(links)))
+    monkeypatch.setattr(discovery_sockets, "interface_links", lambda name: [ipaddress.IPv4Interface(a) for a in links[name]])
+    assert set(discovery_sockets.multicast_links(Scope(["198.18.0.0/22"]))) == {"lab0"}
+    assert discovery_sockets.multicast_links(Scope(["198.18.0.0/24"])) == {}
 
 
 def test_hostile_mdns_type_names_are_not_browsed():

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from camscan.lab.exposure import stream_state, tiny_jpeg
-from camscan.lab.profiles import LabHost
-from camscan.lab.servers import http_response, rtsp_reply
+from camscan_lab.exposure import stream_state, tiny_jpeg
+from camscan_lab.profiles import LabHost
+from camscan_lab.servers import http_response, rtsp_reply
 from camscan.protocols.message import parse_response
 
 HOST = LabHost(ip="198.18.70.2", mac="44:19:b6:00:00:02", profile="t", services={}, truth={}, serial="E5LAB0000000001")

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from camscan.lab import hostile
-from camscan.lab.loopback import LoopbackLab
-from camscan.lab.profiles import LabHost, ProfileError, _check_profile, load_profiles
+from camscan_lab import hostile
+from camscan_lab.loopback import LoopbackLab
+from camscan_lab.profiles import LabHost, ProfileError, _check_profile, load_profiles
 from camscan.probes.ports import DEFAULT_PORTS
 
 PROFILES = Path(hostile.__file__).with_name("hostile_profiles.yaml")

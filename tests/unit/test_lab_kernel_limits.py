@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from camscan.lab import netns
+from camscan_lab import netns
 
 
 def test_limits_lower_than_a_large_lab_needs_are_raised_then_restored(tmp_path, monkeypatch):

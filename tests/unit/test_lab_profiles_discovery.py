@@ -11,9 +11,9 @@ import yaml
 from zeroconf import DNSIncoming, DNSOutgoing, DNSQuestion
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
-from camscan.lab.discovery import ENDPOINTS, Site, answer
-from camscan.lab.onvif_service import PASSWORD_DIGEST, device_service_reply
-from camscan.lab.profiles import ProfileError, build_hosts, load_profiles
+from camscan_lab.discovery_replies import ENDPOINTS, Site, answer
+from camscan_lab.onvif_service import PASSWORD_DIGEST, device_service_reply
+from camscan_lab.profiles import ProfileError, build_hosts, load_profiles
 from camscan.protocols import dhip, sadp, ssdp, wsd
 
 SCANNER = ("198.18.0.1", 40000)

@@ -16,9 +16,9 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
-from camscan.lab import digest, onvif_service
-from camscan.lab.profiles import LabHost
-from camscan.lab.recorders import (
+from camscan_lab import digest, onvif_service
+from camscan_lab.profiles import LabHost
+from camscan_lab.recorders import (
     HIK_NAMESPACE, RECORDER_PROFILES, WRONG_PASSWORD, check_recorder_route, internal_addresses, lab_credentials,
     recorder_lab, recorder_reply, resolve_channels,
 )

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from camscan.lab import build_hosts
-from camscan.lab.score import score
+from camscan_lab import build_hosts
+from camscan_lab.score import score
 
 HOSTS = build_hosts(["dahua-nvr", "hikvision-ds2cd", "mute-camera", "brother-mfc"], "198.18.0.0/24")
 

@@ -1,7 +1,7 @@
 """nmap XML reports in, camscan identification out: a real report of nmap 7.93 run against the lab.
 
 tests/unit/nmap_lab.xml is what this wrote, in the scanner namespace of a 12-host lab
-(python -m camscan.lab up --hosts 12 --seed 3 --network 198.18.60.0/24):
+(python -m camscan_lab up --hosts 12 --seed 3 --network 198.18.60.0/24):
 nmap -sV --version-light -Pn -n -p 80,443,554,8000,8080,37777,22,23
      --script http-title,http-server-header,ssl-cert,rtsp-methods -oX nmap_lab.xml 198.18.60.2-13
 """

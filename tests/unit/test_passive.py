@@ -12,9 +12,9 @@ from scapy.layers.l2 import ARP, Ether
 from scapy.utils import wrpcap
 
 from camscan.cli import main
-from camscan.lab.discovery import Site, answer
-from camscan.lab.profiles import build_hosts
-from camscan.lab.servers import http_response, rtsp_reply
+from camscan_lab.discovery_replies import Site, answer
+from camscan_lab.profiles import build_hosts
+from camscan_lab.servers import http_response, rtsp_reply
 from camscan.passive import analyse_capture, store_inventory
 from camscan.protocols import ProtocolError, dhcp, dhip, sadp, wsd
 from camscan.protocols.tls_handshake import server_certificates

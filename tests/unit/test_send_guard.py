@@ -14,14 +14,14 @@ import pytest
 
 from camscan.capture.reader import ArpFrame, Datagram, Recording
 from camscan.checks.runner import gateway_findings
-from camscan.discovery import Discovery, DiscoverySettings
+from camscan.scan_discovery import Discovery, DiscoverySettings
 from camscan.model import Device, Observation
 from camscan.probes import flows
-from camscan.probes.discovery import discovery_probes
+from camscan.probes.discovery_probes import discovery_probes
 from camscan.protocols import snmp
 from camscan.scope import Scope
 from camscan.transport import Pacer
-from camscan.transport import discovery as discovery_transport
+from camscan.transport import discovery_sockets as discovery_transport
 from camscan.transport.guard import ConnectOnlyError, OutOfScopeError
 from camscan.transport.live import LiveTransport
 from camscan.transport.replay import AttemptedSend, ReplayNetwork

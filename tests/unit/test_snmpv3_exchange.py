@@ -13,8 +13,8 @@ from netaddr import IPSet
 
 from camscan.capture.reader import Datagram, Recording
 from camscan.credentials import Account, Credentials
-from camscan.discovery import Discovery, DiscoverySettings
-from camscan.lab.discovery import _snmp_v3
+from camscan.scan_discovery import Discovery, DiscoverySettings
+from camscan_lab.discovery_replies import _snmp_v3
 from camscan.protocols import snmpv3
 from camscan.scope import Scope
 from camscan.transport.replay import AttemptedSend, ReplayNetwork

@@ -47,6 +47,8 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from socket import AF_INET, inet_ntop
 
+from camscan.errors import UserError
+
 MAX_DIRECTION_BYTES = 256 * 1024
 MAX_BUFFERED_BYTES = 64 * 1024 * 1024
 MAX_CONVERSATIONS = 20000
@@ -80,7 +82,7 @@ VLAN_ETHERTYPES = (0x8100, 0x88A8, 0x9100)
 TCP_FIN, TCP_SYN, TCP_RST, TCP_ACK = 0x01, 0x02, 0x04, 0x10
 
 
-class CaptureError(ValueError):
+class CaptureError(UserError, ValueError):
     """The file is not a capture camscan can read (or cannot be opened)."""
 
 

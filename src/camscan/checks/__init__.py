@@ -6,6 +6,8 @@ anonymous login that logs out at once, and comparisons of what the scan already 
 
 from __future__ import annotations
 
+from camscan.errors import InputError
+
 RTSP_NO_AUTH = "rtsp-no-auth"
 SNAPSHOT_NO_AUTH = "snapshot-no-auth"
 TELNET_OPEN = "telnet-open"
@@ -39,12 +41,12 @@ SEVERITIES = ("critical", "high", "medium", "low", "info")
 
 
 def parse_check_list(text: str) -> frozenset[str]:
-    """``rtsp-no-auth,telnet-open`` -> the set of those checks; raises ValueError naming unknown ones."""
+    """``rtsp-no-auth,telnet-open`` -> the set of those checks; raises InputError naming unknown ones."""
     wanted = {part.strip() for part in text.split(",") if part.strip()}
     opt_in = sorted(wanted & set(OPT_IN_CHECKS))
     if opt_in:
-        raise ValueError(f"{', '.join(opt_in)} is opt-in only: pass --check-default-credentials")
+        raise InputError(f"{', '.join(opt_in)} is opt-in only: pass --check-default-credentials")
     unknown = sorted(wanted - set(CHECKS))
     if unknown:
-        raise ValueError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
+        raise InputError(f"unknown check(s) {', '.join(unknown)}; known: {', '.join(CHECKS)}")
     return frozenset(wanted)

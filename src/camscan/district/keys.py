@@ -20,6 +20,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from cryptography.x509.oid import NameOID
 
+from camscan.errors import UserError
 from camscan.private_files import open_private
 
 KEY_BITS = 3072
@@ -27,7 +28,7 @@ CERTIFICATE_DAYS = 3650
 _PADDING = padding.PSS(mgf=padding.MGF1(hashes.SHA256()), salt_length=padding.PSS.MAX_LENGTH)
 
 
-class KeyFileError(ValueError):
+class KeyFileError(UserError, ValueError):
     """A key or certificate file cannot be used; the message says which and why."""
 
 

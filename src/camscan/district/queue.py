@@ -38,6 +38,7 @@ from datetime import datetime, timezone
 
 from camscan import __version__
 from camscan.district import DEFAULT_VISIBILITY_TIMEOUT, keys
+from camscan.errors import UserError
 from camscan.scope import ScopeError, parse_target, read_scope_file
 
 RESULTS_QUEUE = "camscan.results"
@@ -50,7 +51,7 @@ SCAN_OPTIONS = {"ports": str, "timeout": float, "rate": float, "checks": list, "
 PR_SET_PDEATHSIG = 1
 
 
-class DistrictError(Exception):
+class DistrictError(UserError):
     """A district command cannot go on; the message says why and what to do."""
 
 

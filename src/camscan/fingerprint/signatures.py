@@ -11,12 +11,14 @@ from typing import Any
 
 import yaml
 
+from camscan.errors import UserError
+
 SETTABLE = frozenset({"vendor", "manufacturer", "device_type", "model", "firmware"})
 CATALOGUE_FILES = frozenset({"vendors.yaml", "kinds.yaml"})
 REQUIRED = ("id", "field", "pattern", "set", "weight", "examples", "reference")
 
 
-class SignatureError(ValueError):
+class SignatureError(UserError, ValueError):
     """A signature file that cannot be used: says which file and rule, and what is wrong."""
 
 

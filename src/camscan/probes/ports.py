@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from camscan.errors import InputError
 from camscan.transport.guard import CONNECT_ONLY
 
 # Why each port is swept by default (README.md lists the same table).
@@ -61,9 +62,9 @@ def parse_ports(text: str) -> list[int]:
         try:
             first, last = int(low), int(high or low)
         except ValueError:
-            raise ValueError(f"{part!r} is not a port or port range (e.g. 80,443,8000-8100)") from None
+            raise InputError(f"{part!r} is not a port or port range (e.g. 80,443,8000-8100)") from None
         if not (1 <= first <= last <= 65535):
-            raise ValueError(f"{part!r} is outside 1-65535")
+            raise InputError(f"{part!r} is outside 1-65535")
         ports.update(range(first, last + 1))
     return sorted(ports)
 

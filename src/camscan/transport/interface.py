@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from camscan.model import Observation
-    from camscan.probes.discovery import DiscoveryProbe
+    from camscan.probes.discovery_probes import DiscoveryProbe
     from camscan.protocols import Conversation, FlowReturn
     from camscan.scope import Scope
     from camscan.transport import Pacer
-    from camscan.transport.discovery import Datagram
+    from camscan.transport.discovery_sockets import Datagram
     from camscan.transport.linklisten import Frame
     from camscan.transport.live import FlowResult
 

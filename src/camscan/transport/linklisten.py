@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from camscan.protocols.icmpv6 import ALL_NODES
 from camscan.scope import Scope
 from camscan.transport import Pacer, raw_frames_allowed
-from camscan.transport.discovery import listed_interface
+from camscan.transport.discovery_sockets import listed_interface
 from camscan.transport.guard import guard_multicast
 from camscan.transport.record import open_listener, queued_frames
 

@@ -13,11 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from camscan.model import Observation
-from camscan.probes.discovery import DiscoveryProbe
+from camscan.probes.discovery_probes import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import Pacer, raw_frames_allowed
 from camscan.transport import mdns as mdns_transport
-from camscan.transport.discovery import Datagram, DiscoverySockets, multicast_links
+from camscan.transport.discovery_sockets import Datagram, DiscoverySockets, multicast_links
 from camscan.transport.linklisten import Frame, LinkListener, echo_all_nodes
 from camscan.transport.live import LiveTransport, on_link_interface
 from camscan.transport.neighbours import REREAD_SECONDS, KernelNeighbours, ipv6_neighbours

@@ -20,6 +20,7 @@ import ipaddress
 import json
 import os
 import select
+import socket
 import struct
 import tempfile
 import threading
@@ -30,6 +31,7 @@ from typing import IO, TYPE_CHECKING, Any
 
 from camscan import __version__
 from camscan.capture.reader import OPTION_COMMENT, PCAPNG_BYTE_ORDER_MAGIC, PCAPNG_SHB
+from camscan.errors import UserError
 from camscan.private_files import open_private
 from camscan.transport import deepen_receive_queue
 
@@ -169,7 +171,7 @@ def conceal_credentials(frame: bytes, connections: dict[tuple[int, bytes, int], 
     return bytes(concealed)
 
 
-class RecordError(RuntimeError):
+class RecordError(UserError, RuntimeError):
     """The recording cannot be made (no privileges, no such interface, unwritable file)."""
 
 
@@ -200,6 +202,10 @@ def open_listener(interface: str, bpf: str | None = None, buffer_bytes: int = CA
     import scapy.layers.l2  # noqa: F401
     from scapy.config import conf
 
+    try:
+        socket.if_nametoindex(interface)
+    except OSError:
+        raise RecordError(f"there is no network interface {interface!r} (`ip link` lists them)") from None
     sock = conf.L2listen(iface=interface, filter=bpf)
     deepen_receive_queue(sock.ins, buffer_bytes)
     sock.ins.setblocking(False)  # recv_raw raises BlockingIOError when nothing is queued

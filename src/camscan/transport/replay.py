@@ -24,14 +24,14 @@ from dataclasses import dataclass
 
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
-from camscan.probes.discovery import DiscoveryProbe
+from camscan.probes.discovery_probes import DiscoveryProbe
 from camscan.protocols import Conversation, FlowReturn, ProtocolError, arp, icmpv6, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport.guard import guard, guard_conversation, guard_multicast, multicast_allowed
 from camscan.transport.record import scan_options_from
-from camscan.transport.discovery import Datagram as DatagramHandler
+from camscan.transport.discovery_sockets import Datagram as DatagramHandler
 from camscan.transport.linklisten import Frame
 from camscan.transport.live import FlowResult
 
@@ -352,7 +352,7 @@ class ReplayNetwork:
         return None
 
     def multicast_links(self, scope: Scope, interface: str | None) -> dict[str, ipaddress.IPv4Interface]:
-        """The recorded links the scope holds whole, as :func:`camscan.transport.discovery.multicast_links` chooses live."""
+        """The recorded links the scope holds whole, as :func:`camscan.transport.discovery_sockets.multicast_links` chooses live."""
         named = {REPLAY_LINK if index == 0 else f"{REPLAY_LINK}{index}": link for index, link in enumerate(self.links)}
         return {name: link for name, link in named.items() if multicast_allowed(scope, link.network)}
 

@@ -24,7 +24,7 @@ import re
 from typing import TYPE_CHECKING, Awaitable, Callable
 
 if TYPE_CHECKING:
-    from camscan.lab.profiles import LabHost
+    from camscan_lab.profiles import LabHost
 
 MODES = frozenset({"trickle", "drip", "huge-head", "endless", "slow", "prompt"})
 BODY_BYTES = 4 * 1024 * 1024  # a camera snapshot's worth

@@ -68,7 +68,7 @@ from camscan.protocols import ProtocolError
 from camscan.protocols.xmlsafe import parse_untrusted_xml
 
 if TYPE_CHECKING:
-    from camscan.lab.profiles import LabHost
+    from camscan_lab.profiles import LabHost
 
 Destination = tuple[str, int]
 Reply = tuple[bytes, Destination]

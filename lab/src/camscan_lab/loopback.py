@@ -17,9 +17,9 @@ import resource
 import socket
 from typing import Sequence
 
-from camscan.lab.discovery import ENDPOINTS, Site
-from camscan.lab.profiles import LabHost, generate_lab
-from camscan.lab.servers import LabRuntime, close_sockets, make_listener, make_responder_socket
+from camscan_lab.discovery_replies import ENDPOINTS, Site
+from camscan_lab.profiles import LabHost, generate_lab
+from camscan_lab.servers import LabRuntime, close_sockets, make_listener, make_responder_socket
 
 LOOPBACK = ipaddress.ip_network("127.0.0.0/8")
 DEFAULT_NETWORK = "127.77.0.0/22"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from camscan.lab.profiles import LabHost
+from camscan_lab.profiles import LabHost
 
 
 @dataclass

@@ -29,8 +29,8 @@ import re
 import struct
 from urllib.parse import urlsplit
 
-from camscan.lab import digest
-from camscan.lab.profiles import LabHost
+from camscan_lab import digest
+from camscan_lab.profiles import LabHost
 
 STREAM_STATES = ("open", "auth", "missing")
 MAX_FTP_COMMANDS = 8

@@ -1,4 +1,4 @@
-"""Run the lab by hand: ``python -m camscan.lab up --hosts 200 --seed 1``.
+"""Run the lab by hand: ``python -m camscan_lab up --hosts 200 --seed 1``.
 
 ``up`` prints the lab's truth as JSON on stdout (or to ``--truth FILE``; each host lists
 the discovery protocols it answers; ``--recorders`` brings up the recorder lab, whose
@@ -15,10 +15,10 @@ import signal
 import sys
 import threading
 
-from camscan.lab.loopback import DEFAULT_NETWORK as LOOPBACK_NETWORK, LoopbackLab
-from camscan.lab.netns import DEFAULT_NETWORK as NETNS_NETWORK, NamespaceLab, cleanup_stale
-from camscan.lab.profiles import DISCOVERY, generate_lab, load_profiles
-from camscan.lab.recorders import recorder_lab
+from camscan_lab.loopback import DEFAULT_NETWORK as LOOPBACK_NETWORK, LoopbackLab
+from camscan_lab.netns import DEFAULT_NETWORK as NETNS_NETWORK, NamespaceLab, cleanup_stale
+from camscan_lab.profiles import DISCOVERY, generate_lab, load_profiles
+from camscan_lab.recorders import recorder_lab
 
 
 def _wait_for_signal() -> None:
@@ -70,7 +70,7 @@ def _up(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m camscan.lab", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m camscan_lab", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="bring a lab up and serve until interrupted")
     up.add_argument("--hosts", type=int, default=50)

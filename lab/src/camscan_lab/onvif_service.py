@@ -37,7 +37,7 @@ from camscan.protocols import ProtocolError
 from camscan.protocols.xmlsafe import parse_untrusted_xml
 
 if TYPE_CHECKING:
-    from camscan.lab.profiles import LabHost
+    from camscan_lab.profiles import LabHost
 
 MAX_REQUEST_BODY = 65536
 CONTENT_TYPE = "application/soap+xml; charset=utf-8"

@@ -23,7 +23,7 @@ from typing import Any, Iterable, Sequence
 
 import yaml
 
-from camscan.lab import hostile
+from camscan_lab import hostile
 
 try:  # keep the lab's notion of "camera" in step with the scanner's
     from camscan.model import CAMERA_DEVICE_TYPES
@@ -254,7 +254,7 @@ def _check_discovery(
 ) -> tuple[dict[str, dict[str, Any]], dict[int, dict[str, Any]]]:
     """Validate a profile's ``discovery`` section; returns it with defaults filled in, and the
     services with the HTTP routes discovery needs (ONVIF device service, UPnP description)."""
-    from camscan.lab.discovery import upnp_description_template  # the lab's byte builders
+    from camscan_lab.discovery_replies import upnp_description_template  # the lab's byte builders
 
     if not isinstance(raw, dict):
         raise ProfileError(f"{name}: discovery must be a mapping")

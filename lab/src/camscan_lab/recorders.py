@@ -3,7 +3,7 @@
 A recorder profile (``recorder_profiles.yaml``) lists its channels in ``truth.channels``;
 an ``http`` route with ``recorder: {api, realm, accounts, ...}`` answers that recorder's
 API from them, for an account of ``accounts`` only (RFC 7616 Digest, MD5, ``qop=auth``,
-nonces this host issued; :mod:`camscan.lab.digest`). Without a valid ``Authorization``
+nonces this host issued; :mod:`camscan_lab.digest`). Without a valid ``Authorization``
 every path answers 401 with the maker's challenge.
 
 ``api: isapi``  Hikvision ISAPI, XML in ``http://www.hikvision.com/ver20/XMLSchema``
@@ -50,8 +50,8 @@ from typing import Any, Sequence
 from urllib.parse import parse_qsl, urlsplit
 from xml.sax.saxutils import escape
 
-from camscan.lab import digest
-from camscan.lab.profiles import LabHost, Profile, get_profile, load_profiles, place_hosts
+from camscan_lab import digest
+from camscan_lab.profiles import LabHost, Profile, get_profile, load_profiles, place_hosts
 
 RECORDER_PROFILES = Path(__file__).with_name("recorder_profiles.yaml")
 HIK_NAMESPACE = "http://www.hikvision.com/ver20/XMLSchema"

@@ -45,12 +45,12 @@ import time
 import weakref
 from typing import Sequence
 
-from camscan.lab.loopback import raise_fd_limit
-from camscan.lab.profiles import LabHost, generate_lab
-from camscan.lab.discovery import Site
-from camscan.lab.servers import DatagramBinding, LabRuntime, close_sockets, make_listener, make_responder_socket
+from camscan_lab.loopback import raise_fd_limit
+from camscan_lab.profiles import LabHost, generate_lab
+from camscan_lab.discovery_replies import Site
+from camscan_lab.servers import DatagramBinding, LabRuntime, close_sockets, make_listener, make_responder_socket
 
-log = logging.getLogger("camscan.lab")
+log = logging.getLogger("camscan_lab")
 
 CLONE_NEWNET = 0x40000000
 SAFE_NETWORK = ipaddress.ip_network("198.18.0.0/15")

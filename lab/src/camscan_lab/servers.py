@@ -12,11 +12,11 @@ thread.  Service kinds:
 ``silent``          accepts and never sends a byte.
 
 An ``http`` route may carry ``onvif`` (added by the profile loader for a profile's
-``discovery.onvif``): SOAP POSTs to it are answered by :mod:`camscan.lab.onvif_service`.
+``discovery.onvif``): SOAP POSTs to it are answered by :mod:`camscan_lab.onvif_service`.
 A route with ``recorder`` answers a recorder's channel API (ISAPI or Dahua's CGI, behind
-Digest) through :mod:`camscan.lab.recorders`.
+Digest) through :mod:`camscan_lab.recorders`.
 UDP discovery sockets (WS-Discovery, SADP, DHIP, SSDP, mDNS) are served by the same loop;
-:mod:`camscan.lab.discovery` decides what each datagram gets back.
+:mod:`camscan_lab.discovery_replies` decides what each datagram gets back.
 
 Every handler tolerates scanners: half-open and immediately closed connections, junk,
 oversized requests and slow readers end that one connection, never the lab.
@@ -36,11 +36,11 @@ import threading
 import time
 from typing import Any, Awaitable, Callable, Iterable
 
-from camscan.lab import discovery, exposure, hostile, onvif_service, recorders
-from camscan.lab.certs import server_context
-from camscan.lab.profiles import LabHost
+from camscan_lab import discovery_replies, exposure, hostile, onvif_service, recorders
+from camscan_lab.certs import server_context
+from camscan_lab.profiles import LabHost
 
-log = logging.getLogger("camscan.lab")
+log = logging.getLogger("camscan_lab")
 
 MAX_HEAD = 16 * 1024  # bytes of request head accepted before answering 400
 READ_TIMEOUT = 10.0  # seconds a client may take to send a request
@@ -503,8 +503,8 @@ def make_responder_socket(protocol: str, ip: str, join_group: bool) -> socket.so
     (IP_MULTICAST_IF, so no route is needed) without looping it back.  Otherwise (loopback
     tier) bound to *ip* alone: unicast only, nothing joined.
     """
-    port, group = discovery.ENDPOINTS[protocol]
-    if join_group and not any(ipaddress.ip_address(ip) in net for net in discovery.LAB_SOURCES[:1]):
+    port, group = discovery_replies.ENDPOINTS[protocol]
+    if join_group and not any(ipaddress.ip_address(ip) in net for net in discovery_replies.LAB_SOURCES[:1]):
         raise ValueError(f"refusing to join {group} for {ip}: multicast is for lab namespaces on 198.18.0.0/15 only")
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     try:
@@ -528,7 +528,7 @@ def make_responder_socket(protocol: str, ip: str, join_group: bool) -> socket.so
 
 
 class _Responder(asyncio.DatagramProtocol):
-    """Answers each datagram on one host's discovery socket once, through :func:`discovery.answer`."""
+    """Answers each datagram on one host's discovery socket once, through :func:`discovery_replies.answer`."""
 
     def __init__(self, runtime: "LabRuntime", binding: "DatagramBinding") -> None:
         self.runtime = runtime
@@ -543,7 +543,7 @@ class _Responder(asyncio.DatagramProtocol):
         self.runtime.datagrams += 1
         self.sequence += 1
         try:
-            replies = discovery.answer(
+            replies = discovery_replies.answer(
                 self.protocol, data, addr, self.host, self.site, multicast=self.multicast, sequence=self.sequence
             )
         except Exception:  # a bug in a reply builder must not take the lab down
@@ -558,7 +558,7 @@ class _Responder(asyncio.DatagramProtocol):
 
 
 # (host, protocol, bound UDP socket, what the host knows of its network, may it send multicast)
-DatagramBinding = tuple[LabHost, str, socket.socket, discovery.Site, bool]
+DatagramBinding = tuple[LabHost, str, socket.socket, discovery_replies.Site, bool]
 
 
 class LabRuntime:
