@@ -275,3 +275,15 @@ def test_model_families_name_maker_kind_and_model_wherever_a_model_appears(ident
     result = identify(identifier, seen)
     assert (result.vendor, result.device_type, result.model) == (vendor, kind, model)
 
+
+
+@pytest.mark.parametrize(("seen", "kind"), [
+    # UPnP Forum device types announced in SSDP NOTIFY NT / answered in M-SEARCH ST headers
+    # (UPnP Device Architecture 2.0 §1.2.2, §1.3.3) read as the description's <deviceType>.
+    (("ssdp.nt", "urn:schemas-upnp-org:device:DigitalSecurityCamera:1"), "ip-camera"),
+    (("ssdp.st", "urn:schemas-upnp-org:device:WLANAccessPointDevice:1"), "access-point"),
+    (("ssdp.st", "urn:schemas-upnp-org:device:Printer:1"), "printer"),
+    (("ssdp.nt", "urn:schemas-upnp-org:device:InternetGatewayDevice:2"), "router"),
+])
+def test_ssdp_device_types_read_as_upnp_device_types(identifier, seen, kind):
+    assert identify(identifier, seen).device_type == kind
