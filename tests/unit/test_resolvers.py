@@ -270,6 +270,11 @@ def test_kinds_that_standard_fields_state(identifier, seen, kind, camera):
     # UniFi Protect's SKU of its doorbell (ui.com) and a Ring product name (ring.com).
     (("upnp.model_name", "UVC-G4-Doorbell"), "ubiquiti", "doorbell", "UVC-G4-Doorbell"),
     (("mdns.instance", "Ring Video Doorbell Pro"), "ring", "doorbell", "Ring Video Doorbell Pro"),
+    # The analog cameras behind a recorder's channels, as a recorder reports their models: a DVR
+    # channel list in a public repository (DH-HAC-HFW1200THP) and a Hikvision Turbo HD camera
+    # in public product lists (DS-2CE16D0T-IRF).
+    (("channel.model", "DH-HAC-HFW1200THP"), "dahua", "ip-camera", "DH-HAC-HFW1200THP"),
+    (("channel.model", "DS-2CE16D0T-IRF"), "hikvision", "ip-camera", "DS-2CE16D0T-IRF"),
 ])
 def test_model_families_name_maker_kind_and_model_wherever_a_model_appears(identifier, seen, vendor, kind, model):
     result = identify(identifier, seen)
