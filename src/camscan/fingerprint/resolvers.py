@@ -49,7 +49,7 @@ TEXT_FIELDS = frozenset({
     "sdp.session_name", "sdp.tool", "ftp.banner", "telnet.banner", "ssh.banner", "smtp.banner",
     "upnp.friendly_name", "upnp.model_name", "upnp.model_description", "upnp.model_number",
     "ssdp.server", "mdns.instance", "mdns.hostname", "mdns.txt", "dhcp.vendor_class", "dhcp.host_name",
-    "snmp.sys_descr", "snmp.sys_name",  # RFC 3418: the device's own description and administrative name
+    "snmp.sys_descr",  # RFC 3418 sysDescr, the device's own description (sysName is the administrator's: not read)
     "nmap.product", "nmap.cpe", "sadp.description", "sadp.device_type", "dhip.device_type",
     "dhip.device_class", "dhip.machine_name", "onvif.model", "onvif.hardware_id",
     "wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension", "tls.san", "channel.model",
