@@ -269,6 +269,8 @@ def test_kinds_that_standard_fields_state(identifier, seen, kind, camera):
      "axis", "ip-camera", "AXIS P5534-E"),
     # UniFi Protect's SKU of its doorbell (ui.com) and a Ring product name (ring.com).
     (("upnp.model_name", "UVC-G4-Doorbell"), "ubiquiti", "doorbell", "UVC-G4-Doorbell"),
+    # UniFi Protect's type of its doorbell (homebridge-unifi-protect), in Ubiquiti discovery's model TLV.
+    (("ubnt.model", "UVC G4 Doorbell"), "ubiquiti", "doorbell", "UVC G4 Doorbell"),
     (("mdns.instance", "Ring Video Doorbell Pro"), "ring", "doorbell", "Ring Video Doorbell Pro"),
     # The analog cameras behind a recorder's channels, as a recorder reports their models: a DVR
     # channel list in a public repository (DH-HAC-HFW1200THP) and a Hikvision Turbo HD camera
