@@ -272,6 +272,9 @@ def test_kinds_that_standard_fields_state(identifier, seen, kind, camera):
     # UniFi Protect's type of its doorbell (homebridge-unifi-protect), in Ubiquiti discovery's model TLV.
     (("ubnt.model", "UVC G4 Doorbell"), "ubiquiti", "doorbell", "UVC G4 Doorbell"),
     (("mdns.instance", "Ring Video Doorbell Pro"), "ring", "doorbell", "Ring Video Doorbell Pro"),
+    # Dahua-made doorbells by the models a public Dahua Home Assistant integration's tests list.
+    (("onvif.model", "DB61I"), "imou", "doorbell", "DB61I"),
+    (("onvif.model", "AD410"), "amcrest", "doorbell", "AD410"),
     # The analog cameras behind a recorder's channels, as a recorder reports their models: a DVR
     # channel list in a public repository (DH-HAC-HFW1200THP) and a Hikvision Turbo HD camera
     # in public product lists (DS-2CE16D0T-IRF).
