@@ -297,3 +297,13 @@ def test_model_families_name_maker_kind_and_model_wherever_a_model_appears(ident
 ])
 def test_ssdp_device_types_read_as_upnp_device_types(identifier, seen, kind):
     assert identify(identifier, seen).device_type == kind
+
+
+@pytest.mark.parametrize("value", [
+    "XDS-7104NI-Q1",  # a model prefix inside a longer word
+    "DB110 table", "AD4100",  # a model number continued by more digits
+    "db11.example.org", "CN=ad410.corp.example",  # host names that spell a short model code in lower case
+    "E1 Professional", "Argus 35",
+])
+def test_model_families_respect_word_boundaries(value):
+    assert default_resolvers().models_in(value) == []
