@@ -272,6 +272,8 @@ def test_kinds_that_standard_fields_state(identifier, seen, kind, camera):
     # UniFi Protect's type of its doorbell (homebridge-unifi-protect), in Ubiquiti discovery's model TLV.
     (("ubnt.model", "UVC G4 Doorbell"), "ubiquiti", "doorbell", "UVC G4 Doorbell"),
     (("mdns.instance", "Ring Video Doorbell Pro"), "ring", "doorbell", "Ring Video Doorbell Pro"),
+    # An Avigilon SKU from ch-bas/cctv-camera-database#277 (checked there against the H5A datasheet).
+    (("wsd.scope.hardware", "5.0C-H5A-DO2"), "avigilon", "ip-camera", "H5A-DO2"),
     # Dahua-made doorbells by the models a public Dahua Home Assistant integration's tests list.
     (("onvif.model", "DB61I"), "imou", "doorbell", "DB61I"),
     (("onvif.model", "AD410"), "amcrest", "doorbell", "AD410"),
