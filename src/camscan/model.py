@@ -5,7 +5,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "dvr", "nvr", "video-encoder"})
+# A video doorbell is a camera in a doorbell's housing: HomeKit admits one only with a camera stream
+# service (HAP category 18, Video Doorbell), and it records and streams like any other camera, so it
+# counts among the cameras (and the s.889 video surveillance equipment) with a kind of its own.
+CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "doorbell", "dvr", "nvr", "video-encoder"})
 RECORDER_DEVICE_TYPES = frozenset({"dvr", "nvr", "video-encoder"})
 # How a channel's camera reaches its recorder: coax, the recorder's own PoE network, or a scanned LAN.
 # How a channel's camera is connected: coax, the recorder's PoE network, a scanned LAN, or (for a

@@ -236,3 +236,76 @@ def test_the_catalogue_alone_names_makers_and_kinds(catalogue_alone, seen, vendo
     result = identify(catalogue_alone, seen)
     assert vendor in (result.vendor, result.manufacturer)
     assert result.is_camera == camera, result.device_type
+
+
+@pytest.mark.parametrize(("seen", "kind", "camera"), [
+    # HomeKit Accessory Protocol _hap._tcp TXT ci: category 18 is Video Doorbell, 17 IP Camera
+    # (apple/HomeKitADK HAP.h kHAPAccessoryCategory_VideoDoorbells / _IPCameras).
+    (("mdns.txt", "ci=18"), "doorbell", True),
+    (("mdns.txt", "ci=17"), "ip-camera", True),
+    # ONVIF's display (decoder) device type, as an ONVIF server writes it: strcpy(onvif->dev_type,
+    # "dn:NetworkVideoDisplay") in a public ONVIF discovery implementation.
+    (("wsd.types", "dn:NetworkVideoDisplay"), "video-decoder", False),
+    # A recorder's ONVIF type scope (drko-dev/monitoreoedgeis TestClassifyDeviceType).
+    (("wsd.scope.type", "Network_Video_Recorder"), "nvr", True),
+    # UPnP Forum WLANAccessPointDevice:1 (Home Assistant's Speedport SSDP matcher, a NETGEAR description).
+    (("upnp.device_type", "urn:schemas-upnp-org:device:WLANAccessPointDevice:1"), "access-point", False),
+])
+def test_kinds_that_standard_fields_state(identifier, seen, kind, camera):
+    result = identify(identifier, seen)
+    assert (result.device_type, result.is_camera) == (kind, camera)
+
+
+@pytest.mark.parametrize(("seen", "vendor", "kind", "model"), [
+    # A Hikvision SADP listing in a public repository: DS-7104NI-Q1/M is a 4-channel NVR.
+    (("sadp.device_type", "DS-7104NI-Q1/M"), "hikvision", "nvr", "DS-7104NI-Q1/M"),
+    (("dhcp.host_name", "DS-7604NI-Q1"), "hikvision", "nvr", "DS-7604NI-Q1"),
+    # "DS-6901UDI(C)", a Hikvision video decoder, in a public product list: covered, but no camera.
+    (("onvif.model", "DS-6901UDI(C)"), "hikvision", "video-decoder", "DS-6901UDI(C)"),
+    # The model a Reolink battery camera reports in a public Reolink client's test fixture.
+    (("onvif.model", "Argus 3 Pro"), "reolink", "ip-camera", "Argus 3 Pro"),
+    # LibreNMS tests/snmpsim/axiscam.snmprec: an Axis camera's sysDescr, read as free text.
+    (("snmp.sys_descr", "; AXIS P5534-E; PTZ Dome Network Camera; 5.40.9.2; May 15 2012 09:50; 188.1; 1;"),
+     "axis", "ip-camera", "AXIS P5534-E"),
+    # UniFi Protect's SKU of its doorbell (ui.com) and a Ring product name (ring.com).
+    (("upnp.model_name", "UVC-G4-Doorbell"), "ubiquiti", "doorbell", "UVC-G4-Doorbell"),
+    # UniFi Protect's type of its doorbell (homebridge-unifi-protect), in Ubiquiti discovery's model TLV.
+    (("ubnt.model", "UVC G4 Doorbell"), "ubiquiti", "doorbell", "UVC G4 Doorbell"),
+    (("mdns.instance", "Ring Video Doorbell Pro"), "ring", "doorbell", "Ring Video Doorbell Pro"),
+    # An Avigilon SKU from ch-bas/cctv-camera-database#277 (checked there against the H5A datasheet).
+    (("wsd.scope.hardware", "5.0C-H5A-DO2"), "avigilon", "ip-camera", "H5A-DO2"),
+    # Dahua-made doorbells by the models a public Dahua Home Assistant integration's tests list.
+    (("onvif.model", "DB61I"), "imou", "doorbell", "DB61I"),
+    (("onvif.model", "AD410"), "amcrest", "doorbell", "AD410"),
+    # The analog cameras behind a recorder's channels, as a recorder reports their models: a DVR
+    # channel list in a public repository (DH-HAC-HFW1200THP) and a Hikvision Turbo HD camera
+    # in public product lists (DS-2CE16D0T-IRF).
+    (("channel.model", "DH-HAC-HFW1200THP"), "dahua", "ip-camera", "DH-HAC-HFW1200THP"),
+    (("channel.model", "DS-2CE16D0T-IRF"), "hikvision", "ip-camera", "DS-2CE16D0T-IRF"),
+])
+def test_model_families_name_maker_kind_and_model_wherever_a_model_appears(identifier, seen, vendor, kind, model):
+    result = identify(identifier, seen)
+    assert (result.vendor, result.device_type, result.model) == (vendor, kind, model)
+
+
+
+@pytest.mark.parametrize(("seen", "kind"), [
+    # UPnP Forum device types announced in SSDP NOTIFY NT / answered in M-SEARCH ST headers
+    # (UPnP Device Architecture 2.0 §1.2.2, §1.3.3) read as the description's <deviceType>.
+    (("ssdp.nt", "urn:schemas-upnp-org:device:DigitalSecurityCamera:1"), "ip-camera"),
+    (("ssdp.st", "urn:schemas-upnp-org:device:WLANAccessPointDevice:1"), "access-point"),
+    (("ssdp.st", "urn:schemas-upnp-org:device:Printer:1"), "printer"),
+    (("ssdp.nt", "urn:schemas-upnp-org:device:InternetGatewayDevice:2"), "router"),
+])
+def test_ssdp_device_types_read_as_upnp_device_types(identifier, seen, kind):
+    assert identify(identifier, seen).device_type == kind
+
+
+@pytest.mark.parametrize("value", [
+    "XDS-7104NI-Q1",  # a model prefix inside a longer word
+    "DB110 table", "AD4100",  # a model number continued by more digits
+    "db11.example.org", "CN=ad410.corp.example",  # host names that spell a short model code in lower case
+    "E1 Professional", "Argus 35",
+])
+def test_model_families_respect_word_boundaries(value):
+    assert default_resolvers().models_in(value) == []

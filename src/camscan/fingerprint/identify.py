@@ -25,6 +25,10 @@ DEFAULT_TYPE_WEIGHT = 0.3
 READ_AS = {"channel.manufacturer": "onvif.manufacturer", "channel.model": "onvif.model",
            "channel.firmware": "onvif.firmware"}
 MAC_FIELDS = ("mac.address", "channel.mac")
+# An SSDP NT (NOTIFY) or ST (answer to camscan's ssdp:all search) names each device type a host
+# has, as urn:schemas-upnp-org:device:<type>:<v> (UPnP Device Architecture 2.0 §1.2.2, §1.3.3):
+# where no rule of its own matches, it is read with the rules of the description's <deviceType>.
+ALSO_READ_AS = {"ssdp.nt": "upnp.device_type", "ssdp.st": "upnp.device_type"}
 
 
 def noisy_or(weights: Iterable[float]) -> float:
@@ -54,8 +58,14 @@ class Identifier:
 
     def match(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
         """Every rule that matches a value of a field, with what each says."""
-        found = []
         field = READ_AS.get(field, field)
+        found = self._match_rules(field, value)
+        if not found and field in ALSO_READ_AS:
+            found = self._match_rules(ALSO_READ_AS[field], value)
+        return found
+
+    def _match_rules(self, field: str, value: str) -> list[tuple[Rule, dict[str, str]]]:
+        found = []
         prefilter = self._prefilters.get(field)
         for position in prefilter.candidates(value) if prefilter else ():
             rule = self._rules[field][position]

@@ -369,6 +369,7 @@ DEVICE_KINDS = {
     "nas": "nas", "voip": "phone", "media server": "media-server", "media player": "media-renderer",
     "smart tv": "media-renderer", "media receiver": "media-renderer", "desktop": "computer",
     "laptop": "computer", "hypervisor": "server", "lights out management": "server",
+    "access control": "access-control", "print server": "printer", "cloud network video recorder": "nvr",
 }
 
 

@@ -48,7 +48,8 @@ TEXT_FIELDS = frozenset({
     "http.server", "html.title", "http.www_authenticate", "rtsp.server", "rtsp.www_authenticate",
     "sdp.session_name", "sdp.tool", "ftp.banner", "telnet.banner", "ssh.banner", "smtp.banner",
     "upnp.friendly_name", "upnp.model_name", "upnp.model_description", "upnp.model_number",
-    "ssdp.server", "mdns.instance", "mdns.txt", "dhcp.vendor_class", "dhcp.host_name",
+    "ssdp.server", "mdns.instance", "mdns.hostname", "mdns.txt", "dhcp.vendor_class", "dhcp.host_name",
+    "snmp.sys_descr",  # RFC 3418 sysDescr, the device's own description (sysName is the administrator's: not read)
     "nmap.product", "nmap.cpe", "sadp.description", "sadp.device_type", "dhip.device_type",
     "dhip.device_class", "dhip.machine_name", "onvif.model", "onvif.hardware_id",
     "wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension", "tls.san", "channel.model",
