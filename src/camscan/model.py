@@ -10,7 +10,9 @@ from dataclasses import dataclass, field
 # counts among the cameras (and the s.889 video surveillance equipment) with a kind of its own.
 CAMERA_DEVICE_TYPES = frozenset({"ip-camera", "doorbell", "dvr", "nvr", "video-encoder"})
 RECORDER_DEVICE_TYPES = frozenset({"dvr", "nvr", "video-encoder"})
-# How a channel's camera reaches its recorder: coax, the recorder's own PoE network, or a scanned LAN.
+# What a security maker (Hikvision, Dahua, Axis) makes besides cameras and recorders; a company
+# making anything else as well (printers, phones, televisions) is a diversified one.
+SECURITY_DEVICE_TYPES = CAMERA_DEVICE_TYPES | {"video-decoder", "intercom", "access-control", "alarm-panel"}
 # How a channel's camera is connected: coax, the recorder's PoE network, a scanned LAN, or (for a
 # camera with several video sources) one of the camera's own sensors.
 CONNECTIONS = ("analog", "ip-poe", "ip-lan", "sensor")

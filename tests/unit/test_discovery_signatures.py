@@ -202,9 +202,10 @@ def test_axis_over_ssdp_and_upnp():
     assert summary(result) == ("axis", "axis", "AXIS M3085-V", None, "ip-camera")
 
 
-def test_dahua_ssdp_answer():
+def test_dahua_ssdp_answer_names_the_maker_not_the_kind():
+    """Dahua's UPnP SDK answers for its cameras, recorders and intercoms alike."""
     result = identify(ssdp.parse_ssdp(DAHUA_MSEARCH_RESPONSE, "198.18.0.20", 1900))
-    assert (result.manufacturer, result.is_camera) == ("dahua", True)
+    assert (result.manufacturer, result.device_type) == ("dahua", None)
 
 
 def test_printer_over_ssdp_is_a_printer_not_a_camera():

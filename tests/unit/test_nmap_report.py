@@ -106,7 +106,9 @@ def test_cli_stores_the_report_as_an_nmap_scan(tmp_path):
     result = CliRunner().invoke(main, ["import-nmap", str(REPORT), "--db", str(db), "--json"])
     assert result.exit_code == 0, result.output
     exported = json.loads(result.stdout)
-    assert len(exported) == 12 and sum(device["is_camera"] for device in exported) == 7
+    # 198.18.60.4 is known by its Hikvision MAC alone: a maker of intercoms and access control too,
+    # so the MAC names its maker, not its kind.
+    assert len(exported) == 12 and sum(device["is_camera"] for device in exported) == 6
     with Store(db) as store:
         [scan] = store.scans()
     assert scan["status"] == "complete" and scan["parameters"]["mode"] == "nmap"

@@ -85,7 +85,8 @@ def test_every_model_family_example_is_found_in_text(vendor, family):
     # Jazea/Onvif.Core#55: Hanwha Vision cameras name their maker in the discovery scopes.
     ((("wsd.scope.manufacturer", "Hanwha Vision"),), "hanwha", "ip-camera"),
     # A company name in another case and with its legal suffix (UPnP <manufacturer>, IEEE spelling).
-    ((("upnp.manufacturer", "Hangzhou Hikvision Digital Technology Co.,Ltd."),), "hikvision", "ip-camera"),
+    # (Hikvision makes intercoms and access control too: the company name alone says no kind.)
+    ((("upnp.manufacturer", "Hangzhou Hikvision Digital Technology Co.,Ltd."),), "hikvision", None),
     # A Dahua recorder's WS-Discovery hardware scope is only its model (DH-XVR5108HS-X).
     ((("wsd.scope.hardware", "DH-XVR5108HS-X"),), "dahua", "dvr"),
     # The brand named in free text: home-assistant/core#77779 (Reolink E1 Pro), a TP-Link SDP session.

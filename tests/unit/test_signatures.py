@@ -3,7 +3,7 @@
 import pytest
 
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules, load_rules
-from camscan.fingerprint.vendors import default_catalogue, oui_organisation
+from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
 from camscan.model import CAMERA_DEVICE_TYPES
 from importlib.resources import files
 
@@ -49,12 +49,27 @@ def test_catalogue_covers_the_required_camera_makers():
     assert not catalogue.get("axis").ndaa_889
 
 
-def test_only_video_only_makers_imply_a_camera_from_their_mac():
+def test_only_makers_on_one_side_of_the_camera_line_imply_a_kind_from_their_mac():
     catalogue = default_catalogue()
-    for key in ("tplink", "ubiquiti", "sony", "panasonic", "samsung", "bosch", "honeywell"):
+    for key in ("tplink", "ubiquiti", "sony", "panasonic", "samsung", "bosch", "honeywell", "hikvision", "dahua", "axis"):
         vendor = catalogue.get(key)
         assert vendor is None or vendor.default_device_type is None, key
-    assert catalogue.get("hikvision").default_device_type in CAMERA_DEVICE_TYPES
+    assert catalogue.get("hanwha").default_device_type in CAMERA_DEVICE_TYPES
+    for vendor in catalogue.vendors.values():
+        if vendor.default_device_type:
+            camera_side = vendor.default_device_type in CAMERA_DEVICE_TYPES
+            assert all((kind in CAMERA_DEVICE_TYPES) == camera_side for kind in vendor.makes), vendor.key
+
+
+def test_a_default_kind_for_a_maker_of_cameras_and_intercoms_is_refused(tmp_path):
+    catalogue = tmp_path / "vendors.yaml"
+    catalogue.write_text(
+        "acme:\n  name: Acme\n  makes: [ip-camera]\n  default_device_type: ip-camera\n  reference: test\n"
+        "  models:\n    - family: door-station\n      prefix: AC-D\n      pattern: AC-D\\d+\n"
+        "      kind: intercom\n      examples: [AC-D1]\n      reference: test\n"
+    )
+    with pytest.raises(SignatureError, match="acme makes ip-camera, intercom"):
+        Catalogue.load(catalogue)
 
 
 def test_oui_lookup_uses_the_packaged_registry():

@@ -12,7 +12,7 @@ from camscan.fingerprint.recog import recog_evidence
 from camscan.fingerprint.resolvers import catalogue_evidence
 from camscan.fingerprint.signatures import Rule, default_rules
 from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
-from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Identification, Observation
+from camscan.model import CAMERA_DEVICE_TYPES, SECURITY_DEVICE_TYPES, Evidence, Identification, Observation
 
 OUI_WEIGHT = 0.6
 # A sysObjectID is the maker's own choice of OID (RFC 3418), a firmware detail rather than a
@@ -134,8 +134,8 @@ class Identifier:
             return maker is None or maker == manufacturer
 
         supporting = [(item, said) for item, said in claims if agrees(said)]
-        device_type = self._device_type(manufacturer, supporting, observations)
         vendor = self._brand(manufacturer, supporting)
+        device_type = self._device_type(manufacturer, vendor, supporting, observations)
         owners = {parent.key for parent in self.catalogue.parents(manufacturer)} if manufacturer else set()
         rebadger = self._camera_brand_from_oui(claims, manufacturer, owners) if device_type in CAMERA_DEVICE_TYPES else None
         if rebadger:
@@ -174,8 +174,8 @@ class Identifier:
         """A brand whose registered MAC sits on another maker's camera firmware: a rebadged unit.
 
         Only a brand documented as that maker's reseller, or a diversified company that sells
-        cameras among other things (no default device type), counts; the MAC of a maker that
-        makes nothing but its own video gear on someone else's firmware is a conflict instead,
+        cameras among other things, counts; the MAC of a maker that makes nothing but its own
+        security gear on someone else's firmware is a conflict instead,
         and the MAC of the maker's own parent company (Motorola Solutions holds Avigilon's
         block) leaves the brand the device states.
         """
@@ -185,18 +185,23 @@ class Identifier:
                 continue
             if brand.key in owners:
                 continue  # the maker's parent company holds its MAC block: the device's own brand stands
-            if brand.manufactured_by == manufacturer or brand.default_device_type is None:
+            if brand.manufactured_by == manufacturer or not set(brand.makes) <= SECURITY_DEVICE_TYPES:
                 return brand.key
         return None
 
-    def _device_type(self, manufacturer: str | None, supporting, observations: list[Observation]) -> str | None:
+    def _device_type(self, manufacturer: str | None, brand: str | None, supporting,
+                     observations: list[Observation]) -> str | None:
+        """The kind the evidence votes for; the brand's default kind (else its maker's) where the
+        catalogue gives one: a Lorex brand says camera-side although its maker Dahua does not."""
         votes: dict[str, list[float]] = defaultdict(list)
         for item, said in supporting:
             if "device_type" in said:
                 votes[said["device_type"]].append(item.weight)
         maker = self.catalogue.get(manufacturer)
-        if maker and maker.default_device_type:
-            votes[maker.default_device_type].append(DEFAULT_TYPE_WEIGHT)
+        default_device_type = next((vendor.default_device_type for vendor in (self.catalogue.get(brand), maker)
+                                    if vendor and vendor.default_device_type), None)
+        if default_device_type:
+            votes[default_device_type].append(DEFAULT_TYPE_WEIGHT)
         elif maker and "ip-camera" in maker.makes and any(_serves_video(seen.field) for seen in observations):
             # A video stream or video discovery answer from a maker that sells cameras among other things.
             votes["ip-camera"].append(DEFAULT_TYPE_WEIGHT)

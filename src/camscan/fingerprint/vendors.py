@@ -12,6 +12,7 @@ import yaml
 from netaddr import EUI, OUI, AddrFormatError, NotRegisteredError
 
 from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
+from camscan.model import CAMERA_DEVICE_TYPES
 
 
 def normalise_org(name: str) -> str:
@@ -220,12 +221,20 @@ class Catalogue:
             free_text = entry.get("free_text", "brand")
             if free_text not in FREE_TEXT_MODES:
                 raise SignatureError(f"{path}: {key}.free_text must be one of {FREE_TEXT_MODES}, got {free_text!r}")
+            models = tuple(_model_family(path, key, item) for item in entry.get("models") or ())
+            makes = tuple(dict.fromkeys([*(entry.get("makes") or ()), *(family.kind for family in models)]))
+            default_device_type = entry.get("default_device_type")
+            if default_device_type and not _one_side_of_camera_line(default_device_type, makes):
+                raise SignatureError(
+                    f"{path}: {key} makes {', '.join(makes)}: a MAC prefix of it cannot tell a camera from the rest, "
+                    f"so it takes no default_device_type"
+                )
             vendors[key] = Vendor(
                 key=key,
                 name=str(entry.get("name") or key),
                 company=str(entry.get("company") or ""),
-                makes=tuple(entry.get("makes") or ()),
-                default_device_type=entry.get("default_device_type"),
+                makes=makes,
+                default_device_type=default_device_type,
                 manufactured_by=whole_brand_maker.get(key),
                 parent=entry.get("parent"),
                 ndaa_889=entry.get("ndaa_889"),
@@ -235,7 +244,7 @@ class Catalogue:
                 display=str(entry.get("display") or ""),
                 aliases=tuple(str(alias) for alias in entry.get("aliases") or ()),
                 free_text=free_text,
-                models=tuple(_model_family(path, key, item) for item in entry.get("models") or ()),
+                models=models,
             )
         catalogue = cls(vendors, relations)
         for vendor in vendors.values():
@@ -297,6 +306,12 @@ class Catalogue:
     def brands_made_by(self, maker: str) -> list[OemRelation]:
         return [relation for (owner, _), relation in self.oem.items() if owner == maker]
 
+
+
+def _one_side_of_camera_line(default_device_type: str, makes: Iterable[str]) -> bool:
+    """Whether everything a maker makes is a camera or recorder exactly when its default kind is
+    one: only then does a MAC prefix of that maker alone say which side of the line a device is on."""
+    return all((kind in CAMERA_DEVICE_TYPES) == (default_device_type in CAMERA_DEVICE_TYPES) for kind in makes)
 
 def _model_family(path: Path, key: str, item: object) -> ModelFamily:
     """One entry of a vendor's ``models``, checked: its pattern compiles, and every example starts
