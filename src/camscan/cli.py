@@ -19,6 +19,7 @@ from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import SignatureError, check_example, default_rules
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, ScopeError, read_scope_file
+from camscan.shard import Shard, ShardError, parse_shard
 from camscan.store import ANY_SITE, Store, StoreError
 from camscan.transport.record import RecordError
 from camscan.untrusted import spreadsheet_cell, terminal_text
@@ -220,6 +221,9 @@ def main() -> None:
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP and IPv6 discovery included): ARP and TCP only.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
                                                "'public' nor with the credentials file's.")
+@click.option("--shard", "shard_text", metavar="I/N",
+              help="Probe only shard I of N of the address × port space, so that N sensors given the same "
+                   "targets and ports cover it exactly once; discovery runs on shard 1 only (README: Sharding).")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="Accounts file (README: Credentials): each account is offered only to devices in its targets; "
                    "must be chmod 600; never stored or printed.")
@@ -244,7 +248,7 @@ def main() -> None:
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, no_snmp, credentials_file, onvif_user, onvif_targets, record_path,
+         discovery_wait, no_multicast, no_discovery, no_snmp, shard_text, credentials_file, onvif_user, onvif_targets, record_path,
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
@@ -261,6 +265,10 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     )
     if scope.size == 0:
         raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
+    try:
+        shard_numbers = parse_shard(shard_text) if shard_text else None
+    except ShardError as error:
+        raise click.UsageError(str(error)) from None
     if record_path and replay_path:
         raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
     selected = frozenset() if no_checks else parse_check_list(checks)
@@ -277,12 +285,17 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         network, recorded = replay_network(replay_path, discovery=not no_discovery)
         options = replay_options(options, recorded, credentials.has("onvif"))
     port_list, timeout, selected = options["ports"], options["timeout"], frozenset(options["checks"])
+    shard = Shard(*shard_numbers, scope.size, tuple(port_list)) if shard_numbers else None
+    if shard and shard.index > 1:
+        # Discovery asks hosts and groups, not (address, port) pairs: one shard asks, not N.
+        options.update(discovery=False, multicast=False, snmp=False)
     if selected:
         from camscan.checks.data import load_all
 
         load_all()
     click.echo(
-        f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
+        f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s)"
+        + (f" (shard {shard.index} of {shard.count}: one address-port pair in {shard.count})" if shard else "") + ", "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
            "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
@@ -302,7 +315,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
                   "multicast": options["multicast"], "snmp": options["snmp"],
                   "onvif_credentials": credentials.has("onvif"),
                   "checks": sorted(selected), "channels": not no_channels, "record": record_path,
-                  "replay": replay_path}
+                  "replay": replay_path, "shard": shard_text}
     if not replay_path:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
@@ -310,7 +323,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
                               record_credentials=record_credentials)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected, channels=not no_channels, credentials=credentials)
+                            checks=selected, channels=not no_channels, credentials=credentials, shard=shard)
     store = open_store(db_path, create=True)
     scan_id = store.start_scan(list(targets), parameters, site=site, scan_uuid=scan_uuid)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)

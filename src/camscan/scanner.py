@@ -32,6 +32,7 @@ from camscan.probes.onvif import OnvifMessages
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
+from camscan.shard import Shard
 from camscan.store import HEARTBEAT_SECONDS, Store
 
 # A host still being probed after this long is stored with what it has said so far, and again
@@ -52,6 +53,7 @@ class ScanSettings:
     checks: frozenset[str] = DEFAULT_CHECKS
     channels: bool = True  # ask identified recorders for their channels (camscan.channels)
     credentials: Credentials = field(default_factory=Credentials)
+    shard: Shard | None = None  # probe only this shard's (address, port) pairs (camscan.shard)
 
 
 @dataclass
@@ -336,8 +338,16 @@ class Scan:
     async def _sweep_ports(
         self, transport: LiveTransport, ip: str, observations: list[Observation], services: dict[int, Service]
     ) -> None:
-        open_ports = await transport.open_ports(ip, self.settings.ports)
+        open_ports = await transport.open_ports(ip, self._ports_of(ip))
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
+
+    def _ports_of(self, ip: str) -> list[int]:
+        """The ports to sweep at ``ip``: all of them, or this shard's share."""
+        shard = self.settings.shard
+        if shard is None:
+            return self.settings.ports
+        position = self.scope.position(ip)
+        return [] if position is None else shard.ports_of(position)
 
     async def _discover(self, ip: str, observations: list[Observation], swept: asyncio.Event) -> None:
         """Unicast discovery to one host while its ports are swept; then the replies' follow-ups.
