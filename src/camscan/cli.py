@@ -349,21 +349,20 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
 
 def prepare_scan(discovery: bool) -> None:
     """Load, before the scan's event loop starts, what it would otherwise load in the middle of
-    it: signatures, Recog's databases, the vendor catalogue, the IEEE registry and, with discovery,
-    the ONVIF message layer (a fifth of a second; a loop blocked that long loses mDNS answers) and the
-    IANA enterprise registry SNMP replies are resolved through (60 ms)."""
+    it (a loop blocked for a tenth of a second loses mDNS answers): signatures, Recog's databases,
+    the vendor catalogue (each from the per-user cache, camscan.datacache, once built), the IEEE
+    registry and, with discovery, the IANA enterprise registry SNMP replies are resolved through.
+    The ONVIF message layer is not among them: it is imported in a thread when first needed."""
     from camscan.fingerprint.enterprises import registry
     from camscan.fingerprint.recog import default_databases
     from camscan.fingerprint.signatures import default_rules
     from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
-    from camscan.probes.onvif import preload_message_layer
 
     default_rules()
     default_databases()
     default_catalogue()
     load_oui_registry()
     if discovery:
-        preload_message_layer()
         registry()
 
 

@@ -48,7 +48,7 @@ class Identifier:
         for rule in rules if rules is not None else default_rules():
             self._rules[rule.field].append(rule)
         self._prefilters = {
-            field: LiteralPrefilter([rule.regex.pattern for rule in field_rules])
+            field: LiteralPrefilter([rule.pattern for rule in field_rules])
             for field, field_rules in self._rules.items()
         }
 

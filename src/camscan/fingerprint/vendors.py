@@ -344,4 +344,7 @@ def _registrant(oui: int) -> str | None:
 
 @cache
 def default_catalogue() -> Catalogue:
-    return Catalogue.load(signatures_dir() / "vendors.yaml")
+    from camscan.datacache import cached
+
+    path = signatures_dir() / "vendors.yaml"
+    return cached("catalogue", [path], lambda: Catalogue.load(path))
