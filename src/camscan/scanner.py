@@ -258,7 +258,8 @@ class Scan:
         observations: list[Observation] = []
         services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
-        storing = asyncio.create_task(self._store_meanwhile(ip, services, observations))
+        storing = None if self.network.answers_at_once else asyncio.create_task(
+            self._store_meanwhile(ip, services, observations))
         try:
             if arp_reply:
                 observations.append(arp_reply)
@@ -274,7 +275,8 @@ class Scan:
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
-            storing.cancel()
+            if storing:
+                storing.cancel()
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
                 recorded = self._record(ip, services.values(), observations)
