@@ -16,7 +16,7 @@ from camscan.model import Observation
 
 BANNERS = yaml.safe_load((Path(__file__).with_name("realworld_banners.yaml")).read_text())
 LOADERS = (signatures.default_rules, recog.default_databases, vendors.default_catalogue, enterprises.registry,
-           resolvers.default_resolvers)
+           resolvers.default_resolvers, vendors.oui_registry)
 
 
 def forget_loaded_data() -> None:
@@ -26,13 +26,15 @@ def forget_loaded_data() -> None:
 
 def regression_set() -> list[Observation]:
     """The real-world banners, every rule's examples, every Recog example of the fields camscan reads,
-    and an SNMP sysObjectID of each of a sample of enterprises."""
+    an SNMP sysObjectID of each of a sample of enterprises and a MAC of each of a sample of OUIs."""
     seen = [(entry["field"], entry["value"]) for entry in BANNERS]
     seen += [(rule.field, example.value) for rule in signatures.default_rules() for example in rule.examples]
     databases = recog.default_databases()
     seen += [(field, example.value) for field, (name, _) in recog.FIELD_DATABASES.items()
              for fingerprint in databases[name].fingerprints for example in fingerprint.examples]
     seen += [("snmp.sys_object_id", f"1.3.6.1.4.1.{number}.1") for number in list(enterprises.registry())[::500]]
+    seen += [("mac.address", ":".join(f"{oui:06x}"[i:i + 2] for i in (0, 2, 4)) + ":00:00:01")
+             for oui in sorted(vendors.oui_registry())[::50]]
     return [Observation(ip="198.18.0.2", source="test", field=field, value=value) for field, value in seen]
 
 
@@ -60,13 +62,14 @@ def test_identification_from_the_cache_is_identification_from_the_files(cache_di
     for loader in LOADERS:
         loader()  # builds and writes the entries
     assert {entry.name.split("-")[0] for entry in cache_dir.iterdir()} == {"rules", "recog", "catalogue",
-                                                                           "enterprises"}
+                                                                           "enterprises", "oui"}
     forget_loaded_data()
 
     def refuse(*args, **kwargs):
         raise AssertionError("built from the files although cached")
 
-    for module, name in ((signatures, "load_rules"), (recog, "load_database"), (enterprises, "read_registry")):
+    for module, name in ((signatures, "load_rules"), (recog, "load_database"), (enterprises, "read_registry"),
+                         (vendors, "_read_oui_registry")):
         monkeypatch.setattr(module, name, refuse)
     monkeypatch.setattr(vendors.Catalogue, "load", refuse)
     from_cache = identifications()
