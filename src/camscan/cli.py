@@ -252,10 +252,6 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
-    from camscan.discovery import DiscoverySettings
-    from camscan.scanner import Scan, ScanSettings
-    from camscan.transport.network import LiveNetwork
-
     excluded = [part for item in exclude for part in item.split(",") if part.strip()]
     scope = Scope(
         targets,
@@ -277,6 +273,11 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     if record_credentials and not record_path:
         raise click.UsageError("--record-credentials goes with --record")
     credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
+    # Imported once the command line is known to be usable: a refused scope is told at once.
+    from camscan.discovery import DiscoverySettings
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.transport.network import LiveNetwork
+
     options = {"ports": parse_ports(ports), "timeout": timeout, "discovery": not no_discovery,
                "multicast": not (no_discovery or no_multicast), "snmp": not (no_discovery or no_snmp),
                "checks": sorted(selected)}
