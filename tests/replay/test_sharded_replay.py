@@ -7,7 +7,6 @@ import json
 from collections import Counter
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 
 from camscan.cli import main
@@ -16,20 +15,6 @@ from camscan.transport.replay import ReplayNetwork
 RECORDING = Path(__file__).resolve().parents[2] / "pcaps" / "hikvision-ds2cd.pcapng"  # 80, 554 and 8000 answer
 NETWORK = "198.18.90.0/29"  # where pcaps/record_fixtures.py puts each profile's lab
 DISCOVERY = {"unicast", "multicast"}
-
-
-@pytest.fixture
-def replay_networks(monkeypatch) -> list[ReplayNetwork]:
-    """The replay networks the test's scans ran on, with the sends each logged."""
-    networks: list[ReplayNetwork] = []
-    opened = ReplayNetwork.__init__
-
-    def open_and_keep(network: ReplayNetwork, recording) -> None:
-        opened(network, recording)
-        networks.append(network)
-
-    monkeypatch.setattr(ReplayNetwork, "__init__", open_and_keep)
-    return networks
 
 
 def scanned(tmp_path: Path, networks: list[ReplayNetwork], *options: str) -> tuple[Counter, set[str], list[int]]:
