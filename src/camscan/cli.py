@@ -320,7 +320,6 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     if not replay_path:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-        prepare_scan(discovery=options["discovery"])
         network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
                               record_credentials=record_credentials)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
@@ -348,37 +347,20 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         sys.exit(130)
 
 
-def prepare_scan(discovery: bool) -> None:
-    """Load, before the scan's event loop starts, what it would otherwise load in the middle of
-    it (a loop blocked for a tenth of a second loses mDNS answers): signatures, Recog's databases,
-    the vendor catalogue (each from the per-user cache, camscan.datacache, once built), the IEEE
-    registry and, with discovery, the IANA enterprise registry SNMP replies are resolved through.
-    The ONVIF message layer is not among them: it is imported in a thread when first needed."""
-    from camscan.fingerprint.enterprises import registry
-    from camscan.fingerprint.recog import default_databases
-    from camscan.fingerprint.signatures import default_rules
-    from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
-
-    default_rules()
-    default_databases()
-    default_catalogue()
-    load_oui_registry()
-    if discovery:
-        registry()
-
-
 def replay_network(path: str, discovery: bool):
     """The network a recording describes and the scan options it holds (None if none), or a
     clear error for a file that is no usable capture.
 
-    The recording is read in a child process while this one prepares the scan.
+    The recording is read in a child process while this one loads identification's data
+    (in a thread started after the fork: a process with threads does not fork).
     """
     from camscan.capture.reader import BackgroundLoad, CaptureError
+    from camscan.fingerprint.identify import start_loading
     from camscan.transport.record import scan_options_from
     from camscan.transport.replay import ReplayNetwork
 
     loading = BackgroundLoad(path)
-    prepare_scan(discovery)
+    start_loading()
     try:
         recording = loading.result()
     except CaptureError as error:

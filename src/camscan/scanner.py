@@ -14,6 +14,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from camscan import correlate
 from camscan.channels.runner import (
@@ -24,7 +25,7 @@ from camscan.checks.passive import misaddressed_device
 from camscan.checks.runner import gateway_findings, run_checks
 from camscan.credentials import Credentials
 from camscan.discovery import Discovery, DiscoverySettings
-from camscan.fingerprint.identify import Identifier
+from camscan.fingerprint.identify import Identifier, start_loading
 from camscan.model import ChannelDevice, Device, Observation, Service
 from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice
 from camscan.probes import flows
@@ -94,7 +95,7 @@ class Scan:
         self.settings = settings
         self.store = store
         self.scan_id = scan_id
-        self.identifier = identifier or Identifier()
+        self._identifier = identifier
         self.progress = Progress()
         self.notices: list[str] = []
         self.device_ids: set[int] = set()
@@ -106,7 +107,17 @@ class Scan:
         self._mac_holders: dict[str, set[str]] = {}  # MAC -> the addresses that reported it
         self._on_progress = on_progress or (lambda progress: None)
 
+    @cached_property
+    def identifier(self) -> Identifier:
+        """The identifier given, or one of signatures/ (built once its data has loaded)."""
+        return self._identifier or Identifier()
+
+    async def _identification_ready(self) -> None:
+        """Wait for identification's data, which loads in a thread while the sweep begins."""
+        await asyncio.wrap_future(start_loading())
+
     async def run(self) -> list[Device]:
+        start_loading()
         network = self.network
         hosts = list(self.scope.hosts())
         self.progress.total_hosts = len(hosts)
@@ -174,11 +185,13 @@ class Scan:
         after their device was stored, and addresses reporting the same serial or ONVIF endpoint."""
         discovery = self.discovery
         await discovery.finish()
+        await self._identification_ready()
         heard_only = set(discovery.untaken()) - set(self._recorded)
         for ip in discovery.untaken() + discovery.late_arrivals():
             found = discovery.take(ip)
             known = self._recorded[ip].observations if ip in self._recorded else []
-            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found, self._makers(known + found)))
+            makers = await self._makers(known + found)
+            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found, makers))
             if ip in heard_only and self.settings.checks:
                 await self._check(transport, *recorded)
         by_ip = {ip: device.observations for ip, device in self._recorded.items()}
@@ -272,6 +285,7 @@ class Scan:
                     swept.set()
 
             await asyncio.gather(sweep(), self._discover(ip, observations, swept))
+            await self._identification_ready()
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
@@ -362,7 +376,7 @@ class Scan:
         await self.discovery.probe_host(ip)
         if self.discovery.credentials.narrowed_by_maker("snmp"):
             await swept.wait()
-            await self.discovery.offer_snmp_account(ip, self._makers(observations + self.discovery.take(ip)))
+            await self.discovery.offer_snmp_account(ip, await self._makers(observations + self.discovery.take(ip)))
         else:
             await self.discovery.offer_snmp_account(ip)
         await self.discovery.settle(ip)
@@ -372,11 +386,12 @@ class Scan:
             makers: frozenset[str] = frozenset()
             if self.discovery.credentials.narrowed_by_maker("onvif"):
                 await swept.wait()
-                makers = self._makers(observations)
+                makers = await self._makers(observations)
             observations += await self.discovery.follow_up(ip, found, makers)
 
-    def _makers(self, observations: list[Observation]) -> frozenset[str]:
+    async def _makers(self, observations: list[Observation]) -> frozenset[str]:
         """The vendor keys (brand and manufacturer) the observations identify, for maker-narrowed accounts."""
+        await self._identification_ready()
         identification = self.identifier.identify(observations)
         return frozenset(key for key in (identification.vendor, identification.manufacturer) if key)
 
