@@ -57,10 +57,17 @@ def entry_key(name: str, sources: Iterable[Path]) -> str:
 
 
 def _read(path: Path) -> object:
-    """An entry, if the directory and the file are private to this user; raises OSError otherwise."""
-    if not _private(os.lstat(path.parent)):
-        raise PermissionError(f"{path.parent} may be written by others")
-    descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    """An entry, if the directory and the file are private to this user; raises OSError otherwise.
+
+    Both are checked on the descriptors then read (neither through a symbolic link), so that
+    nothing can be swapped in between the check and the read."""
+    directory = os.open(path.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
+    try:
+        if not _private(os.fstat(directory)):
+            raise PermissionError(f"{path.parent} may be written by others")
+        descriptor = os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW, dir_fd=directory)
+    finally:
+        os.close(directory)
     with os.fdopen(descriptor, "rb") as handle:
         status = os.fstat(handle.fileno())
         if not stat.S_ISREG(status.st_mode) or not _private(status):

@@ -124,6 +124,15 @@ def test_an_entry_through_a_symbolic_link_is_never_read(cache_dir, source, tmp_p
     assert datacache.cached("thing", [source], build) == {"built": 2}
 
 
+def test_a_cache_directory_reached_through_a_symbolic_link_is_never_read(cache_dir, source, tmp_path, monkeypatch):
+    build = Builds()
+    datacache.cached("thing", [source], build)
+    linked = tmp_path / "linked-cache"
+    linked.symlink_to(cache_dir)
+    monkeypatch.setenv(datacache.CACHE_DIR, str(linked))
+    assert datacache.cached("thing", [source], build) == {"built": 2}
+
+
 def test_a_damaged_entry_is_built_again(cache_dir, source):
     build = Builds()
     datacache.cached("thing", [source], build)
