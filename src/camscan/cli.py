@@ -21,7 +21,8 @@ from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import check_example, default_rules
 from camscan.model import RECORDER_DEVICE_TYPES
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
-from camscan.scope import Scope, read_scope_file
+from camscan.scope import Scope, ScopeError, read_scope_file
+from camscan.shard import Shard, ShardError, parse_shard
 from camscan.store import ANY_SITE, Store, StoreError
 from camscan.transport.interface import Network
 from camscan.untrusted import spreadsheet_cell, terminal_text
@@ -252,6 +253,9 @@ def main() -> None:
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP and IPv6 discovery included): ARP and TCP only.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
                                                "'public' nor with the credentials file's.")
+@click.option("--shard", "shard_text", metavar="I/N",
+              help="Probe only shard I of N of the address × port space, so that N sensors given the same "
+                   "targets and ports cover it exactly once; discovery runs on shard 1 only (README: Sharding).")
 @click.option("--credentials", "credentials_file", type=click.Path(exists=True, dir_okay=False),
               help="Accounts file (README: Credentials): each account is offered only to devices in its targets; "
                    "must be chmod 600; never stored or printed.")
@@ -276,14 +280,10 @@ def main() -> None:
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, no_snmp, credentials_file, onvif_user, onvif_targets, record_path,
+         discovery_wait, no_multicast, no_discovery, no_snmp, shard_text, credentials_file, onvif_user, onvif_targets, record_path,
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
-    from camscan.scan_discovery import DiscoverySettings
-    from camscan.scanner import Scan, ScanSettings
-    from camscan.transport.network import LiveNetwork
-
     excluded = [part for item in exclude for part in item.split(",") if part.strip()]
     scope = Scope(
         targets,
@@ -293,6 +293,10 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     )
     if scope.size == 0:
         raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
+    try:
+        shard_numbers = parse_shard(shard_text) if shard_text else None
+    except ShardError as error:
+        raise click.UsageError(str(error)) from None
     if record_path and replay_path:
         raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
     selected = frozenset() if no_checks else parse_check_list(checks)
@@ -301,6 +305,11 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     if record_credentials and not record_path:
         raise click.UsageError("--record-credentials goes with --record")
     credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
+    # Imported once the command line is known to be usable: a refused scope is told at once.
+    from camscan.scan_discovery import DiscoverySettings
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.transport.network import LiveNetwork
+
     options = {"ports": parse_ports(ports), "timeout": timeout, "discovery": not no_discovery,
                "multicast": not (no_discovery or no_multicast), "snmp": not (no_discovery or no_snmp),
                "checks": sorted(selected)}
@@ -309,12 +318,17 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         network, recorded = replay_network(replay_path, discovery=not no_discovery)
         options = replay_options(options, recorded, credentials.has("onvif"))
     port_list, timeout, selected = options["ports"], options["timeout"], frozenset(options["checks"])
+    shard = Shard(*shard_numbers, scope.size, tuple(port_list)) if shard_numbers else None
+    if shard and shard.index > 1:
+        # Discovery asks hosts and groups, not (address, port) pairs: one shard asks, not N.
+        options.update(discovery=False, multicast=False, snmp=False)
     if selected:
         from camscan.checks.data import load_all
 
         load_all()
     click.echo(
-        f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
+        f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s)"
+        + (f" (shard {shard.index} of {shard.count}: one address-port pair in {shard.count})" if shard else "") + ", "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
            "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
@@ -334,15 +348,14 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
                   "multicast": options["multicast"], "snmp": options["snmp"],
                   "onvif_credentials": credentials.has("onvif"),
                   "checks": sorted(selected), "channels": not no_channels, "record": record_path,
-                  "replay": replay_path}
+                  "replay": replay_path, "shard": shard_text}
     if not replay_path:
         if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
             click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-        prepare_scan(discovery=options["discovery"])
         network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
                               record_credentials=record_credentials)
     settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected, channels=not no_channels, credentials=credentials)
+                            checks=selected, channels=not no_channels, credentials=credentials, shard=shard)
     store = open_store(db_path, create=True)
     scan_id = store.start_scan(list(targets), parameters, site=site, scan_uuid=scan_uuid)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
@@ -366,38 +379,20 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         sys.exit(130)
 
 
-def prepare_scan(discovery: bool) -> None:
-    """Load, before the scan's event loop starts, what it would otherwise load in the middle of
-    it: signatures, Recog's databases, the vendor catalogue, the IEEE registry and, with discovery,
-    the ONVIF message layer (a fifth of a second; a loop blocked that long loses mDNS answers) and the
-    IANA enterprise registry SNMP replies are resolved through (60 ms)."""
-    from camscan.fingerprint.enterprises import registry
-    from camscan.fingerprint.recog import default_databases
-    from camscan.fingerprint.signatures import default_rules
-    from camscan.fingerprint.vendors import default_catalogue, load_oui_registry
-    from camscan.probes.onvif import preload_message_layer
-
-    default_rules()
-    default_databases()
-    default_catalogue()
-    load_oui_registry()
-    if discovery:
-        preload_message_layer()
-        registry()
-
-
 def replay_network(path: str, discovery: bool) -> tuple[Network, dict | None]:
     """The network a recording describes and the scan options it holds (None if none), or a
     clear error for a file that is no usable capture.
 
-    The recording is read in a child process while this one prepares the scan.
+    The recording is read in a child process while this one loads identification's data
+    (in a thread started after the fork: a process with threads does not fork).
     """
     from camscan.capture.reader import BackgroundLoad, CaptureError
+    from camscan.fingerprint.identify import start_loading
     from camscan.transport.record import scan_options_from
     from camscan.transport.replay import ReplayNetwork
 
     loading = BackgroundLoad(path)
-    prepare_scan(discovery)
+    start_loading()
     try:
         recording = loading.result()
     except CaptureError as error:

@@ -14,6 +14,7 @@ import ipaddress
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 
 from camscan import correlate
 from camscan.channels.runner import (
@@ -24,7 +25,7 @@ from camscan.checks.passive import misaddressed_device
 from camscan.checks.runner import gateway_findings, run_checks
 from camscan.credentials import Credentials
 from camscan.scan_discovery import Discovery, DiscoverySettings
-from camscan.fingerprint.identify import Identifier
+from camscan.fingerprint.identify import Identifier, start_loading
 from camscan.model import ChannelDevice, Device, Observation, Service
 from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice
 from camscan.probes import flows
@@ -32,6 +33,7 @@ from camscan.probes.onvif import OnvifMessages
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
+from camscan.shard import Shard
 from camscan.store import HEARTBEAT_SECONDS, Store
 
 # A host still being probed after this long is stored with what it has said so far, and again
@@ -52,6 +54,7 @@ class ScanSettings:
     checks: frozenset[str] = DEFAULT_CHECKS
     channels: bool = True  # ask identified recorders for their channels (camscan.channels)
     credentials: Credentials = field(default_factory=Credentials)
+    shard: Shard | None = None  # probe only this shard's (address, port) pairs (camscan.shard)
 
 
 @dataclass
@@ -92,7 +95,7 @@ class Scan:
         self.settings = settings
         self.store = store
         self.scan_id = scan_id
-        self.identifier = identifier or Identifier()
+        self._identifier = identifier
         self.progress = Progress()
         self.notices: list[str] = []
         self.device_ids: set[int] = set()
@@ -104,7 +107,17 @@ class Scan:
         self._mac_holders: dict[str, set[str]] = {}  # MAC -> the addresses that reported it
         self._on_progress = on_progress or (lambda progress: None)
 
+    @cached_property
+    def identifier(self) -> Identifier:
+        """The identifier given, or one of signatures/ (built once its data has loaded)."""
+        return self._identifier or Identifier()
+
+    async def _identification_ready(self) -> None:
+        """Wait for identification's data, which loads in a thread while the sweep begins."""
+        await asyncio.wrap_future(start_loading())
+
     async def run(self) -> list[Device]:
+        start_loading()
         network = self.network
         hosts = list(self.scope.hosts())
         self.progress.total_hosts = len(hosts)
@@ -171,11 +184,13 @@ class Scan:
         """Devices heard only through discovery (checked like any other), replies that came
         after their device was stored, and addresses reporting the same serial or ONVIF endpoint."""
         await discovery.finish()
+        await self._identification_ready()
         heard_only = set(discovery.untaken()) - set(self._recorded)
         for ip in discovery.untaken() + discovery.late_arrivals():
             found = discovery.take(ip)
             known = self._recorded[ip].observations if ip in self._recorded else []
-            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found, self._makers(known + found)))
+            makers = await self._makers(known + found)
+            recorded = self._absorb(ip, found + await discovery.follow_up(ip, found, makers))
             if ip in heard_only and self.settings.checks:
                 await self._check(transport, *recorded)
         by_ip = {ip: device.observations for ip, device in self._recorded.items()}
@@ -255,7 +270,8 @@ class Scan:
         observations: list[Observation] = []
         services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
-        storing = asyncio.create_task(self._store_meanwhile(ip, services, observations))
+        storing = None if self.network.answers_at_once else asyncio.create_task(
+            self._store_meanwhile(ip, services, observations))
         try:
             if arp_reply:
                 observations.append(arp_reply)
@@ -268,10 +284,12 @@ class Scan:
                     swept.set()
 
             await asyncio.gather(sweep(), self._discover(ip, observations, swept))
+            await self._identification_ready()
             if arp_reply is None and observations and (mac := self.network.neighbour_mac(ip)):
                 observations.append(mac)
         finally:
-            storing.cancel()
+            if storing:
+                storing.cancel()
             # Runs on Ctrl-C too: a host part-way through keeps what it already said.
             if observations:
                 recorded = self._record(ip, services.values(), observations)
@@ -336,8 +354,16 @@ class Scan:
     async def _sweep_ports(
         self, transport: Transport, ip: str, observations: list[Observation], services: dict[int, Service]
     ) -> None:
-        open_ports = await transport.open_ports(ip, self.settings.ports)
+        open_ports = await transport.open_ports(ip, self._ports_of(ip))
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
+
+    def _ports_of(self, ip: str) -> list[int]:
+        """The ports to sweep at ``ip``: all of them, or this shard's share."""
+        shard = self.settings.shard
+        if shard is None:
+            return self.settings.ports
+        position = self.scope.position(ip)
+        return [] if position is None else shard.ports_of(position)
 
     async def _discover(self, ip: str, observations: list[Observation], swept: asyncio.Event) -> None:
         """Unicast discovery to one host while its ports are swept; then the replies' follow-ups.
@@ -350,7 +376,7 @@ class Scan:
         await self.discovery.probe_host(ip)
         if self.discovery.credentials.narrowed_by_maker("snmp"):
             await swept.wait()
-            await self.discovery.offer_snmp_account(ip, self._makers(observations + self.discovery.take(ip)))
+            await self.discovery.offer_snmp_account(ip, await self._makers(observations + self.discovery.take(ip)))
         else:
             await self.discovery.offer_snmp_account(ip)
         await self.discovery.settle(ip)
@@ -360,11 +386,12 @@ class Scan:
             makers: frozenset[str] = frozenset()
             if self.discovery.credentials.narrowed_by_maker("onvif"):
                 await swept.wait()
-                makers = self._makers(observations)
+                makers = await self._makers(observations)
             observations += await self.discovery.follow_up(ip, found, makers)
 
-    def _makers(self, observations: list[Observation]) -> frozenset[str]:
+    async def _makers(self, observations: list[Observation]) -> frozenset[str]:
         """The vendor keys (brand and manufacturer) the observations identify, for maker-narrowed accounts."""
+        await self._identification_ready()
         identification = self.identifier.identify(observations)
         return frozenset(key for key in (identification.vendor, identification.manufacturer) if key)
 

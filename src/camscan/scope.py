@@ -159,10 +159,15 @@ class Scope:
         # Every packet asks: answer by bisection over sorted integer ranges, and remember the answer.
         self._verdicts: dict[str, bool] = {}
         self._ranges: dict[int, tuple[list[int], list[int]]] = {}
+        # Per version, how many addresses of the scope's order (``hosts``) precede each range.
+        self._preceding: dict[int, list[int]] = {}
+        preceding = 0
         for span in authorised.iter_ipranges():
             firsts, lasts = self._ranges.setdefault(span.version, ([], []))
             firsts.append(span.first)
             lasts.append(span.last)
+            self._preceding.setdefault(span.version, []).append(preceding)
+            preceding += span.size
 
     def allowed(self, ip: str) -> bool:
         """True only for an address inside the authorised scope."""
@@ -176,13 +181,19 @@ class Scope:
         return verdict
 
     def _decide(self, ip: str) -> bool:
+        return self.position(ip) is not None
+
+    def position(self, ip: str) -> int | None:
+        """Where an address stands in the order ``hosts`` yields (None: not in scope)."""
         try:
             address = ipaddress.ip_address(ip)
         except (ValueError, TypeError):
-            return False
+            return None
         firsts, lasts = self._ranges.get(address.version, ((), ()))
         index = bisect.bisect_right(firsts, int(address)) - 1
-        return index >= 0 and int(address) <= lasts[index]
+        if index < 0 or int(address) > lasts[index]:
+            return None
+        return self._preceding[address.version][index] + int(address) - firsts[index]
 
     def covers_network(self, network: str) -> bool:
         """True when every host address of ``network`` (e.g. ``198.18.0.0/22``) is in scope.

@@ -45,20 +45,6 @@ def no_network(monkeypatch):
     monkeypatch.setattr(socket, "socket", refuse)
 
 
-@pytest.fixture
-def replay_networks(monkeypatch) -> list[ReplayNetwork]:
-    """The replay networks the test's scans ran on, with the sends each logged."""
-    networks: list[ReplayNetwork] = []
-    opened = ReplayNetwork.__init__
-
-    def open_and_keep(network: ReplayNetwork, recording) -> None:
-        opened(network, recording)
-        networks.append(network)
-
-    monkeypatch.setattr(ReplayNetwork, "__init__", open_and_keep)
-    return networks
-
-
 def forbidden_sends(networks: list[ReplayNetwork], in_scope: set[str]) -> list[AttemptedSend]:
     """The logged sends to an address outside ``in_scope`` (a multicast group aside), and any
     conversation with a connect-only port."""

@@ -137,11 +137,9 @@ def test_the_refresh_script_reads_the_registrys_plain_text_layout():
                                         (39165, "Hikvision Digital Technology Co., Ltd.")]
 
 
-def test_a_scan_with_discovery_reads_the_registry_before_its_event_loop_starts():
-    from camscan.cli import prepare_scan
+def test_the_registry_is_among_the_data_a_scan_loads_off_its_event_loop():
+    from camscan.fingerprint.identify import load_identification_data
 
     registry.cache_clear()
-    prepare_scan(discovery=False)
-    assert registry.cache_info().currsize == 0
-    prepare_scan(discovery=True)
-    assert registry.cache_info().currsize == 1, "read mid-scan it would block the loop for 60 ms"
+    load_identification_data()
+    assert registry.cache_info().currsize == 1, "read mid-scan it would block the loop"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from functools import cache
+from pathlib import Path
 
 from camscan.fingerprint.signatures import signatures_dir
 
@@ -27,8 +28,16 @@ def enterprise_number(oid: str) -> int | None:
 @cache
 def registry() -> dict[int, str]:
     """Every assigned enterprise number and its organisation, from the packaged registry copy."""
+    from camscan.datacache import cached
+
+    path = signatures_dir() / REGISTRY_FILE
+    return cached("enterprises", [path], lambda: read_registry(path))
+
+
+def read_registry(path: Path) -> dict[int, str]:
+    """The enterprise numbers and organisations of a registry copy (number, tab, organisation)."""
     numbers: dict[int, str] = {}
-    for line in (signatures_dir() / REGISTRY_FILE).read_text(encoding="utf-8").splitlines():
+    for line in path.read_text(encoding="utf-8").splitlines():
         if line.startswith("#") or "\t" not in line:
             continue
         number, organisation = line.split("\t", 1)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import threading
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import Future
 
 from camscan.fingerprint.attribution import attribute
-from camscan.fingerprint.enterprises import enterprise_organisation
+from camscan.fingerprint.enterprises import enterprise_organisation, registry
 from camscan.fingerprint.prefilter import LiteralPrefilter
-from camscan.fingerprint.recog import recog_evidence
-from camscan.fingerprint.resolvers import catalogue_evidence
+from camscan.fingerprint.recog import default_databases, recog_evidence
+from camscan.fingerprint.resolvers import catalogue_evidence, default_resolvers
 from camscan.fingerprint.signatures import Rule, default_rules
-from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation
+from camscan.fingerprint.vendors import Catalogue, default_catalogue, oui_organisation, oui_registry
 from camscan.model import CAMERA_DEVICE_TYPES, SECURITY_DEVICE_TYPES, Evidence, Identification, Observation
 
 OUI_WEIGHT = 0.6
@@ -29,6 +31,40 @@ MAC_FIELDS = ("mac.address", "channel.mac")
 # has, as urn:schemas-upnp-org:device:<type>:<v> (UPnP Device Architecture 2.0 §1.2.2, §1.3.3):
 # where no rule of its own matches, it is read with the rules of the description's <deviceType>.
 ALSO_READ_AS = {"ssdp.nt": "upnp.device_type", "ssdp.st": "upnp.device_type"}
+
+
+def load_identification_data() -> None:
+    """Everything identification reads: the rules, Recog's databases, the catalogue and its
+    resolvers, the IANA and IEEE registries (each from the per-user cache once built)."""
+    default_rules()
+    default_databases()
+    default_catalogue()
+    default_resolvers()
+    registry()
+    oui_registry()
+
+
+_loading: Future[None] | None = None
+
+
+def start_loading() -> Future[None]:
+    """:func:`load_identification_data` in a thread of its own, once per process: a scan starts
+    sweeping meanwhile (its first identification waits for the future). The thread is not a
+    daemon, so a scan that ends first still leaves the cache written, not half-written."""
+    global _loading
+    if _loading is None:
+        loading = _loading = Future()
+
+        def load() -> None:
+            try:
+                load_identification_data()
+            except BaseException as error:  # handed to whoever waits
+                loading.set_exception(error)
+            else:
+                loading.set_result(None)
+
+        threading.Thread(target=load, name="camscan-identification-data").start()
+    return _loading
 
 
 def noisy_or(weights: Iterable[float]) -> float:
@@ -52,7 +88,7 @@ class Identifier:
         for rule in rules if rules is not None else default_rules():
             self._rules[rule.field].append(rule)
         self._prefilters = {
-            field: LiteralPrefilter([rule.regex.pattern for rule in field_rules])
+            field: LiteralPrefilter([rule.pattern for rule in field_rules])
             for field, field_rules in self._rules.items()
         }
 

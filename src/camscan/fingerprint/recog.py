@@ -376,8 +376,11 @@ DEVICE_KINDS = {
 @cache
 def default_databases() -> dict[str, Database]:
     """The vendored databases camscan reads, by name."""
-    names = {name for name, _ in FIELD_DATABASES.values()}
-    return {name: Database(load_database(recog_directory() / f"{name}.xml")) for name in sorted(names)}
+    from camscan.datacache import cached
+
+    paths = {name: recog_directory() / f"{name}.xml" for name, _ in FIELD_DATABASES.values()}
+    return cached("recog", paths.values(),
+                  lambda: {name: Database(load_database(path)) for name, path in sorted(paths.items())})
 
 
 def recog_evidence(seen: Observation, catalogue: Catalogue) -> Iterator[Evidence]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, cached_property
 from pathlib import Path
 from typing import Any
 
@@ -49,17 +49,28 @@ class Example:
 
 @dataclass(frozen=True)
 class Rule:
-    """One fingerprint: a pattern on one field, what a match says, and how much."""
+    """One fingerprint: a pattern on one field, what a match says, and how much.
+
+    The regex is compiled on first use (and not pickled: camscan.datacache keeps rules without
+    it), as a scan's values reach few of the rules."""
 
     id: str
     field: str
-    regex: re.Pattern[str]
+    pattern: str
+    flags: int
     sets: dict[str, str]
     weight: float
     examples: tuple[Example, ...]
     reference: str
     description: str = ""
     source_file: str = ""
+
+    @cached_property
+    def regex(self) -> re.Pattern[str]:
+        return re.compile(self.pattern, self.flags)
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {key: value for key, value in self.__dict__.items() if key != "regex"}
 
     def match(self, value: str) -> dict[str, str] | None:
         """What a matching value says (fixed ``set`` plus captured groups), or None."""
@@ -105,7 +116,8 @@ def _rule_from(entry: Any, source: Path, position: int) -> Rule:
     return Rule(
         id=str(entry["id"]),
         field=str(entry["field"]),
-        regex=regex,
+        pattern=regex.pattern,
+        flags=flags,
         sets={key: str(value) for key, value in sets.items()},
         weight=weight,
         examples=examples,
@@ -150,4 +162,8 @@ def check_example(rule: Rule, example: Example) -> str | None:
 
 @cache
 def default_rules() -> tuple[Rule, ...]:
-    return tuple(load_rules(signatures_dir()))
+    from camscan.datacache import cached
+
+    directory = signatures_dir()
+    files = [path for path in directory.glob("*.yaml") if path.name not in CATALOGUE_FILES]
+    return cached("rules", files, lambda: tuple(load_rules(directory)))

@@ -44,19 +44,14 @@ def _reason(error: BaseException) -> str:
 def import_message_layer():
     """onvif-zeep-async's package, its ``ONVIFService`` and its service table.
 
-    Imported on demand: zeep and its WSDL are a fifth of a second a scan without ONVIF need not pay.
+    Imported on demand, when a device is first asked over ONVIF: zeep, aiohttp and httpx take
+    0.3-0.4 s to import, which a scan without ONVIF devices need not pay.
     """
     import onvif
     from onvif.client import ONVIFService
     from onvif.definition import SERVICES
 
     return onvif, ONVIFService, SERVICES
-
-
-def preload_message_layer() -> None:
-    """Import the message layer and parse the device service's WSDL now (outside any scan's
-    event loop); onvif-zeep-async keeps parsed WSDL documents for the rest of the process."""
-    asyncio.run(OnvifMessages().load())
 
 
 def _content_type(soap_action: str) -> str:
@@ -91,7 +86,8 @@ class OnvifMessages:
         async with self._loading:
             if key in self._services:
                 return
-            onvif_package, ONVIFService, SERVICES = import_message_layer()
+            # In a thread: the scan's event loop goes on serving other hosts (and mDNS) meanwhile.
+            onvif_package, ONVIFService, SERVICES = await asyncio.to_thread(import_message_layer)
             definition = SERVICES[service]
             self._binding_names[service] = "{%s}%s" % (definition["ns"], definition["binding"])
             loaded = ONVIFService(

@@ -90,6 +90,9 @@ class FrameListener(Protocol):
 class Network(Protocol):
     """Everything a scan asks of the network it runs on."""
 
+    # Whether every host answers at once (a recording): then a host's findings are stored once, when it is done.
+    answers_at_once: bool
+
     def plan(self, hosts: list[str], interface: str | None) -> tuple[dict[str, list[str]], list[str], list[str]]:
         """(on-link targets by interface, routed targets, notices)."""
 

@@ -27,6 +27,9 @@ from camscan.transport.record import Recorder
 class LiveNetwork:
     """The machine's own interfaces; with ``record`` set, every frame the scan exchanges is saved."""
 
+    # A live host may stall on a port for as long as the timeout: the scan stores what it said so far.
+    answers_at_once = False
+
     def __init__(self, record: str | Path | None = None, scan_options: dict | None = None,
                  record_credentials: bool = False) -> None:
         """``scan_options`` go into the recording, for its replays; credentials are kept out of

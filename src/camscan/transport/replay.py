@@ -330,6 +330,10 @@ class ReplayLinkListener:
 class ReplayNetwork:
     """A recording standing in for the network: the same answers, nothing sent."""
 
+    # Every answer is in memory: no host stalls, so none is stored part-way (a replay interrupted
+    # or killed is run again for the same result); a host is stored once, when done.
+    answers_at_once = True
+
     def __init__(self, recording: Recording) -> None:
         self.recording = recording
         self.scanner = self._scanner_addresses(recording)
