@@ -239,3 +239,14 @@ def test_verdicts_are_remembered_for_65536_addresses_then_start_over(monkeypatch
     assert scope.allowed(first[0]) and scope.allowed(first[-1]) and len(decided) == 1 << 16
     assert scope.allowed("198.19.0.1") and len(decided) == (1 << 16) + 1  # the 65,537th: the cache starts over
     assert scope.allowed(first[0]) and len(decided) == (1 << 16) + 2
+
+
+def test_an_address_position_is_its_place_in_the_scope_order_and_none_outside():
+    """The shard split (camscan.shard) numbers the scope by position: it must be exactly the
+    order hosts() yields, across ranges and versions, and None for an address outside."""
+    scope = Scope(["198.18.0.8/30", "198.18.1.1-198.18.1.3", "198.18.2.7", "2001:2::10-2001:2::12"],
+                  exclude=["198.18.1.2"])
+    order = list(scope.hosts())
+    assert [scope.position(ip) for ip in order] == list(range(len(order))) and len(order) == 8
+    for outside in ("198.18.0.8", "198.18.1.2", "198.18.1.4", "198.18.2.6", "2001:2::13", "not an address"):
+        assert scope.position(outside) is None, outside
