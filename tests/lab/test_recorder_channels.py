@@ -204,9 +204,10 @@ def test_a_multi_sensor_camera_is_one_camera_with_its_sensors_as_channels(lab, w
 
 
 # What a camera's question about its video sources sends (ONVIF GetServices and the media
-# question, ISAPI's video inputs), and what only a recorder's inventory sends.
+# question, ISAPI's video inputs), and what only a recorder's inventory sends (not GetProfiles:
+# the ONVIF exposure check asks every camera for it).
 SOURCE_QUESTION = (b"GetServices", b"GetVideoSources", b"GetVideoSourceConfigurations", b"/ISAPI/System/Video/inputs")
-RECORDER_ONLY = (b"GetProfiles", b"/ISAPI/ContentMgmt/InputProxy", b"devVideoInput.cgi", b"RemoteDevice")
+RECORDER_ONLY = (b"/ISAPI/ContentMgmt/InputProxy", b"devVideoInput.cgi", b"RemoteDevice")
 
 
 def channel_requests(pcap: Path, ip: str) -> list[bytes]:
