@@ -151,3 +151,21 @@ def test_without_channel_inventory_no_camera_is_asked(tmp_path):
     for device in (swept_camera(), onvif_camera(refused_anonymous=False)):
         sent, devices = scanned(tmp_path / device.ip, device, {}, Credentials([account("http")]), channels=False)
         assert sent == [] and [d["channels"] for d in devices] == [None]
+
+
+def test_only_a_camera_that_answered_onvif_or_is_hikvision_made_is_asked():
+    from dataclasses import replace
+
+    from camscan.channels.runner import source_question
+    from camscan.probes.onvif import NO_HTTP_ANSWER
+
+    maker_of = Identifier().catalogue.manufacturer_of
+    camera = onvif_camera(refused_anonymous=False)
+    silent = [Observation(ONVIF_CAMERA_IP, "onvif", "onvif.refused", f"GetDeviceInformation anonymous: {NO_HTTP_ANSWER}",
+                          80, observed_at=T0.timestamp())]
+    assert source_question(camera, maker_of) == "onvif"
+    assert source_question(replace(camera, observations=camera.observations[:2] + silent), maker_of) is None
+    assert source_question(swept_camera(), maker_of) == "isapi"
+    assert source_question(replace(swept_camera(), services=[]), maker_of) is None  # ISAPI needs a web port
+    counted = Observation(ONVIF_CAMERA_IP, "dhip", "dhip.video_inputs", "1", None, observed_at=T0.timestamp())
+    assert source_question(replace(camera, observations=[*camera.observations, counted]), maker_of) is None

@@ -9,7 +9,8 @@ every path answers 401 with the maker's challenge.
 ``api: isapi``  Hikvision ISAPI, XML in ``http://www.hikvision.com/ver20/XMLSchema``
     (Hikvision "Intelligent Security API (General Application) Developer Guide", 2019:
     DeviceInfo, InputProxyChannelList, InputProxyChannelStatusList, VideoInputChannelList,
-    ResponseStatus). Element order and values follow recorders' answers quoted publicly:
+    ResponseStatus); VideoInputChannelList lists the device's own inputs: a DVR's analogue
+    inputs, a multi-sensor camera's sensors. Element order and values follow recorders' answers quoted publicly:
     an NVR channel list with ``model``/``serialNumber``/``firmwareVersion`` inside
     ``sourceInputPortDescriptor`` (a DS-2CD3141G0-I channel of a 16-channel NVR),
     ``connMode plugplay`` for a PoE port, status entries ``online`` + ``chanDetectResult

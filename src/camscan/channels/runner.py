@@ -44,8 +44,9 @@ def is_multi_sensor(device: Device) -> bool:
 
 
 def wants_inventory(device: Device) -> bool:
-    """Whether a device's channels are worth asking for: a recorder's, or a multi-sensor camera's
-    video sources. A camera that said nothing of several inputs is never asked."""
+    """Whether a device's channels are worth a recorder's inventory: a recorder's, or the video
+    sources of a camera whose discovery reply counted several. Any other camera gets at most
+    one question about its video sources (:func:`source_question`)."""
     return device.identification.device_type in RECORDER_DEVICE_TYPES or is_multi_sensor(device)
 
 
