@@ -61,12 +61,19 @@ def recorders(hosts: list[LabHost]) -> list[LabHost]:
     return [host for host in inventoried(hosts) if host.truth["device_type"] != "ip-camera"]
 
 
-def multi_sensor_cameras(hosts: list[LabHost]) -> list[LabHost]:
+def cameras_in_truth(hosts: list[LabHost]) -> list[LabHost]:
+    """The lab's cameras that list their own video sources in truth.channels."""
     return [host for host in inventoried(hosts) if host.truth["device_type"] == "ip-camera"]
 
 
+def multi_sensor_cameras(hosts: list[LabHost]) -> list[LabHost]:
+    return [host for host in cameras_in_truth(hosts) if len(host.truth["channels"]) >= 2]
+
+
 def single_source_cameras(hosts: list[LabHost]) -> list[LabHost]:
-    return [host for host in hosts if "channels" not in host.truth]
+    """The LAN cameras recorders point at (no truth.channels) and the one-source camera."""
+    return [host for host in hosts if "channels" not in host.truth or host in cameras_in_truth(hosts)
+            and len(host.truth["channels"]) == 1]
 
 
 def web_accounts(hosts: list[LabHost]) -> list[dict]:
@@ -229,7 +236,7 @@ def channel_requests(pcap: Path, ip: str) -> list[bytes]:
 def test_a_single_source_camera_costs_at_most_two_requests_and_stores_nothing(lab, with_credentials,
                                                                                without_credentials):
     single = single_source_cameras(lab.hosts)
-    assert sorted(host.profile for host in single) == ["axis-p3245", "hikvision-ds2cd"]
+    assert sorted(host.profile for host in single) == ["axis-p3245", "hikvision-ds2cd", "rec-onvif-single-sensor-cam"]
     for exported in (with_credentials["exported"], without_credentials):
         for host in single:
             [device] = [item for item in exported if item.get("ip") == host.ip]
@@ -237,7 +244,9 @@ def test_a_single_source_camera_costs_at_most_two_requests_and_stores_nothing(la
             assert not [item for item in exported if item.get("attached_to") == host.ip]
     # The Axis camera refused an anonymous ONVIF caller and has no account: not asked at all. The
     # Hikvision camera's ISAPI answers 401, then refuses the web account it is offered: asked twice.
-    expected = {"axis-p3245": 0, "hikvision-ds2cd": MAX_SOURCE_QUESTION_REQUESTS}
+    # The open ONVIF camera answers GetServices and GetVideoSources (one source): asked twice.
+    expected = {"axis-p3245": 0, "hikvision-ds2cd": MAX_SOURCE_QUESTION_REQUESTS,
+                "rec-onvif-single-sensor-cam": MAX_SOURCE_QUESTION_REQUESTS}
     for host in single:
         asked = channel_requests(with_credentials["pcap"], host.ip)
         assert not [payload[:80] for payload in asked if any(marker in payload for marker in RECORDER_ONLY)]
