@@ -218,19 +218,27 @@ RECORDER_ONLY = (b"/ISAPI/ContentMgmt/InputProxy", b"devVideoInput.cgi", b"Remot
 
 
 def channel_requests(pcap: Path, ip: str) -> list[bytes]:
-    """The HTTP requests the scanner sent to ``ip`` that ask for channels or video sources, each
-    whole (its TCP segments joined, per connection, split where a request line starts)."""
+    """The HTTP requests the scanner sent to ``ip`` that ask for channels or video sources and that
+    ``ip`` answered, each whole (its TCP segments joined, per connection, split where a request line
+    starts). A request the transport wrote on a reused connection the device had already closed got
+    no answer (the transport sends it again on a fresh one): it is not counted twice."""
     from scapy.layers.inet import IP, TCP
     from scapy.packet import Raw
     from scapy.utils import rdpcap
 
-    streams: dict[int, bytes] = {}
+    sent: dict[int, bytes] = {}
+    answers: dict[int, bytes] = {}
     for packet in rdpcap(str(pcap)):
-        if IP in packet and TCP in packet and Raw in packet and packet[IP].dst == ip:
-            streams[packet[TCP].sport] = streams.get(packet[TCP].sport, b"") + bytes(packet[Raw].load)
-    requests = [request for stream in streams.values()
-                for request in re.split(rb"(?=(?:GET|POST) /\S* HTTP/1\.1\r\n)", stream) if request]
-    return [request for request in requests if any(marker in request for marker in SOURCE_QUESTION + RECORDER_ONLY)]
+        if IP in packet and TCP in packet and Raw in packet:
+            if packet[IP].dst == ip:
+                sent[packet[TCP].sport] = sent.get(packet[TCP].sport, b"") + bytes(packet[Raw].load)
+            elif packet[IP].src == ip:
+                answers[packet[TCP].dport] = answers.get(packet[TCP].dport, b"") + bytes(packet[Raw].load)
+    answered = []
+    for port, stream in sent.items():
+        requests = [request for request in re.split(rb"(?=(?:GET|POST) /\S* HTTP/1\.1\r\n)", stream) if request]
+        answered += requests[:len(re.findall(rb"HTTP/1\.[01] \d{3} ", answers.get(port, b"")))]
+    return [request for request in answered if any(marker in request for marker in SOURCE_QUESTION + RECORDER_ONLY)]
 
 
 def test_a_single_source_camera_costs_at_most_two_requests_and_stores_nothing(lab, with_credentials,
