@@ -5,13 +5,16 @@ nothing, a refusal never asked again."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from netaddr import IPSet
 
 from camscan.channels import MAX_SOURCE_QUESTION_REQUESTS
+from camscan.channels.runner import ask_video_sources, source_question
 from camscan.credentials import Account, Credentials
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service
+from camscan.probes.onvif import NO_HTTP_ANSWER, OnvifMessages
 from camscan.protocols import isapi, onvif
 from camscan.scanner import Scan, ScanSettings
 from camscan.scope import Scope
@@ -154,11 +157,6 @@ def test_without_channel_inventory_no_camera_is_asked(tmp_path):
 
 
 def test_only_a_camera_that_answered_onvif_or_is_hikvision_made_is_asked():
-    from dataclasses import replace
-
-    from camscan.channels.runner import source_question
-    from camscan.probes.onvif import NO_HTTP_ANSWER
-
     maker_of = Identifier().catalogue.manufacturer_of
     camera = onvif_camera(refused_anonymous=False)
     silent = [Observation(ONVIF_CAMERA_IP, "onvif", "onvif.refused", f"GetDeviceInformation anonymous: {NO_HTTP_ANSWER}",
@@ -169,3 +167,13 @@ def test_only_a_camera_that_answered_onvif_or_is_hikvision_made_is_asked():
     assert source_question(replace(swept_camera(), services=[]), maker_of) is None  # ISAPI needs a web port
     counted = Observation(ONVIF_CAMERA_IP, "dhip", "dhip.video_inputs", "1", None, observed_at=T0.timestamp())
     assert source_question(replace(camera, observations=[*camera.observations, counted]), maker_of) is None
+
+
+def test_a_stale_nonce_gets_no_third_request():
+    """RFC 7616 s3.3's stale retry is the recorder inventory's; the two-request bound comes first."""
+    stale = http_reply("401 Unauthorized", b"", 'WWW-Authenticate: Digest realm="DS-7608NXI", qop="auth", '
+                                               'nonce="7374616c65", stale="true"\r\n')
+    credentials = Credentials([account("http")])
+    transport = CannedTransport({isapi.ANALOG_CHANNELS_PATH: [DIGEST_401, stale, http_reply("200 OK", TWO_VIDEO_INPUTS)]})
+    sensors, _ = asyncio.run(ask_video_sources(transport, swept_camera(), "isapi", credentials, OnvifMessages()))
+    assert sensors is None and len(transport.sent) == MAX_SOURCE_QUESTION_REQUESTS
