@@ -56,7 +56,7 @@ def record(profile: str) -> None:
         db = Path(work) / "fixture.db"
         pcap = HERE / f"{profile}.pcapng"
         scan = [sys.executable, "-m", "camscan", "scan", NETWORK, "--db", str(db), "--record", str(pcap), *SCAN_OPTIONS]
-        if profile in RECORDERS:
+        if profile in RECORDERS and lab_credentials(hosts):  # a file without accounts is refused
             # The lab's own accounts, and the lab cameras' logins a Dahua recorder lists, are kept in
             # the recording so its replay reads what the live scan read (a user's recording keeps
             # neither unless asked to).

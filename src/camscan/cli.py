@@ -274,8 +274,8 @@ def main() -> None:
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
 @click.option("--no-channels", is_flag=True,
-              help="Do not ask recorders (NVR, DVR, encoder) which cameras they record "
-                   "(README: Cameras behind recorders).")
+              help="Do not ask recorders (NVR, DVR, encoder) which cameras they record, nor cameras "
+                   "which video sources they have (README: Cameras behind recorders).")
 @click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
@@ -1135,7 +1135,7 @@ def sensor(site, scope_file, broker_url, broker_ca, visibility_timeout, key_path
 @click.option("--no-discovery", is_flag=True, help="ARP and TCP only.")
 @click.option("--no-multicast", is_flag=True, help="No discovery probe to a multicast group.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161.")
-@click.option("--no-channels", is_flag=True, help="Ask no recorder for its channels.")
+@click.option("--no-channels", is_flag=True, help="Ask no recorder for its channels, no camera for its video sources.")
 @click.option("--exclude", multiple=True, help="Addresses never to touch (repeatable).")
 @click.option("--use-credentials", is_flag=True, help="Ask each sensor to use its own credentials file.")
 @click.option("--check-default-credentials", is_flag=True,

@@ -18,7 +18,8 @@ from functools import cached_property
 
 from camscan import correlate
 from camscan.channels.runner import (
-    channel_observations, connection_of, identify_channel, inventory_channels, wants_inventory,
+    ask_video_sources, channel_observations, connection_of, identify_channel, inventory_channels, source_question,
+    wants_inventory,
 )
 from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
 from camscan.checks.passive import misaddressed_device
@@ -26,7 +27,7 @@ from camscan.checks.runner import gateway_findings, run_checks
 from camscan.credentials import Credentials
 from camscan.scan_discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier, start_loading
-from camscan.model import ChannelDevice, Device, Observation, Service
+from camscan.model import ChannelDevice, ChannelInventory, Device, Observation, Service
 from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice
 from camscan.probes import flows
 from camscan.probes.onvif import OnvifMessages
@@ -319,30 +320,47 @@ class Scan:
     async def _recorder_pass(self, transport: Transport) -> None:
         """Once every host is identified: each recorder's channels (camscan.channels), one
         recorder at a time, each stored as it comes (without ``settings.channels``, each recorder
-        is recorded as not asked). An IP channel's camera is one the sweep found only when its
+        is recorded as not asked); then every other camera's one question about its video sources,
+        all at once, a camera with two or more stored as its sensors (one with a single source, or
+        no answer, stores nothing). An IP channel's camera is one the sweep found only when its
         MAC or serial agrees; its reported address is never contacted."""
         swept = list(self._recorded.values())
         messages = self.discovery.onvif if self.discovery else OnvifMessages()
+        maker_of = self.identifier.catalogue.manufacturer_of
         for recorder in [device for device in swept if wants_inventory(device)]:
             if not self.settings.channels:
                 self.store.record_channels(self.scan_id, self._device_ids_by_ip[recorder.ip], "not-asked", [])
                 continue
             inventory, notices = await inventory_channels(transport, recorder, self.settings.credentials,
-                                                          self.identifier.catalogue.manufacturer_of, messages)
+                                                          maker_of, messages)
             self.notices += notices
-            port = next((service.port for service in recorder.services if service.protocol in ("http", "https")), None)
-            stored = []
-            for channel in inventory.channels:
-                connection = connection_of(channel, self.scope.allowed)
-                seen = channel_observations(recorder.ip, port, inventory.api or "", channel)
-                twin = correlate.same_device(channel.mac, channel.serial,
-                                             [device for device in swept if device is not recorder])
-                identified = identify_channel(self.identifier, seen, recorder.identification, connection)
-                stored.append(ChannelDevice(
-                    channel, connection, identified, tuple(seen),
-                    same_as=self._device_ids_by_ip[twin.ip] if twin and connection == "ip-lan" else None))
-            recorder_id = self._device_ids_by_ip[recorder.ip]
-            self.device_ids.update(self.store.record_channels(self.scan_id, recorder_id, inventory.status, stored))
+            self._store_channels(recorder, inventory, swept)
+        if not self.settings.channels:
+            return
+        questions = [(camera, question) for camera in swept if not wants_inventory(camera)
+                     for question in [source_question(camera, maker_of)] if question]
+        answers = await asyncio.gather(*(ask_video_sources(transport, camera, question, self.settings.credentials,
+                                                           messages) for camera, question in questions))
+        for (camera, _), (sensors, notices) in zip(questions, answers):
+            self.notices += notices
+            if sensors is not None:
+                self._store_channels(camera, sensors, swept)
+
+    def _store_channels(self, recorder: Device, inventory: ChannelInventory, swept: list[Device]) -> None:
+        """Store a recorder's (or a multi-sensor camera's) inventory, each channel a device of its own."""
+        port = next((service.port for service in recorder.services if service.protocol in ("http", "https")), None)
+        stored = []
+        for channel in inventory.channels:
+            connection = connection_of(channel, self.scope.allowed)
+            seen = channel_observations(recorder.ip, port, inventory.api or "", channel)
+            twin = correlate.same_device(channel.mac, channel.serial,
+                                         [device for device in swept if device is not recorder])
+            identified = identify_channel(self.identifier, seen, recorder.identification, connection)
+            stored.append(ChannelDevice(
+                channel, connection, identified, tuple(seen),
+                same_as=self._device_ids_by_ip[twin.ip] if twin and connection == "ip-lan" else None))
+        recorder_id = self._device_ids_by_ip[recorder.ip]
+        self.device_ids.update(self.store.record_channels(self.scan_id, recorder_id, inventory.status, stored))
 
     async def _check(self, transport: Transport, device: Device, device_id: int) -> None:
         """Exposure checks on an identified device (see camscan.checks); findings stored at once."""

@@ -3,9 +3,11 @@
 A namespace lab (prefix ``r15``, 198.18.72.0/24, no route out) holds six recorders
 (:mod:`camscan_lab.recorders`: a Hikvision PoE NVR, a Dahua XVR, an ONVIF-only NVR, a
 Dahua-made Lorex NVR, a DVR that refuses every account and an NVR that offers ONVIF Media2
-alone), a dual-sensor camera whose two video sources are its channels, and the two
-single-source LAN cameras the ``ip-lan`` channels point at. It is scanned through the real CLI twice, with a
-credentials file and without one, and each export is held against the lab's truth in
+alone), three multi-sensor cameras whose video sources are their channels (a Dahua dual-sensor
+PTZ whose DHIP reply counts them, an Axis four-sensor panoramic camera that only ONVIF Media2
+describes, a Hikvision bi-spectrum dome that only ISAPI describes), and the two single-source
+LAN cameras the ``ip-lan`` channels point at. It is scanned through the real CLI twice, with a
+credentials file (which also offers the single-source Hikvision camera a web account) and without one, and each export is held against the lab's truth in
 the form ``camscan export --format json`` gives channels: one object per channel with
 ``attached_to`` (the recorder's address), ``channel``, ``connection``, ``video``,
 ``reported_ip``, maker and model where the recorder says them, and ``is_camera``; on the
@@ -32,6 +34,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from camscan.channels import MAX_SOURCE_QUESTION_REQUESTS
 from camscan_lab import LabHost, NamespaceLab
 from camscan_lab.recorders import SCAN_ACCOUNT, internal_addresses, lab_credentials, recorder_lab
 from capture import start_capture, stop_capture
@@ -58,8 +61,28 @@ def recorders(hosts: list[LabHost]) -> list[LabHost]:
     return [host for host in inventoried(hosts) if host.truth["device_type"] != "ip-camera"]
 
 
-def multi_sensor_cameras(hosts: list[LabHost]) -> list[LabHost]:
+def cameras_in_truth(hosts: list[LabHost]) -> list[LabHost]:
+    """The lab's cameras that list their own video sources in truth.channels."""
     return [host for host in inventoried(hosts) if host.truth["device_type"] == "ip-camera"]
+
+
+def multi_sensor_cameras(hosts: list[LabHost]) -> list[LabHost]:
+    return [host for host in cameras_in_truth(hosts) if len(host.truth["channels"]) >= 2]
+
+
+def single_source_cameras(hosts: list[LabHost]) -> list[LabHost]:
+    """The LAN cameras recorders point at (no truth.channels) and the one-source camera."""
+    return [host for host in hosts if "channels" not in host.truth or host in cameras_in_truth(hosts)
+            and len(host.truth["channels"]) == 1]
+
+
+def web_accounts(hosts: list[LabHost]) -> list[dict]:
+    """Credentials entries for the single-source Hikvision cameras' web API (the account their ONVIF
+    service knows, which their ISAPI refuses), each offered to its camera alone. No ONVIF account:
+    one would change what discovery reads of them, and with it the LAN channels that are them."""
+    return [{"service": "http", "username": host.discovery["onvif"]["username"],
+             "password": host.discovery["onvif"]["password"], "targets": [host.ip]}
+            for host in single_source_cameras(hosts) if host.truth["vendor"] == "hikvision"]
 
 
 def local_cli(*args: str) -> subprocess.CompletedProcess:
@@ -90,7 +113,7 @@ def lab():
 @pytest.fixture(scope="module")
 def credentials_file(lab, tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("r15-credentials") / "credentials.yaml"
-    path.write_text(yaml.safe_dump(lab_credentials(lab.hosts), sort_keys=False))
+    path.write_text(yaml.safe_dump(lab_credentials(lab.hosts) + web_accounts(lab.hosts), sort_keys=False))
     path.chmod(0o600)
     return path
 
@@ -175,34 +198,76 @@ def test_without_credentials_only_the_open_recorder_is_enumerated(lab, without_c
 
 
 def test_a_multi_sensor_camera_is_one_camera_with_its_sensors_as_channels(lab, with_credentials):
-    [camera] = multi_sensor_cameras(lab.hosts)
+    cameras = multi_sensor_cameras(lab.hosts)
+    assert sorted(len(camera.truth["channels"]) for camera in cameras) == [2, 2, 4]
     exported = with_credentials["exported"]
-    [device] = [item for item in exported if item.get("ip") == camera.ip]
-    assert (device["is_camera"], device["device_type"], device["channels"], device["channel_count"]) == (
-        True, "ip-camera", "enumerated", len(camera.truth["channels"]))
-    sensors = [item for item in exported if item.get("attached_to") == camera.ip]
-    assert [(s["connection"], s["is_camera"], s["ip"]) for s in sensors] == [("sensor", False, None)] * 2
+    for camera in cameras:
+        [device] = [item for item in exported if item.get("ip") == camera.ip]
+        assert (device["is_camera"], device["device_type"], device["channels"], device["channel_count"]) == (
+            True, "ip-camera", "enumerated", len(camera.truth["channels"])), camera.profile
+        sensors = [item for item in exported if item.get("attached_to") == camera.ip]
+        assert [(s["connection"], s["is_camera"], s["ip"]) for s in sensors] == [
+            ("sensor", False, None)] * len(camera.truth["channels"]), camera.profile
 
 
-def test_a_single_source_camera_is_never_asked_for_channels(lab, with_credentials, without_credentials):
+# What a camera's question about its video sources sends (ONVIF GetServices and the media
+# question, ISAPI's video inputs), and what only a recorder's inventory sends (not GetProfiles:
+# the ONVIF exposure check asks every camera for it).
+SOURCE_QUESTION = (b"GetServices", b"GetVideoSources", b"GetVideoSourceConfigurations", b"/ISAPI/System/Video/inputs")
+RECORDER_ONLY = (b"/ISAPI/ContentMgmt/InputProxy", b"devVideoInput.cgi", b"RemoteDevice")
+
+
+def channel_requests(pcap: Path, ip: str) -> list[bytes]:
+    """The HTTP requests the scanner sent to ``ip`` that ask for channels or video sources and that
+    ``ip`` answered, each whole (its TCP segments joined, per connection, split where a request line
+    starts). A request the transport wrote on a reused connection the device had already closed got
+    no answer (the transport sends it again on a fresh one): it is not counted twice."""
     from scapy.layers.inet import IP, TCP
     from scapy.packet import Raw
     from scapy.utils import rdpcap
 
-    single = [host for host in lab.hosts if "channels" not in host.truth]
-    assert single and all(host.truth["device_type"] == "ip-camera" for host in single)
+    sent: dict[int, bytes] = {}
+    answers: dict[int, bytes] = {}
+    for packet in rdpcap(str(pcap)):
+        if IP in packet and TCP in packet and Raw in packet:
+            if packet[IP].dst == ip:
+                sent[packet[TCP].sport] = sent.get(packet[TCP].sport, b"") + bytes(packet[Raw].load)
+            elif packet[IP].src == ip:
+                answers[packet[TCP].dport] = answers.get(packet[TCP].dport, b"") + bytes(packet[Raw].load)
+    answered = []
+    for port, stream in sent.items():
+        requests = [request for request in re.split(rb"(?=(?:GET|POST) /\S* HTTP/1\.1\r\n)", stream) if request]
+        answered += requests[:len(re.findall(rb"HTTP/1\.[01] \d{3} ", answers.get(port, b"")))]
+    return [request for request in answered if any(marker in request for marker in SOURCE_QUESTION + RECORDER_ONLY)]
+
+
+def test_a_single_source_camera_costs_at_most_two_requests_and_stores_nothing(lab, with_credentials,
+                                                                               without_credentials):
+    single = single_source_cameras(lab.hosts)
+    assert sorted(host.profile for host in single) == ["axis-p3245", "hikvision-ds2cd", "rec-onvif-single-sensor-cam"]
     for exported in (with_credentials["exported"], without_credentials):
         for host in single:
             [device] = [item for item in exported if item.get("ip") == host.ip]
             assert device["is_camera"] and device["channels"] is None and device["channel_count"] is None
             assert not [item for item in exported if item.get("attached_to") == host.ip]
-    asked = [bytes(p[Raw].load) for p in rdpcap(str(with_credentials["pcap"]))
-             if IP in p and TCP in p and Raw in p and p[IP].dst in {host.ip for host in single}]
-    assert asked, "the capture shows no request to the single-source cameras"
-    channel_requests = [b"GetServices", b"GetVideoSources", b"GetVideoSourceConfigurations",
-                        b"/ISAPI/System/Video/inputs", b"/ISAPI/ContentMgmt/InputProxy", b"devVideoInput.cgi",
-                        b"RemoteDevice"]
-    assert not [payload[:80] for payload in asked if any(marker in payload for marker in channel_requests)]
+    # The Axis camera refused an anonymous ONVIF caller and has no account: not asked at all. The
+    # Hikvision camera's ISAPI answers 401, then refuses the web account it is offered: asked twice.
+    # The open ONVIF camera answers GetServices and GetVideoSources (one source): asked twice.
+    expected = {"axis-p3245": 0, "hikvision-ds2cd": MAX_SOURCE_QUESTION_REQUESTS,
+                "rec-onvif-single-sensor-cam": MAX_SOURCE_QUESTION_REQUESTS}
+    for host in single:
+        asked = channel_requests(with_credentials["pcap"], host.ip)
+        assert not [payload[:80] for payload in asked if any(marker in payload for marker in RECORDER_ONLY)]
+        assert len(asked) == expected[host.profile], (host.profile, [payload[:80] for payload in asked])
+
+
+def test_a_camera_asked_about_its_sources_gets_one_question_only(lab, with_credentials):
+    for host in multi_sensor_cameras(lab.hosts):
+        if "dhip" in host.discovery:  # inventoried as a recorder is, within the recorder budget
+            continue
+        asked = channel_requests(with_credentials["pcap"], host.ip)
+        assert 1 <= len(asked) <= MAX_SOURCE_QUESTION_REQUESTS, (host.profile, [payload[:80] for payload in asked])
+        assert not [payload[:80] for payload in asked if any(marker in payload for marker in RECORDER_ONLY)]
 
 
 def test_a_lan_camera_behind_a_recorder_is_one_device(lab, with_credentials):

@@ -267,8 +267,13 @@ def test_the_scan_inventories_a_recorder_with_the_http_account_and_contacts_no_r
             scan._record(device.ip, device.services, device.observations)
         asyncio.run(scan._recorder_pass(transport))
         channels = by_channel(store)
-    assert {ip for ip, _, _, _ in transport.sent} == {NVR_IP}  # never 1.0.0.x, never the swept camera
-    assert [with_account for _, _, _, with_account in transport.sent] == [False, True, True, True, True]
+    to_nvr = [sent for sent in transport.sent if sent[0] == NVR_IP]
+    to_camera = [sent for sent in transport.sent if sent[0] == CAMERA_IP]
+    assert len(to_nvr) + len(to_camera) == len(transport.sent)  # never 1.0.0.x
+    assert [with_account for _, _, _, with_account in to_nvr] == [False, True, True, True, True]
+    # The swept Hikvision camera gets its one question about its video sources, refused (403): no more.
+    assert [(payload.split(b" ")[1].decode(), with_account) for _, _, payload, with_account in to_camera] == [
+        (isapi.ANALOG_CHANNELS_PATH, False)]
     assert [(n, channels[n]["connection"], channels[n]["video"]) for n in sorted(channels)] == [
         (1, "ip-poe", "present"), (3, "ip-lan", "present"), (4, "ip-poe", "offline")]
     assert channels[3]["ip"] == CAMERA_IP and channels[1]["ip"] is None
@@ -432,15 +437,21 @@ def scan_recorder_pass(tmp_path, devices: list[Device], transport) -> Store:
     return store
 
 
-def test_a_single_source_camera_gets_no_channel_request(tmp_path):
+def test_a_camera_whose_discovery_reply_counts_one_input_gets_no_channel_request(tmp_path):
     from camscan.channels.runner import wants_inventory
+    from camscan.protocols import isapi
+    from test_channels import DVR_VIDEO_INPUTS, http_reply
 
     camera = dahua_camera(1)
     assert camera.identification.device_type == "ip-camera" and not wants_inventory(camera)
     assert not wants_inventory(swept_camera())  # a camera that says nothing of its inputs
-    transport = CannedTransport({})
+    one_input = DVR_VIDEO_INPUTS[:DVR_VIDEO_INPUTS.index(b"<VideoInputChannel", 200)] + b"</VideoInputChannelList>\n"
+    assert len(isapi.parse_analog_channels(one_input)) == 1
+    transport = CannedTransport({isapi.ANALOG_CHANNELS_PATH: [http_reply("200 OK", one_input)]})
     with scan_recorder_pass(tmp_path, [camera, swept_camera()], transport) as store:
-        assert transport.sent == []
+        # Only the Hikvision camera is asked, once; its one input stores nothing.
+        assert [(ip, payload.split(b" ")[1]) for ip, _, payload, _ in transport.sent] == [
+            (CAMERA_IP, isapi.ANALOG_CHANNELS_PATH.encode())]
         assert {(device["channels"], device["channel_count"]) for device in store.devices()} == {(None, None)}
 
 

@@ -176,6 +176,19 @@ def test_isapi_says_not_supported_for_what_the_recorder_has_not():
     assert status.findtext("hik:subStatusCode", namespaces=NS) == "notSupport"
 
 
+def test_a_bispectrum_camera_lists_its_two_sensors_as_video_inputs_and_no_ip_channel():
+    host = BY_PROFILE["rec-hikvision-bispectrum-cam"]
+    with client(host) as session:
+        assert session.get("/ISAPI/System/Video/inputs/channels").status_code == 401
+    inputs = isapi(host, "/ISAPI/System/Video/inputs/channels")
+    assert inputs.tag == f"{{{HIK_NAMESPACE}}}VideoInputChannelList"
+    assert [(e.findtext("hik:id", namespaces=NS), e.findtext("hik:name", namespaces=NS),
+             e.findtext("hik:resDesc", namespaces=NS)) for e in inputs.findall("hik:VideoInputChannel", NS)] == [
+        ("1", "Optical", "1920*1080P25"), ("2", "Thermal", "384*288P25")]
+    with client(host, account(host)) as session:
+        assert session.get("/ISAPI/ContentMgmt/InputProxy/channels").status_code == 403
+
+
 def test_the_refusing_recorder_refuses_the_scans_account_but_knows_its_channels():
     host = BY_PROFILE["rec-refusing-dvr"]
     assert host.truth["channels_with_credentials"] == "credentials-needed"
@@ -291,6 +304,19 @@ def test_onvif_nvr_lists_its_channels_in_media_and_media2_to_anyone():
     assert status == 200 and bound2 == bound
 
 
+def test_the_panoramic_camera_gives_its_four_sensors_over_media2_to_its_account_only():
+    host = BY_PROFILE["rec-axis-panoramic-cam"]
+    call = "<tr2:GetVideoSourceConfigurations/>"
+    status, _ = soap(host, "media2", call)
+    assert status == 401
+    spec = host.discovery["onvif"]
+    status, configurations = soap(host, "media2", call, username_token(spec["username"], spec["password"]))
+    assert status == 200
+    assert [c.findtext("tt:SourceToken", namespaces=ONVIF_NS)
+            for c in configurations.findall(".//tr2:Configurations", ONVIF_NS)] == [
+        f"VideoSource_{n}" for n in range(1, 5)]
+
+
 def test_the_media2_only_nvr_offers_media2_alone_and_only_to_its_account():
     host = BY_PROFILE["rec-onvif-media2-nvr"]
     spec = host.discovery["onvif"]
@@ -384,7 +410,8 @@ def test_lab_credentials_offer_each_recorder_its_own_account_on_its_address_only
         ("http", [BY_PROFILE["rec-hikvision-poe-nvr"].ip]), ("http", [BY_PROFILE["rec-dahua-xvr"].ip]),
         ("onvif", [BY_PROFILE["rec-onvif-nvr"].ip]), ("http", [BY_PROFILE["rec-lorex-poe-nvr"].ip]),
         ("http", [BY_PROFILE["rec-refusing-dvr"].ip]), ("onvif", [BY_PROFILE["rec-onvif-media2-nvr"].ip]),
-        ("onvif", [BY_PROFILE["rec-dahua-dual-sensor-cam"].ip])]
+        ("onvif", [BY_PROFILE["rec-dahua-dual-sensor-cam"].ip]), ("onvif", [BY_PROFILE["rec-axis-panoramic-cam"].ip]),
+        ("http", [BY_PROFILE["rec-hikvision-bispectrum-cam"].ip])]
     for entry in entries:
         host = next(h for h in HOSTS if h.ip == entry["targets"][0])
         wanted = "enumerated" if entry["password"] != WRONG_PASSWORD else "credentials-needed"

@@ -9,7 +9,8 @@ every path answers 401 with the maker's challenge.
 ``api: isapi``  Hikvision ISAPI, XML in ``http://www.hikvision.com/ver20/XMLSchema``
     (Hikvision "Intelligent Security API (General Application) Developer Guide", 2019:
     DeviceInfo, InputProxyChannelList, InputProxyChannelStatusList, VideoInputChannelList,
-    ResponseStatus). Element order and values follow recorders' answers quoted publicly:
+    ResponseStatus); VideoInputChannelList lists the device's own inputs: a DVR's analogue
+    inputs, a multi-sensor camera's sensors. Element order and values follow recorders' answers quoted publicly:
     an NVR channel list with ``model``/``serialNumber``/``firmwareVersion`` inside
     ``sourceInputPortDescriptor`` (a DS-2CD3141G0-I channel of a 16-channel NVR),
     ``connMode plugplay`` for a PoE port, status entries ``online`` + ``chanDetectResult
@@ -211,12 +212,16 @@ def _response_status(url: str, code: int, status: str, sub: str) -> str:
             "</ResponseStatus>\n")
 
 
+# A device's own video inputs: a recorder's analogue inputs, a multi-sensor camera's sensors.
+LOCAL_INPUTS = ("analog", "sensor")
+
+
 def _ip_channels(host: LabHost) -> list[dict]:
-    return [c for c in host.truth["channels"] if c["connection"] != "analog"]
+    return [c for c in host.truth["channels"] if c["connection"] not in LOCAL_INPUTS]
 
 
-def _analog_channels(host: LabHost) -> list[dict]:
-    return [c for c in host.truth["channels"] if c["connection"] == "analog"]
+def _local_inputs(host: LabHost) -> list[dict]:
+    return [c for c in host.truth["channels"] if c["connection"] in LOCAL_INPUTS]
 
 
 def _port_descriptor(channel: dict, detail: bool) -> str:
@@ -301,7 +306,7 @@ def isapi_video_inputs(host: LabHost) -> str:
         (c["number"], f"<inputPort>{c['number']}</inputPort>\n<videoInputEnabled>true</videoInputEnabled>\n"
                       f"{_element('name', _analog_name(c))}\n<videoFormat>PAL</videoFormat>\n"
                       f"{_element('resDesc', _video_description(c))}\n")
-        for c in _analog_channels(host)])
+        for c in _local_inputs(host)])
 
 
 def isapi_reply(recorder: dict, path: str, host: LabHost) -> dict:
@@ -312,7 +317,7 @@ def isapi_reply(recorder: dict, path: str, host: LabHost) -> dict:
         return _xml(isapi_proxy_channels(host))
     if path == "/ISAPI/ContentMgmt/InputProxy/channels/status" and _ip_channels(host):
         return _xml(isapi_proxy_status(host))
-    if path == "/ISAPI/System/Video/inputs/channels" and _analog_channels(host):
+    if path == "/ISAPI/System/Video/inputs/channels" and _local_inputs(host):
         return _xml(isapi_video_inputs(host))
     # What the guide's ResponseStatus says for a resource this device does not have.
     return _xml(_response_status(path, 4, "Invalid Operation", "notSupport"), status=403)
@@ -384,7 +389,7 @@ def dahua_reply(recorder: dict, path: str, query: dict[str, str], host: LabHost)
         }
         return _lines(answers[action]) if action in answers else _bad_request()
     if path == "/cgi-bin/devVideoInput.cgi" and action == "getCollect":
-        return _lines([("result", len(_analog_channels(host)))])
+        return _lines([("result", len(_local_inputs(host)))])
     if path == "/cgi-bin/configManager.cgi" and action == "getConfig":
         if query.get("name") == "ChannelTitle":
             return _lines([(f"table.ChannelTitle[{c['number'] - 1}].Name", _channel_name(c)) for c in channels])
@@ -398,7 +403,7 @@ def dahua_reply(recorder: dict, path: str, query: dict[str, str], host: LabHost)
             pairs += [(f"states[{index}].channel", channel["number"] - 1), (f"states[{index}].connectionState", state)]
         return _lines(pairs)
     if path == "/cgi-bin/eventManager.cgi" and action == "getEventIndexes" and query.get("code") == "VideoLoss":
-        lost = [c["number"] - 1 for c in _analog_channels(host) if c["video"] == "no-video"]
+        lost = [c["number"] - 1 for c in _local_inputs(host) if c["video"] == "no-video"]
         return _lines([(f"channels[{index}]", number) for index, number in enumerate(lost)])
     return _bad_request()
 

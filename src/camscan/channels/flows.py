@@ -11,7 +11,8 @@ request to the recorder.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterable
+from dataclasses import replace
 from urllib.parse import urlsplit
 
 from camscan.checks.flows import RequestBudget, locked_out
@@ -46,6 +47,16 @@ class RecorderSession:
         self.stopped = False  # the account was refused, or the recorder showed a lockout sign
         self.refused = False  # some request was refused (401/403), or stopped on a lockout sign
         self.locked = False  # the recorder showed a lockout sign: nothing more is sent to it
+
+    def sign_from_now(self) -> bool:
+        """Carry the account on every next request without asking anonymously first (the device
+        already refused an anonymous caller elsewhere); False when there is no account to carry."""
+        if self.account is None:
+            return False
+        if not self.with_account:
+            self.with_account = self.account
+            self.on_offer(self.account)
+        return True
 
     def get(self, path: str, max_bytes: int, secret_reply: bool = False) -> Generator[Exchange, bytes, Response | None]:
         """GET ``path``; the response, or None when nothing (more) may be asked or nothing readable came.
@@ -294,3 +305,47 @@ def onvif_flow(session: RecorderSession, ip: str, port: int, tls: bool,
     # ONVIF media reports no signal state: a source the device lists counts as having video.
     return _outcome(session, "onvif", [[Channel(number, connection, "present", name=token)
                                         for number, token in enumerate(tokens, start=1)]])
+
+
+def isapi_video_inputs_flow(session: RecorderSession) -> InventoryFlow:
+    """A camera's one question about its own video inputs (its sensors): ISAPI
+    ``/ISAPI/System/Video/inputs/channels`` (Hikvision ISAPI Developer Guide, VideoInputChannelList),
+    nothing before it; each input is a ``sensor`` channel."""
+    inputs = _parsed(isapi.parse_analog_channels, (yield from session.get(isapi.ANALOG_CHANNELS_PATH,
+                                                                          isapi.MAX_REPLY_BYTES)))
+    return _outcome(session, "isapi", [None if inputs is None else as_sensors(inputs)])
+
+
+def onvif_video_sources_flow(session: RecorderSession, ip: str, port: int, signed: bool) -> InventoryFlow:
+    """A camera's one question about its video sources over ONVIF: GetServices (ONVIF Core s8.1.2.1,
+    PRE_AUTH, always anonymous) to learn where its media service is, then Media2
+    GetVideoSourceConfigurations where Media2 is offered, else Media GetVideoSources; each source is
+    a ``sensor`` channel. ``signed``: the media question carries the session's account from the
+    start (the device refused an anonymous GetDeviceInformation, and ONVIF Core s5.9.4's default
+    access policy gives an anonymous caller PRE_AUTH calls only, so READ_MEDIA would be refused too).
+    A refused media question is not asked again."""
+    services = _parsed(onvif.service_xaddrs, (yield from session.soap(
+        onvif.DEVICE_SERVICE_PATH, "GetServices", DEVICE_SERVICE, (("IncludeCapability", False),)))) or {}
+    if signed and not session.sign_from_now():
+        return _outcome(session, "onvif", [])
+    media2_path = _here(services.get(onvif.MEDIA2_NAMESPACE), ip, port)
+    media_path = _here(services.get(onvif.MEDIA_NAMESPACE), ip, port)
+    if media2_path:
+        sources = _parsed(onvif.video_source_configuration_tokens, (yield from session.soap_body(
+            media2_path, onvif.MEDIA2_GET_VIDEO_SOURCE_CONFIGURATIONS,
+            onvif.media2_action("GetVideoSourceConfigurations"))))
+    elif media_path:
+        sources = _parsed(onvif.video_source_tokens,
+                          (yield from session.soap(media_path, "GetVideoSources", MEDIA_SERVICE)))
+    else:
+        return _outcome(session, "onvif", [])
+    # ONVIF media reports no signal state: a source the device lists counts as having video.
+    return _outcome(session, "onvif", [None if sources is None else
+                                       [Channel(number, "sensor", "present", name=token)
+                                        for number, token in enumerate(sources, start=1)]])
+
+
+def as_sensors(channels: Iterable[Channel]) -> list[Channel]:
+    """A camera's video inputs as its sensors, whatever its API called them: connection ``sensor``,
+    no address of their own."""
+    return [replace(channel, connection="sensor", address=None) for channel in channels]

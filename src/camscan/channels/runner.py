@@ -5,17 +5,18 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import time
-from dataclasses import replace
 from collections.abc import Callable
 
-from camscan.channels import MAX_REQUESTS_PER_RECORDER
-from camscan.channels.flows import RecorderSession, dahua_flow, isapi_flow, onvif_flow
+from camscan.channels import MAX_REQUESTS_PER_RECORDER, MAX_SOURCE_QUESTION_REQUESTS
+from camscan.channels.flows import (RecorderSession, as_sensors, dahua_flow, isapi_flow, isapi_video_inputs_flow,
+                                    onvif_flow, onvif_video_sources_flow)
 from camscan.checks.flows import RequestBudget
-from camscan.credentials import Credentials
+from camscan.credentials import Account, Credentials
 from camscan.fingerprint.attribution import behind_recorder
 from camscan.fingerprint.identify import Identifier
 from camscan.model import RECORDER_DEVICE_TYPES, Channel, ChannelInventory, Device, Identification, Observation
-from camscan.probes.onvif import DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, xaddr_target
+from camscan.probes.onvif import (DEVICE_SERVICE, MEDIA_SERVICE, OnvifMessages, device_information_answer,
+                                  xaddr_target)
 from camscan.transport.guard import CONNECT_ONLY
 from camscan.transport.interface import Transport
 
@@ -43,8 +44,9 @@ def is_multi_sensor(device: Device) -> bool:
 
 
 def wants_inventory(device: Device) -> bool:
-    """Whether a device's channels are worth asking for: a recorder's, or a multi-sensor camera's
-    video sources. A camera that said nothing of several inputs is never asked."""
+    """Whether a device's channels are worth a recorder's inventory: a recorder's, or the video
+    sources of a camera whose discovery reply counted several. Any other camera gets at most
+    one question about its video sources (:func:`source_question`)."""
     return device.identification.device_type in RECORDER_DEVICE_TYPES or is_multi_sensor(device)
 
 
@@ -78,10 +80,9 @@ async def inventory_channels(transport: Transport, device: Device, credentials: 
     recorder's own XAddr or that port, if that read nothing), all within MAX_REQUESTS_PER_RECORDER requests; notices
     about cut-short conversations. ``transport`` applies the scope guard and the rate limit;
     ``messages`` is the scan's ONVIF message layer."""
-    web = [service for service in device.services if service.protocol in ("http", "https")]
-    if not web:
+    web_port = _web_port(device)
+    if web_port is None:
         return ChannelInventory("not-asked"), []
-    web_port = web[0].port, web[0].protocol == "https"
     ident = device.identification
     makers = [key for key in (ident.vendor, ident.manufacturer) if key]
     budget = RequestBudget(MAX_REQUESTS_PER_RECORDER)
@@ -117,9 +118,75 @@ async def inventory_channels(transport: Transport, device: Device, credentials: 
         if found.status == "enumerated" or session.locked:
             break
     if is_multi_sensor(device):  # its video sources are its own sensors, whatever the API called them
-        inventory = replace(inventory, channels=tuple(replace(channel, connection="sensor", address=None)
-                                                      for channel in inventory.channels))
+        inventory = ChannelInventory(inventory.status, tuple(as_sensors(inventory.channels)), inventory.api)
     return inventory, notices
+
+
+def source_question(device: Device, maker_of: Callable[[str], str]) -> str | None:
+    """Which one question about its video sources a camera gets: ``isapi`` for one of Hikvision or
+    its OEM brands (on its first web port), ``onvif`` for one that answered ONVIF
+    GetDeviceInformation; None for a device that is not a camera, one that already counted its
+    video inputs in a discovery reply (DHIP: two or more make it inventoried as a recorder is,
+    one means nothing to ask), or one that offers neither."""
+    if device.identification.device_type != "ip-camera":
+        return None
+    if any(seen.field in VIDEO_INPUT_FIELDS for seen in device.observations):
+        return None
+    if recorder_api(device, maker_of) == "isapi":
+        return "isapi" if _web_port(device) else None
+    return "onvif" if device_information_answer(device.observations) else None
+
+
+def _web_port(device: Device) -> tuple[int, bool] | None:
+    """The device's first web port, and whether it is HTTPS."""
+    web = [service for service in device.services if service.protocol in ("http", "https")]
+    return (web[0].port, web[0].protocol == "https") if web else None
+
+
+async def ask_video_sources(transport: Transport, device: Device, question: str, credentials: Credentials,
+                            messages: OnvifMessages) -> tuple[ChannelInventory | None, list[str]]:
+    """A camera's sensors from its one question (``question`` as :func:`source_question` chose it),
+    within MAX_SOURCE_QUESTION_REQUESTS requests; None when it did not show two or more sources
+    (one source, a refusal, no answer): nothing is then stored. Notices as inventory_channels'.
+
+    ISAPI goes anonymously, then with the ``http`` account after a 401 (none: it stops there).
+    ONVIF goes as the device answered GetDeviceInformation in discovery: anonymously when it
+    answered an anonymous caller (a refusal is then final), with the ``onvif`` account when it
+    refused one, and not at all when it refused one and there is no account."""
+    ident = device.identification
+    makers = [key for key in (ident.vendor, ident.manufacturer) if key]
+    budget = RequestBudget(MAX_SOURCE_QUESTION_REQUESTS)
+
+    def offered(account: Account) -> None:
+        credentials.note_offer(account, device.ip)
+
+    if question == "isapi":
+        web = _web_port(device)
+        assert web is not None, "source_question asks ISAPI only on a web port"
+        port, tls = web
+        session = RecorderSession(device.ip, port, tls, credentials.account_for("http", device.ip, makers),
+                                  secrets.token_hex(8), budget, on_offer=offered)
+        flow = isapi_video_inputs_flow(session)
+    else:
+        answer = device_information_answer(device.observations)
+        assert answer is not None, "source_question asks ONVIF only of a device that answered it"
+        port, tls = onvif_port(device, (answer[0], False))
+        signed = answer[1]
+        account = credentials.account_for("onvif", device.ip, makers) if signed else None
+        if signed and account is None:
+            return None, []
+        for signer in dict.fromkeys((None, account)):
+            for service_name in (DEVICE_SERVICE, MEDIA_SERVICE):
+                await messages.load(signer, service_name)
+        session = RecorderSession(device.ip, port, tls, account, secrets.token_hex(8), budget, on_offer=offered,
+                                  messages=messages)
+        flow = onvif_video_sources_flow(session, device.ip, port, signed)
+    result = await transport.run_flow(device.ip, port, flow, tls=tls)
+    notices = [f"video source question cut short by an unreadable reply from {result.error}"] if result.error else []
+    found = result.observations if isinstance(result.observations, ChannelInventory) else None
+    if found is None or found.status != "enumerated" or len(found.channels) < 2:
+        return None, notices
+    return found, notices
 
 
 def onvif_connection(device_type: str | None) -> str | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import SimpleNamespace
 from urllib.parse import urlsplit
@@ -22,6 +22,9 @@ from camscan.protocols import Exchange, Flow, http, onvif
 from camscan.probes.flows import host_header_for
 
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
+# How device_information_flow's onvif.access / onvif.refused notes name the caller and a silence.
+ANONYMOUS = "anonymous"
+NO_HTTP_ANSWER = "no HTTP answer"
 
 
 def xaddr_target(xaddr: str) -> tuple[str, int] | None:
@@ -207,7 +210,7 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
         return found
     if isinstance(clock, dict):
         found += onvif.system_time_observations(clock, ip, port, time.time())
-    attempts = [("anonymous", None)] + ([("with the configured account", account)] if account else [])
+    attempts = [(ANONYMOUS, None)] + ([("with the configured account", account)] if account else [])
     for how, signer in attempts:
         if signer:
             on_offer(signer)
@@ -216,5 +219,21 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
             found += onvif.device_information_observations(info, ip, port, time.time())
             note("onvif.access", f"GetDeviceInformation {how}")
             break
-        note("onvif.refused", f"GetDeviceInformation {how}: {_reason(info) if info is not None else 'no HTTP answer'}")
+        note("onvif.refused", f"GetDeviceInformation {how}: {_reason(info) if info is not None else NO_HTTP_ANSWER}")
     return found
+
+
+def device_information_answer(observations: Iterable[Observation]) -> tuple[int, bool] | None:
+    """The port at which a device answered device_information_flow's GetDeviceInformation (with its
+    information or a refusal), and whether it refused the anonymous caller there; None when no such
+    answer was heard (no ONVIF, or no HTTP answer at all)."""
+    port, refused_anonymous = None, False
+    for seen in observations:
+        if seen.source != "onvif" or seen.port is None:
+            continue
+        if seen.field == "onvif.access":
+            port = seen.port
+        elif seen.field == "onvif.refused" and not seen.value.endswith(NO_HTTP_ANSWER):
+            port = seen.port
+            refused_anonymous = refused_anonymous or seen.value.startswith(f"GetDeviceInformation {ANONYMOUS}:")
+    return None if port is None else (port, refused_anonymous)
