@@ -19,7 +19,7 @@ from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIE
 from camscan.errors import BUG_EXIT_STATUS, UserError, bug_report_request, issue_tracker_url
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import check_example, default_rules
-from camscan.model import RECORDER_DEVICE_TYPES
+from camscan.model import RECORDER_DEVICE_TYPES, service_label
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
 from camscan.scope import Scope, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
@@ -134,7 +134,7 @@ def tab_separated(cells) -> str:
 
 
 def _services_text(device: dict) -> str:
-    return ",".join(f"{s['port']}/{s['protocol']}" for s in device.get("services", []))
+    return ",".join(map(service_label, device.get("services", [])))
 
 
 def _why_text(device: dict) -> str:
@@ -632,7 +632,7 @@ def show(address, db_path, as_json):
                            f"{said or 'maker unknown'}{where}  NDAA s.889: {_ndaa_text(channel)}")
     click.echo("     services:")
     for service in device["services"]:
-        echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")
+        echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol'] or '?'}  {service['banner']}")
     click.echo("     evidence:")
     for item in device["evidence"]:
         echo_untrusted(f"  [{item['weight']:.1f}] {item['signature']}: {item['field']} = {item['value'][:100]!r}")

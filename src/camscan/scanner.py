@@ -422,7 +422,7 @@ class Scan:
         """
         observations.append(
             Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time()))
-        services[port] = Service(ip=ip, port=port, protocol="unknown")
+        services[port] = Service(ip=ip, port=port, protocol=None)
         for kind in flows_for(port):
             said = await self._run_kind(transport, ip, port, kind)
             protocol = _service_protocol(kind, said)

@@ -177,7 +177,8 @@ class History(StoreFile):
                 summary["devices_matched"] += 1
                 source_is_newer = (device["last_seen"], 1) > (existing["last_seen"], 0)
                 values: dict[str, Any] = {"mac": existing["mac"] or mapped["mac"]}
-                if values["mac"] != existing["mac"]:
+                # as a scan does: the newer sighting of the device's own MAC says whether the wire saw it
+                if values["mac"] != existing["mac"] or (source_is_newer and mapped["mac"] == existing["mac"]):
                     values["mac_seen"] = mapped["mac_seen"]
                 if device["first_seen"] < existing["first_seen"]:
                     values.update(first_seen=device["first_seen"], first_scan_id=mapped["first_scan_id"])
