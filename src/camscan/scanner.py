@@ -17,13 +17,16 @@ from dataclasses import dataclass, field, replace
 
 from camscan import correlate
 from camscan.channels.runner import (
-    channel_observations, connection_of, identify_channel, inventory_channels, wants_inventory,
+    channel_observations,
+    connection_of,
+    identify_channel,
+    inventory_channels,
+    wants_inventory,
 )
 from camscan.checks import DEFAULT_CHECKS, UPNP_PORT_FORWARD
 from camscan.checks.passive import misaddressed_device
 from camscan.checks.runner import gateway_findings, run_checks
 from camscan.credentials import Credentials
-from camscan.scan_discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier
 from camscan.model import ChannelDevice, Device, Observation, Service
 from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice
@@ -31,8 +34,9 @@ from camscan.probes import flows
 from camscan.probes.onvif import OnvifMessages
 from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
+from camscan.scan_discovery import Discovery, DiscoverySettings
 from camscan.scope import Scope
-from camscan.store import HEARTBEAT_SECONDS, Store
+from camscan.store import Store
 
 # A host still being probed after this long is stored with what it has said so far, and again
 # this often while it says more (one that answers quickly is stored once, when done).
@@ -111,21 +115,13 @@ class Scan:
         by_interface, routed, notices = network.plan(hosts, self.settings.interface)
         self.notices += notices
         links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
-        # Every host is committed as it is stored (a scan killed mid-way keeps every finished
-        # host), and the heartbeat tells other camscan processes that this scan still runs.
-        heartbeat = asyncio.create_task(self._heartbeat())
+        # Every host is committed as it is stored: a scan killed mid-way keeps every finished host.
         try:
             network.start_recording(self.scope, by_interface, routed, links)
             await self._run(network, by_interface, routed, links)
         finally:
-            heartbeat.cancel()
             network.stop_recording()
         return sorted(self._recorded.values(), key=lambda device: _address_order(device.ip))
-
-    async def _heartbeat(self) -> None:
-        while True:
-            self.store.heartbeat(self.scan_id)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _run(self, network: Network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
         transport = network.transport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)

@@ -138,7 +138,7 @@ def test_the_refresh_script_reads_the_registrys_plain_text_layout():
 
 
 def test_a_scan_with_discovery_reads_the_registry_before_its_event_loop_starts():
-    from camscan.cli import prepare_scan
+    from camscan.scanning import preload as prepare_scan
 
     registry.cache_clear()
     prepare_scan(discovery=False)

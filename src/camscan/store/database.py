@@ -8,6 +8,7 @@ import functools
 import os
 import socket
 import sqlite3
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
@@ -59,6 +60,20 @@ def database_errors(method):
     return wrapper
 
 
+def copy_database(source: Path, copy: Path) -> None:
+    """Copy a database file (and what its write-ahead log holds) to ``copy``, reading it read-only."""
+    try:
+        origin = sqlite3.connect(f"{source.resolve().as_uri()}?mode=ro", uri=True)
+        try:
+            with sqlite3.connect(copy) as target:
+                origin.backup(target)
+            target.close()
+        finally:
+            origin.close()
+    except sqlite3.DatabaseError as error:
+        raise StoreError(f"cannot read {source}: {error}") from None
+
+
 class StoreFile:
     """An open camscan database file; the parts of :class:`camscan.store.Store` build on it."""
 
@@ -77,7 +92,8 @@ class StoreFile:
         self._group_deadline: float | None = None  # inside grouped_commits: when to commit next
         self._group_interval = 0.0
         self._camscan_version = installed_version()
-        version = self._inspect()
+        self._scratch: tempfile.TemporaryDirectory | None = None  # the private copy a reader reads, if any
+        version = self._inspect(self.path)
         if read_only and version != schema.SCHEMA_VERSION:
             raise StoreError(f"{self.path} has schema version {version}, not {schema.SCHEMA_VERSION}: "
                              "open it once for writing (any camscan scan, merge or reidentify) to upgrade it")
@@ -103,11 +119,43 @@ class StoreFile:
             self.db.close()
             raise StoreError(f"cannot prepare {self.path}: {error}") from error
 
+    @classmethod
+    def open_read_only(cls, path: str | os.PathLike, stale: Callable[[Self], bool] | None = None,
+                       refresh: Callable[[Self], object] | None = None,
+                       clock: Callable[[], datetime] | None = None) -> Self:
+        """Open an existing database so that nothing can write to it: its file keeps its bytes.
+
+        A file of an older schema, or one ``stale`` says lacks what a writer would add (given
+        the open file), is read through a private copy brought up to date (``refresh`` is
+        called on the copy, open for writing); the copy goes when the store is closed.
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise StoreError(f"{path}: no such camscan database")
+        if cls._inspect(path) == schema.SCHEMA_VERSION:
+            store = cls(path, clock, read_only=True)
+            if stale is None or not stale(store):
+                return store
+            store.close()
+        scratch = tempfile.TemporaryDirectory(prefix="camscan-read-")
+        copy = Path(scratch.name) / path.name
+        try:
+            copy_database(path, copy)
+            with cls(copy, clock) as upgraded:
+                if refresh is not None:
+                    refresh(upgraded)
+            store = cls(copy, clock, read_only=True)
+        except BaseException:
+            scratch.cleanup()
+            raise
+        store._scratch = scratch
+        return store
+
     # --- opening ---------------------------------------------------------------------------
 
-    def _inspect(self) -> int:
+    @staticmethod
+    def _inspect(path: Path) -> int:
         """The file's schema version (0: new or empty), checked without writing to it."""
-        path = self.path
         if path.is_dir():
             raise StoreError(f"{path} is a directory; pass --db with a file path such as {path / 'camscan.db'}")
         if not path.exists():
@@ -298,6 +346,8 @@ class StoreFile:
     def close(self) -> None:
         """Close the database; everything recorded is already committed."""
         self.db.close()
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
     def __enter__(self) -> Self:
         return self

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import sqlite3
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -103,24 +101,15 @@ class History(StoreFile):
 
         Devices are matched as a scan matches them (:func:`find_device`). Scans are
         known by their origin, so merging the same file twice adds nothing. The source is
-        read from a private copy (upgraded there if older) and never written. Returns counts.
+        only read (through an upgraded private copy if it is older). Returns counts.
         """
         source_path = Path(source_path)
         if not source_path.is_file():
             raise StoreError(f"{source_path}: no such camscan database")
         if source_path.resolve() == self.path.resolve():
             raise StoreError(f"{source_path} is the output database itself; name another -o file")
-        with tempfile.TemporaryDirectory(prefix="camscan-merge-") as scratch:
-            copy = Path(scratch) / "source.db"
-            try:
-                origin_conn = sqlite3.connect(f"{source_path.resolve().as_uri()}?mode=ro", uri=True)
-                with sqlite3.connect(copy) as target_conn:
-                    origin_conn.backup(target_conn)
-                origin_conn.close()
-            except sqlite3.DatabaseError as error:
-                raise StoreError(f"cannot read {source_path}: {error}") from None
-            with type(self)(copy, clock=self._clock) as source:
-                return self.merge_store(source, str(source_path))
+        with type(self).open_read_only(source_path, clock=self._clock) as source:
+            return self.merge_store(source, str(source_path))
 
     @database_errors
     def merge_store(self, source: StoreFile, label: str) -> dict:
