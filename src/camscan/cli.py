@@ -240,7 +240,6 @@ def main() -> None:
 @click.option("--replay", "replay_path", type=click.Path(exists=True, dir_okay=False),
               help="Send nothing: answer every probe from this recording (made with --record).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
-@click.option("--scan-uuid", hidden=True, help="The scan's UUID (a district sensor runs the scan its dispatcher named).")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
 @click.option("--no-channels", is_flag=True,
@@ -251,7 +250,7 @@ def main() -> None:
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
          discovery_wait, no_multicast, no_discovery, no_snmp, credentials_file, onvif_user, onvif_targets, record_path,
-         record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
+         record_credentials, replay_path, yes, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
     from camscan.scanning import Scan, ScanOptionError
@@ -274,7 +273,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         multicast=False if no_multicast else None, snmp=False if no_snmp else None,
         checks=checks_given if given("checks", "no_checks", "check_default_credentials") else None,
         channels=not no_channels, record=record_path, record_credentials=record_credentials,
-        replay=replay_path, scan_uuid=scan_uuid, on_notice=lambda text: echo_untrusted(f"note: {text}", err=True))
+        replay=replay_path, on_notice=lambda text: echo_untrusted(f"note: {text}", err=True))
     try:
         runner.credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
         if replay_path:
