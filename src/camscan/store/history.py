@@ -11,7 +11,7 @@ from typing import Any
 from camscan.store.common import ANY_SITE, CHANGE_FIELDS, MERGE_KEEPS, StoreError, inserted_id, ip_sort_key
 from camscan.store.database import StoreFile, database_errors
 from camscan.store.identity import DeviceKey, find_device
-from camscan.store.recording import upsert_services
+from camscan.store.recording import insert_observations, replace_evidence, upsert_services
 
 
 class History(StoreFile):
@@ -177,14 +177,10 @@ class History(StoreFile):
                 self.db.execute(f"UPDATE devices SET {assignments} WHERE id = ?", [*values.values(), target_id])
             device_map[device["id"]] = target_id
             if source_is_newer:
-                self.db.execute("DELETE FROM evidence WHERE device_id = ?", [target_id])
-                for item in src.query("SELECT * FROM evidence WHERE device_id = ? ORDER BY id", [device["id"]]):
-                    self.db.execute(
-                        "INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) "
-                        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                        [target_id, scan_map.get(item["scan_id"]), item["source"], item["field"], item["value"],
-                         item["signature"], item["weight"], item["port"], item["sets"]],
-                    )
+                replace_evidence(self.db, target_id, (
+                    (scan_map.get(item["scan_id"]), item["source"], item["field"], item["value"], item["signature"],
+                     item["weight"], item["port"], item["sets"])
+                    for item in src.query("SELECT * FROM evidence WHERE device_id = ? ORDER BY id", [device["id"]])))
 
         upsert_services(self.db, (
             (device_map[service["device_id"]], service["port"], service["transport"], service["protocol"],
@@ -194,13 +190,10 @@ class History(StoreFile):
         for old_scan in sorted(fresh_scans):
             new_scan = scan_map[old_scan]
             before = self.db.execute("SELECT count(*) FROM observations").fetchone()[0]
-            self.db.conn.executemany(
-                "INSERT OR IGNORE INTO observations (scan_id, device_id, ip, source, field, value, port, transport, "
-                "observed_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [(new_scan, device_map.get(o["device_id"]), o["ip"], o["source"], o["field"], o["value"], o["port"],
-                  o["transport"], o["observed_at"])
-                 for o in src.query("SELECT * FROM observations WHERE scan_id = ? ORDER BY id", [old_scan])],
-            )
+            insert_observations(self.db, (
+                (device_map.get(o["device_id"]), new_scan, o["ip"], o["source"], o["field"], o["value"], o["port"],
+                 o["transport"], o["observed_at"])
+                for o in src.query("SELECT * FROM observations WHERE scan_id = ? ORDER BY id", [old_scan])))
             summary["observations_added"] += self.db.execute("SELECT count(*) FROM observations").fetchone()[0] - before
             sighting_columns = [c for c in src["sightings"].columns_dict if c not in ("id", "scan_id", "device_id")]
             for sighting in src.query("SELECT * FROM sightings WHERE scan_id = ?", [old_scan]):

@@ -45,6 +45,30 @@ def upsert_services(db: Database, rows: Iterable[tuple]) -> None:
     db.conn.executemany(_UPSERT_SERVICE, list(rows))
 
 
+
+def insert_observations(db: Database, rows: Iterable[tuple]) -> None:
+    """Insert observations, duplicates ignored: rows of (device_id, scan_id, ip, source, field, value,
+    port, transport, observed_at); a row without a device id gets the device its scan recorded at
+    its address, if any. The one write of new observations."""
+    db.conn.executemany(
+        "INSERT OR IGNORE INTO observations (device_id, scan_id, ip, source, field, value, port, transport, "
+        "observed_at) VALUES (coalesce(?1, (SELECT device_id FROM sightings WHERE scan_id = ?2 AND ip = ?3)), "
+        "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        list(rows),
+    )
+
+
+def replace_evidence(db: Database, device_id: int, rows: Iterable[tuple]) -> None:
+    """Make a device's evidence these rows of (scan_id, source, field, value, signature, weight,
+    port, sets as JSON); the one write of the evidence table."""
+    db.execute("DELETE FROM evidence WHERE device_id = ?", [device_id])
+    db.conn.executemany(
+        "INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) "
+        "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [(device_id, *row) for row in rows],
+    )
+
+
 class ScanRecording(StoreFile):
     """Writing scans and what they found."""
 
@@ -133,13 +157,7 @@ class ScanRecording(StoreFile):
             )
             for o in observations
         )
-        self.db.conn.executemany(
-            "INSERT OR IGNORE INTO observations "
-            "(device_id, scan_id, ip, source, field, value, port, transport, observed_at) "
-            "VALUES (coalesce(?1, (SELECT device_id FROM sightings WHERE scan_id = ?2 AND ip = ?3)), "
-            "?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-            rows,
-        )
+        insert_observations(self.db, rows)
 
     @database_errors
     def record_observations(self, scan_id: int, observations: Iterable[Observation]) -> None:
@@ -275,16 +293,9 @@ class ScanRecording(StoreFile):
         return values
 
     def _replace_evidence(self, device_id: int, scan_id: int | None, evidence: Iterable[Evidence]) -> None:
-        self.db.execute("DELETE FROM evidence WHERE device_id = ?", [device_id])
-        self.db.conn.executemany(
-            "INSERT INTO evidence (device_id, scan_id, source, field, value, signature, weight, port, sets) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [
-                (device_id, scan_id, e.source, e.field, e.value, e.signature, e.weight, e.port,
-                 json.dumps(dict(e.sets), sort_keys=True))
-                for e in evidence
-            ],
-        )
+        replace_evidence(self.db, device_id, (
+            (scan_id, e.source, e.field, e.value, e.signature, e.weight, e.port, json.dumps(dict(e.sets), sort_keys=True))
+            for e in evidence))
 
     def _record_sighting(self, scan_id: int, device_id: int) -> None:
         """What the device was identified as at this scan (kept even when later scans say otherwise)."""
