@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import functools
 import io
@@ -11,6 +10,7 @@ import os
 import sys
 import traceback
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import click
 
@@ -19,13 +19,17 @@ from camscan.checks import CHECKS, DEFAULT_CREDENTIALS, OPT_IN_CHECKS, SEVERITIE
 from camscan.errors import BUG_EXIT_STATUS, UserError, bug_report_request, issue_tracker_url
 from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import check_example, default_rules
-from camscan.model import RECORDER_DEVICE_TYPES
+from camscan.inventory import open_inventory
+from camscan.model import RECORDER_DEVICE_TYPES, service_label
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
-from camscan.scope import Scope, ScopeError, read_scope_file
-from camscan.shard import Shard, ShardError, parse_shard
-from camscan.store import ANY_SITE, Store, StoreError
-from camscan.transport.interface import Network
+from camscan.scope import read_scope_file
+from camscan.shard import ShardError, parse_shard
+from camscan.store import ANY_SITE
 from camscan.untrusted import spreadsheet_cell, terminal_text
+
+if TYPE_CHECKING:
+    from camscan.scanning import Scan as ScanRunner
+    from camscan.scanning import ScanResult
 
 DEFAULT_DB = "camscan.db"
 LARGE_SWEEP = 4096
@@ -55,36 +59,6 @@ def json_option(command: Callable) -> Callable:
 def site_option(command: Callable) -> Callable:
     """The site a scan or an import is of: devices without a MAC are told apart by site and address."""
     return click.option("--site", help="Label the scan with a site name.")(command)
-
-
-def open_store(db_path: str, create: bool = False, write: bool = False) -> Store:
-    """The inventory at ``db_path``; only a scan (or merge, or import) may create a new one.
-
-    A file from an older camscan is brought up to date first (its schema, and NDAA s.889
-    attribution computed from stored identification and evidence). A command that writes
-    (``write`` or ``create``) records the scans whose process is gone as interrupted; any
-    other gets the file read-only.
-    """
-    if not create and not os.path.exists(db_path):
-        raise click.ClickException(f"no camscan database at {db_path}: run `camscan scan` first, or pass --db")
-    from camscan.fingerprint.vendors import default_catalogue
-
-    try:
-        store = Store(db_path)
-        store.display_names = default_catalogue().display_fields
-        if store.unattributed_count():
-            from camscan.reidentify import attribute_missing
-
-            attribute_missing(store)
-        if create or write:
-            store.record_abandoned_scans()
-            return store
-        store.close()
-        reader = Store(db_path, read_only=True)
-        reader.display_names = store.display_names
-        return reader
-    except StoreError as error:
-        raise click.ClickException(str(error)) from None
 
 
 def friendly_errors(command: Callable) -> Callable:
@@ -135,7 +109,7 @@ def tab_separated(cells) -> str:
 
 
 def _services_text(device: dict) -> str:
-    return ",".join(f"{s['port']}/{s['protocol']}" for s in device.get("services", []))
+    return ",".join(map(service_label, device.get("services", [])))
 
 
 def _why_text(device: dict) -> str:
@@ -270,7 +244,6 @@ def main() -> None:
 @click.option("--replay", "replay_path", type=click.Path(exists=True, dir_okay=False),
               help="Send nothing: answer every probe from this recording (made with --record).")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation before a large sweep.")
-@click.option("--scan-uuid", hidden=True, help="The scan's UUID (a district sensor runs the scan its dispatcher named).")
 @click.option("--checks", "checks", default=",".join(CHECKS), show_default=True, help="Exposure checks to run after identification (comma-separated; `camscan checks` lists them).")
 @click.option("--no-checks", is_flag=True, help="Identify only: run no exposure checks.")
 @click.option("--no-channels", is_flag=True,
@@ -280,181 +253,58 @@ def main() -> None:
 @json_option
 @friendly_errors
 def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
-         discovery_wait, no_multicast, no_discovery, no_snmp, shard_text, credentials_file, onvif_user, onvif_targets, record_path,
-         record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
+         discovery_wait, no_multicast, no_discovery, no_snmp, shard_text, credentials_file, onvif_user, onvif_targets,
+         record_path,
+         record_credentials, replay_path, yes, checks, no_checks, no_channels, check_default_credentials,
          as_json):
     """Sweep TARGETS (IPs, CIDR blocks, ranges) and identify the cameras and recorders on them."""
-    excluded = [part for item in exclude for part in item.split(",") if part.strip()]
-    scope = Scope(
-        targets,
-        scope_specs=read_scope_file(scope_file) if scope_file else None,
-        exclude=excluded,
-        allow_public=allow_public,
-    )
-    if scope.size == 0:
-        raise click.ClickException("nothing to scan: every target lies outside the scope file or is excluded")
+    from camscan.scanning import Scan, ScanOptionError
+
+    context = click.get_current_context()
+
+    def given(*names: str) -> bool:
+        return any(context.get_parameter_source(name) not in _DEFAULT_SOURCES for name in names)
+
+    port_list = parse_ports(ports)  # checked even where a replay's recording names the ports
     try:
-        shard_numbers = parse_shard(shard_text) if shard_text else None
+        shard = parse_shard(shard_text) if shard_text else None
     except ShardError as error:
         raise click.UsageError(str(error)) from None
-    if record_path and replay_path:
-        raise click.UsageError("--record and --replay exclude each other: a replay sends nothing to record")
-    selected = frozenset() if no_checks else parse_check_list(checks)
+    checks_given = frozenset() if no_checks else parse_check_list(checks)
     if check_default_credentials:
-        selected |= {DEFAULT_CREDENTIALS}
-    if record_credentials and not record_path:
-        raise click.UsageError("--record-credentials goes with --record")
-    credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
-    # Imported once the command line is known to be usable: a refused scope is told at once.
-    from camscan.scan_discovery import DiscoverySettings
-    from camscan.scanner import Scan, ScanSettings
-    from camscan.transport.network import LiveNetwork
-
-    options = {"ports": parse_ports(ports), "timeout": timeout, "discovery": not no_discovery,
-               "multicast": not (no_discovery or no_multicast), "snmp": not (no_discovery or no_snmp),
-               "checks": sorted(selected)}
-    if replay_path:
-        click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.", err=True)
-        network, recorded = replay_network(replay_path, discovery=not no_discovery)
-        options = replay_options(options, recorded, credentials.has("onvif"))
-    port_list, timeout, selected = options["ports"], options["timeout"], frozenset(options["checks"])
-    shard = Shard(*shard_numbers, scope.size, tuple(port_list)) if shard_numbers else None
-    if shard and shard.index > 1:
-        # Discovery asks hosts and groups, not (address, port) pairs: one shard asks, not N.
-        options.update(discovery=False, multicast=False, snmp=False)
-    if selected:
-        from camscan.checks.data import load_all
-
-        load_all()
-    click.echo(
-        f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s)"
-        + (f" (shard {shard.index} of {shard.count}: one address-port pair in {shard.count})" if shard else "") + ", "
-        f"at most {rate:g} packets/s and {concurrency} connections at once"
-        + ("." if not options["discovery"] else
-           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
-           f"{', SNMP' if options['snmp'] else ''}, mDNS) to each live host"
-           + (" and, on links wholly in scope, to their multicast groups and ff02::1" if options["multicast"] else "")
-           + "."),
-        err=True,
-    )
-    discovery = DiscoverySettings(
-        # A recording answers at once: there is nothing to wait for.
-        wait=0.0 if replay_path else discovery_wait, multicast=options["multicast"], snmp=options["snmp"],
-        credentials=credentials
-    ) if options["discovery"] else None
-    parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
-                  "interface": interface, "exclude": excluded, "scope_file": scope_file,
-                  "discovery": options["discovery"], "discovery_wait": discovery_wait,
-                  "multicast": options["multicast"], "snmp": options["snmp"],
-                  "onvif_credentials": credentials.has("onvif"),
-                  "checks": sorted(selected), "channels": not no_channels, "record": record_path,
-                  "replay": replay_path, "shard": shard_text}
-    if not replay_path:
-        if scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
-            click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
-        network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
-                              record_credentials=record_credentials)
-    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected, channels=not no_channels, credentials=credentials, shard=shard)
-    store = open_store(db_path, create=True)
-    scan_id = store.start_scan(list(targets), parameters, site=site, scan_uuid=scan_uuid)
-    runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
-    status = "failed"
+        checks_given |= {DEFAULT_CREDENTIALS}
+    runner = Scan(
+        list(targets), db_path=db_path, scope_file=scope_file,
+        exclude=[part for item in exclude for part in item.split(",") if part.strip()], allow_public=allow_public,
+        ports=port_list if given("ports") else None, rate=rate, concurrency=concurrency,
+        timeout=timeout if given("timeout") else None, interface=interface, site=site,
+        discovery=False if no_discovery else None, discovery_wait=discovery_wait,
+        multicast=False if no_multicast else None, snmp=False if no_snmp else None,
+        checks=checks_given if given("checks", "no_checks", "check_default_credentials") else None,
+        channels=not no_channels, record=record_path, record_credentials=record_credentials,
+        replay=replay_path, shard=shard, on_notice=lambda text: echo_untrusted(f"note: {text}", err=True))
     try:
-        _run_with_progress(runner)
-        status = "complete"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        click.echo(f"\nInterrupted: {len(runner.progress.devices)} device(s) found so far are saved in {db_path}.", err=True)
-    finally:
-        store.finish_scan(scan_id, status)
-        for notice in runner.notices:
-            echo_untrusted(f"note: {notice}", err=True)
-        for account, devices_offered in credentials.offers():
-            echo_untrusted(f"credentials: {account.describe()}: offered to {devices_offered} device(s)", err=True)
-    devices = [device for device in store.devices() if device["id"] in runner.device_ids]
-    store.close()
-    show_recorded(devices, as_json, db_path, f"scan {scan_id}")
-    if status == "interrupted":
+        runner.credentials = scan_credentials(credentials_file, onvif_user, onvif_targets)
+        if replay_path:
+            click.echo(f"Replaying {replay_path}: nothing is sent; every probe is answered from the recording.",
+                       err=True)
+        click.echo(runner.describe(), err=True)
+    except ScanOptionError as error:
+        raise click.UsageError(str(error)) from None
+    assert runner.scope is not None, "describe() prepares the scan"
+    if not replay_path and runner.scope.size > LARGE_SWEEP and sys.stdin.isatty() and not yes:
+        click.confirm("This is a large sweep. Go ahead?", abort=True, err=True)
+    result = _run_with_progress(runner)
+    if result.status == "interrupted":
+        click.echo(f"\nInterrupted: {result.found} device(s) found so far are saved in {db_path}.", err=True)
+    for account, devices_offered in result.credential_offers:
+        echo_untrusted(f"credentials: {account}: offered to {devices_offered} device(s)", err=True)
+    show_recorded(result.devices, as_json, db_path, f"scan {result.scan_id}")
+    if result.status == "interrupted":
         sys.exit(130)
 
 
-def replay_network(path: str, discovery: bool) -> tuple[Network, dict | None]:
-    """The network a recording describes and the scan options it holds (None if none), or a
-    clear error for a file that is no usable capture.
-
-    The recording is read in a child process while this one loads identification's data
-    (in a thread started after the fork: a process with threads does not fork).
-    """
-    from camscan.capture.reader import BackgroundLoad, CaptureError
-    from camscan.fingerprint.identify import start_loading
-    from camscan.transport.record import scan_options_from
-    from camscan.transport.replay import ReplayNetwork
-
-    loading = BackgroundLoad(path)
-    start_loading()
-    try:
-        recording = loading.result()
-    except CaptureError as error:
-        raise click.ClickException(f"cannot replay {path}: {error}") from None
-    for problem in recording.problems:
-        echo_untrusted(f"note: {path}: {problem}", err=True)
-    return ReplayNetwork(recording), scan_options_from(recording.comments)
-
-
-# The scan options a recording keeps (no file paths: a recording may be shared).
-RECORDED_OPTIONS = ("ports", "rate", "concurrency", "timeout", "discovery", "discovery_wait", "multicast", "snmp",
-                    "onvif_credentials", "checks")
-# What a recording's scan options may set in its replay, and the options of `camscan scan` that set each.
-REPLAYED_OPTIONS = {
-    "ports": ("ports",),
-    "timeout": ("timeout",),
-    "discovery": ("no_discovery",),
-    "multicast": ("no_multicast", "no_discovery"),
-    "snmp": ("no_snmp", "no_discovery"),
-    "checks": ("checks", "no_checks", "check_default_credentials"),
-}
-
-
-def replay_options(options: dict, recorded: dict | None, with_credentials: bool) -> dict:
-    """The options a replay runs with: the recording's own wherever the command line leaves an
-    option at its default, so that the replay asks what the live scan asked; a note where an
-    option given on the command line differs from the recording's."""
-    if recorded is None:
-        click.echo("note: the recording names no scan options (not made with camscan --record): "
-                   "replay it with the options it was made with", err=True)
-        return options
-    context = click.get_current_context()
-    chosen = dict(options)
-    for key, names in REPLAYED_OPTIONS.items():
-        value = recorded.get(key)
-        if value is None or value == options[key] or not _valid_recorded_option(key, value):
-            continue
-        given = [name for name in names if context.get_parameter_source(name) not in _DEFAULT_SOURCES]
-        if given:
-            click.echo(f"note: {key} {options[key]} differs from the recording's {value}: "
-                       "the replay may not find what the live scan found", err=True)
-        else:
-            chosen[key] = value
-    if recorded.get("onvif_credentials") is True and not with_credentials:
-        click.echo("note: the live scan also asked ONVIF devices with an account: give the same --credentials "
-                   "(or --onvif-user) to replay those requests", err=True)
-    return chosen
-
-
 _DEFAULT_SOURCES = (click.core.ParameterSource.DEFAULT, click.core.ParameterSource.DEFAULT_MAP)
-
-
-def _valid_recorded_option(key: str, value) -> bool:
-    """Whether a recording's option is of the kind camscan writes (a recording is untrusted input)."""
-    if key == "ports":
-        return isinstance(value, list) and bool(value) and all(
-            isinstance(port, int) and not isinstance(port, bool) and 0 < port < 65536 for port in value)
-    if key == "timeout":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and 0.1 <= value <= 3600
-    if key == "checks":
-        return isinstance(value, list) and all(name in CHECKS or name in OPT_IN_CHECKS for name in value)
-    return isinstance(value, bool)
 
 
 def scan_credentials(path: str | None, onvif_user: str | None, onvif_targets: str | None):
@@ -475,12 +325,13 @@ def scan_credentials(path: str | None, onvif_user: str | None, onvif_targets: st
     return Credentials(accounts)
 
 
-def _run_with_progress(runner) -> None:
+def _run_with_progress(runner: ScanRunner) -> ScanResult:
+    """Run a scan with a progress bar on a terminal."""
     if not sys.stderr.isatty():
-        asyncio.run(runner.run())
-        return
+        return runner.run()
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    assert runner.scope is not None, "the scan is prepared"
     with Progress(TextColumn("[bold]scanning"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.description}"),
                   TimeElapsedColumn(), transient=True) as bar:
         task = bar.add_task("", total=runner.scope.size)
@@ -490,8 +341,8 @@ def _run_with_progress(runner) -> None:
             bar.update(task, completed=progress.hosts_done, total=progress.total_hosts,
                        description=f"{len(progress.devices)} devices, {cameras} cameras")
 
-        runner._on_progress = update
-        asyncio.run(runner.run())
+        runner.on_progress = update
+        return runner.run()
 
 
 def _analyse_with_progress(path: str):
@@ -540,7 +391,7 @@ def passive(capture, interface, duration, site, db_path, as_json):
     except PermissionError:
         raise click.ClickException(f"sniffing {interface} needs root (CAP_NET_RAW)") from None
     origin = f"interface:{interface}" if interface else os.path.abspath(capture)
-    with open_store(db_path, create=True) as store:
+    with open_inventory(db_path, create=True) as store:
         scan_id, device_ids = store_inventory(store, inventory, origin, site=site)
         devices = [device for device in store.devices() if device["id"] in set(device_ids)]
     for problem in inventory.problems:
@@ -571,7 +422,7 @@ def import_nmap(report, site, db_path, as_json):
     except NmapReportError as error:
         raise click.ClickException(f"{report}: {error}") from None
     origin = os.path.abspath(report)
-    with open_store(db_path, create=True) as store:
+    with open_inventory(db_path, create=True) as store:
         scan_id, device_ids = store.record_found_devices(
             [origin], {"mode": "nmap", "report": origin, "nmap_command": found.command},
             found.devices(Identifier()), complete=found.complete, site=site)
@@ -591,7 +442,7 @@ def import_nmap(report, site, db_path, as_json):
 @friendly_errors
 def devices(db_path, vendor, device_type, cameras, as_json):
     """List the devices in the inventory."""
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         found = store.devices(vendor=vendor, device_type=device_type, cameras_only=cameras)
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -606,7 +457,7 @@ def devices(db_path, vendor, device_type, cameras, as_json):
 @friendly_errors
 def show(address, db_path, as_json):
     """One device (by IP or MAC) with all its services and evidence."""
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         device = store.device(address)
     if device is None:
         raise click.ClickException(f"no device {address} in {db_path}")
@@ -627,7 +478,7 @@ def show(address, db_path, as_json):
                            f"{said or 'maker unknown'}{where}  NDAA s.889: {_ndaa_text(channel)}")
     click.echo("     services:")
     for service in device["services"]:
-        echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol']}  {service['banner']}")
+        echo_untrusted(f"  {service['port']}/{service['transport']} {service['protocol'] or '?'}  {service['banner']}")
     click.echo("     evidence:")
     for item in device["evidence"]:
         echo_untrusted(f"  [{item['weight']:.1f}] {item['signature']}: {item['field']} = {item['value'][:100]!r}")
@@ -658,10 +509,10 @@ def export(db_path, fmt, scan_id, output):
     if fmt == "camscan":
         from camscan.portable import build_document, dumps
 
-        with open_store(db_path) as store:
+        with open_inventory(db_path) as store:
             write_output(output, dumps(build_document(store, scan_id)))
         return
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         found = store.devices()
     if fmt == "json":
         write_output(output, json.dumps(found, indent=2) + "\n")
@@ -698,7 +549,7 @@ def write_output(path: str, text: str) -> None:
 @friendly_errors
 def scans_command(db_path, as_json):
     """List the scans in the inventory, oldest first."""
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         found = store.scans()
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -734,7 +585,7 @@ def diff(scan_ids, db_path, site, as_json):
     """
     if len(scan_ids) not in (0, 2):
         raise click.UsageError("give two scan ids, or none for the last two complete scans")
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         if scan_ids:
             pair = tuple(scan_ids)
         else:
@@ -777,7 +628,7 @@ def reidentify(db_path, dry_run, as_json):
     """
     from camscan.reidentify import reidentify as recompute
 
-    with open_store(db_path, write=not dry_run) as store:
+    with open_inventory(db_path, write=not dry_run) as store:
         examined, changed = recompute(store, dry_run=dry_run)
     if as_json:
         click.echo(json.dumps({"examined": examined, "dry_run": dry_run, "changed": [
@@ -806,7 +657,7 @@ def merge(sources, output, as_json):
     nothing. The source files are only read.
     """
     summaries = []
-    with open_store(output, create=True) as store:
+    with open_inventory(output, create=True) as store:
         for source in sources:
             summaries.append(store.merge_from(source))
         total = len(store.devices())
@@ -832,7 +683,7 @@ def import_command(documents, db_path, as_json):
     from camscan.portable import DocumentError, import_document, load_document_file
 
     summaries = []
-    with open_store(db_path, create=True) as store:
+    with open_inventory(db_path, create=True) as store:
         for path in documents:
             try:
                 summaries.append(import_document(store, load_document_file(path), path))
@@ -861,7 +712,7 @@ def report(db_path, output):
     """Write the audit report: one self-contained HTML file (no network needed to open it)."""
     from camscan.report import gather, render_html
 
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         document = render_html(gather(store))
     write_output(output, document)
     click.echo(f"wrote {output}", err=True)
@@ -969,7 +820,7 @@ def demo(hosts, seed, db_path):
         argv = [sys.executable, "-m", "camscan", "scan", DEMO_NETWORK, "--db", db_path, "--yes"]
         if subprocess.run(lab.exec_argv(argv)).returncode != 0:
             raise click.ClickException("the demo scan failed")
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         result = score(lab_hosts, store.devices())
     click.echo(f"Against the lab's truth: maker named for {result.named} and kind (camera, NVR, DVR, encoder) for "
                f"{result.typed} of {result.identifiable} identifiable cameras/recorders; "
@@ -996,7 +847,7 @@ def findings(db_path, severities, as_json):
 
     A finding is resolved once a later complete scan ran its check on the device and did not find it again.
     """
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         found = store.findings(severities)
     if as_json:
         click.echo(json.dumps(found, indent=2))
@@ -1157,8 +1008,8 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
     --schedule the scan recurs: `camscan beat` (Celery beat) sends it, each run a new scan.
     """
     from camscan.district.ledger import Ledger
-    from camscan.district.queue import (DistrictError, celery_app, dispatch as send, parse_schedule, scan_request,
-                                        split_targets)
+    from camscan.district.queue import DistrictError, celery_app, parse_schedule, scan_request, split_targets
+    from camscan.district.queue import dispatch as send
 
     if bool(sites) == all_sites:
         raise click.UsageError("name the sites with --site, or give --all-sites (with --db), not both")
@@ -1179,7 +1030,7 @@ def dispatch(targets, sites, all_sites, broker_url, broker_ca, key_path, certifi
         "exclude": list(exclude) or None, "use_credentials": use_credentials or None,
         "check_default_credentials": check_default_credentials or None, "allow_public": allow_public or None,
     }.items() if value is not None}
-    store = open_store(db_path, create=True) if db_path else None
+    store = open_inventory(db_path, create=True) if db_path else None
     try:
         if all_sites:
             assert store is not None, "--all-sites needs --db, checked above"
@@ -1222,7 +1073,7 @@ def beat(broker_url, broker_ca, db_path, key_path, certificate_path, state_file)
     from camscan.district.ledger import Ledger
     from camscan.district.queue import celery_app, run_beat
 
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         schedules = Ledger(store).schedules()
     if not schedules:
         raise click.ClickException(f"no recurring scan in {db_path}: `camscan dispatch --schedule ...`")
@@ -1244,7 +1095,7 @@ def collect(broker_url, broker_ca, db_path, until_idle):
     """
     from camscan.district.queue import collect as consume
 
-    open_store(db_path, create=True).close()
+    open_inventory(db_path, create=True).close()
 
     def said(outcome: str, body) -> None:
         sensor_name = body.get("sensor") if isinstance(body, dict) else None
@@ -1266,7 +1117,7 @@ def sensors(context, db_path, as_json):
 
     if context.invoked_subcommand is not None:
         return
-    with open_store(db_path) as store:
+    with open_inventory(db_path) as store:
         ledger = Ledger(store)
         found, events, dispatches = ledger.sensors(), ledger.events(), ledger.dispatches()
     if as_json:
@@ -1302,6 +1153,6 @@ def sensors_register(name, certificate, site, db_path):
         text = certificate_text(certificate)
     except KeyFileError as error:
         raise click.ClickException(str(error)) from None
-    with open_store(db_path, create=True) as store:
+    with open_inventory(db_path, create=True) as store:
         Ledger(store).register(name, site, text)
     echo_untrusted(f"sensor {name} registered for site {site!r}", err=True)

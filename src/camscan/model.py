@@ -52,9 +52,14 @@ class Service:
 
     ip: str
     port: int
-    protocol: str
+    protocol: str | None  # None: open, but it said nothing camscan recognises (never a placeholder)
     transport: str = "tcp"
     banner: str = ""
+
+
+def service_label(service: dict) -> str:
+    """An exported service as people read it: ``554/rtsp``, or the bare port where the protocol is unknown."""
+    return f"{service['port']}/{service['protocol']}" if service.get("protocol") else str(service["port"])
 
 
 @dataclass(frozen=True)

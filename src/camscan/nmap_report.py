@@ -172,7 +172,7 @@ def _host(ip: str, host: dict, now: float) -> tuple[list[Observation], list[Serv
             if name and first and not (name == "html.title" and NO_TITLE.match(first)):
                 found.append(seen(name, first, port))
         summary = " ".join(part for part in (service.get("product"), service.get("version")) if part)
-        services.append(Service(ip=ip, port=port, protocol=service.get("name") or "unknown", banner=summary))
+        services.append(Service(ip=ip, port=port, protocol=service.get("name") or None, banner=summary))
     return found, services
 
 

@@ -174,7 +174,7 @@ class PassiveInventory:
         if conversation.established or protocol:
             known = self.services.setdefault(ip, {})
             if protocol or port not in known:
-                known[port] = Service(ip=ip, port=port, protocol=protocol or "unknown")
+                known[port] = Service(ip=ip, port=port, protocol=protocol)
             self._add([Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port,
                                    observed_at=conversation.start)])
 

@@ -35,13 +35,13 @@ from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
 from camscan.protocols import ProtocolError, tls
 from camscan.scope import Scope
 from camscan.shard import Shard
-from camscan.store import HEARTBEAT_SECONDS, Store
+from camscan.store import Store
+from camscan.transport.interface import Network, Transport
+from camscan.transport.network import LiveNetwork
 
 # A host still being probed after this long is stored with what it has said so far, and again
 # this often while it says more (one that answers quickly is stored once, when done).
 PARTIAL_RECORD_SECONDS = 1.0
-from camscan.transport.interface import Network, Transport
-from camscan.transport.network import LiveNetwork
 
 
 @dataclass
@@ -125,21 +125,13 @@ class Scan:
         by_interface, routed, notices = network.plan(hosts, self.settings.interface)
         self.notices += notices
         links = network.multicast_links(self.scope, self.settings.interface) if self.discovery_settings else {}
-        # Every host is committed as it is stored (a scan killed mid-way keeps every finished
-        # host), and the heartbeat tells other camscan processes that this scan still runs.
-        heartbeat = asyncio.create_task(self._heartbeat())
+        # Every host is committed as it is stored: a scan killed mid-way keeps every finished host.
         try:
             network.start_recording(self.scope, by_interface, routed, links)
             await self._run(network, by_interface, routed, links)
         finally:
-            heartbeat.cancel()
             network.stop_recording()
         return sorted(self._recorded.values(), key=lambda device: _address_order(device.ip))
-
-    async def _heartbeat(self) -> None:
-        while True:
-            self.store.heartbeat(self.scan_id)
-            await asyncio.sleep(HEARTBEAT_SECONDS)
 
     async def _run(self, network: Network, by_interface: dict[str, list[str]], routed: list[str], links: dict) -> None:
         transport = network.transport(self.scope, self.settings.rate, self.settings.concurrency, self.settings.timeout)
@@ -467,7 +459,7 @@ class Scan:
         """
         observations.append(
             Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time()))
-        services[port] = Service(ip=ip, port=port, protocol="unknown")
+        services[port] = Service(ip=ip, port=port, protocol=None)
         for kind in flows_for(port):
             said = await self._run_kind(transport, ip, port, kind)
             protocol = _service_protocol(kind, said)

@@ -164,8 +164,9 @@ def test_full_lab_scan_identifies_cameras_and_exports_evidence(full_lab, full_sc
         if not 0.0 <= device["confidence"] <= 1.0:
             problems.append(f"{host.ip}: confidence {device['confidence']} outside 0..1")
         for service in device["services"]:
-            if service["transport"] != "tcp" or not service.get("protocol"):
-                problems.append(f"{host.ip}: service {service} lacks transport/protocol")
+            # protocol None: the port said nothing recognisable (never a placeholder such as "unknown")
+            if service["transport"] != "tcp" or "protocol" not in service or service["protocol"] in ("", "unknown"):
+                problems.append(f"{host.ip}: service {service} lacks its transport, or has a placeholder protocol")
         for item in device["evidence"]:
             if not all(item.get(key) for key in ("source", "field", "value", "signature")):
                 problems.append(f"{host.ip}: incomplete evidence {item}")

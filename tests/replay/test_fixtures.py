@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import ipaddress
 import json
-import socket
 from pathlib import Path
 
 import pytest
@@ -30,19 +29,6 @@ FIXTURES = sorted(PCAPS.glob("*.pcapng"))
 # Written out, not imported from the guard, so that a change to the guard's list fails here.
 CONNECT_ONLY_PORTS = {445, 34567, 37777, *range(9100, 9108)}
 RECORDERS = {profile.name for profile in load_profiles(RECORDER_PROFILES)}
-
-
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any network socket opened during the test is a failure (Unix sockets stay allowed)."""
-    real_socket = socket.socket
-
-    def refuse(family=socket.AF_INET, *args, **kwargs):
-        if family in (socket.AF_INET, socket.AF_INET6, getattr(socket, "AF_PACKET", -1)):
-            raise AssertionError("a replay opened a network socket")
-        return real_socket(family, *args, **kwargs)
-
-    monkeypatch.setattr(socket, "socket", refuse)
 
 
 def forbidden_sends(networks: list[ReplayNetwork], in_scope: set[str]) -> list[AttemptedSend]:

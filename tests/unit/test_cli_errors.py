@@ -27,7 +27,7 @@ def _one_error_line(result) -> str:
     (["--exclude", "198.18.0.0/33"], "Error: "),
 ])
 def test_bad_scan_options_are_one_line_before_anything_is_sent(tmp_path, options, said):
-    result = CliRunner().invoke(cli.main, ["scan", "198.18.0.1", "--db", str(tmp_path / "x.db"), *options])
+    result = CliRunner().invoke(cli.main, ["scan", "127.0.0.1", "--db", str(tmp_path / "x.db"), *options])
     assert result.exit_code == 1
     assert _one_error_line(result).startswith(said)
     assert not (tmp_path / "x.db").exists()
@@ -51,7 +51,7 @@ def test_a_file_that_is_no_capture_is_one_line(tmp_path):
 
 
 def test_an_expected_error_is_one_line_from_the_installed_command(tmp_path):
-    finished = subprocess.run([sys.executable, "-m", "camscan", "scan", "198.18.0.1", "--ports", "0",
+    finished = subprocess.run([sys.executable, "-m", "camscan", "scan", "127.0.0.1", "--ports", "0",
                                "--db", str(tmp_path / "x.db")], capture_output=True, text=True, timeout=120)
     assert finished.returncode == 1
     assert finished.stderr == "Error: '0' is outside 1-65535\n"
@@ -64,7 +64,7 @@ def _internal_bug(text: str) -> list[int]:
 def test_an_unexpected_error_shows_its_traceback_and_asks_for_a_report(monkeypatch, tmp_path):
     monkeypatch.setattr(cli, "parse_ports", _internal_bug)
     monkeypatch.setattr(cli, "issue_tracker_url", lambda: None)
-    result = CliRunner().invoke(cli.main, ["scan", "198.18.0.1", "--db", str(tmp_path / "x.db")])
+    result = CliRunner().invoke(cli.main, ["scan", "127.0.0.1", "--db", str(tmp_path / "x.db")])
     assert result.exit_code == errors.BUG_EXIT_STATUS == 70
     assert "Traceback (most recent call last)" in result.stderr
     assert "ValueError: an internal bug" in result.stderr

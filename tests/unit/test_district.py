@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from datetime import datetime, timedelta, timezone
 
 import pytest
+from camscan.checks import DEFAULT_CHECKS, DEFAULT_CREDENTIALS
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -15,7 +18,15 @@ from inventory import Clock, device, scan, school
 
 from camscan.district import keys
 from camscan.district.ledger import Ledger
-from camscan.district.queue import Refused, SensorConfig, check_request, handle_envelope, scan_argv, scan_request
+from camscan.district.queue import (
+    Refused,
+    SensorConfig,
+    check_request,
+    handle_envelope,
+    scan_argv,
+    scan_for,
+    scan_request,
+)
 from camscan.portable import build_document
 from camscan.store import Store
 
@@ -66,25 +77,40 @@ def test_a_certificate_of_another_key_kind_verifies_nothing(identities):
     assert not keys.verify(pem, b"payload", signature)
 
 
-def test_a_request_inside_the_scope_passes_and_becomes_the_scan_command(config):
+def test_a_request_inside_the_scope_passes_and_becomes_the_scan(config):
     request = scan_request("School A", ["198.18.20.0/29", "198.18.21.5"], {"ports": "80,554", "checks": []})
     check_request(config, request)
-    argv = scan_argv(config, request)
-    assert argv[argv.index("--scope") + 1] == config.scope_file and argv[argv.index("--scan-uuid") + 1] == \
-        request["scan_uuid"]
-    assert "--no-checks" in argv and "--credentials" not in argv
-    assert argv[-3:] == ["--", "198.18.20.0/29", "198.18.21.5"]  # no target can read as an option
+    planned = scan_for(config, request)
+    assert (planned.targets, planned.scope_file, planned.site, planned.scan_uuid, planned.db_path) == (
+        ["198.18.20.0/29", "198.18.21.5"], config.scope_file, "School A", request["scan_uuid"], config.db_path)
+    assert planned.ports == [80, 554] and planned.checks == frozenset() and not planned.credentials.accounts
+    assert scan_argv(config) == [sys.executable, "-m", "camscan.district.scan_task"]
     netns_config = SensorConfig(**{**config.__dict__, "netns": "csda-scan"})
-    assert scan_argv(netns_config, request)[:4] == ["ip", "netns", "exec", "csda-scan"]
+    assert scan_argv(netns_config)[:4] == ["ip", "netns", "exec", "csda-scan"]
+
+
+def test_options_a_request_leaves_out_are_the_scans_defaults(config):
+    planned = scan_for(config, scan_request("School A", ["198.18.20.0/29"], {}))
+    assert (planned.ports, planned.timeout, planned.checks, planned.discovery, planned.snmp, planned.channels) == (
+        None, None, None, None, None, True)
 
 
 def test_a_dispatcher_may_narrow_a_scan_to_no_snmp_and_no_channel_inventory(config):
     request = scan_request("School A", ["198.18.20.0/29"], {"snmp": False, "channels": False})
     check_request(config, request)
-    argv = scan_argv(config, request)
-    assert "--no-snmp" in argv and "--no-channels" in argv
-    plain = scan_request("School A", ["198.18.20.0/29"], {})
-    assert not {"--no-snmp", "--no-channels"} & set(scan_argv(config, plain))
+    planned = scan_for(config, request)
+    assert planned.snmp is False and planned.channels is False
+
+
+def test_the_scan_process_runs_a_task_through_the_scan_library(config, tmp_path):
+    """The task as the sensor hands it over, run by the process the sensor starts (a target
+    outside the scope file: refused before anything is sent, as a one-line error)."""
+    request = scan_request("School A", ["198.18.20.0/29"], {})
+    request["targets"] = ["198.18.30.1"]  # past check_request: the scan's own scope still refuses it
+    task = json.dumps({"config": config.__dict__, "request": request})
+    process = subprocess.run(scan_argv(config), input=task, capture_output=True, text=True, timeout=60)
+    assert process.returncode == 1
+    assert process.stderr.strip().splitlines()[-1].startswith("nothing to scan")
 
 
 @pytest.mark.parametrize("targets, options, reason", [
@@ -109,13 +135,15 @@ def test_a_sensor_refuses_another_sites_task(config):
 
 def test_widening_options_pass_where_the_sensor_allows_them(config, tmp_path):
     credentials = tmp_path / "accounts.yaml"
-    credentials.write_text("")
+    credentials.write_text("- service: onvif\n  username: inventory\n  password: x\n  targets: [198.18.20.0/28]\n")
+    credentials.chmod(0o600)
     allowing = SensorConfig(**{**config.__dict__, "credentials_file": str(credentials),
                                "allow_default_credentials": True})
     request = scan_request("School A", ["198.18.20.1"], {"use_credentials": True, "check_default_credentials": True})
     check_request(allowing, request)
-    argv = scan_argv(allowing, request)
-    assert argv[argv.index("--credentials") + 1] == str(credentials) and "--check-default-credentials" in argv
+    planned = scan_for(allowing, request)
+    assert [account.username for account in planned.credentials.accounts] == ["inventory"]
+    assert planned.checks == DEFAULT_CHECKS | {DEFAULT_CREDENTIALS}
 
 
 def site_result(tmp_path, site: str) -> dict:

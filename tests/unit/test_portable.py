@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from inventory import Clock, device, scan, school
 
-from camscan import store as store_module
+from camscan.store import schema as store_module
 from camscan.cli import main
 from camscan.portable import FORMAT_VERSION, DocumentError, build_document, import_document, parse_document
 from camscan.store import Store, StoreError

@@ -34,12 +34,16 @@ import threading
 import time
 import uuid
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 from datetime import datetime, timezone
 
 from camscan import __version__
 from camscan.district import DEFAULT_VISIBILITY_TIMEOUT, keys
 from camscan.errors import UserError
 from camscan.scope import ScopeError, parse_target, read_scope_file
+
+if TYPE_CHECKING:
+    from camscan.scanning import Scan
 
 RESULTS_QUEUE = "camscan.results"
 SCAN_TASK = "camscan.scan"
@@ -252,33 +256,39 @@ def check_request(config: SensorConfig, request: dict) -> None:
         raise Refused(f"{blocks} outside this sensor's scope file; nothing was sent")
 
 
-def scan_argv(config: SensorConfig, request: dict) -> list[str]:
-    """The ``camscan scan`` the sensor runs for a checked request, in its network namespace if it has one."""
+def scan_for(config: SensorConfig, request: dict) -> Scan:
+    """The scan a checked request asks for, inside this sensor's scope file, under the dispatcher's scan UUID."""
+    from camscan.checks import DEFAULT_CHECKS, DEFAULT_CREDENTIALS
+    from camscan.credentials import Credentials, load_credentials
+    from camscan.fingerprint.vendors import default_catalogue
+    from camscan.probes.ports import parse_ports
+    from camscan.scanning import Scan
+
     options = request["options"]
-    argv = [sys.executable, "-m", "camscan", "scan", "--db", config.db_path,
-            "--scope", config.scope_file, "--site", config.site, "--scan-uuid", request["scan_uuid"], "--yes"]
-    for name in ("ports", "timeout", "rate"):
-        if name in options:
-            argv += [f"--{name}", str(options[name])]
-    if "checks" in options:
-        argv += ["--checks", ",".join(map(str, options["checks"]))] if options["checks"] else ["--no-checks"]
-    if options.get("discovery") is False:
-        argv.append("--no-discovery")
-    if options.get("multicast") is False:
-        argv.append("--no-multicast")
-    if options.get("snmp") is False:
-        argv.append("--no-snmp")
-    if options.get("channels") is False:
-        argv.append("--no-channels")
-    for spec in options.get("exclude", []):
-        argv += ["--exclude", str(spec)]
-    if options.get("use_credentials"):
-        argv += ["--credentials", config.credentials_file]
+    checks = frozenset(options["checks"]) if "checks" in options else None
     if options.get("check_default_credentials"):
-        argv.append("--check-default-credentials")
-    if options.get("allow_public"):
-        argv.append("--allow-public")
-    argv += ["--", *request["targets"]]  # after "--" no target can read as an option
+        checks = (DEFAULT_CHECKS if checks is None else checks) | {DEFAULT_CREDENTIALS}
+    credentials = Credentials()
+    if options.get("use_credentials"):
+        assert config.credentials_file is not None, "check_request refuses use_credentials without a file"
+        credentials = load_credentials(config.credentials_file, default_catalogue().vendors)
+    return Scan(
+        list(request["targets"]), db_path=config.db_path, scope_file=config.scope_file, site=config.site,
+        scan_uuid=request["scan_uuid"], exclude=[part for spec in options.get("exclude", [])
+                                                 for part in str(spec).split(",") if part.strip()],
+        allow_public=bool(options.get("allow_public")),
+        ports=parse_ports(options["ports"]) if "ports" in options else None, timeout=options.get("timeout"),
+        rate=options.get("rate", Scan.rate), checks=checks,
+        discovery=False if options.get("discovery") is False else None,
+        multicast=False if options.get("multicast") is False else None,
+        snmp=False if options.get("snmp") is False else None,
+        channels=options.get("channels") is not False, credentials=credentials)
+
+
+def scan_argv(config: SensorConfig) -> list[str]:
+    """The process that runs a task's scan (``camscan.district.scan_task``, the task on its
+    standard input), in the sensor's network namespace if it has one."""
+    argv = [sys.executable, "-m", "camscan.district.scan_task"]
     return ["ip", "netns", "exec", config.netns, *argv] if config.netns else argv
 
 
@@ -331,7 +341,8 @@ class Sensor:
                 if done is not None and done["status"] == "complete":
                     self.publish("result", scan_uuid, "delivered again", build_document(store, done["id"]))
                     return "published again"
-        process = subprocess.run(scan_argv(self.config, request), stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+        task = json.dumps({"config": self.config.__dict__, "request": request})
+        process = subprocess.run(scan_argv(self.config), input=task, stdout=subprocess.DEVNULL,
                                  stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent)
         with Store(self.config.db_path) as store:
             scan = find_scan(store, scan_uuid)

@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from html import escape
 
 from camscan import __version__
-from camscan.model import RECORDER_DEVICE_TYPES
+from camscan.model import RECORDER_DEVICE_TYPES, service_label
 from camscan.district.ledger import Ledger
 from camscan.store import ANY_SITE, Store
 
@@ -287,14 +287,14 @@ def render_html(data: dict) -> str:
         for d in covered
     ]
     unknown_rows = [[_where(d), d["mac"], d["site"], d["device_type"],
-                     ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])] for d in unknown]
+                     ", ".join(map(service_label, d["services"]))] for d in unknown]
     findings = data["findings"]
     finding_rows = [[f["severity"], f["check"], f["ip"], f["port"], f["vendor"], f["detail"], f["last_seen"],
                      "open" if f["status"] == "open" else f"resolved (scan {f['resolved_in_scan']})"] for f in findings]
     inventory_rows = [
         [_where(d), d["mac"], d["site"], d["vendor"], d["manufacturer"], d["model"], d["firmware"], d["device_type"],
          _badge(d["ndaa_889"]), f"{d['confidence']:.2f}",
-         ", ".join(f"{s['port']}/{s['protocol']}" for s in d["services"])]
+         ", ".join(map(service_label, d["services"]))]
         for d in devices
     ]
     sections = [
