@@ -21,6 +21,7 @@ from camscan.fingerprint.identify import Identifier
 from camscan.fingerprint.signatures import check_example, default_rules
 from camscan.model import RECORDER_DEVICE_TYPES
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
+from camscan.registry import discovery_titles
 from camscan.scope import Scope, read_scope_file
 from camscan.store import ANY_SITE, Store, StoreError
 from camscan.transport.interface import Network
@@ -34,6 +35,7 @@ CHANNEL_COLUMNS = ("attached_to", "channel", "connection", "video", "reported_ip
 CHANNELS_TEXT = {"enumerated": "{count} enumerated", "credentials-needed": "unknown: credentials needed",
                  "not-asked": "not asked"}
 NDAA_TEXT = {True: "covered", False: "no", None: "unknown"}
+DISCOVERY_TITLES = discovery_titles()
 
 
 def db_option(command: Callable) -> Callable:
@@ -246,8 +248,7 @@ def main() -> None:
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @site_option
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
-              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch, SNMP "
-                   "and mDNS replies.")
+              help=f"Seconds to listen for {', '.join(DISCOVERY_TITLES[:-1])} and {DISCOVERY_TITLES[-1]} replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP and IPv6 discovery included): ARP and TCP only.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
@@ -317,8 +318,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
         f"at most {rate:g} packets/s and {concurrency} connections at once"
         + ("." if not options["discovery"] else
-           "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
-           f"{', SNMP' if options['snmp'] else ''}, mDNS) to each live host"
+           f"; discovery probes ({', '.join(discovery_titles(include_optional=options['snmp']))}) to each live host"
            + (" and, on links wholly in scope, to their multicast groups and ff02::1" if options["multicast"] else "")
            + "."),
         err=True,
@@ -512,7 +512,12 @@ def _analyse_with_progress(path: str):
         return analyse_capture(path, lambda done, total: bar.update(task, completed=done, total=total))
 
 
-@main.command()
+@main.command(help=f"""Identify devices from traffic others generated: a pcap/pcapng file, or a live sniff.
+
+    Reads ARP, DHCP, {', '.join(DISCOVERY_TITLES[:-1])} and {DISCOVERY_TITLES[-1]} replies and announcements,
+    HTTP/RTSP responses and cleartext TLS certificates; sends nothing. Evidence is stored
+    with sources prefixed "passive-" in a scan whose parameters say mode "passive".
+    """)
 @click.argument("capture", required=False, type=click.Path(dir_okay=False))
 @click.option("--interface", help="Sniff this interface live instead of reading a file (root; sends nothing).")
 @click.option("--duration", type=click.FloatRange(min=1), help="Seconds to sniff with --interface.")
@@ -521,12 +526,6 @@ def _analyse_with_progress(path: str):
 @json_option
 @friendly_errors
 def passive(capture, interface, duration, site, db_path, as_json):
-    """Identify devices from traffic others generated: a pcap/pcapng file, or a live sniff.
-
-    Reads ARP, DHCP, mDNS, SSDP, WS-Discovery, SADP and DHIP replies and announcements,
-    HTTP/RTSP responses and cleartext TLS certificates; sends nothing. Evidence is stored
-    with sources prefixed "passive-" in a scan whose parameters say mode "passive".
-    """
     from camscan.capture.reader import CaptureError
     from camscan.passive import sniff_interface, store_inventory
 

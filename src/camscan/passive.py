@@ -32,39 +32,13 @@ from camscan.capture.reader import (
 )
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service, canonical_mac
-from camscan.protocols import (
-    ProtocolError, arp, bosch, dhcp, dhip, http, mdns, rtsp, sadp, snmp, ssdp, tls, tls_handshake, ubnt, wsd, xmeye,
-)
+from camscan.protocols import ProtocolError, arp, dhcp, http, rtsp, tls, tls_handshake
 from camscan.protocols.message import parse_response, split_messages
+from camscan.registry import discovery_protocol_of
 from camscan.store import Store
 from camscan.transport.record import open_listener, queued_frames
 
 SOURCE_PREFIX = "passive-"
-
-# Which parser reads a datagram to or from each discovery port; each rejects requests
-# (ProtocolError) or says nothing about them ([]), so only replies and announcements count.
-DATAGRAM_PARSERS: dict[int, Callable[..., list[Observation]]] = {
-    wsd.PORT: wsd.parse_probe_matches,
-    sadp.PORT: sadp.parse_probe_match,
-    dhip.PORT: dhip.parse_reply,
-    mdns.PORT: mdns.parse_packet,
-    ubnt.PORT: ubnt.parse_reply,
-    xmeye.PORT: xmeye.parse_reply,
-    snmp.PORT: snmp.parse_response,
-    bosch.PORT: bosch.parse_reply,
-    bosch.REPLY_PORT: bosch.parse_reply,
-}
-
-
-def _parse_ssdp_message(data: bytes, ip: str, port: int | None, at: float) -> list[Observation]:
-    """SSDP NOTIFY announcements and M-SEARCH responses; a search request describes only the searcher."""
-    if not (data.startswith(b"NOTIFY ") or data.startswith(b"HTTP/")):
-        return []
-    return ssdp.parse_ssdp(data, ip, port, at)
-
-
-DATAGRAM_PARSERS[ssdp.PORT] = _parse_ssdp_message
-
 
 def _is_unicast(ip: str) -> bool:
     try:
@@ -142,11 +116,13 @@ class PassiveInventory:
             except ProtocolError:
                 pass
             return
-        parser = DATAGRAM_PARSERS.get(datagram.sport) or DATAGRAM_PARSERS.get(datagram.dport)
-        if parser is None or not _is_unicast(datagram.src):
+        # Each protocol rejects requests (ProtocolError) or says nothing about them ([]):
+        # only replies and announcements count.
+        spec = discovery_protocol_of(datagram.sport, datagram.dport)
+        if spec is None or not _is_unicast(datagram.src):
             return
         try:
-            self._add(parser(datagram.payload, datagram.src, datagram.sport, datagram.ts))
+            self._add(spec.parse(datagram.payload, datagram.src, datagram.sport, datagram.ts))
         except ProtocolError:
             pass
 

@@ -18,6 +18,7 @@ from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.spec import DiscoverySpec
 
 PORT = 5353
 MULTICAST_GROUP = "224.0.0.251"
@@ -251,3 +252,8 @@ def build_query(service_types: Iterable[str]) -> bytes:
     if len(packets) != 1:
         raise ValueError(f"{len(names)} service types do not fit one mDNS query; ask for fewer at a time")
     return packets[0]
+
+
+# Multicast mDNS goes through zeroconf's browser (camscan.transport.mdns) and a unicast question
+# per host (camscan.probes.discovery_probes.mdns_query_probe), not through the generic requests.
+SPEC = DiscoverySpec("mdns", "mDNS", PORT, parse_packet, MULTICAST_GROUP, mac_fields=("mdns.txt.macaddress",))

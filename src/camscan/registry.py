@@ -1,0 +1,40 @@
+"""The one table of the protocols camscan speaks; the scanner, passive analysis, replay,
+correlation and the CLI read it rather than lists of their own.
+
+Each protocol's own module declares what it is (``SPEC``: see :mod:`camscan.protocols.spec`);
+adding a protocol is its module, its signatures, its lab responder and one line here.
+"""
+
+from __future__ import annotations
+
+from camscan.protocols import bosch, dhip, mdns, sadp, snmp, ssdp, ubnt, wsd, xmeye
+from camscan.protocols.spec import DiscoverySpec
+
+# UDP discovery, in the order a scan sends it (a seeded scan draws its message ids in this order).
+DISCOVERY: tuple[DiscoverySpec, ...] = (
+    wsd.SPEC, sadp.SPEC, dhip.SPEC, ssdp.SPEC, ubnt.SPEC, xmeye.SPEC, bosch.SPEC, snmp.SPEC, mdns.SPEC,
+)
+
+
+# Each discovery port (requests' and replies') and the protocol whose traffic it carries.
+DISCOVERY_BY_PORT: dict[int, DiscoverySpec] = {port: spec for spec in DISCOVERY for port in spec.ports}
+
+
+def discovery_protocol_of(sport: int, dport: int) -> DiscoverySpec | None:
+    """The discovery protocol of a datagram between these ports (its source port first: a reply)."""
+    return DISCOVERY_BY_PORT.get(sport) or DISCOVERY_BY_PORT.get(dport)
+
+
+def discovery_mac_fields() -> tuple[str, ...]:
+    """The fields in which devices report their own MAC, in the table's order."""
+    return tuple(field for spec in DISCOVERY for field in spec.mac_fields)
+
+
+def discovery_serial_fields() -> tuple[str, ...]:
+    """The fields in which devices report their serial number."""
+    return tuple(field for spec in DISCOVERY for field in spec.serial_fields)
+
+
+def discovery_titles(include_optional: bool = True) -> list[str]:
+    """The discovery protocols as a person names them ("WS-Discovery", "SADP" ...), in the table's order."""
+    return [spec.title for spec in DISCOVERY if include_optional or not spec.optional]

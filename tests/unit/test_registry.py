@@ -1,0 +1,76 @@
+"""The protocol table: every reader of discovery traffic takes its protocols from it."""
+
+from __future__ import annotations
+
+from click.testing import CliRunner
+
+from camscan import correlate, onlink
+from camscan.cli import main
+from camscan.passive import PassiveInventory
+from camscan.capture.reader import Datagram
+from camscan.probes.discovery_probes import discovery_probes
+from camscan.protocols import sadp
+from camscan.registry import DISCOVERY, DISCOVERY_BY_PORT, discovery_protocol_of
+
+SADP_REPLY = (
+    b'<?xml version="1.0" encoding="UTF-8"?><ProbeMatch><Uuid>1</Uuid><Types>inquiry</Types>'
+    b"<DeviceType>138153</DeviceType><DeviceDescription>DS-2CD2042WD-I</DeviceDescription>"
+    b"<DeviceSN>DS-2CD2042WD-I20150101AAWR123456789</DeviceSN><MAC>44-19-b6-01-02-03</MAC>"
+    b"<IPv4Address>198.18.0.20</IPv4Address></ProbeMatch>"
+)
+
+
+def test_names_and_ports_are_unique():
+    assert len({spec.name for spec in DISCOVERY}) == len(DISCOVERY)
+    assert sum(len(spec.ports) for spec in DISCOVERY) == len(DISCOVERY_BY_PORT)
+
+
+def test_a_scan_sends_every_protocol_with_requests_and_leaves_out_only_optional_ones():
+    sent = [probe.name for probe in discovery_probes(seed=1)]
+    assert sent == [spec.name for spec in DISCOVERY if spec.requests is not None]
+    assert "snmp" not in [probe.name for probe in discovery_probes(seed=1, without=("snmp",))]
+    # a protocol the scan has no option for cannot be left out
+    assert "sadp" in [probe.name for probe in discovery_probes(seed=1, without=("sadp",))]
+
+
+def test_seeded_requests_are_the_same_every_time():
+    assert [p.requests for p in discovery_probes(seed=7)] == [p.requests for p in discovery_probes(seed=7)]
+    assert [p.requests for p in discovery_probes(seed=7)] != [p.requests for p in discovery_probes(seed=8)]
+
+
+def test_reply_port_and_request_port_both_lead_to_the_protocol():
+    bosch = next(spec for spec in DISCOVERY if spec.name == "bosch")
+    assert discovery_protocol_of(bosch.reply_port, 50000) is bosch
+    assert discovery_protocol_of(50000, bosch.port) is bosch
+    assert discovery_protocol_of(50000, 50001) is None
+    assert set(onlink.DISCOVERY_PORTS) == {port for spec in DISCOVERY for port in spec.ports}
+
+
+def test_identity_fields_come_from_the_table():
+    for spec in DISCOVERY:
+        assert set(spec.mac_fields) <= set(correlate.MAC_FIELDS)
+        assert set(spec.serial_fields) <= set(correlate.SERIAL_FIELDS)
+    assert correlate.MAC_FIELDS[0] == correlate.WIRE_MAC_FIELD
+
+
+def test_passive_analysis_reads_a_registered_protocol_by_its_port():
+    inventory = PassiveInventory()
+    inventory.add(Datagram(ts=1.0, src="198.18.0.20", dst="198.18.0.1", sport=sadp.PORT, dport=40000,
+                           payload=SADP_REPLY))
+    fields = {seen.field for seen in inventory.observations["198.18.0.20"].values()}
+    assert {"sadp.serial", "sadp.mac"} <= fields
+
+
+def test_passive_analysis_skips_an_ssdp_search_request():
+    inventory = PassiveInventory()
+    search = b'M-SEARCH * HTTP/1.1\r\nHOST: 239.255.255.250:1900\r\nMAN: "ssdp:discover"\r\nST: ssdp:all\r\n\r\n'
+    inventory.add(Datagram(ts=1.0, src="198.18.0.30", dst="239.255.255.250", sport=40000, dport=1900,
+                           payload=search))
+    assert "198.18.0.30" not in inventory.observations
+
+
+def test_the_cli_names_every_registered_protocol():
+    for command in ("scan", "passive"):
+        text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
+        for spec in DISCOVERY:
+            assert spec.title in text, (command, spec.title)
