@@ -7,14 +7,18 @@ adding a protocol is its module, its signatures, its lab responder and one line 
 
 from __future__ import annotations
 
+from camscan.probes import flows
 from camscan.protocols import bosch, dhip, mdns, sadp, snmp, ssdp, ubnt, wsd, xmeye
-from camscan.protocols.spec import DiscoverySpec
+from camscan.protocols.spec import DiscoverySpec, StreamSpec
 
 # UDP discovery, in the order a scan sends it (a seeded scan draws its message ids in this order).
 DISCOVERY: tuple[DiscoverySpec, ...] = (
     wsd.SPEC, sadp.SPEC, dhip.SPEC, ssdp.SPEC, ubnt.SPEC, xmeye.SPEC, bosch.SPEC, snmp.SPEC, mdns.SPEC,
 )
 
+# Conversations with open TCP ports; a port no conversation claims gets those tried on other
+# ports, in this order, until one is answered.
+STREAMS: tuple[StreamSpec, ...] = (flows.BANNER, flows.HTTP, flows.HTTPS, flows.RTSP)
 
 # Each discovery port (requests' and replies') and the protocol whose traffic it carries.
 DISCOVERY_BY_PORT: dict[int, DiscoverySpec] = {port: spec for spec in DISCOVERY for port in spec.ports}
@@ -38,3 +42,8 @@ def discovery_serial_fields() -> tuple[str, ...]:
 def discovery_titles(include_optional: bool = True) -> list[str]:
     """The discovery protocols as a person names them ("WS-Discovery", "SADP" ...), in the table's order."""
     return [spec.title for spec in DISCOVERY if include_optional or not spec.optional]
+
+
+# The conversation each of the default ports gets.
+STREAM_BY_PORT: dict[int, StreamSpec] = {port: spec for spec in STREAMS for port in spec.ports}
+ON_OTHER_PORTS: tuple[StreamSpec, ...] = tuple(spec for spec in STREAMS if spec.on_other_ports)

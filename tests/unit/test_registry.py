@@ -8,9 +8,12 @@ from camscan import correlate, onlink
 from camscan.cli import main
 from camscan.passive import PassiveInventory
 from camscan.capture.reader import Datagram
+from camscan.model import Observation
+from camscan.probes import flows
 from camscan.probes.discovery_probes import discovery_probes
+from camscan.probes.ports import CONNECT_ONLY_PORTS, DEFAULT_PORTS, streams_for
 from camscan.protocols import sadp
-from camscan.registry import DISCOVERY, DISCOVERY_BY_PORT, discovery_protocol_of
+from camscan.registry import DISCOVERY, DISCOVERY_BY_PORT, STREAMS, discovery_protocol_of
 
 SADP_REPLY = (
     b'<?xml version="1.0" encoding="UTF-8"?><ProbeMatch><Uuid>1</Uuid><Types>inquiry</Types>'
@@ -74,3 +77,40 @@ def test_the_cli_names_every_registered_protocol():
         text = " ".join(CliRunner().invoke(main, [command, "--help"]).output.split())
         for spec in DISCOVERY:
             assert spec.title in text, (command, spec.title)
+
+
+def test_each_default_port_gets_the_conversation_its_protocol_declares():
+    assert streams_for(80) == (flows.HTTP,)
+    assert streams_for(8443) == (flows.HTTPS,)
+    assert streams_for(10554) == (flows.RTSP,)
+    assert streams_for(23) == (flows.BANNER,)
+    assert streams_for(445) == ()  # connect only: never a byte
+    assert streams_for(9999) == (flows.BANNER, flows.HTTP, flows.RTSP)  # unclaimed: the table's order
+
+
+def test_no_port_is_claimed_by_two_conversations_and_every_claimed_port_is_swept():
+    claimed = [port for spec in STREAMS for port in spec.ports]
+    assert len(claimed) == len(set(claimed))
+    assert set(claimed) | set(CONNECT_ONLY_PORTS) == set(DEFAULT_PORTS)
+    assert list(DEFAULT_PORTS) == sorted(DEFAULT_PORTS)
+
+
+def test_a_conversation_proves_its_protocol_only_by_its_own_evidence():
+    status = Observation(ip="198.18.0.5", source="http", field="http.status", value="200", port=443)
+    assert flows.HTTPS.proves([status]) == "https"
+    assert flows.HTTP.proves([status]) == "http"
+    assert flows.RTSP.proves([status]) is None
+    ssh = Observation(ip="198.18.0.5", source="banner", field="ssh.banner", value="SSH-2.0-dropbear", port=22)
+    assert flows.BANNER.proves([ssh]) == "ssh"
+    assert flows.BANNER.proves([status]) is None
+
+
+def test_a_summary_shows_the_conversation_s_own_fields_in_order():
+    said = [
+        Observation(ip="198.18.0.5", source="tls", field="tls.subject", value="CN=cam", port=443),
+        Observation(ip="198.18.0.5", source="http", field="html.title", value="Login\nmore", port=443),
+        Observation(ip="198.18.0.5", source="http", field="http.server", value="App-webs/", port=443),
+    ]
+    assert flows.HTTPS.summary(said) == "http.server: App-webs/; html.title: Login; tls.subject: CN=cam"
+    telnet = [Observation(ip="198.18.0.5", source="banner", field="telnet.banner", value="login:", port=23)]
+    assert flows.BANNER.summary(telnet) == "banner: login:"

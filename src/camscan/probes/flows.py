@@ -1,4 +1,5 @@
-"""The conversations camscan holds with an open port, as sans-IO flows.
+"""The conversations camscan holds with an open port, as sans-IO flows, and their entries
+(:class:`~camscan.protocols.spec.StreamSpec`) in the protocol table :mod:`camscan.registry`.
 
 Each flow yields :class:`~camscan.protocols.Exchange` steps and returns observations; the
 live transport, a pcap replay and the unit tests drive the same generators.
@@ -6,9 +7,12 @@ live transport, a pcap replay and the unit tests drive the same generators.
 
 from __future__ import annotations
 
+from functools import partial
+
 from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp, ssdp
+from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp, ssdp, tls
 from camscan.protocols.message import parse_response
+from camscan.protocols.spec import StreamSpec, proved_by
 
 # Read-only pages that name the maker even behind a login (each answers 401 with a
 # vendor realm, or the device information itself on unprotected units).
@@ -100,6 +104,58 @@ def banner_flow(ip: str, port: int) -> Flow:
     if refusals and not banner.strip_telnet(data).strip():
         data += yield Exchange(refusals, banner.banner_complete, max_bytes=banner.BANNER_LIMIT)
     return banner.observations(data, ip, port)
+
+
+def banner_protocol(found: list[Observation]) -> str | None:
+    """The protocol a banner belongs to (``ssh.banner`` -> ssh), if the service said one."""
+    return next((seen.field.split(".")[0] for seen in found if seen.field.endswith(".banner")), None)
+
+
+# Why each port is swept by default, by the conversation it gets (README.md lists the same table).
+BANNER = StreamSpec(
+    "banner", banner_flow, banner_protocol, on_other_ports=True,
+    summary_fields=("ssh.banner", "ftp.banner", "telnet.banner"),
+    ports={
+        21: "FTP: recorders and cameras name make, model and firmware in the greeting",
+        22: "SSH: the identification line of embedded dropbear/OpenSSH",
+        23: "telnet: DVR and camera login banners (XMEye, HiSilicon boards)",
+    },
+)
+HTTP = StreamSpec(
+    "http", http_flow, proved_by("http.status", "http"), on_other_ports=True,
+    summary_fields=("http.server", "html.title"), read_server_turn=http.read_server_turn,
+    ports={
+        80: "HTTP: the web interface of almost every camera and recorder",
+        81: "HTTP: alternative web port of many DVRs and low-cost cameras",
+        88: "HTTP: alternative web port of Foscam-style cameras",
+        631: "IPP: printers (tells non-cameras apart)",
+        5000: "HTTP: Synology DSM and some recorders' web interface",
+        7001: "HTTP/vendor management port of some recorders and video management servers",
+        8000: "Hikvision SDK / iVMS-4200 port (binary); some cameras serve HTTP here",
+        8080: "HTTP: alternative web port of cameras, recorders and streaming servers",
+        8081: "HTTP: alternative web port",
+        8899: "HTTP/ONVIF service port of many low-cost cameras",
+        9000: "media/SDK port of some recorders (e.g. Reolink)",
+    },
+)
+HTTPS = StreamSpec(
+    "https", partial(http_flow, tls=True), proved_by("http.status", "https"), tls=True,
+    summary_fields=("http.server", "html.title", "tls.subject"), read_server_turn=tls.read_server_turn,
+    ports={
+        443: "HTTPS: web interface; the certificate often names the maker",
+        7443: "HTTPS: UniFi Protect recorders",
+        8443: "HTTPS: alternative secure web port",
+    },
+)
+RTSP = StreamSpec(
+    "rtsp", rtsp_flow, proved_by("rtsp.status", "rtsp"), on_other_ports=True,
+    summary_fields=("rtsp.server",), read_server_turn=rtsp.read_server_turn,
+    ports={
+        554: "RTSP: the standard video stream port",
+        8554: "RTSP: alternative stream port (also media servers)",
+        10554: "RTSP: alternative stream port",
+    },
+)
 
 
 def upnp_description_flow(ip: str, host: str, port: int, path: str, tls: bool = False) -> Flow:

@@ -286,3 +286,9 @@ def response_observations(
     found += [seen("www_authenticate", value) for value in response.header_values("www-authenticate")]
     found += [seen(field, value) for field, value in extra.items() if value]
     return found
+
+
+def request_line(data: bytes) -> tuple[str, str]:
+    """(method, target) of the first request line in ``data``; ("", "") if none."""
+    words = data.split(b"\r\n", 1)[0].decode("latin-1").split()
+    return (words[0], words[1]) if len(words) >= 2 else ("", "")

@@ -1,9 +1,11 @@
-"""What a protocol module declares about itself, for the one table in :mod:`camscan.registry`.
+"""What a protocol declares about itself, for the one table in :mod:`camscan.registry`.
 
 A discovery (UDP) protocol's module holds a :class:`DiscoverySpec`: its port and multicast
 group, how to build its requests, the sans-IO parser of its replies (the live scan, a pcap
 replay and passive analysis all call it) and the observation fields that identify a device
-(a MAC, a serial number). Nothing here sends or reads a clock.
+(a MAC, a serial number). A conversation on an open TCP port is a :class:`StreamSpec`: the
+ports it is tried on, its sans-IO flow, what proves the service spoke it, and how passive
+analysis reads the server's side of a conversation it overheard. Nothing here sends or reads a clock.
 """
 
 from __future__ import annotations
@@ -14,12 +16,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from camscan.model import Observation
+from camscan.protocols import Flow
 
 # (datagram, sender address, sender port, time) -> observations; ProtocolError for bytes that are
 # no reply or announcement (a request a passive listener hears says nothing of the device).
 DatagramParser = Callable[[bytes, str, int, float], list[Observation]]
 # The requests of one scan, built from the scan's random source (fresh message ids, so replies match them).
 RequestBuilder = Callable[[random.Random], tuple[bytes, ...]]
+# (address, port) -> the conversation a transport drives with that service.
+FlowBuilder = Callable[[str, int], Flow]
+# (server address, server port, the request it answered, its reply, time) -> (observations, the
+# service's protocol if the reply proves one), or None when the reply is not this protocol's.
+ServerTurnReader = Callable[[str, int, bytes, bytes, float], "tuple[list[Observation], str | None] | None"]
 
 
 def fresh_uuid(rng: random.Random) -> str:
@@ -53,3 +61,37 @@ class DiscoverySpec:
     def ports(self) -> tuple[int, ...]:
         """The UDP ports its traffic uses: its own and the one replies come back to."""
         return (self.port,) if self.reply_port is None else (self.port, self.reply_port)
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A conversation with an open TCP port: where it is tried, how it goes, what it proves."""
+
+    name: str  # "http", "rtsp", "banner" (notices name a conversation cut short by it)
+    flow: FlowBuilder
+    # The service's protocol the conversation's observations prove ("http", "ftp" ...), None if they prove none.
+    proves: Callable[[list[Observation]], str | None]
+    # The default ports where this conversation is the one tried, and why each is swept.
+    ports: dict[int, str]
+    tls: bool = False
+    # Tried (in the table's order) on a port no conversation claims.
+    on_other_ports: bool = False
+    # The fields summarising what the service said, in the order a summary shows them.
+    summary_fields: tuple[str, ...] = ()
+    # How passive analysis reads the server's turn of an overheard conversation (None: it cannot).
+    read_server_turn: ServerTurnReader | None = None
+
+    def summary(self, found: list[Observation]) -> str:
+        """A one-line account of what the service said, for tables and exports."""
+        parts = []
+        for name in self.summary_fields:
+            value = next((seen.value for seen in found if seen.field == name), None)
+            if value:
+                label = name.split(".")[-1] if name.endswith("banner") else name
+                parts.append(f"{label}: {value.splitlines()[0][:80]}")
+        return "; ".join(parts)
+
+
+def proved_by(field: str, protocol: str) -> Callable[[list[Observation]], str | None]:
+    """``protocol`` when the observations hold ``field`` (an HTTP status proves HTTP was spoken)."""
+    return lambda found: protocol if any(seen.field == field for seen in found) else None
