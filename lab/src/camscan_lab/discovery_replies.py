@@ -57,7 +57,7 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -73,20 +73,6 @@ if TYPE_CHECKING:
 Destination = tuple[str, int]
 Reply = tuple[bytes, Destination]
 
-# (port, multicast group) each responder listens on; SNMP and the XMEye search have no group.
-ENDPOINTS: dict[str, tuple[int, str | None]] = {
-    "wsd": (3702, "239.255.255.250"),
-    "sadp": (37020, "239.255.255.250"),
-    "dhip": (37810, "239.255.255.251"),
-    "ssdp": (1900, "239.255.255.250"),
-    "mdns": (5353, "224.0.0.251"),
-    "ubnt": (10001, "233.89.188.1"),
-    "xmeye": (34569, None),
-    "snmp": (161, None),
-    "bosch": (1757, None),
-}
-# Protocols whose devices answer to a fixed port rather than the asker's (Bosch: 1758).
-REPLY_PORTS = {"bosch": 1758}
 # Requests are a few hundred bytes; anything this big is junk and gets no answer.
 MAX_REQUEST = 16384
 # Requesters the lab may ever answer: its namespace block and loopback (the loopback tier).
@@ -136,7 +122,7 @@ def answer(protocol: str, data: bytes, source: Destination, host: LabHost, site:
     if port <= 0 or ip == host.ip or not any(requester in net for net in LAB_SOURCES):
         return []
     try:
-        replies = _BUILDERS[protocol](data, source, host, site, sequence)
+        replies = RESPONDERS[protocol].build(data, source, host, site, sequence)
     except (ProtocolError, ValueError, UnicodeError, RecursionError, ElementTree.ParseError):
         return []  # not a request of this protocol
     group = (ENDPOINTS[protocol][1], ENDPOINTS[protocol][0]) if ENDPOINTS[protocol][1] else None
@@ -837,5 +823,41 @@ def _bosch(data: bytes, source: Destination, host: LabHost, site: Site, sequence
     return [(payload, (source[0], REPLY_PORTS["bosch"]))]
 
 
-_BUILDERS = {"wsd": _wsd, "sadp": _sadp, "dhip": _dhip, "ssdp": _ssdp, "mdns": _mdns, "ubnt": _ubnt,
-             "xmeye": _xmeye, "snmp": _snmp, "bosch": _bosch}
+# --------------------------------------------------------------------------- the responders
+
+
+@dataclass(frozen=True)
+class Responder:
+    """One emulated discovery protocol: where it listens, how it answers, what a profile may say of it."""
+
+    port: int
+    group: str | None  # None: asked of each host only (SNMP, the XMEye search, Bosch discovery)
+    build: Callable[[bytes, Destination, LabHost, Site, int], list[Reply]]
+    keys: frozenset[str]  # the keys of a profile's discovery.<protocol> section
+    model_bearing: bool = False  # its answer carries the model string
+    reply_port: int | None = None  # devices answer to this port rather than the asker's (Bosch: 1758)
+
+
+# Every discovery protocol the lab answers, one line each (profiles.py and the servers read this).
+RESPONDERS: dict[str, Responder] = {
+    "wsd": Responder(3702, "239.255.255.250", _wsd, frozenset({"flavor", "types", "scopes", "xaddrs",
+                                                                "metadata_version", "raw"}), model_bearing=True),
+    "sadp": Responder(37020, "239.255.255.250", _sadp, frozenset({
+        "reply", "device_type", "description", "serial", "software_version", "dsp_version", "boot_time", "activated",
+        "command_port", "http_port", "analog_channels", "digital_channels", "dhcp"}), model_bearing=True),
+    "dhip": Responder(37810, "239.255.255.251", _dhip, frozenset({
+        "reply", "device_class", "device_type", "vendor", "manufacturer", "version", "machine_name", "serial",
+        "http_port", "port", "video_inputs"}), model_bearing=True),
+    "ssdp": Responder(1900, "239.255.255.250", _ssdp, frozenset({
+        "server", "st", "usn_uuid", "location", "location_url", "headers", "cache_control", "description"}),
+        model_bearing=True),
+    "mdns": Responder(5353, "224.0.0.251", _mdns, frozenset({"hostname", "services"})),
+    "ubnt": Responder(10001, "233.89.188.1", _ubnt, frozenset({"hostname", "product", "model", "firmware", "version"}),
+                      model_bearing=True),
+    "xmeye": Responder(34569, None, _xmeye, frozenset({"hostname", "serial", "version", "device_type"})),
+    "snmp": Responder(161, None, _snmp, frozenset({"communities", "users", "sys_descr", "sys_object_id", "sys_name"})),
+    "bosch": Responder(1757, None, _bosch, frozenset({"friendly_name", "unit_name", "serial"}), reply_port=1758),
+}
+# (port, multicast group) each responder listens on.
+ENDPOINTS: dict[str, tuple[int, str | None]] = {name: (r.port, r.group) for name, r in RESPONDERS.items()}
+REPLY_PORTS: dict[str, int] = {name: r.reply_port for name, r in RESPONDERS.items() if r.reply_port}
