@@ -39,6 +39,21 @@ def discovery_serial_fields() -> tuple[str, ...]:
     return tuple(field for spec in DISCOVERY for field in spec.serial_fields)
 
 
+def discovery_name_fields() -> frozenset[str]:
+    """The fields in which devices name their maker, whole."""
+    return frozenset(field for spec in DISCOVERY for field in spec.name_fields)
+
+
+def discovery_text_fields() -> frozenset[str]:
+    """The free text devices write about themselves in discovery replies."""
+    return frozenset(field for spec in DISCOVERY for field in spec.text_fields)
+
+
+def video_only_prefixes() -> tuple[str, ...]:
+    """The field prefixes of discovery protocols only video devices answer ("sadp." ...)."""
+    return tuple(f"{spec.name}." for spec in DISCOVERY if spec.video_only)
+
+
 def discovery_titles(include_optional: bool = True) -> list[str]:
     """The discovery protocols as a person names them ("WS-Discovery", "SADP" ...), in the table's order."""
     return [spec.title for spec in DISCOVERY if include_optional or not spec.optional]

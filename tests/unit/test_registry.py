@@ -5,6 +5,7 @@ from __future__ import annotations
 from click.testing import CliRunner
 
 from camscan import correlate, onlink
+from camscan.fingerprint import resolvers
 from camscan.cli import main
 from camscan.passive import PassiveInventory
 from camscan.capture.reader import Datagram
@@ -114,3 +115,10 @@ def test_a_summary_shows_the_conversation_s_own_fields_in_order():
     assert flows.HTTPS.summary(said) == "http.server: App-webs/; html.title: Login; tls.subject: CN=cam"
     telnet = [Observation(ip="198.18.0.5", source="banner", field="telnet.banner", value="login:", port=23)]
     assert flows.BANNER.summary(telnet) == "banner: login:"
+
+
+def test_the_fields_a_protocol_declares_are_the_ones_the_resolvers_read():
+    for spec in DISCOVERY:
+        assert set(spec.name_fields) <= resolvers.NAME_FIELDS
+        assert set(spec.text_fields) <= resolvers.TEXT_FIELDS
+        assert (f"{spec.name}." in resolvers.VIDEO_FIELDS_PREFIXES) == spec.video_only

@@ -162,4 +162,6 @@ SPEC = DiscoverySpec(
     "dhip", "DHIP", PORT, parse_reply, MULTICAST_GROUP,
     requests=lambda rng: (build_search(rng.getrandbits(31)),),
     mac_fields=("dhip.mac",), serial_fields=("dhip.serial",),
+    name_fields=("dhip.vendor",), text_fields=("dhip.device_type", "dhip.device_class", "dhip.machine_name"),
+    video_only=True,
 )

@@ -256,4 +256,5 @@ def build_query(service_types: Iterable[str]) -> bytes:
 
 # Multicast mDNS goes through zeroconf's browser (camscan.transport.mdns) and a unicast question
 # per host (camscan.probes.discovery_probes.mdns_query_probe), not through the generic requests.
-SPEC = DiscoverySpec("mdns", "mDNS", PORT, parse_packet, MULTICAST_GROUP, mac_fields=("mdns.txt.macaddress",))
+SPEC = DiscoverySpec("mdns", "mDNS", PORT, parse_packet, MULTICAST_GROUP, mac_fields=("mdns.txt.macaddress",),
+                    text_fields=("mdns.instance", "mdns.hostname", "mdns.txt"))

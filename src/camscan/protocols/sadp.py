@@ -129,4 +129,5 @@ SPEC = DiscoverySpec(
     "sadp", "SADP", PORT, parse_probe_match, MULTICAST_GROUP,
     requests=lambda rng: (build_inquiry(fresh_uuid(rng)),),
     mac_fields=("sadp.mac",), serial_fields=("sadp.serial",),
+    text_fields=("sadp.description", "sadp.device_type"), video_only=True,
 )

@@ -229,4 +229,6 @@ SPEC = DiscoverySpec(
     "snmp", "SNMP", PORT, parse_response,
     requests=lambda rng: (build_get(PUBLIC, SYSTEM_OIDS, rng.getrandbits(31)),),
     listens_on_port=False, optional=True,
+    # RFC 3418 sysDescr, the device's own description (sysName is the administrator's: not read)
+    text_fields=("snmp.sys_descr",),
 )

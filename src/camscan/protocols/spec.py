@@ -56,6 +56,12 @@ class DiscoverySpec:
     # Fields carrying the MAC a device reports of itself, most trusted first, and its serial number.
     mac_fields: tuple[str, ...] = ()
     serial_fields: tuple[str, ...] = ()
+    # Fields whose whole value names a company, and free text the device writes about itself
+    # (camscan.fingerprint.resolvers reads maker names and model numbers in both).
+    name_fields: tuple[str, ...] = ()
+    text_fields: tuple[str, ...] = ()
+    # Only video devices answer it: a short or common-word brand name in its fields needs no other context.
+    video_only: bool = False
 
     @property
     def ports(self) -> tuple[int, ...]:

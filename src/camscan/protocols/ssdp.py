@@ -131,4 +131,7 @@ SPEC = DiscoverySpec(
     requests=lambda rng: (build_msearch("ssdp:all", MX),),
     # the UPnP device description a LOCATION leads to (parse_device_description)
     serial_fields=("upnp.serial_number",),
+    name_fields=("upnp.manufacturer",),  # UPnP Device Architecture 2.0 <manufacturer>
+    text_fields=("upnp.friendly_name", "upnp.model_name", "upnp.model_description", "upnp.model_number",
+                 "ssdp.server"),
 )

@@ -155,4 +155,8 @@ SPEC = DiscoverySpec(
     requests=lambda rng: tuple(build_probe(types, f"uuid:{fresh_uuid(rng)}") for types in PROBE_TYPES),
     # the ONVIF device information a ProbeMatch's XAddrs lead to (camscan.probes.onvif)
     serial_fields=("onvif.serial",),
+    # ONVIF Core 7.3.2.2 scopes
+    name_fields=("wsd.scope.manufacturer", "wsd.scope.name"),
+    text_fields=("wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension"),
+    video_only=True,
 )
