@@ -8,12 +8,12 @@ adding a protocol is its module, its signatures, its lab responder and one line 
 from __future__ import annotations
 
 from camscan.probes import flows
-from camscan.protocols import bosch, dhip, mdns, sadp, snmp, ssdp, ubnt, wsd, xmeye
+from camscan.protocols import bosch, dhip, gvcp, mdns, sadp, snmp, ssdp, ubnt, wsd, xmeye
 from camscan.protocols.spec import DiscoverySpec, StreamSpec
 
 # UDP discovery, in the order a scan sends it (a seeded scan draws its message ids in this order).
 DISCOVERY: tuple[DiscoverySpec, ...] = (
-    wsd.SPEC, sadp.SPEC, dhip.SPEC, ssdp.SPEC, ubnt.SPEC, xmeye.SPEC, bosch.SPEC, snmp.SPEC, mdns.SPEC,
+    wsd.SPEC, sadp.SPEC, dhip.SPEC, ssdp.SPEC, ubnt.SPEC, xmeye.SPEC, bosch.SPEC, snmp.SPEC, gvcp.SPEC, mdns.SPEC,
 )
 
 # Conversations with open TCP ports; a port no conversation claims gets those tried on other

@@ -823,6 +823,37 @@ def _bosch(data: bytes, source: Destination, host: LabHost, site: Site, sequence
     return [(payload, (source[0], REPLY_PORTS["bosch"]))]
 
 
+# --------------------------------------------------------------------------- GigE Vision (GVCP)
+
+# Discovery acknowledge fields: (profile key, bootstrap register offset in the payload, size), per
+# Wireshark's packet-gvcp.c register addresses (GVCP_MANUFACTURER_NAME 0x48 ... GVCP_USER_DEFINED_NAME 0xE8).
+_GVCP_STRINGS = (("manufacturer", 0x48, 32), ("model", 0x68, 32), ("version", 0x88, 32),
+                 ("manufacturer_info", 0xA8, 48), ("serial", 0xD8, 16), ("user_name", 0xE8, 16))
+
+
+def _gvcp(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    """A DISCOVERY_ACK (0x0003) for a DISCOVERY_CMD (key 0x42, command 0x0002, acknowledge required)."""
+    if len(data) != 8:
+        return []
+    key, flags, command, length, request_id = struct.unpack("!BBHHH", data)
+    if key != 0x42 or command != 0x0002 or length != 0 or request_id == 0 or not flags & 0x01:
+        return []
+    spec = host.discovery["gvcp"]
+    payload = bytearray(248)
+    # spec version 2.0; device mode: big endian (bit 31), device class transmitter (bits 28-30: 0), UTF-8 (1)
+    struct.pack_into("!HHI", payload, 0, 2, 0, 1 << 31 | 1)
+    payload[10:16] = bytes.fromhex(host.mac.replace(":", ""))
+    struct.pack_into("!II", payload, 0x10, 0b111, 0b110)  # supported: persistent, DHCP, LLA; current: DHCP, LLA
+    payload[0x24:0x28] = ipaddress.IPv4Address(host.ip).packed
+    payload[0x34:0x38] = ipaddress.IPv4Address(site.netmask).packed
+    payload[0x44:0x48] = ipaddress.IPv4Address(site.gateway).packed
+    defaults = {"model": "${model}", "version": "${firmware}", "serial": "${serial}"}
+    for name, offset, size in _GVCP_STRINGS:
+        text = host.render(str(spec.get(name, defaults.get(name, "")))).encode("utf-8")[:size - 1]
+        payload[offset:offset + len(text)] = text
+    return [(struct.pack("!HHHH", 0, 0x0003, len(payload), request_id) + bytes(payload), source)]
+
+
 # --------------------------------------------------------------------------- the responders
 
 
@@ -857,6 +888,8 @@ RESPONDERS: dict[str, Responder] = {
     "xmeye": Responder(34569, None, _xmeye, frozenset({"hostname", "serial", "version", "device_type"})),
     "snmp": Responder(161, None, _snmp, frozenset({"communities", "users", "sys_descr", "sys_object_id", "sys_name"})),
     "bosch": Responder(1757, None, _bosch, frozenset({"friendly_name", "unit_name", "serial"}), reply_port=1758),
+    "gvcp": Responder(3956, None, _gvcp, frozenset({"manufacturer", "model", "version", "manufacturer_info", "serial",
+                                                    "user_name"}), model_bearing=True),
 }
 # (port, multicast group) each responder listens on.
 ENDPOINTS: dict[str, tuple[int, str | None]] = {name: (r.port, r.group) for name, r in RESPONDERS.items()}
