@@ -343,25 +343,11 @@ def test_generic_camera_and_unprefixed_soap11_reply():
     ]
 
 
-class ZeepLikeResult:
-    """What onvif-zeep-async returns: [] and `in` work, .get does not (zeep CompoundValue)."""
-
-    def __init__(self, values):
-        self._values = values
-
-    def __contains__(self, key):
-        return key in self._values
-
-    def __getitem__(self, key):
-        return self._values[key]
-
-
 def test_live_path_matches_the_envelope_path():
     info = {"Manufacturer": "HIKVISION", "Model": "DS-2CD2143G2-I", "FirmwareVersion": "V5.7.1 build 220118",
             "SerialNumber": "DS-2CD2143G2-I20220123AAWRJ00000001", "HardwareId": "88"}
     expected = onvif.parse_device_information(HIKVISION_DEVICE_INFORMATION, "198.18.0.10", 80, at=9.0)
     assert onvif.device_information_observations(info, "198.18.0.10", 80, at=9.0) == expected
-    assert onvif.device_information_observations(ZeepLikeResult(info), "198.18.0.10", 80, at=9.0) == expected
     partial = {"Manufacturer": "  Dahua  ", "Model": None, "FirmwareVersion": "", "SerialNumber": 12345}
     assert fields_of(onvif.device_information_observations(partial, "198.18.0.13", 80)) == [
         ("onvif.manufacturer", "Dahua"), ("onvif.serial", "12345"),
