@@ -16,9 +16,11 @@ DISCOVERY: tuple[DiscoverySpec, ...] = (
     wsd.SPEC, sadp.SPEC, dhip.SPEC, ssdp.SPEC, ubnt.SPEC, xmeye.SPEC, bosch.SPEC, snmp.SPEC, gvcp.SPEC, mdns.SPEC,
 )
 
-# Conversations with open TCP ports; a port no conversation claims gets those tried on other
-# ports, in this order, until one is answered.
+# Conversations with open TCP ports (the ports each gets: probes/default_ports.yaml); a port no
+# conversation claims gets those tried on other ports, in this order, until one is answered.
 STREAMS: tuple[StreamSpec, ...] = (flows.BANNER, flows.HTTP, flows.HTTPS, flows.RTSP)
+STREAMS_BY_NAME: dict[str, StreamSpec] = {spec.name: spec for spec in STREAMS}
+ON_OTHER_PORTS: tuple[StreamSpec, ...] = tuple(spec for spec in STREAMS if spec.on_other_ports)
 
 # Each discovery port (requests' and replies') and the protocol whose traffic it carries.
 DISCOVERY_BY_PORT: dict[int, DiscoverySpec] = {port: spec for spec in DISCOVERY for port in spec.ports}
@@ -57,8 +59,3 @@ def video_only_prefixes() -> tuple[str, ...]:
 def discovery_titles(include_optional: bool = True) -> list[str]:
     """The discovery protocols as a person names them ("WS-Discovery", "SADP" ...), in the table's order."""
     return [spec.title for spec in DISCOVERY if include_optional or not spec.optional]
-
-
-# The conversation each of the default ports gets.
-STREAM_BY_PORT: dict[int, StreamSpec] = {port: spec for spec in STREAMS for port in spec.ports}
-ON_OTHER_PORTS: tuple[StreamSpec, ...] = tuple(spec for spec in STREAMS if spec.on_other_ports)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 from click.testing import CliRunner
 
 from camscan import correlate, onlink
@@ -12,9 +13,10 @@ from camscan.capture.reader import Datagram
 from camscan.model import Observation
 from camscan.probes import flows
 from camscan.probes.discovery_probes import discovery_probes
-from camscan.probes.ports import CONNECT_ONLY_PORTS, DEFAULT_PORTS, streams_for
+from camscan.probes.ports import DEFAULT_PORTS, STREAM_BY_PORT, _load_port_table, streams_for
 from camscan.protocols import sadp
-from camscan.registry import DISCOVERY, DISCOVERY_BY_PORT, STREAMS, discovery_protocol_of
+from camscan.registry import DISCOVERY, DISCOVERY_BY_PORT, discovery_protocol_of
+from camscan.transport.guard import CONNECT_ONLY
 
 SADP_REPLY = (
     b'<?xml version="1.0" encoding="UTF-8"?><ProbeMatch><Uuid>1</Uuid><Types>inquiry</Types>'
@@ -89,11 +91,17 @@ def test_each_default_port_gets_the_conversation_its_protocol_declares():
     assert streams_for(9999) == (flows.BANNER, flows.HTTP, flows.RTSP)  # unclaimed: the table's order
 
 
-def test_no_port_is_claimed_by_two_conversations_and_every_claimed_port_is_swept():
-    claimed = [port for spec in STREAMS for port in spec.ports]
-    assert len(claimed) == len(set(claimed))
-    assert set(claimed) | set(CONNECT_ONLY_PORTS) == set(DEFAULT_PORTS)
-    assert list(DEFAULT_PORTS) == sorted(DEFAULT_PORTS)
+def test_the_port_table_is_data_and_names_only_registered_conversations(tmp_path):
+    assert list(DEFAULT_PORTS) == sorted(DEFAULT_PORTS) and set(STREAM_BY_PORT) <= set(DEFAULT_PORTS)
+    # a default port without a conversation of its own is one camscan only connects to
+    assert set(DEFAULT_PORTS) - set(STREAM_BY_PORT) <= CONNECT_ONLY
+    table = tmp_path / "ports.yaml"
+    table.write_text('80: {conversation: gopher, why: "a conversation camscan does not hold"}\n')
+    with pytest.raises(ValueError, match="no conversation named 'gopher'"):
+        _load_port_table(table)
+    table.write_text("80: {conversation: http}\n")
+    with pytest.raises(ValueError, match="port 80 needs a mapping of why"):
+        _load_port_table(table)
 
 
 def test_a_conversation_proves_its_protocol_only_by_its_own_evidence():

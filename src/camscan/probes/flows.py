@@ -111,50 +111,22 @@ def banner_protocol(found: list[Observation]) -> str | None:
     return next((seen.field.split(".")[0] for seen in found if seen.field.endswith(".banner")), None)
 
 
-# Why each port is swept by default, by the conversation it gets (README.md lists the same table).
+# The conversations, by name in default_ports.yaml (the port table).
 BANNER = StreamSpec(
     "banner", banner_flow, banner_protocol, on_other_ports=True,
     summary_fields=("ssh.banner", "ftp.banner", "telnet.banner"),
-    ports={
-        21: "FTP: recorders and cameras name make, model and firmware in the greeting",
-        22: "SSH: the identification line of embedded dropbear/OpenSSH",
-        23: "telnet: DVR and camera login banners (XMEye, HiSilicon boards)",
-    },
 )
 HTTP = StreamSpec(
     "http", http_flow, proved_by("http.status", "http"), on_other_ports=True,
     summary_fields=("http.server", "html.title"), read_server_turn=http.read_server_turn,
-    ports={
-        80: "HTTP: the web interface of almost every camera and recorder",
-        81: "HTTP: alternative web port of many DVRs and low-cost cameras",
-        88: "HTTP: alternative web port of Foscam-style cameras",
-        631: "IPP: printers (tells non-cameras apart)",
-        5000: "HTTP: Synology DSM and some recorders' web interface",
-        7001: "HTTP/vendor management port of some recorders and video management servers",
-        8000: "Hikvision SDK / iVMS-4200 port (binary); some cameras serve HTTP here",
-        8080: "HTTP: alternative web port of cameras, recorders and streaming servers",
-        8081: "HTTP: alternative web port",
-        8899: "HTTP/ONVIF service port of many low-cost cameras",
-        9000: "media/SDK port of some recorders (e.g. Reolink)",
-    },
 )
 HTTPS = StreamSpec(
     "https", partial(http_flow, tls=True), proved_by("http.status", "https"), tls=True,
     summary_fields=("http.server", "html.title", "tls.subject"), read_server_turn=tls.read_server_turn,
-    ports={
-        443: "HTTPS: web interface; the certificate often names the maker",
-        7443: "HTTPS: UniFi Protect recorders",
-        8443: "HTTPS: alternative secure web port",
-    },
 )
 RTSP = StreamSpec(
     "rtsp", rtsp_flow, proved_by("rtsp.status", "rtsp"), on_other_ports=True,
     summary_fields=("rtsp.server",), read_server_turn=rtsp.read_server_turn,
-    ports={
-        554: "RTSP: the standard video stream port",
-        8554: "RTSP: alternative stream port (also media servers)",
-        10554: "RTSP: alternative stream port",
-    },
 )
 
 

@@ -1,24 +1,39 @@
-"""The default port set and which conversations each port gets (from the protocol table)."""
+"""The default port set and which conversation each port gets (default_ports.yaml, the protocol table's names)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from camscan.errors import InputError
 from camscan.protocols.spec import StreamSpec
-from camscan.registry import ON_OTHER_PORTS, STREAM_BY_PORT, STREAMS
+from camscan.registry import ON_OTHER_PORTS, STREAMS_BY_NAME
 from camscan.transport.guard import CONNECT_ONLY
 
-# Ports swept by default that get no conversation (transport.guard.CONNECT_ONLY: data sent
-# there does harm or nothing), and why they are swept; the others' reasons are the protocol
-# table's (camscan.registry.STREAMS).
-CONNECT_ONLY_PORTS: dict[int, str] = {
-    445: "SMB: PCs and NAS boxes (connect only; tells non-cameras apart)",
-    9100: "JetDirect: printers (connect only: data sent here gets printed)",
-    34567: "Xiongmai/XMEye DVR media and management port (binary)",
-    37777: "Dahua SDK port (binary) of Dahua cameras and recorders",
-}
-# Why each port is swept by default (README.md lists the same table), in port order.
-DEFAULT_PORTS: dict[int, str] = dict(sorted(
-    {**{port: reason for spec in STREAMS for port, reason in spec.ports.items()}, **CONNECT_ONLY_PORTS}.items()))
+PORT_TABLE = Path(__file__).with_name("default_ports.yaml")
+
+
+def _load_port_table(path: Path) -> tuple[dict[int, str], dict[int, StreamSpec]]:
+    """Why each default port is swept, and the conversation each that names one gets."""
+    table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    reasons: dict[int, str] = {}
+    conversations: dict[int, StreamSpec] = {}
+    for port, entry in sorted(table.items()):
+        if not (isinstance(port, int) and 1 <= port <= 65535 and isinstance(entry, dict)
+                and isinstance(entry.get("why"), str) and set(entry) <= {"why", "conversation"}):
+            raise ValueError(f"{path.name}: port {port!r} needs a mapping of why and, optionally, conversation")
+        reasons[port] = entry["why"]
+        if "conversation" in entry:
+            if entry["conversation"] not in STREAMS_BY_NAME:
+                raise ValueError(f"{path.name}: port {port}: no conversation named {entry['conversation']!r} "
+                                 f"(want one of {sorted(STREAMS_BY_NAME)})")
+            conversations[port] = STREAMS_BY_NAME[entry["conversation"]]
+    return reasons, conversations
+
+
+# Why each port is swept by default, in port order, and the conversation each gets.
+DEFAULT_PORTS, STREAM_BY_PORT = _load_port_table(PORT_TABLE)
 
 
 def parse_ports(text: str) -> list[int]:

@@ -12,7 +12,9 @@ import mmh3
 
 from camscan.model import Observation
 from camscan.protocols import Completion, ProtocolError
-from camscan.protocols.message import MessageReader, Response, parse_response, request_line, response_observations
+from camscan.protocols.message import (
+    MessageReader, Response, overheard_response, parse_response, request_line, response_observations,
+)
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
@@ -173,10 +175,5 @@ def request_path(target: str) -> str:
 
 def read_server_turn(ip: str, port: int, request: bytes, reply: bytes, at: float) -> tuple[list[Observation], str | None] | None:
     """An overheard HTTP response (passive analysis), filed under the path its request asked for."""
-    if not reply.startswith(b"HTTP/"):
-        return None
-    try:
-        response = parse_response(reply)
-    except ProtocolError:
-        return [], None
-    return observations(response, ip, port, request_path(request_line(request)[1]), at), "http"
+    path = request_path(request_line(request)[1])
+    return overheard_response(reply, "HTTP", lambda response: observations(response, ip, port, path, at))

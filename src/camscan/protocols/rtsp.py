@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from camscan.model import Observation
-from camscan.protocols import Completion, ProtocolError, sdp
+from camscan.protocols import Completion, sdp
 from camscan.protocols.http import USER_AGENT
-from camscan.protocols.message import MessageReader, Response, parse_response, request_line, response_observations
+from camscan.protocols.message import MessageReader, Response, overheard_response, request_line, response_observations
 
 __all__ = ["build_request", "response_complete", "observations", "read_server_turn"]
 
@@ -28,10 +28,5 @@ def observations(response: Response, ip: str, port: int, method: str, at: float 
 
 def read_server_turn(ip: str, port: int, request: bytes, reply: bytes, at: float) -> tuple[list[Observation], str | None] | None:
     """An overheard RTSP response (passive analysis), filed under its request's method (OPTIONS if unseen)."""
-    if not reply.startswith(b"RTSP/"):
-        return None
-    try:
-        response = parse_response(reply)
-    except ProtocolError:
-        return [], None
-    return observations(response, ip, port, request_line(request)[0] or "OPTIONS", at), "rtsp"
+    method = request_line(request)[0] or "OPTIONS"
+    return overheard_response(reply, "RTSP", lambda response: observations(response, ip, port, method, at))

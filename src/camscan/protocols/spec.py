@@ -4,7 +4,7 @@ A discovery (UDP) protocol's module holds a :class:`DiscoverySpec`: its port and
 group, how to build its requests, the sans-IO parser of its replies (the live scan, a pcap
 replay and passive analysis all call it) and the observation fields that identify a device
 (a MAC, a serial number). A conversation on an open TCP port is a :class:`StreamSpec`: the
-ports it is tried on, its sans-IO flow, what proves the service spoke it, and how passive
+conversation's sans-IO flow, what proves the service spoke it, and how passive
 analysis reads the server's side of a conversation it overheard. Nothing here sends or reads a clock.
 """
 
@@ -71,14 +71,13 @@ class DiscoverySpec:
 
 @dataclass(frozen=True)
 class StreamSpec:
-    """A conversation with an open TCP port: where it is tried, how it goes, what it proves."""
+    """A conversation with an open TCP port: how it goes, what it proves (the ports it gets are data:
+    camscan/probes/default_ports.yaml)."""
 
     name: str  # "http", "rtsp", "banner" (notices name a conversation cut short by it)
     flow: FlowBuilder
     # The service's protocol the conversation's observations prove ("http", "ftp" ...), None if they prove none.
     proves: Callable[[list[Observation]], str | None]
-    # The default ports where this conversation is the one tried, and why each is swept.
-    ports: dict[int, str]
     tls: bool = False
     # Tried (in the table's order) on a port no conversation claims.
     on_other_ports: bool = False
