@@ -14,7 +14,8 @@ from camscan.model import Observation
 from camscan.probes import flows
 from camscan.probes.discovery_probes import discovery_probes
 from camscan.probes.ports import DEFAULT_PORTS, STREAM_BY_PORT, _load_port_table, streams_for
-from camscan.protocols import sadp
+from camscan.protocols import mdns, sadp
+from camscan.protocols.spec import declared_values
 from camscan.registry import DISCOVERY, DISCOVERY_BY_PORT, discovery_protocol_of
 from camscan.transport.guard import CONNECT_ONLY
 
@@ -130,3 +131,11 @@ def test_the_fields_a_protocol_declares_are_the_ones_the_resolvers_read():
         assert set(spec.name_fields) <= resolvers.NAME_FIELDS
         assert set(spec.text_fields) <= resolvers.TEXT_FIELDS
         assert (f"{spec.name}." in resolvers.VIDEO_FIELDS_PREFIXES) == spec.video_only
+
+
+def test_declared_lists_are_data_with_a_reason_each(tmp_path):
+    assert "_onvif._tcp.local." in mdns.BROWSED_TYPES and "/ISAPI/System/deviceInfo" in flows.VENDOR_PATHS
+    listing = tmp_path / "paths.yaml"
+    listing.write_text("- {path: /status}\n")
+    with pytest.raises(ValueError, match="each with path and api"):
+        declared_values(listing, "path", "api")

@@ -8,19 +8,15 @@ live transport, a pcap replay and the unit tests drive the same generators.
 from __future__ import annotations
 
 from functools import partial
+from pathlib import Path
 
 from camscan.model import Observation
 from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp, ssdp, tls
 from camscan.protocols.message import parse_response
-from camscan.protocols.spec import StreamSpec, proved_by
+from camscan.protocols.spec import StreamSpec, declared_values, proved_by
 
-# Read-only pages that name the maker even behind a login (each answers 401 with a
-# vendor realm, or the device information itself on unprotected units).
-VENDOR_PATHS = (
-    "/ISAPI/System/deviceInfo",  # Hikvision ISAPI
-    "/cgi-bin/magicBox.cgi?action=getSystemInfo",  # Dahua CGI
-    "/axis-cgi/param.cgi?action=list&group=root.Brand",  # Axis VAPIX
-)
+# Read-only pages that name the maker even behind a login (data: each with its maker's API).
+VENDOR_PATHS = declared_values(Path(__file__).with_name("http_vendor_paths.yaml"), "path", "api")
 MAX_REDIRECTS = 2
 
 

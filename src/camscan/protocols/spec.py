@@ -14,6 +14,9 @@ import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
 
 from camscan.model import Observation
 from camscan.protocols import Flow
@@ -28,6 +31,16 @@ FlowBuilder = Callable[[str, int], Flow]
 # (server address, server port, the request it answered, its reply, time) -> (observations, the
 # service's protocol if the reply proves one), or None when the reply is not this protocol's.
 ServerTurnReader = Callable[[str, int, bytes, bytes, float], "tuple[list[Observation], str | None] | None"]
+
+
+def declared_values(path: Path, key: str, said: str) -> tuple[str, ...]:
+    """The ``key`` of each entry of a packaged YAML list, every entry also saying ``said`` (why it is there)."""
+    entries = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if not isinstance(entries, list) or not all(
+            isinstance(entry, dict) and isinstance(entry.get(key), str) and isinstance(entry.get(said), str)
+            for entry in entries):
+        raise ValueError(f"{path.name}: want a list of mappings, each with {key} and {said}")
+    return tuple(entry[key] for entry in entries)
 
 
 def fresh_uuid(rng: random.Random) -> str:
