@@ -22,6 +22,7 @@ from camscan.fingerprint.signatures import check_example, default_rules
 from camscan.inventory import open_inventory
 from camscan.model import RECORDER_DEVICE_TYPES, service_label
 from camscan.probes.ports import DEFAULT_PORTS, parse_ports
+from camscan.registry import discovery_titles
 from camscan.scope import read_scope_file
 from camscan.shard import ShardError, parse_shard
 from camscan.store import ANY_SITE
@@ -39,6 +40,7 @@ CHANNEL_COLUMNS = ("attached_to", "channel", "connection", "video", "reported_ip
 CHANNELS_TEXT = {"enumerated": "{count} enumerated", "credentials-needed": "unknown: credentials needed",
                  "not-asked": "not asked"}
 NDAA_TEXT = {True: "covered", False: "no", None: "unknown"}
+DISCOVERY_TITLES = discovery_titles()
 
 
 def db_option(command: Callable) -> Callable:
@@ -221,8 +223,7 @@ def main() -> None:
 @click.option("--allow-public", is_flag=True, help="Permit public (Internet) addresses in scope.")
 @site_option
 @click.option("--discovery-wait", default=1.5, show_default=True, type=click.FloatRange(min=0.1, max=60),
-              help="Seconds to listen for WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch, SNMP "
-                   "and mDNS replies.")
+              help=f"Seconds to listen for {', '.join(DISCOVERY_TITLES[:-1])} and {DISCOVERY_TITLES[-1]} replies.")
 @click.option("--no-multicast", is_flag=True, help="Send discovery probes to each host only, never to a multicast group.")
 @click.option("--no-discovery", is_flag=True, help="No discovery protocols at all (SNMP and IPv6 discovery included): ARP and TCP only.")
 @click.option("--no-snmp", is_flag=True, help="Send nothing to UDP 161: no SNMP GET, neither with community "
@@ -358,7 +359,12 @@ def _analyse_with_progress(path: str):
         return analyse_capture(path, lambda done, total: bar.update(task, completed=done, total=total))
 
 
-@main.command()
+@main.command(help=f"""Identify devices from traffic others generated: a pcap/pcapng file, or a live sniff.
+
+    Reads ARP, DHCP, {', '.join(DISCOVERY_TITLES[:-1])} and {DISCOVERY_TITLES[-1]} replies and announcements,
+    HTTP/RTSP responses and cleartext TLS certificates; sends nothing. Evidence is stored
+    with sources prefixed "passive-" in a scan whose parameters say mode "passive".
+    """)
 @click.argument("capture", required=False, type=click.Path(dir_okay=False))
 @click.option("--interface", help="Sniff this interface live instead of reading a file (root; sends nothing).")
 @click.option("--duration", type=click.FloatRange(min=1), help="Seconds to sniff with --interface.")
@@ -367,12 +373,6 @@ def _analyse_with_progress(path: str):
 @json_option
 @friendly_errors
 def passive(capture, interface, duration, site, db_path, as_json):
-    """Identify devices from traffic others generated: a pcap/pcapng file, or a live sniff.
-
-    Reads ARP, DHCP, mDNS, SSDP, WS-Discovery, SADP and DHIP replies and announcements,
-    HTTP/RTSP responses and cleartext TLS certificates; sends nothing. Evidence is stored
-    with sources prefixed "passive-" in a scan whose parameters say mode "passive".
-    """
     from camscan.capture.reader import CaptureError
     from camscan.passive import sniff_interface, store_inventory
 

@@ -12,12 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 
 from camscan.model import Device, Observation, canonical_mac
+from camscan.registry import discovery_mac_fields, discovery_serial_fields
 
 # Most trustworthy first: ARP (a reply, or the kernel's ARP table) is what the wire said,
 # the rest is what the device claims.
 WIRE_MAC_FIELD = "mac.address"
-MAC_FIELDS = (WIRE_MAC_FIELD, "sadp.mac", "dhip.mac", "xmeye.mac", "bosch.mac", "mdns.txt.macaddress")
-SERIAL_FIELDS = ("sadp.serial", "dhip.serial", "xmeye.serial", "bosch.serial", "onvif.serial", "upnp.serial_number")
+MAC_FIELDS = (WIRE_MAC_FIELD, *discovery_mac_fields())
+SERIAL_FIELDS = discovery_serial_fields()
 ENDPOINT_FIELD = "wsd.endpoint"
 
 

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 
 from camscan.capture.reader import LINKTYPE_ETHERNET, Datagram, TrafficAssembler
 from camscan.model import Observation
-from camscan.passive import DATAGRAM_PARSERS
 from camscan.protocols import ProtocolError, arp, icmpv6
+from camscan.registry import DISCOVERY_BY_PORT, discovery_protocol_of
 
 # How a device the scan heard but may not contact is marked in the inventory.
 ON_LINK_OUTSIDE_SCOPE = "on-link, outside scope"
 ETHERTYPE_IPV4 = 0x0800
-# Ports whose traffic the link listener passes on: the discovery protocols' (passive.DATAGRAM_PARSERS).
-DISCOVERY_PORTS = tuple(sorted(DATAGRAM_PARSERS))
+# Ports whose traffic the link listener passes on: the discovery protocols'.
+DISCOVERY_PORTS = tuple(sorted(DISCOVERY_BY_PORT))
 MAX_OUTSIDE_DEVICES = 1024  # a hostile link cannot grow the inventory without bound
 MAX_OBSERVATIONS_PER_DEVICE = 256
 
@@ -112,8 +112,8 @@ class LinkHearing:
         for datagram in self._assembler.feed(LINKTYPE_ETHERNET, frame, at):
             if not isinstance(datagram, Datagram):
                 continue
-            parser = DATAGRAM_PARSERS.get(datagram.sport) or DATAGRAM_PARSERS.get(datagram.dport)
-            said = parser(datagram.payload, source, datagram.sport, at) if parser else []
+            spec = discovery_protocol_of(datagram.sport, datagram.dport)
+            said = spec.parse(datagram.payload, source, datagram.sport, at) if spec else []
             if said:
                 mac = ":".join(f"{byte:02x}" for byte in frame[6:12])
                 wire = Observation(ip=source, source="ethernet", field="mac.address", value=mac,

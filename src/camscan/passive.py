@@ -32,39 +32,15 @@ from camscan.capture.reader import (
 )
 from camscan.fingerprint.identify import Identifier
 from camscan.model import Device, Observation, Service, canonical_mac
-from camscan.protocols import (
-    ProtocolError, arp, bosch, dhcp, dhip, http, mdns, rtsp, sadp, snmp, ssdp, tls, tls_handshake, ubnt, wsd, xmeye,
-)
-from camscan.protocols.message import parse_response, split_messages
+from camscan.protocols import ProtocolError, arp, dhcp
+from camscan.protocols.message import request_line, split_messages
+from camscan.registry import STREAMS, discovery_protocol_of
 from camscan.store import Store
 from camscan.transport.record import open_listener, queued_frames
 
 SOURCE_PREFIX = "passive-"
-
-# Which parser reads a datagram to or from each discovery port; each rejects requests
-# (ProtocolError) or says nothing about them ([]), so only replies and announcements count.
-DATAGRAM_PARSERS: dict[int, Callable[..., list[Observation]]] = {
-    wsd.PORT: wsd.parse_probe_matches,
-    sadp.PORT: sadp.parse_probe_match,
-    dhip.PORT: dhip.parse_reply,
-    mdns.PORT: mdns.parse_packet,
-    ubnt.PORT: ubnt.parse_reply,
-    xmeye.PORT: xmeye.parse_reply,
-    snmp.PORT: snmp.parse_response,
-    bosch.PORT: bosch.parse_reply,
-    bosch.REPLY_PORT: bosch.parse_reply,
-}
-
-
-def _parse_ssdp_message(data: bytes, ip: str, port: int | None, at: float) -> list[Observation]:
-    """SSDP NOTIFY announcements and M-SEARCH responses; a search request describes only the searcher."""
-    if not (data.startswith(b"NOTIFY ") or data.startswith(b"HTTP/")):
-        return []
-    return ssdp.parse_ssdp(data, ip, port, at)
-
-
-DATAGRAM_PARSERS[ssdp.PORT] = _parse_ssdp_message
-
+# How the server's side of an overheard TCP conversation is read (HTTP, RTSP, a TLS certificate).
+SERVER_TURN_READERS = tuple(spec.read_server_turn for spec in STREAMS if spec.read_server_turn)
 
 def _is_unicast(ip: str) -> bool:
     try:
@@ -83,19 +59,6 @@ def _arp_request_sender(record: ArpFrame) -> Observation | None:
     if opcode != arp.REQUEST or not _is_unicast(seen.ip) or canonical_mac(seen.value) is None:
         return None
     return seen
-
-
-def _request_line(data: bytes) -> tuple[str, str]:
-    """(method, target) of the first request line in ``data``; ("", "") if none."""
-    words = data.split(b"\r\n", 1)[0].decode("latin-1").split()
-    return (words[0], words[1]) if len(words) >= 2 else ("", "")
-
-
-def _path_of(target: str) -> str:
-    if target.startswith(("http://", "https://")):
-        rest = target.split("://", 1)[1]
-        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
-    return target or "/"
 
 
 @dataclass
@@ -142,11 +105,13 @@ class PassiveInventory:
             except ProtocolError:
                 pass
             return
-        parser = DATAGRAM_PARSERS.get(datagram.sport) or DATAGRAM_PARSERS.get(datagram.dport)
-        if parser is None or not _is_unicast(datagram.src):
+        # Each protocol rejects requests (ProtocolError) or says nothing about them ([]):
+        # only replies and announcements count.
+        spec = discovery_protocol_of(datagram.sport, datagram.dport)
+        if spec is None or not _is_unicast(datagram.src):
             return
         try:
-            self._add(parser(datagram.payload, datagram.src, datagram.sport, datagram.ts))
+            self._add(spec.parse(datagram.payload, datagram.src, datagram.sport, datagram.ts))
         except ProtocolError:
             pass
 
@@ -161,7 +126,7 @@ class PassiveInventory:
                 requests += split_messages(data)
                 continue
             if data.startswith((b"HTTP/", b"RTSP/")):
-                replies = split_messages(data, [_request_line(request)[0] for request in requests])
+                replies = split_messages(data, [request_line(request)[0] for request in requests])
             else:
                 replies = [data]
             for reply in replies:
@@ -180,23 +145,10 @@ class PassiveInventory:
 
     @staticmethod
     def _server_turn(ip: str, port: int, request: bytes, data: bytes, at: float) -> tuple[list[Observation], str | None]:
-        """What one run of server bytes says: an HTTP or RTSP response, or a TLS certificate."""
-        if data.startswith((b"HTTP/", b"RTSP/")):
-            try:
-                response = parse_response(data)
-            except ProtocolError:
-                return [], None
-            method, target = _request_line(request)
-            if response.protocol == "RTSP":
-                return rtsp.observations(response, ip, port, method or "OPTIONS", at), "rtsp"
-            return http.observations(response, ip, port, _path_of(target), at), "http"
-        if data[:1] == b"\x16" and data[1:2] == b"\x03":
-            try:
-                certificates = tls_handshake.server_certificates(data)
-                found = tls.parse_certificate(certificates[0], ip, port, at) if certificates else []
-            except ProtocolError:
-                return [], "tls"
-            return found, "tls"
+        """What one run of server bytes says, read by the first protocol of the table that knows them."""
+        for read in SERVER_TURN_READERS:
+            if (said := read(ip, port, request, data, at)) is not None:
+                return said
         return [], None
 
     def devices(self, identifier: Identifier) -> list[Device]:

@@ -98,7 +98,7 @@ class Discovery:
         self.network = network
         self.links = links if settings.multicast else {}
         self._mdns_probe = mdns_query_probe() if settings.mdns else None
-        probes = probes or discovery_probes(snmp_get=settings.snmp)
+        probes = probes or discovery_probes(without=() if settings.snmp else ("snmp",))
         self.sockets = network.discovery_sockets(scope, transport.pacer, probes, self.links,
                                                  self._on_datagram, [self._mdns_probe] if self._mdns_probe else [])
         self._mdns_asked: dict[str, set[str]] = {}  # per host, the service types asked of it directly

@@ -29,10 +29,10 @@ from camscan.scan_discovery import Discovery, DiscoverySettings
 from camscan.fingerprint.identify import Identifier, start_loading
 from camscan.model import ChannelDevice, ChannelInventory, Device, Observation, Service
 from camscan.onlink import ON_LINK_OUTSIDE_SCOPE, Ipv6Neighbour, OutsideDevice
-from camscan.probes import flows
 from camscan.probes.onvif import OnvifMessages
-from camscan.probes.ports import BANNER, HTTP, HTTPS, RTSP, flows_for
+from camscan.probes.ports import streams_for
 from camscan.protocols import ProtocolError, tls
+from camscan.protocols.spec import StreamSpec
 from camscan.scope import Scope
 from camscan.shard import Shard
 from camscan.store import Store
@@ -66,16 +66,6 @@ class Progress:
     hosts_done: int = 0
     live_hosts: int = 0
     devices: list[Device] = field(default_factory=list)
-
-
-def _service_protocol(kind: str, found: list[Observation]) -> str | None:
-    fields = {seen.field for seen in found}
-    if kind in (HTTP, HTTPS):
-        return kind if "http.status" in fields else None
-    if kind == RTSP:
-        return "rtsp" if "rtsp.status" in fields else None
-    banners = [f.split(".")[0] for f in fields if f.endswith(".banner")]
-    return banners[0] if banners else None
 
 
 class Scan:
@@ -460,25 +450,20 @@ class Scan:
         observations.append(
             Observation(ip=ip, source="tcp", field="tcp.open", value=str(port), port=port, observed_at=time.time()))
         services[port] = Service(ip=ip, port=port, protocol=None)
-        for kind in flows_for(port):
-            said = await self._run_kind(transport, ip, port, kind)
-            protocol = _service_protocol(kind, said)
+        for spec in streams_for(port):
+            said = await self._converse(transport, ip, port, spec)
+            protocol = spec.proves(said)
             if protocol:
                 now = time.time()
                 observations.extend(replace(seen, observed_at=now) for seen in said)
-                services[port] = Service(ip=ip, port=port, protocol=protocol, banner=_summary(said))
+                services[port] = Service(ip=ip, port=port, protocol=protocol, banner=spec.summary(said))
                 break
 
-    async def _run_kind(self, transport: Transport, ip: str, port: int, kind: str) -> list[Observation]:
-        if kind == BANNER:
-            flow, tls_wanted = flows.banner_flow(ip, port), False
-        elif kind == RTSP:
-            flow, tls_wanted = flows.rtsp_flow(ip, port), False
-        else:
-            flow, tls_wanted = flows.http_flow(ip, port, tls=kind == HTTPS), kind == HTTPS
-        result = await transport.run_flow(ip, port, flow, tls=tls_wanted)
+    async def _converse(self, transport: Transport, ip: str, port: int, spec: StreamSpec) -> list[Observation]:
+        """One conversation with an open port: what it said, and the certificate it presented."""
+        result = await transport.run_flow(ip, port, spec.flow(ip, port), tls=spec.tls)
         if result.error:
-            self.notices.append(f"{kind} conversation cut short by an unreadable reply from {result.error}")
+            self.notices.append(f"{spec.name} conversation cut short by an unreadable reply from {result.error}")
         found = list(result.observations)
         if result.certificate:
             try:
@@ -500,13 +485,3 @@ def _ipv6_preference(scope: Scope):
         return not scope.allowed(address), ipaddress.ip_address(address).is_link_local, _address_order(address)
     return order
 
-
-def _summary(found: list[Observation]) -> str:
-    """A one-line account of what a service said, for tables and exports."""
-    wanted = ("http.server", "rtsp.server", "html.title", "tls.subject", "ssh.banner", "ftp.banner", "telnet.banner")
-    parts = []
-    for name in wanted:
-        value = next((seen.value for seen in found if seen.field == name), None)
-        if value:
-            parts.append(f"{name.split('.')[-1] if name.endswith('banner') else name}: {value.splitlines()[0][:80]}")
-    return "; ".join(parts)

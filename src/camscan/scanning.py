@@ -17,6 +17,7 @@ from camscan.credentials import Credentials
 from camscan.errors import UserError
 from camscan.inventory import open_inventory
 from camscan.probes.ports import DEFAULT_PORTS
+from camscan.registry import discovery_titles
 from camscan.scope import Scope, read_scope_file
 from camscan.shard import Shard
 from camscan.store import HEARTBEAT_SECONDS, Store
@@ -166,8 +167,8 @@ class Scan:
         assert self.scope is not None, "prepare() resolves the scope"
         options = self.options
         discovery = ("." if not options["discovery"] else
-                     "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
-                     f"{', SNMP' if options['snmp'] else ''}, mDNS) to each live host"
+                     f"; discovery probes ({', '.join(discovery_titles(include_optional=options['snmp']))})"
+                     " to each live host"
                      + (" and, on links wholly in scope, to their multicast groups and ff02::1"
                         if options["multicast"] else "") + ".")
         shard = self.shard_plan

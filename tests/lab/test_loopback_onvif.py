@@ -93,7 +93,9 @@ def test_anonymous_refusal_then_signed_request_with_the_account():
     assert fields["onvif.model"] == "DS-2CD2143G0-I" and fields["onvif.manufacturer"] == "HIKVISION"
     assert fields["onvif.access"] == "GetDeviceInformation with the configured account", "the account is not stored"
     assert not [item for item in result.observations if "admin" in item.value]
-    assert fields["onvif.refused"] == "GetDeviceInformation anonymous: Fault: Sender not Authorized"
+    assert fields["onvif.refused"] == (
+        f"GetDeviceInformation anonymous: OnvifFault: ONVIF GetDeviceInformation reply from {CAMERA}:8080: "
+        "SOAP Fault ter:NotAuthorized (Sender not Authorized)")
     assert b"PasswordDigest" in seen[-1] and b"s3cret-lab" not in seen[-1], "the password itself never travels"
 
 

@@ -5,6 +5,7 @@ announcements; ONVIF envelopes follow replies quoted in public sources (named at
 fixture). Addresses, serials and MACs are our own.
 """
 
+import asyncio
 import random
 import socket
 import struct
@@ -16,6 +17,7 @@ from zeroconf.const import (
     _CLASS_IN, _CLASS_UNIQUE, _FLAGS_AA, _FLAGS_QR_RESPONSE, _TYPE_A, _TYPE_PTR, _TYPE_SRV, _TYPE_TXT,
 )
 
+from camscan.probes.onvif import OnvifMessages, device_information_flow
 from camscan.protocols import ProtocolError, mdns, onvif
 
 # --- mDNS -------------------------------------------------------------------------------------------
@@ -341,25 +343,11 @@ def test_generic_camera_and_unprefixed_soap11_reply():
     ]
 
 
-class ZeepLikeResult:
-    """What onvif-zeep-async returns: [] and `in` work, .get does not (zeep CompoundValue)."""
-
-    def __init__(self, values):
-        self._values = values
-
-    def __contains__(self, key):
-        return key in self._values
-
-    def __getitem__(self, key):
-        return self._values[key]
-
-
 def test_live_path_matches_the_envelope_path():
     info = {"Manufacturer": "HIKVISION", "Model": "DS-2CD2143G2-I", "FirmwareVersion": "V5.7.1 build 220118",
             "SerialNumber": "DS-2CD2143G2-I20220123AAWRJ00000001", "HardwareId": "88"}
     expected = onvif.parse_device_information(HIKVISION_DEVICE_INFORMATION, "198.18.0.10", 80, at=9.0)
     assert onvif.device_information_observations(info, "198.18.0.10", 80, at=9.0) == expected
-    assert onvif.device_information_observations(ZeepLikeResult(info), "198.18.0.10", 80, at=9.0) == expected
     partial = {"Manufacturer": "  Dahua  ", "Model": None, "FirmwareVersion": "", "SerialNumber": 12345}
     assert fields_of(onvif.device_information_observations(partial, "198.18.0.13", 80)) == [
         ("onvif.manufacturer", "Dahua"), ("onvif.serial", "12345"),
@@ -429,3 +417,35 @@ def test_system_date_and_time_needs_its_response():
         onvif.parse_system_date_and_time(HIKVISION_DEVICE_INFORMATION, "198.18.0.99", 80)
     with pytest.raises(ProtocolError):
         onvif.parse_device_information("<Envelope/>", "198.18.0.99", 80)  # type: ignore[arg-type]
+
+
+def drive_device_information(replies: list[tuple[int, bytes]]) -> list[tuple[str, str]]:
+    """The device-information flow against canned HTTP replies (status, SOAP body), in order."""
+    messages = OnvifMessages()
+    asyncio.run(messages.load())
+    flow = device_information_flow(messages, "198.18.0.10", "http://198.18.0.10/onvif/device_service")
+    answers = iter(replies)
+    try:
+        next(flow)
+        while True:
+            status, body = next(answers)
+            flow.send(f"HTTP/1.1 {status} X\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body)
+    except StopIteration as done:
+        return fields_of(done.value)
+
+
+def test_the_scan_reads_onvif_replies_with_camscan_s_own_parser():
+    """Live and replayed scans read replies with parse_system_date_and_time and parse_device_information
+    (no longer zeep's reply processing): a SOAP 1.1 envelope is read, a fault is named by its code."""
+    said = drive_device_information([(200, SYSTEM_DATE_AND_TIME), (200, UNPREFIXED_DEVICE_INFORMATION)])
+    assert said == [("onvif.timezone", "CST-8:00:00"), ("onvif.utc_time", "2026-10-06T01:14:02Z"),
+                    ("onvif.manufacturer", "AXIS"), ("onvif.model", "P3245-V"), ("onvif.firmware", "10.12.165"),
+                    ("onvif.access", "GetDeviceInformation anonymous")]
+    refused = dict(drive_device_information([(200, SYSTEM_DATE_AND_TIME), (400, NOT_AUTHORIZED)]))
+    assert "SOAP Fault ter:NotAuthorized (Sender not Authorized)" in refused["onvif.refused"]
+
+
+def test_a_device_information_result_under_an_http_error_status_is_a_refusal():
+    refused = dict(drive_device_information([(200, SYSTEM_DATE_AND_TIME), (401, HIKVISION_DEVICE_INFORMATION)]))
+    assert "onvif.model" not in refused
+    assert refused["onvif.refused"] == "GetDeviceInformation anonymous: ProtocolError: HTTP status 401"

@@ -57,7 +57,7 @@ import struct
 import time
 import uuid
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Any, Callable, Iterable
 from xml.etree import ElementTree
 from xml.sax.saxutils import escape
 
@@ -73,20 +73,6 @@ if TYPE_CHECKING:
 Destination = tuple[str, int]
 Reply = tuple[bytes, Destination]
 
-# (port, multicast group) each responder listens on; SNMP and the XMEye search have no group.
-ENDPOINTS: dict[str, tuple[int, str | None]] = {
-    "wsd": (3702, "239.255.255.250"),
-    "sadp": (37020, "239.255.255.250"),
-    "dhip": (37810, "239.255.255.251"),
-    "ssdp": (1900, "239.255.255.250"),
-    "mdns": (5353, "224.0.0.251"),
-    "ubnt": (10001, "233.89.188.1"),
-    "xmeye": (34569, None),
-    "snmp": (161, None),
-    "bosch": (1757, None),
-}
-# Protocols whose devices answer to a fixed port rather than the asker's (Bosch: 1758).
-REPLY_PORTS = {"bosch": 1758}
 # Requests are a few hundred bytes; anything this big is junk and gets no answer.
 MAX_REQUEST = 16384
 # Requesters the lab may ever answer: its namespace block and loopback (the loopback tier).
@@ -136,7 +122,7 @@ def answer(protocol: str, data: bytes, source: Destination, host: LabHost, site:
     if port <= 0 or ip == host.ip or not any(requester in net for net in LAB_SOURCES):
         return []
     try:
-        replies = _BUILDERS[protocol](data, source, host, site, sequence)
+        replies = RESPONDERS[protocol].build(data, source, host, site, sequence)
     except (ProtocolError, ValueError, UnicodeError, RecursionError, ElementTree.ParseError):
         return []  # not a request of this protocol
     group = (ENDPOINTS[protocol][1], ENDPOINTS[protocol][0]) if ENDPOINTS[protocol][1] else None
@@ -837,5 +823,74 @@ def _bosch(data: bytes, source: Destination, host: LabHost, site: Site, sequence
     return [(payload, (source[0], REPLY_PORTS["bosch"]))]
 
 
-_BUILDERS = {"wsd": _wsd, "sadp": _sadp, "dhip": _dhip, "ssdp": _ssdp, "mdns": _mdns, "ubnt": _ubnt,
-             "xmeye": _xmeye, "snmp": _snmp, "bosch": _bosch}
+# --------------------------------------------------------------------------- GigE Vision (GVCP)
+
+# Discovery acknowledge fields: (profile key, bootstrap register offset in the payload, size), per
+# Wireshark's packet-gvcp.c register addresses (GVCP_MANUFACTURER_NAME 0x48 ... GVCP_USER_DEFINED_NAME 0xE8).
+_GVCP_STRINGS = (("manufacturer", 0x48, 32), ("model", 0x68, 32), ("version", 0x88, 32),
+                 ("manufacturer_info", 0xA8, 48), ("serial", 0xD8, 16), ("user_name", 0xE8, 16))
+
+
+def _gvcp(data: bytes, source: Destination, host: LabHost, site: Site, sequence: int) -> list[Reply]:
+    """A DISCOVERY_ACK (0x0003) for a DISCOVERY_CMD (key 0x42, command 0x0002, acknowledge required)."""
+    if len(data) != 8:
+        return []
+    key, flags, command, length, request_id = struct.unpack("!BBHHH", data)
+    if key != 0x42 or command != 0x0002 or length != 0 or request_id == 0 or not flags & 0x01:
+        return []
+    spec = host.discovery["gvcp"]
+    payload = bytearray(248)
+    # spec version 2.0; device mode: big endian (bit 31), device class transmitter (bits 28-30: 0), UTF-8 (1)
+    struct.pack_into("!HHI", payload, 0, 2, 0, 1 << 31 | 1)
+    payload[10:16] = bytes.fromhex(host.mac.replace(":", ""))
+    struct.pack_into("!II", payload, 0x10, 0b111, 0b110)  # supported: persistent, DHCP, LLA; current: DHCP, LLA
+    payload[0x24:0x28] = ipaddress.IPv4Address(host.ip).packed
+    payload[0x34:0x38] = ipaddress.IPv4Address(site.netmask).packed
+    payload[0x44:0x48] = ipaddress.IPv4Address(site.gateway).packed
+    defaults = {"model": "${model}", "version": "${firmware}", "serial": "${serial}"}
+    for name, offset, size in _GVCP_STRINGS:
+        text = host.render(str(spec.get(name, defaults.get(name, "")))).encode("utf-8")[:size - 1]
+        payload[offset:offset + len(text)] = text
+    return [(struct.pack("!HHHH", 0, 0x0003, len(payload), request_id) + bytes(payload), source)]
+
+
+# --------------------------------------------------------------------------- the responders
+
+
+@dataclass(frozen=True)
+class Responder:
+    """One emulated discovery protocol: where it listens, how it answers, what a profile may say of it."""
+
+    port: int
+    group: str | None  # None: asked of each host only (SNMP, the XMEye search, Bosch discovery)
+    build: Callable[[bytes, Destination, LabHost, Site, int], list[Reply]]
+    keys: frozenset[str]  # the keys of a profile's discovery.<protocol> section
+    model_bearing: bool = False  # its answer carries the model string
+    reply_port: int | None = None  # devices answer to this port rather than the asker's (Bosch: 1758)
+
+
+# Every discovery protocol the lab answers, one line each (profiles.py and the servers read this).
+RESPONDERS: dict[str, Responder] = {
+    "wsd": Responder(3702, "239.255.255.250", _wsd, frozenset({"flavor", "types", "scopes", "xaddrs",
+                                                                "metadata_version", "raw"}), model_bearing=True),
+    "sadp": Responder(37020, "239.255.255.250", _sadp, frozenset({
+        "reply", "device_type", "description", "serial", "software_version", "dsp_version", "boot_time", "activated",
+        "command_port", "http_port", "analog_channels", "digital_channels", "dhcp"}), model_bearing=True),
+    "dhip": Responder(37810, "239.255.255.251", _dhip, frozenset({
+        "reply", "device_class", "device_type", "vendor", "manufacturer", "version", "machine_name", "serial",
+        "http_port", "port", "video_inputs"}), model_bearing=True),
+    "ssdp": Responder(1900, "239.255.255.250", _ssdp, frozenset({
+        "server", "st", "usn_uuid", "location", "location_url", "headers", "cache_control", "description"}),
+        model_bearing=True),
+    "mdns": Responder(5353, "224.0.0.251", _mdns, frozenset({"hostname", "services"})),
+    "ubnt": Responder(10001, "233.89.188.1", _ubnt, frozenset({"hostname", "product", "model", "firmware", "version"}),
+                      model_bearing=True),
+    "xmeye": Responder(34569, None, _xmeye, frozenset({"hostname", "serial", "version", "device_type"})),
+    "snmp": Responder(161, None, _snmp, frozenset({"communities", "users", "sys_descr", "sys_object_id", "sys_name"})),
+    "bosch": Responder(1757, None, _bosch, frozenset({"friendly_name", "unit_name", "serial"}), reply_port=1758),
+    "gvcp": Responder(3956, None, _gvcp, frozenset({"manufacturer", "model", "version", "manufacturer_info", "serial",
+                                                    "user_name"}), model_bearing=True),
+}
+# (port, multicast group) each responder listens on.
+ENDPOINTS: dict[str, tuple[int, str | None]] = {name: (r.port, r.group) for name, r in RESPONDERS.items()}
+REPLY_PORTS: dict[str, int] = {name: r.reply_port for name, r in RESPONDERS.items() if r.reply_port}

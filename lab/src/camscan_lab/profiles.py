@@ -24,6 +24,7 @@ from typing import Any, Iterable, Sequence
 import yaml
 
 from camscan_lab import hostile
+from camscan_lab.discovery_replies import RESPONDERS
 
 try:  # keep the lab's notion of "camera" in step with the scanner's
     from camscan.model import CAMERA_DEVICE_TYPES
@@ -34,13 +35,13 @@ PROFILES_PATH = Path(__file__).with_name("profiles.yaml")
 KINDS = frozenset({"http", "https", "rtsp", "banner", "silent"})
 CAMERA_FRACTION = 0.75
 # Discovery protocols a profile may answer: UDP responders plus the ONVIF device service (TCP).
-UDP_DISCOVERY = ("wsd", "sadp", "dhip", "ssdp", "mdns", "ubnt", "xmeye", "snmp", "bosch")
+UDP_DISCOVERY = tuple(RESPONDERS)
 DISCOVERY = (*UDP_DISCOVERY, "onvif")
 ONVIF_PATH = "/onvif/device_service"
 ONVIF_MEDIA_PATHS = {"/onvif/Media": "media", "/onvif/Media2": "media2"}
 WSD_FLAVORS = frozenset({"hikvision", "axis", "dahua", "gsoap"})
 # Discovery answers that carry a model string (ONVIF only when anyone may ask for it).
-_MODEL_BEARING = ("sadp", "dhip", "ssdp", "wsd", "ubnt")
+_MODEL_BEARING = tuple(name for name, responder in RESPONDERS.items() if responder.model_bearing)
 
 _OUI_RE = re.compile(r"^[0-9a-f]{2}:[0-9a-f]{2}:[0-9a-f]{2}$")
 _SERIAL_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ0123456789"
@@ -103,8 +104,7 @@ class LabHost:
 
     @property
     def discovery_protocols(self) -> tuple[str, ...]:
-        """The discovery protocols this host answers (``wsd``, ``sadp``, ``dhip``, ``ssdp``, ``mdns``, ``ubnt``,
-        ``xmeye``, ``snmp``, ``bosch``, ``onvif``)."""
+        """The discovery protocols this host answers (``discovery_replies.RESPONDERS`` and ``onvif``)."""
         return tuple(name for name in DISCOVERY if name in self.discovery)
 
     @property
@@ -232,18 +232,8 @@ def _check_profile(raw: Any, index: int) -> Profile:
 
 
 _DISCOVERY_KEYS = {
-    "wsd": {"flavor", "types", "scopes", "xaddrs", "metadata_version", "raw"},
-    "sadp": {"reply", "device_type", "description", "serial", "software_version", "dsp_version", "boot_time",
-             "activated", "command_port", "http_port", "analog_channels", "digital_channels", "dhcp"},
-    "dhip": {"reply", "device_class", "device_type", "vendor", "manufacturer", "version", "machine_name", "serial",
-             "http_port", "port", "video_inputs"},
-    "ssdp": {"server", "st", "usn_uuid", "location", "location_url", "headers", "cache_control", "description"},
-    "mdns": {"hostname", "services"},
-    "ubnt": {"hostname", "product", "model", "firmware", "version"},
-    "xmeye": {"hostname", "serial", "version", "device_type"},
-    "snmp": {"communities", "users", "sys_descr", "sys_object_id", "sys_name"},
-    "bosch": {"friendly_name", "unit_name", "serial"},
-    "onvif": {"port", "auth", "username", "password", "fault_status", "device_information", "media"},
+    **{name: responder.keys for name, responder in RESPONDERS.items()},
+    "onvif": frozenset({"port", "auth", "username", "password", "fault_status", "device_information", "media"}),
 }
 _DEVICE_INFORMATION = ("Manufacturer", "Model", "FirmwareVersion", "SerialNumber", "HardwareId")
 _MDNS_TYPE = re.compile(r"^_[a-z0-9-]{1,15}\._(tcp|udp)$")

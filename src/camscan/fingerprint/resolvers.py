@@ -23,6 +23,7 @@ from camscan.fingerprint.prefilter import LiteralPrefilter
 from camscan.fingerprint.signatures import SignatureError, load_yaml, signatures_dir
 from camscan.fingerprint.vendors import SHORT_TOKEN, Catalogue, ModelFamily, default_catalogue
 from camscan.model import CAMERA_DEVICE_TYPES, Evidence, Observation
+from camscan.registry import discovery_name_fields, discovery_text_fields, video_only_prefixes
 
 NAME_WEIGHT = 0.8  # a field whose whole value is the maker's name
 TOKEN_WEIGHT = 0.6  # the brand's name inside free text
@@ -32,12 +33,12 @@ MODEL_WEIGHT = 0.55  # a model number of a known product family
 VIDEO_TRACK_WEIGHT = 0.5  # an RTSP session description with a video stream
 
 # Fields whose whole value names a company: ONVIF GetDeviceInformation Manufacturer (ONVIF
-# Device Management Service Specification 8.4.1), WS-Discovery ONVIF scopes (ONVIF Core 7.3.2.2),
-# UPnP Device Architecture 2.0 <manufacturer>, Dahua DHIP "Vendor", and the certificate subject's
-# and issuer's O= attribute (RFC 4514).
+# Device Management Service Specification 8.4.1), the discovery protocols' (camscan.registry),
+# and the certificate subject's and issuer's O= attribute (RFC 4514).
 NAME_FIELDS = frozenset({
-    "onvif.manufacturer", "wsd.scope.manufacturer", "wsd.scope.name", "upnp.manufacturer", "dhip.vendor",
+    "onvif.manufacturer",
     "channel.manufacturer",  # what a recorder reports of the camera on a channel (ISAPI, Dahua RemoteDevice)
+    *discovery_name_fields(),
 })
 CERTIFICATE_FIELDS = frozenset({"tls.subject", "tls.issuer"})
 # mDNS TXT keys that carry a maker (Bonjour Printing Specification 1.2.1 usb_MFG; DNS-SD
@@ -47,18 +48,13 @@ TXT_NAME_KEYS = frozenset({"manufacturer", "mfg", "usb_mfg", "vendor", "mf", "br
 TEXT_FIELDS = frozenset({
     "http.server", "html.title", "http.www_authenticate", "rtsp.server", "rtsp.www_authenticate",
     "sdp.session_name", "sdp.tool", "ftp.banner", "telnet.banner", "ssh.banner", "smtp.banner",
-    "upnp.friendly_name", "upnp.model_name", "upnp.model_description", "upnp.model_number",
-    "ssdp.server", "mdns.instance", "mdns.hostname", "mdns.txt", "dhcp.vendor_class", "dhcp.host_name",
-    "snmp.sys_descr",  # RFC 3418 sysDescr, the device's own description (sysName is the administrator's: not read)
-    "nmap.product", "nmap.cpe", "sadp.description", "sadp.device_type", "dhip.device_type",
-    "dhip.device_class", "dhip.machine_name", "onvif.model", "onvif.hardware_id",
-    "wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension", "tls.san", "channel.model",
-    *NAME_FIELDS, *CERTIFICATE_FIELDS,
+    "dhcp.vendor_class", "dhcp.host_name", "nmap.product", "nmap.cpe", "onvif.model", "onvif.hardware_id",
+    "tls.san", "channel.model", *discovery_text_fields(), *NAME_FIELDS, *CERTIFICATE_FIELDS,
 })
 BODY_FIELDS = frozenset({"http.body"})
 # Discovery and streaming fields: a device answering them serves video, so a short or
 # common-word brand name there needs no further context.
-VIDEO_FIELDS_PREFIXES = ("onvif.", "wsd.", "rtsp.", "sdp.", "sadp.", "dhip.", "channel.")
+VIDEO_FIELDS_PREFIXES = ("onvif.", "rtsp.", "sdp.", "channel.", *video_only_prefixes())
 # The patterns below and those of kinds.yaml read lowercased text: case-insensitive matching
 # costs several times more.
 VIDEO_CONTEXT = re.compile(

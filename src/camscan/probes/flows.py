@@ -1,4 +1,5 @@
-"""The conversations camscan holds with an open port, as sans-IO flows.
+"""The conversations camscan holds with an open port, as sans-IO flows, and their entries
+(:class:`~camscan.protocols.spec.StreamSpec`) in the protocol table :mod:`camscan.registry`.
 
 Each flow yields :class:`~camscan.protocols.Exchange` steps and returns observations; the
 live transport, a pcap replay and the unit tests drive the same generators.
@@ -6,17 +7,16 @@ live transport, a pcap replay and the unit tests drive the same generators.
 
 from __future__ import annotations
 
-from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp, ssdp
-from camscan.protocols.message import parse_response
+from functools import partial
+from pathlib import Path
 
-# Read-only pages that name the maker even behind a login (each answers 401 with a
-# vendor realm, or the device information itself on unprotected units).
-VENDOR_PATHS = (
-    "/ISAPI/System/deviceInfo",  # Hikvision ISAPI
-    "/cgi-bin/magicBox.cgi?action=getSystemInfo",  # Dahua CGI
-    "/axis-cgi/param.cgi?action=list&group=root.Brand",  # Axis VAPIX
-)
+from camscan.model import Observation
+from camscan.protocols import Exchange, Flow, ProtocolError, banner, http, rtsp, ssdp, tls
+from camscan.protocols.message import parse_response
+from camscan.protocols.spec import StreamSpec, declared_values, proved_by
+
+# Read-only pages that name the maker even behind a login (data: each with its maker's API).
+VENDOR_PATHS = declared_values(Path(__file__).with_name("http_vendor_paths.yaml"), "path", "api")
 MAX_REDIRECTS = 2
 
 
@@ -100,6 +100,30 @@ def banner_flow(ip: str, port: int) -> Flow:
     if refusals and not banner.strip_telnet(data).strip():
         data += yield Exchange(refusals, banner.banner_complete, max_bytes=banner.BANNER_LIMIT)
     return banner.observations(data, ip, port)
+
+
+def banner_protocol(found: list[Observation]) -> str | None:
+    """The protocol a banner belongs to (``ssh.banner`` -> ssh), if the service said one."""
+    return next((seen.field.split(".")[0] for seen in found if seen.field.endswith(".banner")), None)
+
+
+# The conversations, by name in default_ports.yaml (the port table).
+BANNER = StreamSpec(
+    "banner", banner_flow, banner_protocol, on_other_ports=True,
+    summary_fields=("ssh.banner", "ftp.banner", "telnet.banner"),
+)
+HTTP = StreamSpec(
+    "http", http_flow, proved_by("http.status", "http"), on_other_ports=True,
+    summary_fields=("http.server", "html.title"), read_server_turn=http.read_server_turn,
+)
+HTTPS = StreamSpec(
+    "https", partial(http_flow, tls=True), proved_by("http.status", "https"), tls=True,
+    summary_fields=("http.server", "html.title", "tls.subject"), read_server_turn=tls.read_server_turn,
+)
+RTSP = StreamSpec(
+    "rtsp", rtsp_flow, proved_by("rtsp.status", "rtsp"), on_other_ports=True,
+    summary_fields=("rtsp.server",), read_server_turn=rtsp.read_server_turn,
+)
 
 
 def upnp_description_flow(ip: str, host: str, port: int, path: str, tls: bool = False) -> Flow:

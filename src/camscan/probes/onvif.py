@@ -1,7 +1,8 @@
-"""ONVIF device information: onvif-zeep-async's WSDL-driven messages, carried by camscan's transport.
+"""ONVIF device information: onvif-zeep-async's WSDL-driven requests, carried by camscan's transport.
 
 onvif-zeep-async (zeep) builds each SOAP request from the device-service WSDL, with the
-WS-Security UsernameToken digest when an account is given, and reads each reply; the
+WS-Security UsernameToken digest when an account is given; camscan's own sans-IO parser
+(:mod:`camscan.protocols.onvif`) reads each reply, the same one tests and replays use. The
 bytes travel through camscan's own transport as a sans-IO flow, so every request passes
 the scope guard and the rate limit, a redirect is never followed, and a pcap replay
 answers ONVIF exactly as it answers HTTP.
@@ -13,12 +14,11 @@ import asyncio
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
-from types import SimpleNamespace
 from urllib.parse import urlsplit
 
 from camscan.credentials import Account
 from camscan.model import Observation
-from camscan.protocols import Exchange, Flow, http, onvif
+from camscan.protocols import Exchange, Flow, ProtocolError, http, onvif
 from camscan.probes.flows import host_header_for
 
 PLACEHOLDER_XADDR = "http://0.0.0.0/onvif/device_service"  # each device gets its own binding
@@ -134,9 +134,6 @@ class OnvifMessages:
         soap_action = client.wsdl.bindings[self._binding_names[service]].get(operation).soapaction
         return body, _content_type(soap_action)
 
-    def _device_binding(self):
-        return self._client(None, DEVICE_SERVICE).wsdl.bindings[self._binding_names[DEVICE_SERVICE]]
-
     def request(self, host_header: str, path: str, operation: str, account: Account | None,
                 service: str = DEVICE_SERVICE, arguments: tuple[tuple[str, object], ...] = ()) -> bytes:
         """The HTTP POST of one operation of ``service`` with its ``arguments`` (name, value pairs),
@@ -163,15 +160,6 @@ class OnvifMessages:
             envelope = etree.tostring(document, xml_declaration=True, encoding="utf-8")
         return http.build_post(host_header, path, envelope, _content_type(action))
 
-    def reply(self, operation: str, account: Account | None, status: int, content: bytes, content_type: str) -> dict:
-        """A device-service operation's result as a plain dict; a SOAP Fault or an HTTP error raises."""
-        client = self._client(account, DEVICE_SERVICE)
-        binding = self._device_binding()
-        response = SimpleNamespace(status_code=status, content=content, headers={"Content-Type": content_type},
-                                   encoding="utf-8")
-        return self._service(account, DEVICE_SERVICE).to_dict(
-            binding.process_reply(client, binding.get(operation), response)) or {}
-
 
 def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, account: Account | None = None,
                             on_offer: Callable[[Account], None] = lambda account: None) -> Flow:
@@ -191,7 +179,8 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
     def note(field: str, value: str) -> None:
         found.append(Observation(ip=ip, source="onvif", field=field, value=value, port=port, observed_at=time.time()))
 
-    def ask(operation: str, signer: Account | None):
+    def ask(operation: str, signer: Account | None, parse: Callable[..., list[Observation]]):
+        """The operation's observations; None without an HTTP answer; the ProtocolError of a refusal."""
         request = messages.request(host_header, path, operation, signer)
         reply = yield Exchange(request, http.response_complete, max_bytes=onvif.MAX_REPLY_BYTES,
                                credentials=http.credential_spans(request) if signer else ())
@@ -199,24 +188,26 @@ def device_information_flow(messages: OnvifMessages, ip: str, xaddr: str, accoun
         if response is None:
             return None
         try:
-            return messages.reply(operation, signer, response.status, response.body,
-                                  response.header("content-type") or "application/soap+xml")
-        except Exception as error:  # zeep's Fault, TransportError, XMLSyntaxError ...: a refusal, with its reason
+            said = parse(response.body, ip, port, time.time())
+        except ProtocolError as error:  # a SOAP Fault (OnvifFault) or no SOAP reply at all
             return error
+        if response.status != 200:  # SOAP 1.2 HTTP binding: a result comes with 200, anything else refuses
+            return ProtocolError(f"HTTP status {response.status}")
+        return said
 
-    clock = yield from ask("GetSystemDateAndTime", None)
+    clock = yield from ask("GetSystemDateAndTime", None, onvif.parse_system_date_and_time)
     if clock is None:
         note("onvif.unreachable", f"GetSystemDateAndTime at {xaddr}: no HTTP answer")
         return found
-    if isinstance(clock, dict):
-        found += onvif.system_time_observations(clock, ip, port, time.time())
+    if isinstance(clock, list):
+        found += clock
     attempts = [(ANONYMOUS, None)] + ([("with the configured account", account)] if account else [])
     for how, signer in attempts:
         if signer:
             on_offer(signer)
-        info = yield from ask("GetDeviceInformation", signer)
-        if isinstance(info, dict):
-            found += onvif.device_information_observations(info, ip, port, time.time())
+        info = yield from ask("GetDeviceInformation", signer, onvif.parse_device_information)
+        if isinstance(info, list):
+            found += info
             note("onvif.access", f"GetDeviceInformation {how}")
             break
         note("onvif.refused", f"GetDeviceInformation {how}: {_reason(info) if info is not None else NO_HTTP_ANSWER}")

@@ -1,49 +1,39 @@
-"""The default port set and which conversations each port gets."""
+"""The default port set and which conversation each port gets (default_ports.yaml, the protocol table's names)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import yaml
+
 from camscan.errors import InputError
+from camscan.protocols.spec import StreamSpec
+from camscan.registry import ON_OTHER_PORTS, STREAMS_BY_NAME
 from camscan.transport.guard import CONNECT_ONLY
 
-# Why each port is swept by default (README.md lists the same table).
-DEFAULT_PORTS: dict[int, str] = {
-    21: "FTP: recorders and cameras name make, model and firmware in the greeting",
-    22: "SSH: the identification line of embedded dropbear/OpenSSH",
-    23: "telnet: DVR and camera login banners (XMEye, HiSilicon boards)",
-    80: "HTTP: the web interface of almost every camera and recorder",
-    81: "HTTP: alternative web port of many DVRs and low-cost cameras",
-    88: "HTTP: alternative web port of Foscam-style cameras",
-    443: "HTTPS: web interface; the certificate often names the maker",
-    445: "SMB: PCs and NAS boxes (connect only; tells non-cameras apart)",
-    554: "RTSP: the standard video stream port",
-    631: "IPP: printers (tells non-cameras apart)",
-    5000: "HTTP: Synology DSM and some recorders' web interface",
-    7001: "HTTP/vendor management port of some recorders and video management servers",
-    7443: "HTTPS: UniFi Protect recorders",
-    8000: "Hikvision SDK / iVMS-4200 port (binary); some cameras serve HTTP here",
-    8080: "HTTP: alternative web port of cameras, recorders and streaming servers",
-    8081: "HTTP: alternative web port",
-    8443: "HTTPS: alternative secure web port",
-    8554: "RTSP: alternative stream port (also media servers)",
-    8899: "HTTP/ONVIF service port of many low-cost cameras",
-    9000: "media/SDK port of some recorders (e.g. Reolink)",
-    9100: "JetDirect: printers (connect only: data sent here gets printed)",
-    10554: "RTSP: alternative stream port",
-    34567: "Xiongmai/XMEye DVR media and management port (binary)",
-    37777: "Dahua SDK port (binary) of Dahua cameras and recorders",
-}
+PORT_TABLE = Path(__file__).with_name("default_ports.yaml")
 
-HTTP, HTTPS, RTSP, BANNER = "http", "https", "rtsp", "banner"
 
-# Flows to try in order; ports not listed get AUTO. An empty tuple means connect only.
-PORT_FLOWS: dict[int, tuple[str, ...]] = {
-    21: (BANNER,), 22: (BANNER,), 23: (BANNER,),
-    80: (HTTP,), 81: (HTTP,), 88: (HTTP,), 631: (HTTP,), 5000: (HTTP,), 7001: (HTTP,),
-    8000: (HTTP,), 8080: (HTTP,), 8081: (HTTP,), 8899: (HTTP,), 9000: (HTTP,),
-    443: (HTTPS,), 7443: (HTTPS,), 8443: (HTTPS,),
-    554: (RTSP,), 8554: (RTSP,), 10554: (RTSP,),
-}
-AUTO = (BANNER, HTTP, RTSP)
+def _load_port_table(path: Path) -> tuple[dict[int, str], dict[int, StreamSpec]]:
+    """Why each default port is swept, and the conversation each that names one gets."""
+    table = yaml.safe_load(path.read_text(encoding="utf-8"))
+    reasons: dict[int, str] = {}
+    conversations: dict[int, StreamSpec] = {}
+    for port, entry in sorted(table.items()):
+        if not (isinstance(port, int) and 1 <= port <= 65535 and isinstance(entry, dict)
+                and isinstance(entry.get("why"), str) and set(entry) <= {"why", "conversation"}):
+            raise ValueError(f"{path.name}: port {port!r} needs a mapping of why and, optionally, conversation")
+        reasons[port] = entry["why"]
+        if "conversation" in entry:
+            if entry["conversation"] not in STREAMS_BY_NAME:
+                raise ValueError(f"{path.name}: port {port}: no conversation named {entry['conversation']!r} "
+                                 f"(want one of {sorted(STREAMS_BY_NAME)})")
+            conversations[port] = STREAMS_BY_NAME[entry["conversation"]]
+    return reasons, conversations
+
+
+# Why each port is swept by default, in port order, and the conversation each gets.
+DEFAULT_PORTS, STREAM_BY_PORT = _load_port_table(PORT_TABLE)
 
 
 def parse_ports(text: str) -> list[int]:
@@ -69,7 +59,9 @@ def parse_ports(text: str) -> list[int]:
     return sorted(ports)
 
 
-def flows_for(port: int) -> tuple[str, ...]:
+def streams_for(port: int) -> tuple[StreamSpec, ...]:
+    """The conversations to try on an open port, in order; none on a connect-only port."""
     if port in CONNECT_ONLY:
         return ()
-    return PORT_FLOWS.get(port, AUTO)
+    spec = STREAM_BY_PORT.get(port)
+    return (spec,) if spec else ON_OTHER_PORTS

@@ -23,6 +23,7 @@ import struct
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
 from camscan.protocols.xmlsafe import parse_untrusted_xml
+from camscan.protocols.spec import DiscoverySpec
 
 PORT = 1757
 REPLY_PORT = 1758
@@ -97,3 +98,9 @@ def _printable(value: str | None) -> str | None:
         return None
     text = "".join(char if char.isprintable() else " " for char in value).strip()
     return text or None
+
+
+SPEC = DiscoverySpec(
+    "bosch", "Bosch", PORT, parse_reply, requests=lambda rng: (build_scan(rng.getrandbits(32)),),
+    reply_port=REPLY_PORT, mac_fields=("bosch.mac",), serial_fields=("bosch.serial",),
+)

@@ -22,6 +22,7 @@ import struct
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.spec import DiscoverySpec
 
 PORT = 37810
 MULTICAST_GROUP = "239.255.255.251"
@@ -155,3 +156,12 @@ def _port(value: object) -> str | None:
     if isinstance(value, int) and 0 < value < 65536:
         return str(value)
     return None
+
+
+SPEC = DiscoverySpec(
+    "dhip", "DHIP", PORT, parse_reply, MULTICAST_GROUP,
+    requests=lambda rng: (build_search(rng.getrandbits(31)),),
+    mac_fields=("dhip.mac",), serial_fields=("dhip.serial",),
+    name_fields=("dhip.vendor",), text_fields=("dhip.device_type", "dhip.device_class", "dhip.machine_name"),
+    video_only=True,
+)

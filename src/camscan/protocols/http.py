@@ -12,7 +12,9 @@ import mmh3
 
 from camscan.model import Observation
 from camscan.protocols import Completion, ProtocolError
-from camscan.protocols.message import MessageReader, Response, parse_response, response_observations
+from camscan.protocols.message import (
+    MessageReader, Response, overheard_response, parse_response, request_line, response_observations,
+)
 
 USER_AGENT = "camscan/0.1 (+inventory scan)"
 BODY_EVIDENCE_LIMIT = 4096
@@ -161,3 +163,17 @@ def favicon_observations(reply: bytes, ip: str, port: int) -> list[Observation]:
         "http.favicon_mmh3": str(mmh3.hash(base64.encodebytes(body))),
     }
     return [Observation(ip=ip, source="http", field=field, value=value, port=port) for field, value in hashes.items()]
+
+
+def request_path(target: str) -> str:
+    """The path of a request target, absolute (a proxy's ``http://host/path``) or not."""
+    if target.startswith(("http://", "https://")):
+        rest = target.split("://", 1)[1]
+        return "/" + rest.split("/", 1)[1] if "/" in rest else "/"
+    return target or "/"
+
+
+def read_server_turn(ip: str, port: int, request: bytes, reply: bytes, at: float) -> tuple[list[Observation], str | None] | None:
+    """An overheard HTTP response (passive analysis), filed under the path its request asked for."""
+    path = request_path(request_line(request)[1])
+    return overheard_response(reply, "HTTP", lambda response: observations(response, ip, port, path, at))

@@ -12,12 +12,14 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 from zeroconf import DNSAddress, DNSIncoming, DNSOutgoing, DNSPointer, DNSQuestion, DNSService, DNSText
 from zeroconf.const import _CLASS_IN, _FLAGS_QR_QUERY, _TYPE_PTR
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.spec import DiscoverySpec, declared_values
 
 PORT = 5353
 MULTICAST_GROUP = "224.0.0.251"
@@ -26,23 +28,8 @@ BPF = "udp port 5353"
 MAX_MESSAGE_BYTES = 9000
 # RFC 6763 §9: a PTR from this name lists the service types a host offers.
 SERVICE_ENUMERATION = "_services._dns-sd._udp.local."
-# Camera-relevant types (Axis VAPIX announces _axis-video; ONVIF Core §7.4 names
-# _onvif._tcp as an alternative to WS-Discovery; HomeKit cameras use _hap) and the
-# printer/NAS/computer types that must be told apart from cameras.
-BROWSED_TYPES = (
-    "_axis-video._tcp.local.",
-    "_onvif._tcp.local.",
-    "_rtsp._tcp.local.",
-    "_http._tcp.local.",
-    "_https._tcp.local.",
-    "_hap._tcp.local.",
-    "_ipp._tcp.local.",
-    "_printer._tcp.local.",
-    "_pdl-datastream._tcp.local.",
-    "_smb._tcp.local.",
-    "_afpovertcp._tcp.local.",
-    "_workstation._tcp.local.",
-)
+# Camera-relevant types and the printer/NAS/computer types that must be told apart from cameras (data).
+BROWSED_TYPES = declared_values(Path(__file__).with_name("mdns_browsed_types.yaml"), "type", "for")
 
 # TXT keys that name the maker, model or MAC, reported on their own as mdns.txt.<key>
 # (lower-cased: RFC 6763 §6.4 makes keys case-insensitive). Sources: Axis ``macaddress``
@@ -251,3 +238,9 @@ def build_query(service_types: Iterable[str]) -> bytes:
     if len(packets) != 1:
         raise ValueError(f"{len(names)} service types do not fit one mDNS query; ask for fewer at a time")
     return packets[0]
+
+
+# Multicast mDNS goes through zeroconf's browser (camscan.transport.mdns) and a unicast question
+# per host (camscan.probes.discovery_probes.mdns_query_probe), not through the generic requests.
+SPEC = DiscoverySpec("mdns", "mDNS", PORT, parse_packet, MULTICAST_GROUP, mac_fields=("mdns.txt.macaddress",),
+                    text_fields=("mdns.instance", "mdns.hostname", "mdns.txt"))

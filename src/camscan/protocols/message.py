@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from camscan.model import Observation
@@ -286,3 +286,22 @@ def response_observations(
     found += [seen("www_authenticate", value) for value in response.header_values("www-authenticate")]
     found += [seen(field, value) for field, value in extra.items() if value]
     return found
+
+
+def request_line(data: bytes) -> tuple[str, str]:
+    """(method, target) of the first request line in ``data``; ("", "") if none."""
+    words = data.split(b"\r\n", 1)[0].decode("latin-1").split()
+    return (words[0], words[1]) if len(words) >= 2 else ("", "")
+
+
+def overheard_response(reply: bytes, protocol: str,
+                       observe: Callable[[Response], list[Observation]]) -> tuple[list[Observation], str | None] | None:
+    """What an overheard ``protocol`` ("HTTP", "RTSP") response says, with the protocol's name if it
+    parses; None when the reply is another protocol's (passive analysis tries the table's readers in turn)."""
+    if not reply.startswith(protocol.encode() + b"/"):
+        return None
+    try:
+        response = parse_response(reply)
+    except ProtocolError:
+        return [], None
+    return observe(response), protocol.lower()

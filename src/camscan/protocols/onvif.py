@@ -1,9 +1,7 @@
 """ONVIF device service replies: GetDeviceInformation, GetSystemDateAndTime and SOAP Faults.
 
-The live scan asks through onvif-zeep-async and hands its dict-like results to
-:func:`device_information_observations` and :func:`system_time_observations`;
-the ``parse_*`` functions read the same replies from raw SOAP envelopes (pcap replay,
-tests) and go through those same functions. Element names follow the ONVIF device
+The ``parse_*`` functions read the replies from raw SOAP envelopes, for the live scan
+(whose requests onvif-zeep-async builds), a pcap replay and the tests alike. Element names follow the ONVIF device
 service WSDL (ver10/device/wsdl) and schema (ver10/schema); elements are matched by
 local name, so SOAP 1.1 or 1.2 envelopes parse whatever prefixes a camera uses.
 
@@ -64,11 +62,8 @@ def _text(element: Element | None) -> str | None:
 
 
 def _value(info: Any, key: str) -> Any:
-    """``info[key]`` for a dict or a zeep object (which has ``[]`` and ``in`` but no ``get``), else None."""
-    try:
-        return info[key] if key in info else None
-    except (TypeError, KeyError, AttributeError):
-        return getattr(info, key, None)
+    """``info[key]`` when ``info`` is a mapping (a parsed element's children), else None (a leaf's text)."""
+    return info.get(key) if isinstance(info, Mapping) else None
 
 
 def _clean(value: Any) -> str | None:
@@ -91,8 +86,8 @@ def device_information_observations(
 ) -> list[Observation]:
     """Manufacturer, model, firmware, serial number and hardware id of a GetDeviceInformation result.
 
-    ``info`` is the dict-like onvif-zeep-async returns (keys ``Manufacturer``, ``Model``,
-    ``FirmwareVersion``, ``SerialNumber``, ``HardwareId``); missing or empty values are left out.
+    ``info`` maps ``Manufacturer``, ``Model``, ``FirmwareVersion``, ``SerialNumber`` and
+    ``HardwareId`` to their text; missing or empty values are left out.
     """
     return _observations(
         [(field, _clean(_value(info, key))) for key, field in DEVICE_INFORMATION_FIELDS.items()], ip, port, at
@@ -169,7 +164,7 @@ def parse_device_information(xml: bytes, ip: str, port: int | None, at: float = 
 
 
 def _as_tree(element: Element) -> dict[str, Any] | str | None:
-    """Nested dicts of child elements, leaves as text: the shape onvif-zeep-async's ``to_dict`` gives."""
+    """Nested dicts of child elements, leaves as text."""
     if len(element) == 0:
         return _text(element)
     return {child.tag: _as_tree(child) for child in element}

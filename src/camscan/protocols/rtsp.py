@@ -5,9 +5,9 @@ from __future__ import annotations
 from camscan.model import Observation
 from camscan.protocols import Completion, sdp
 from camscan.protocols.http import USER_AGENT
-from camscan.protocols.message import MessageReader, Response, response_observations
+from camscan.protocols.message import MessageReader, Response, overheard_response, request_line, response_observations
 
-__all__ = ["build_request", "response_complete", "observations"]
+__all__ = ["build_request", "response_complete", "observations", "read_server_turn"]
 
 
 def build_request(method: str, url: str, cseq: int) -> bytes:
@@ -24,3 +24,9 @@ def observations(response: Response, ip: str, port: int, method: str, at: float 
     is_sdp = response.status == 200 and (response.header("content-type") or "").startswith("application/sdp")
     extra = {"public": response.header("public"), **(sdp.session_fields(response.body) if is_sdp else {})}
     return response_observations(response, ip, port, method, extra, at)
+
+
+def read_server_turn(ip: str, port: int, request: bytes, reply: bytes, at: float) -> tuple[list[Observation], str | None] | None:
+    """An overheard RTSP response (passive analysis), filed under its request's method (OPTIONS if unseen)."""
+    method = request_line(request)[0] or "OPTIONS"
+    return overheard_response(reply, "RTSP", lambda response: observations(response, ip, port, method, at))

@@ -16,6 +16,7 @@ from xml.etree.ElementTree import Element
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
 from camscan.protocols.xmlsafe import parse_untrusted_xml
+from camscan.protocols.spec import DiscoverySpec, fresh_uuid
 
 PORT = 37020
 MULTICAST_GROUP = "239.255.255.250"
@@ -122,3 +123,11 @@ def _clean(value: str | None, kind: str) -> str | None:
     if kind == _BOOL:
         return value.lower()
     return value
+
+
+SPEC = DiscoverySpec(
+    "sadp", "SADP", PORT, parse_probe_match, MULTICAST_GROUP,
+    requests=lambda rng: (build_inquiry(fresh_uuid(rng)),),
+    mac_fields=("sadp.mac",), serial_fields=("sadp.serial",),
+    text_fields=("sadp.description", "sadp.device_type"), video_only=True,
+)

@@ -22,6 +22,7 @@ from pyasn1.type import constraint, namedtype, tag, univ
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.spec import DiscoverySpec
 
 PORT = 161
 BPF = "udp port 161"
@@ -220,3 +221,14 @@ def _text(value: _Value) -> str | None:
         text = "".join(char if char.isprintable() or char in "\t\n" else " " for char in text).strip()
         return text or None
     return None
+
+
+# An SNMPv2c GET of the system group with community "public"; an agent answers the asker's
+# port, so there is no need to listen on 161.
+SPEC = DiscoverySpec(
+    "snmp", "SNMP", PORT, parse_response,
+    requests=lambda rng: (build_get(PUBLIC, SYSTEM_OIDS, rng.getrandbits(31)),),
+    listens_on_port=False, optional=True,
+    # RFC 3418 sysDescr, the device's own description (sysName is the administrator's: not read)
+    text_fields=("snmp.sys_descr",),
+)

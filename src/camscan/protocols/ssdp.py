@@ -10,6 +10,7 @@ from camscan.model import Observation
 from camscan.protocols import ProtocolError
 from camscan.protocols.message import parse_headers, parse_response, split_head
 from camscan.protocols.xmlsafe import parse_untrusted_xml
+from camscan.protocols.spec import DiscoverySpec
 
 MULTICAST_GROUP = "239.255.255.250"
 PORT = 1900
@@ -119,3 +120,18 @@ def parse_device_description(xml: bytes, ip: str, port: int, at: float = 0.0) ->
         if field and value and all(seen.field != field for seen in found):
             found.append(Observation(ip=ip, source="upnp", field=field, value=value, port=port, observed_at=at))
     return found
+
+
+# Seconds devices may spread their M-SEARCH answers over (UDA 1.1 §1.3.2).
+MX = 1
+
+
+SPEC = DiscoverySpec(
+    "ssdp", "SSDP", PORT, parse_ssdp, MULTICAST_GROUP,
+    requests=lambda rng: (build_msearch("ssdp:all", MX),),
+    # the UPnP device description a LOCATION leads to (parse_device_description)
+    serial_fields=("upnp.serial_number",),
+    name_fields=("upnp.manufacturer",),  # UPnP Device Architecture 2.0 <manufacturer>
+    text_fields=("upnp.friendly_name", "upnp.model_name", "upnp.model_description", "upnp.model_number",
+                 "ssdp.server"),
+)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from camscan.model import Observation
-from camscan.protocols import ProtocolError
+from camscan.protocols import ProtocolError, tls_handshake
 
 
 def parse_certificate(der: bytes, ip: str, port: int, at: float = 0.0) -> list[Observation]:
@@ -28,3 +28,14 @@ def parse_certificate(der: bytes, ip: str, port: int, at: float = 0.0) -> list[O
     except Exception:  # noqa: BLE001 - a hostile certificate's extensions fail in many ways; subject and issuer stand
         pass
     return found
+
+
+def read_server_turn(ip: str, port: int, request: bytes, reply: bytes, at: float) -> tuple[list[Observation], str | None] | None:
+    """The certificate of an overheard TLS handshake (TLS 1.2 and older send it in the clear)."""
+    if reply[:1] != b"\x16" or reply[1:2] != b"\x03":
+        return None
+    try:
+        certificates = tls_handshake.server_certificates(reply)
+        return (parse_certificate(certificates[0], ip, port, at) if certificates else []), "tls"
+    except ProtocolError:
+        return [], "tls"

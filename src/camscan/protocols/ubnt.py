@@ -24,6 +24,7 @@ import struct
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.spec import DiscoverySpec
 
 PORT = 10001
 MULTICAST_GROUP = "233.89.188.1"
@@ -88,3 +89,6 @@ def _text(value: bytes) -> str | None:
     text = value.split(b"\x00", 1)[0].decode("utf-8", "replace")
     text = "".join(char if char.isprintable() else " " for char in text).strip()
     return text or None
+
+
+SPEC = DiscoverySpec("ubnt", "Ubiquiti", PORT, parse_reply, MULTICAST_GROUP, requests=lambda rng: (build_request(),))

@@ -11,6 +11,7 @@ from xml.etree.ElementTree import Element
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
 from camscan.protocols.xmlsafe import child, soap_envelope
+from camscan.protocols.spec import DiscoverySpec, fresh_uuid
 
 MULTICAST_GROUP = "239.255.255.250"
 PORT = 3702
@@ -143,3 +144,19 @@ def parse_probe_matches(data: bytes, ip: str, port: int | None = None, at: float
             Observation(ip=ip, source="wsd", field=field, value=value, port=port, transport="udp", observed_at=at)
         )
     return found
+
+
+# ONVIF Core §7.3.1: legacy cameras answer only NetworkVideoTransmitter, current ones
+# tds:Device; one type per probe because a target must match every listed type.
+PROBE_TYPES = ("dn:NetworkVideoTransmitter", "tds:Device")
+
+SPEC = DiscoverySpec(
+    "wsd", "WS-Discovery", PORT, parse_probe_matches, MULTICAST_GROUP,
+    requests=lambda rng: tuple(build_probe(types, f"uuid:{fresh_uuid(rng)}") for types in PROBE_TYPES),
+    # the ONVIF device information a ProbeMatch's XAddrs lead to (camscan.probes.onvif)
+    serial_fields=("onvif.serial",),
+    # ONVIF Core 7.3.2.2 scopes
+    name_fields=("wsd.scope.manufacturer", "wsd.scope.name"),
+    text_fields=("wsd.scope.hardware", "wsd.scope.type", "wsd.scope.extension"),
+    video_only=True,
+)

@@ -31,6 +31,7 @@ import struct
 
 from camscan.model import Observation
 from camscan.protocols import ProtocolError
+from camscan.protocols.spec import DiscoverySpec
 
 PORT = 34569
 BPF = "udp port 34569"
@@ -110,3 +111,9 @@ def _port(value: object) -> str | None:
     if isinstance(value, int) and not isinstance(value, bool) and 0 < value < 65536:
         return str(value)
     return None
+
+
+SPEC = DiscoverySpec(
+    "xmeye", "XMEye", PORT, parse_reply, requests=lambda rng: (build_search(),),
+    mac_fields=("xmeye.mac",), serial_fields=("xmeye.serial",),
+)

@@ -36,8 +36,6 @@ from camscan.transport.linklisten import Frame
 from camscan.transport.live import FlowResult
 
 REPLAY_LINK = "replay"
-MDNS_PORT = 5353
-MDNS_GROUP = "224.0.0.251"
 ARP_ADDRESSES = ((28, 32), (38, 42))  # an Ethernet ARP frame's sender and target IPv4 addresses (RFC 826)
 
 
@@ -386,10 +384,10 @@ class ReplayNetwork:
                           on_observations: Callable[[str, list[Observation]], None]) -> list[str]:
         """The mDNS answers the recording holds, read by the same parser passive analysis uses."""
         for link in links.values():
-            self.attempted_sends.append(AttemptedSend("multicast", MDNS_GROUP, MDNS_PORT))
+            self.attempted_sends.append(AttemptedSend("multicast", mdns.MULTICAST_GROUP, mdns.PORT))
             guard_multicast(scope, link.network)
         for item in self.recording.datagrams:
-            if item.sport != MDNS_PORT or item.src in self.scanner or not scope.allowed(item.src):
+            if item.sport != mdns.PORT or item.src in self.scanner or not scope.allowed(item.src):
                 continue
             try:
                 found = mdns.parse_packet(item.payload, item.src, item.sport, time.time())
