@@ -48,7 +48,11 @@ class ScanSettings:
     concurrency: int = 512
     timeout: float = 2.0
     interface: str | None = None
-    arp_wait: float = 1.0
+    # ARP is broadcast: every host of the link hears each request, so it keeps a polite rate
+    # of its own. arp-scan's default is 256 kbit/s of minimum-size (64-byte) Ethernet frames,
+    # 500 frames/s, and each request gets 500 ms to be answered (arp-scan(1): --bandwidth, --timeout).
+    arp_rate: float = 500.0
+    arp_wait: float = 0.5
     checks: frozenset[str] = DEFAULT_CHECKS
     channels: bool = True  # ask identified recorders for their channels (camscan.channels)
     credentials: Credentials = field(default_factory=Credentials)
@@ -145,7 +149,7 @@ class Scan:
                 tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen)))
 
             await asyncio.gather(*(
-                transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait)
+                transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait, self.settings.arp_rate)
                 for interface, on_link in by_interface.items()
             ))
             self.progress.hosts_done += sum(len(v) for v in by_interface.values()) - self.progress.live_hosts
@@ -241,17 +245,32 @@ class Scan:
             max_age = float("inf")
 
     async def _sweep_routed(self, transport: Transport, hosts: list[str]) -> None:
-        """Sweep hosts that ARP cannot vouch for, a bounded number at a time (memory stays flat)."""
-        pending = iter(hosts)
+        """Sweep hosts that ARP cannot vouch for: by a stateless SYN sweep at the scan's rate
+        where the transport can (then the hosts that answered, or every host when discovery
+        probes each, go on to their conversations), the others by TCP connects; a bounded
+        number of hosts at a time (memory stays flat)."""
+        stateless = set(transport.stateless_targets(hosts))
+        opened: dict[str, list[int]] = {}
+        if stateless:
+            report = await transport.syn_sweep([ip for ip in hosts if ip in stateless], self.settings.ports,
+                                               lambda ip, port: opened.setdefault(ip, []).append(port))
+            if report.unroutable:
+                self.notices.append(f"{report.unroutable} address(es) had no route from this host: not swept")
+        visited = [ip for ip in hosts if ip not in stateless or ip in opened or self.discovery]
+        self.progress.hosts_done += len(hosts) - len(visited)
+        pending = iter(visited)
 
         async def worker() -> None:
             for ip in pending:
-                await self._host(transport, ip, None)
+                await self._host(transport, ip, None, sorted(opened.get(ip, [])) if ip in stateless else None)
 
         workers = max(1, self.settings.concurrency // 4)
-        await asyncio.gather(*(worker() for _ in range(min(workers, len(hosts)))))
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(visited)))))
 
-    async def _host(self, transport: Transport, ip: str, arp_reply: Observation | None) -> None:
+    async def _host(self, transport: Transport, ip: str, arp_reply: Observation | None,
+                    open_ports: list[int] | None = None) -> None:
+        """Everything about one host: its port sweep (unless the SYN sweep found ``open_ports``
+        already), its conversations and discovery, its record and checks."""
         observations: list[Observation] = []
         services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
@@ -263,7 +282,7 @@ class Scan:
 
             async def sweep() -> None:
                 try:
-                    await self._sweep_ports(transport, ip, observations, services)
+                    await self._sweep_ports(transport, ip, observations, services, open_ports)
                 finally:
                     swept.set()
 
@@ -334,9 +353,11 @@ class Scan:
             self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _sweep_ports(
-        self, transport: Transport, ip: str, observations: list[Observation], services: dict[int, Service]
+        self, transport: Transport, ip: str, observations: list[Observation], services: dict[int, Service],
+        open_ports: list[int] | None = None,
     ) -> None:
-        open_ports = await transport.open_ports(ip, self.settings.ports)
+        if open_ports is None:
+            open_ports = await transport.open_ports(ip, self.settings.ports)
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
 
     async def _discover(self, ip: str, observations: list[Observation], swept: asyncio.Event) -> None:
