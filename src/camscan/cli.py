@@ -239,7 +239,9 @@ def main() -> None:
 @click.option("--scope", "scope_file", type=click.Path(exists=True, dir_okay=False), help="File of authorised ranges; targets outside it are dropped.")
 @click.option("--exclude", multiple=True, help="Addresses, CIDRs or ranges never to touch (repeatable, comma-separated).")
 @click.option("--ports", default="default", show_default=True, help="Ports to sweep, e.g. 80,443,8000-8100 ('default' = the camera port set).")
-@click.option("--rate", default=10000.0, show_default=True, type=click.FloatRange(min=1), help="Packets (ARP requests and TCP connects) per second.")
+@click.option("--rate", default=10000.0, show_default=True, type=click.FloatRange(min=1), help="Packets (TCP SYNs or connects, discovery probes) per second.")
+@click.option("--arp-rate", default=500.0, show_default=True, type=click.FloatRange(min=1),
+              help="ARP requests per second: broadcasts reach every host of the link (arp-scan's default, 256 kbit/s, is about 500/s).")
 @click.option("--concurrency", default=512, show_default=True, type=click.IntRange(min=1), help="Open connections at once.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for a connect or a reply.")
 @click.option("--interface", help="Only ARP-sweep targets on this interface.")
@@ -275,7 +277,7 @@ def main() -> None:
 @click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
-def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
+def scan(targets, db_path, scope_file, exclude, ports, rate, arp_rate, concurrency, timeout, interface, allow_public, site,
          discovery_wait, no_multicast, no_discovery, no_snmp, credentials_file, onvif_user, onvif_targets, record_path,
          record_credentials, replay_path, yes, scan_uuid, checks, no_checks, no_channels, check_default_credentials,
          as_json):
@@ -315,7 +317,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         load_all()
     click.echo(
         f"camscan will touch {scope.size} address(es) in {scope.describe()} on {len(port_list)} TCP port(s), "
-        f"at most {rate:g} packets/s and {concurrency} connections at once"
+        f"at most {rate:g} packets/s (ARP {arp_rate:g}/s) and {concurrency} connections at once"
         + ("." if not options["discovery"] else
            "; discovery probes (WS-Discovery, SADP, DHIP, SSDP, Ubiquiti, XMEye, Bosch"
            f"{', SNMP' if options['snmp'] else ''}, mDNS) to each live host"
@@ -328,7 +330,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         wait=0.0 if replay_path else discovery_wait, multicast=options["multicast"], snmp=options["snmp"],
         credentials=credentials
     ) if options["discovery"] else None
-    parameters = {"ports": port_list, "rate": rate, "concurrency": concurrency, "timeout": timeout,
+    parameters = {"ports": port_list, "rate": rate, "arp_rate": arp_rate, "concurrency": concurrency, "timeout": timeout,
                   "interface": interface, "exclude": excluded, "scope_file": scope_file,
                   "discovery": options["discovery"], "discovery_wait": discovery_wait,
                   "multicast": options["multicast"], "snmp": options["snmp"],
@@ -341,8 +343,8 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
         prepare_scan(discovery=options["discovery"])
         network = LiveNetwork(record=record_path, scan_options={key: parameters[key] for key in RECORDED_OPTIONS},
                               record_credentials=record_credentials)
-    settings = ScanSettings(ports=port_list, rate=rate, concurrency=concurrency, timeout=timeout, interface=interface,
-                            checks=selected, channels=not no_channels, credentials=credentials)
+    settings = ScanSettings(ports=port_list, rate=rate, arp_rate=arp_rate, concurrency=concurrency, timeout=timeout,
+                            interface=interface, checks=selected, channels=not no_channels, credentials=credentials)
     store = open_store(db_path, create=True)
     scan_id = store.start_scan(list(targets), parameters, site=site, scan_uuid=scan_uuid)
     runner = Scan(scope, settings, store, scan_id, discovery=discovery, network=network)
