@@ -19,7 +19,7 @@ import ipaddress
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from camscan_lab.netns import SAFE_NETWORK, NamespaceLabError, _run_ip, cleanup_stale, list_namespaces, require_privileges
 
@@ -51,7 +51,7 @@ while True:
 class RoutedLab:
     """Context manager bringing the routed lab up, and down again however the block ends."""
 
-    def __init__(self, swept: str, open_ports: dict[str, Sequence[int]], prefix: str = "csyn") -> None:
+    def __init__(self, swept: str, open_ports: Mapping[str, Sequence[int]], prefix: str = "csyn") -> None:
         """``swept``: the block behind the router; ``open_ports``: each live host's open ports."""
         self.swept = ipaddress.ip_network(swept)
         if not self.swept.subnet_of(SAFE_NETWORK):
