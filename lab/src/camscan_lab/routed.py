@@ -15,6 +15,7 @@ closes them at once; a closed port answers a SYN with a RST, as a host's kernel 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import subprocess
 import sys
@@ -72,11 +73,10 @@ class RoutedLab:
     def __enter__(self) -> "RoutedLab":
         require_privileges()
         cleanup_stale(self.prefix)
-        try:
+        with contextlib.ExitStack() as undo:
+            undo.callback(self.down)  # a lab half brought up is taken down again
             self._up()
-        except BaseException:
-            self.down()
-            raise
+            undo.pop_all()
         return self
 
     def __exit__(self, *exc) -> None:

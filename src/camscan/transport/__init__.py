@@ -138,3 +138,14 @@ async def send_or_skip(send: Callable[..., object], *arguments: object) -> bool:
                 return False
             await asyncio.sleep(0.001)
     return False
+
+
+def read_queued(sock: socket.socket, size: int, most: int, handle: Callable[[bytes], None]) -> None:
+    """Hand up to ``most`` queued packets (of at most ``size`` bytes each) of a non-blocking
+    socket to ``handle``: a bounded batch per event-loop turn, which calls again while more wait."""
+    for _ in range(most):
+        try:
+            packet = sock.recv(size)
+        except BlockingIOError:
+            return
+        handle(packet)

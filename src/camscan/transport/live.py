@@ -17,7 +17,7 @@ from typing import Any, Generic
 from camscan.model import Observation
 from camscan.protocols import Conversation, Exchange, FlowReturn, arp
 from camscan.scope import Scope
-from camscan.transport import Pacer, bpf, deepen_receive_queue, paced_batches, send_or_skip
+from camscan.transport import Pacer, bpf, deepen_receive_queue, paced_batches, read_queued, send_or_skip
 from camscan.transport import synsweep
 from camscan.transport.guard import guard, guard_conversation
 from camscan.transport.synsweep import SweepReport
@@ -287,22 +287,16 @@ class LiveTransport:
             sock.setblocking(False)
             deepen_receive_queue(sock)
 
-            def read_replies() -> None:
-                # A bounded batch per event-loop turn: the loop calls again while replies wait.
-                for _ in range(ARP_READ_BATCH):
-                    try:
-                        frame = sock.recv(ARP_FRAME_BYTES)
-                    except BlockingIOError:
-                        return
-                    try:
-                        seen = arp.parse_reply(frame, at=time.time())
-                    except ValueError:
-                        continue
-                    if seen.ip in requests and seen.ip not in answered and self.scope.allowed(seen.ip):
-                        answered.add(seen.ip)
-                        on_reply(seen)
+            def take_reply(frame: bytes) -> None:
+                try:
+                    seen = arp.parse_reply(frame, at=time.time())
+                except ValueError:
+                    return
+                if seen.ip in requests and seen.ip not in answered and self.scope.allowed(seen.ip):
+                    answered.add(seen.ip)
+                    on_reply(seen)
 
-            loop.add_reader(sock.fileno(), read_replies)
+            loop.add_reader(sock.fileno(), read_queued, sock, ARP_FRAME_BYTES, ARP_READ_BATCH, take_reply)
             pacer = Pacer(rate)
             sent_at: dict[str, float] = {}
             async for batch in paced_batches(pacer, wanted):

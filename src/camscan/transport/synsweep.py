@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 from camscan.protocols import ProtocolError, tcp_syn
 from camscan.scope import Scope
-from camscan.transport import Pacer, bpf, deepen_receive_queue, paced_batches, send_or_skip
+from camscan.transport import Pacer, bpf, deepen_receive_queue, paced_batches, read_queued, send_or_skip
 from camscan.transport.guard import guard
 
 READ_BATCH = 512  # replies read per event-loop turn
@@ -97,21 +97,16 @@ async def syn_sweep(
         cleanup.callback(sources.close)
         builder = tcp_syn.SynBuilder(secret, source_port)
 
-        def read_replies() -> None:
-            for _ in range(READ_BATCH):
-                try:
-                    packet = raw.recv(REPLY_BYTES)
-                except BlockingIOError:
-                    return
-                try:
-                    reply = tcp_syn.parse_reply(packet)
-                except ProtocolError:
-                    continue
-                found = (reply[0], reply[1])
-                if tcp_syn.answers(secret, reply) == "open" and found not in heard and scope.allowed(reply[0]):
-                    heard.add(found)
-                    report.opened += 1
-                    on_open(*found)
+        def take_reply(packet: bytes) -> None:
+            try:
+                reply = tcp_syn.parse_reply(packet)
+            except ProtocolError:
+                return
+            found = (reply[0], reply[1])
+            if tcp_syn.answers(secret, reply) == "open" and found not in heard and scope.allowed(reply[0]):
+                heard.add(found)
+                report.opened += 1
+                on_open(*found)
 
         def probes() -> Iterator[tuple[str, str, int]]:
             for ip in hosts:
@@ -123,7 +118,7 @@ async def syn_sweep(
                 for port in ports:
                     yield source, ip, port
 
-        loop.add_reader(raw.fileno(), read_replies)
+        loop.add_reader(raw.fileno(), read_queued, raw, REPLY_BYTES, READ_BATCH, take_reply)
         cleanup.callback(loop.remove_reader, raw.fileno())
         started = time.monotonic()
         async for batch in paced_batches(pacer, probes()):
