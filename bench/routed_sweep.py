@@ -18,7 +18,6 @@ import json
 import os
 import random
 import shutil
-import signal
 import subprocess
 import sys
 import tempfile
@@ -28,6 +27,7 @@ from dataclasses import dataclass
 import nmap
 
 from camscan_lab.routed import SCANNER_ADDRESS, RoutedLab
+from wire import packet_times, start_capture, stop_capture
 
 BLOCK = "198.19.0.0/16"
 PORTS = (80, 554)
@@ -52,23 +52,10 @@ def live_hosts(seed: int) -> dict[str, list[int]]:
     return {str(ip): sorted(chooser.choice([[80], [554], [80, 554]])) for ip in addresses}
 
 
-def syn_times(pcap: str) -> list[float]:
-    """When each SYN the scanner sent left, read back with tcpdump."""
-    listing = subprocess.run(["tcpdump", "-r", pcap, "-n", "-tt", "-q"], capture_output=True, text=True).stdout
-    return [float(line.split(" ", 1)[0]) for line in listing.splitlines() if line[:1].isdigit()]
-
-
 def measured(lab: RoutedLab, name: str, argv: list[str], workdir: str, found_in) -> Run:
     """Run ``argv`` in the scanner's namespace while tcpdump counts its SYNs; wall time and peak memory."""
     pcap = os.path.join(workdir, f"{name.split()[0]}.pcap")
-    syn_only = f"src host {SCANNER_ADDRESS} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn"
-    capture = subprocess.Popen(lab.exec_argv(["tcpdump", "-i", lab.interface, "-n", "-w", pcap, "-B", "65536",
-                                              syn_only]),
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
-    assert capture.stderr is not None
-    while "listening on" not in capture.stderr.readline():
-        if capture.poll() is not None:
-            raise SystemExit("tcpdump did not start")
+    capture = start_capture(lab, pcap, f"src host {SCANNER_ADDRESS} and tcp[tcpflags] & (tcp-syn|tcp-ack) == tcp-syn")
     with tempfile.TemporaryFile() as out:
         started = time.perf_counter()
         process = subprocess.Popen(lab.exec_argv(argv), stdout=out, stderr=subprocess.DEVNULL, stdin=subprocess.DEVNULL)
@@ -76,12 +63,10 @@ def measured(lab: RoutedLab, name: str, argv: list[str], workdir: str, found_in)
         seconds = time.perf_counter() - started
         out.seek(0)
         output = out.read().decode("utf-8", "replace")
-    time.sleep(0.5)
-    capture.send_signal(signal.SIGINT)
-    capture.wait(timeout=30)
+    stop_capture(capture)
     if os.waitstatus_to_exitcode(status) != 0:
         raise SystemExit(f"{name} failed (exit {os.waitstatus_to_exitcode(status)}): {' '.join(argv)}")
-    times = syn_times(pcap)
+    times = packet_times(pcap)
     burst = first_burst(times)
     return Run(name, seconds, usage.ru_maxrss / 1024, len(times), len(burst), burst[-1] - burst[0] if burst else 0.0,
                found_in(output))
