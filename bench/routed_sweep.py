@@ -99,7 +99,7 @@ def main() -> None:
     args = parser.parse_args()
     truth = live_hosts(args.seed)
     ports = ",".join(map(str, PORTS))
-    probes = ipaddress.ip_network(BLOCK).num_addresses * len(PORTS)
+    probes = len(list(ipaddress.ip_network(BLOCK).hosts())) * len(PORTS)  # the network and broadcast addresses are not swept
     print(f"{BLOCK} behind a router, {LIVE_HOSTS} live hosts, ports {ports}: {probes:,} probes; "
           f"at {args.rate:g}/s the bound is {probes / args.rate:.1f} s")
     runs: list[Run] = []

@@ -17,8 +17,8 @@ class Lab(Protocol):
 
 def start_capture(lab: Lab, pcap: str, expression: str) -> subprocess.Popen:
     """tcpdump of the packets ``expression`` chooses on the scanner's interface, returned once it listens."""
-    capture = subprocess.Popen(lab.exec_argv(["tcpdump", "-i", lab.interface, "-n", "-B", "65536", "-w", pcap,
-                                              expression]),
+    capture = subprocess.Popen(lab.exec_argv(["tcpdump", "-i", lab.interface, "-n", "-B", "65536", "--immediate-mode",
+                                              "-U", "-w", pcap, expression]),
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True)
     assert capture.stderr is not None
     while "listening on" not in capture.stderr.readline():
