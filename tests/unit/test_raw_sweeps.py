@@ -142,3 +142,24 @@ def test_paced_batches_send_every_item_once_at_the_pacers_rate(monkeypatch):
     assert max(len(batch) for batch in batches) <= pacer.burst
     # 1,024 requests at 2,000/s: the first burst is free, the rest take (1024 - 40) / 2000 s.
     assert clock.now - 100.0 == pytest.approx((1024 - pacer.burst) / 2000, abs=0.002)
+
+
+def test_after_a_syn_sweep_only_the_hosts_and_ports_that_answered_are_visited(tmp_path):
+    from camscan.capture.reader import Recording, TcpConversation
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.scope import Scope
+    from camscan.store import Store
+    from camscan.transport.replay import ReplayNetwork
+
+    camera = "198.18.0.66"
+    # A SYN sweep's answer as recorded: SYN, SYN-ACK 10 ms later, the scanner kernel's RST; never acknowledged.
+    answered = TcpConversation((SCANNER, SWEEP_PORT), (camera, 554), True, [], 1.0, 1.01, [], False, True)
+    network = ReplayNetwork(Recording(arp=[], datagrams=[], conversations=[answered], tls_keylog=b"", problems=[]))
+    with Store(tmp_path / "camscan.db") as store:
+        scan = Scan(Scope(["198.18.0.64/29"]), ScanSettings(ports=[80, 554], checks=frozenset(), channels=False),
+                    store, store.start_scan(["198.18.0.64/29"], {}), network=network)
+        devices = asyncio.run(scan.run())
+    assert [(device.ip, [service.port for service in device.services]) for device in devices] == [(camera, [554])]
+    assert scan.progress.hosts_done == scan.progress.total_hosts == 6
+    kinds = {(send.kind, send.address if send.kind != "syn" else None) for send in network.attempted_sends}
+    assert kinds == {("syn", None), ("conversation", camera)}, "no connect sweep, no host visited but the one that answered"
