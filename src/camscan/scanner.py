@@ -10,6 +10,7 @@ the sweep; an address heard only through discovery is still inventoried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
@@ -246,26 +247,72 @@ class Scan:
 
     async def _sweep_routed(self, transport: Transport, hosts: list[str]) -> None:
         """Sweep hosts that ARP cannot vouch for: by a stateless SYN sweep at the scan's rate
-        where the transport can (then the hosts that answered, or every host when discovery
-        probes each, go on to their conversations), the others by TCP connects; a bounded
-        number of hosts at a time (memory stays flat)."""
+        where the transport can, the others by TCP connects, a bounded number of hosts at a
+        time (memory stays flat)."""
         stateless = set(transport.stateless_targets(hosts))
-        opened: dict[str, list[int]] = {}
         if stateless:
-            report = await transport.syn_sweep([ip for ip in hosts if ip in stateless], self.settings.ports,
-                                               lambda ip, port: opened.setdefault(ip, []).append(port))
-            if report.unroutable:
-                self.notices.append(f"{report.unroutable} address(es) had no route from this host: not swept")
-        visited = [ip for ip in hosts if ip not in stateless or ip in opened or self.discovery]
-        self.progress.hosts_done += len(hosts) - len(visited)
-        pending = iter(visited)
+            await self._syn_sweep(transport, [ip for ip in hosts if ip in stateless])
+        await self._visit(transport, [ip for ip in hosts if ip not in stateless])
+
+    async def _syn_sweep(self, transport: Transport, hosts: list[str]) -> None:
+        """The SYN sweep, with each host that answers visited (its open ports' conversations,
+        its discovery) while the sweep goes on: once every port of it has answered (SYN-ACK or
+        RST), or ``timeout`` after its first answer, or the sweep's end. With discovery, the
+        silent hosts are visited after the sweep (their unicast discovery probes), else never."""
+        ports = self.settings.ports
+        answers: dict[str, dict[int, bool]] = {}
+        settled: dict[str, asyncio.Event] = {}
+        visits: set[asyncio.Task] = set()
+        visiting = asyncio.Semaphore(max(1, self.settings.concurrency // 4))
+
+        async def visit(ip: str) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled[ip].wait(), self.settings.timeout)
+            found = sorted(port for port, is_open in answers[ip].items() if is_open)
+            if not found and not self.discovery:
+                self.progress.hosts_done += 1
+                return
+            async with visiting:
+                await self._host(transport, ip, None, found)
+
+        def answered(ip: str, port: int, is_open: bool) -> None:
+            states = answers.setdefault(ip, {})
+            if port in states:
+                return
+            states[port] = is_open
+            if ip not in settled:
+                settled[ip] = asyncio.Event()
+                visits.add(asyncio.create_task(visit(ip)))
+            if len(states) == len(ports):
+                settled[ip].set()
+
+        try:
+            report = await transport.syn_sweep(hosts, ports, answered)
+            for event in settled.values():  # the sweep's own wait is over: every answer has come that will
+                event.set()
+            silent = [ip for ip in hosts if ip not in answers]
+            if self.discovery:
+                await self._visit(transport, silent, open_ports=[])
+            else:
+                self.progress.hosts_done += len(silent)
+            await asyncio.gather(*visits)
+        finally:
+            for task in visits:
+                task.cancel()
+        if report.unroutable:
+            self.notices.append(f"{report.unroutable} address(es) had no route from this host: not swept")
+
+    async def _visit(self, transport: Transport, hosts: list[str], open_ports: list[int] | None = None) -> None:
+        """Every host in turn, a bounded number at a time: each its port sweep (unless its
+        ``open_ports`` are known), conversations and discovery."""
+        pending = iter(hosts)
 
         async def worker() -> None:
             for ip in pending:
-                await self._host(transport, ip, None, sorted(opened.get(ip, [])) if ip in stateless else None)
+                await self._host(transport, ip, None, open_ports)
 
         workers = max(1, self.settings.concurrency // 4)
-        await asyncio.gather(*(worker() for _ in range(min(workers, len(visited)))))
+        await asyncio.gather(*(worker() for _ in range(min(workers, len(hosts)))))
 
     async def _host(self, transport: Transport, ip: str, arp_reply: Observation | None,
                     open_ports: list[int] | None = None) -> None:

@@ -163,3 +163,46 @@ def test_after_a_syn_sweep_only_the_hosts_and_ports_that_answered_are_visited(tm
     assert scan.progress.hosts_done == scan.progress.total_hosts == 6
     kinds = {(send.kind, send.address if send.kind != "syn" else None) for send in network.attempted_sends}
     assert kinds == {("syn", None), ("conversation", camera)}, "no connect sweep, no host visited but the one that answered"
+
+
+def test_a_host_whose_every_port_has_answered_is_visited_while_the_sweep_goes_on(tmp_path):
+    from camscan.capture.reader import Recording
+    from camscan.scanner import Scan, ScanSettings
+    from camscan.scope import Scope
+    from camscan.store import Store
+    from camscan.transport.replay import ReplayNetwork, ReplayTransport
+    from camscan.transport.synsweep import SweepReport
+
+    camera = "198.18.0.66"
+
+    class SweepStillGoing(ReplayTransport):
+        visited_during_sweep = False
+
+        def stateless_targets(self, hosts: list[str]) -> list[str]:
+            return hosts
+
+        async def syn_sweep(self, hosts, ports, on_answer) -> SweepReport:
+            on_answer(camera, 80, False)  # RST: closed
+            on_answer(camera, 554, True)  # SYN-ACK: open; every port of the camera has answered
+            for _ in range(500):  # the rest of a long sweep
+                if any(send.kind == "conversation" for send in self.sends):
+                    self.visited_during_sweep = True
+                    break
+                await asyncio.sleep(0.01)
+            return SweepReport()
+
+    class Network(ReplayNetwork):
+        def transport(self, scope, rate, concurrency, timeout):
+            self.sweeping = SweepStillGoing(self.recording, scope, rate, timeout, self.scanner, self.attempted_sends)
+            return self.sweeping
+
+    network = Network(Recording(arp=[], datagrams=[], conversations=[], tls_keylog=b"", problems=[]))
+    with Store(tmp_path / "camscan.db") as store:
+        scan = Scan(Scope(["198.18.0.64/29"]), ScanSettings(ports=[80, 554], checks=frozenset(), channels=False,
+                                                            timeout=30.0),
+                    store, store.start_scan(["198.18.0.64/29"], {}), network=network)
+        devices = asyncio.run(scan.run())
+    assert network.sweeping.visited_during_sweep
+    assert [(send.address, send.port) for send in network.attempted_sends] == [(camera, 554)], \
+        "only the open port gets a conversation, the closed one not even a connect"
+    assert [device.ip for device in devices] == [camera]

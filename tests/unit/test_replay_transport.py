@@ -102,7 +102,7 @@ def test_a_recorded_syn_sweep_is_replayed_as_one_and_finds_the_ports_that_answer
     transport = ReplayTransport(recording(answered, late), Scope([CAMERA]), 1000, 2.0, {SCANNER}, sends)
     assert transport.stateless_targets([CAMERA, "2001:2::5"]) == [CAMERA]
     heard: list[tuple[str, int]] = []
-    report = asyncio.run(transport.syn_sweep([CAMERA], [80, 554], lambda ip, port: heard.append((ip, port))))
+    report = asyncio.run(transport.syn_sweep([CAMERA], [80, 554], lambda ip, port, is_open: heard.append((ip, port))))
     assert heard == [(CAMERA, 554)] and (report.sent, report.opened) == (2, 1)
     assert sends == [AttemptedSend("syn", CAMERA, 80), AttemptedSend("syn", CAMERA, 554)]
 

@@ -36,8 +36,11 @@ class Transport(Protocol):
     def stateless_targets(self, hosts: list[str]) -> list[str]:
         """Which of ``hosts`` :meth:`syn_sweep` can sweep (none where there are no raw sockets)."""
 
-    async def syn_sweep(self, hosts: list[str], ports: list[int], on_open: Callable[[str, int], None]) -> SweepReport:
-        """A stateless SYN sweep of ``hosts``' ports at the scan's rate; ``on_open`` hears each open one."""
+    async def syn_sweep(
+        self, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None]
+    ) -> SweepReport:
+        """A stateless SYN sweep of ``hosts``' ports at the scan's rate; ``on_answer(ip, port, open)``
+        hears each port that answers, once."""
 
     async def run_flow(
         self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False

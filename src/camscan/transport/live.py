@@ -139,9 +139,12 @@ class LiveTransport:
             self._stateless = synsweep.stateless_sweep_possible()
         return [ip for ip in hosts if ":" not in ip] if self._stateless else []
 
-    async def syn_sweep(self, hosts: list[str], ports: list[int], on_open: Callable[[str, int], None]) -> SweepReport:
-        """SYN every port of every host at the scan's rate; ``on_open`` hears each port that answers SYN-ACK."""
-        return await synsweep.syn_sweep(self.scope, self.pacer, hosts, ports, on_open, self.timeout)
+    async def syn_sweep(
+        self, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None]
+    ) -> SweepReport:
+        """SYN every port of every host at the scan's rate; ``on_answer(ip, port, open)`` hears
+        each port that answers (SYN-ACK: open, RST: closed), once."""
+        return await synsweep.syn_sweep(self.scope, self.pacer, hosts, ports, on_answer, self.timeout)
 
     async def run_flow(
         self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False

@@ -185,8 +185,10 @@ class ReplayTransport:
         """The IPv4 hosts, when the recording holds a SYN sweep's answers (the live scan swept them so)."""
         return [ip for ip in hosts if ":" not in ip] if self._syn_answered else []
 
-    async def syn_sweep(self, hosts: list[str], ports: list[int], on_open: Callable[[str, int], None]) -> SweepReport:
-        """Probe as the live sweep does; ``on_open`` hears the ports the recorded sweep found open."""
+    async def syn_sweep(
+        self, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None]
+    ) -> SweepReport:
+        """Probe as the live sweep does; ``on_answer`` hears the ports the recorded sweep found open."""
         report = SweepReport()
         for ip in hosts:
             self.sends += [AttemptedSend("syn", ip, port) for port in ports]
@@ -195,7 +197,7 @@ class ReplayTransport:
             for port in ports:
                 if (ip, port) in self._swept_open:
                     report.opened += 1
-                    on_open(ip, port)
+                    on_answer(ip, port, True)
         return report
 
     async def run_flow(

@@ -73,12 +73,12 @@ class SourceAddresses:
 
 
 async def syn_sweep(
-    scope: Scope, pacer: Pacer, hosts: list[str], ports: list[int], on_open: Callable[[str, int], None],
+    scope: Scope, pacer: Pacer, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None],
     wait: float,
 ) -> SweepReport:
-    """SYN every port of every host (IPv4), host by host, at the pacer's rate; ``on_open(ip,
-    port)`` hears each in-scope SYN-ACK that answers one of them, until ``wait`` seconds after
-    the last SYN left."""
+    """SYN every port of every host (IPv4), host by host, at the pacer's rate; ``on_answer(ip,
+    port, open)`` hears, once, each in-scope SYN-ACK (open) or RST (closed) that answers one of
+    them, until ``wait`` seconds after the last SYN left."""
     report = SweepReport()
     secret = secrets.token_bytes(tcp_syn.SECRET_BYTES)
     loop = asyncio.get_running_loop()
@@ -103,10 +103,11 @@ async def syn_sweep(
             except ProtocolError:
                 return
             found = (reply[0], reply[1])
-            if tcp_syn.answers(secret, reply) == "open" and found not in heard and scope.allowed(reply[0]):
+            state = tcp_syn.answers(secret, reply)
+            if state is not None and found not in heard and scope.allowed(reply[0]):
                 heard.add(found)
-                report.opened += 1
-                on_open(*found)
+                report.opened += state == "open"
+                on_answer(*found, state == "open")
 
         def probes() -> Iterator[tuple[str, str, int]]:
             for ip in hosts:
