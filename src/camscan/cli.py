@@ -26,6 +26,7 @@ from camscan.registry import discovery_titles
 from camscan.scope import read_scope_file
 from camscan.shard import ShardError, parse_shard
 from camscan.store import ANY_SITE
+from camscan.transport import DEFAULT_ARP_RATE
 from camscan.untrusted import spreadsheet_cell, terminal_text
 
 if TYPE_CHECKING:
@@ -216,7 +217,9 @@ def main() -> None:
 @click.option("--scope", "scope_file", type=click.Path(exists=True, dir_okay=False), help="File of authorised ranges; targets outside it are dropped.")
 @click.option("--exclude", multiple=True, help="Addresses, CIDRs or ranges never to touch (repeatable, comma-separated).")
 @click.option("--ports", default="default", show_default=True, help="Ports to sweep, e.g. 80,443,8000-8100 ('default' = the camera port set).")
-@click.option("--rate", default=10000.0, show_default=True, type=click.FloatRange(min=1), help="Packets (ARP requests and TCP connects) per second.")
+@click.option("--rate", default=10000.0, show_default=True, type=click.FloatRange(min=1), help="Packets (TCP SYNs or connects, discovery probes) per second.")
+@click.option("--arp-rate", default=DEFAULT_ARP_RATE, show_default=True, type=click.FloatRange(min=1),
+              help="ARP requests per second: broadcasts reach every host of the link (arp-scan's default, 256 kbit/s, is about 500/s).")
 @click.option("--concurrency", default=512, show_default=True, type=click.IntRange(min=1), help="Open connections at once.")
 @click.option("--timeout", default=2.0, show_default=True, type=click.FloatRange(min=0.1), help="Seconds to wait for a connect or a reply.")
 @click.option("--interface", help="Only ARP-sweep targets on this interface.")
@@ -253,7 +256,7 @@ def main() -> None:
 @click.option("--check-default-credentials", is_flag=True, help="Also try the maker's factory password (at most 3 logins per device, stops at the first lockout sign; the password found is never stored or shown).")
 @json_option
 @friendly_errors
-def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeout, interface, allow_public, site,
+def scan(targets, db_path, scope_file, exclude, ports, rate, arp_rate, concurrency, timeout, interface, allow_public, site,
          discovery_wait, no_multicast, no_discovery, no_snmp, shard_text, credentials_file, onvif_user, onvif_targets,
          record_path,
          record_credentials, replay_path, yes, checks, no_checks, no_channels, check_default_credentials,
@@ -277,7 +280,7 @@ def scan(targets, db_path, scope_file, exclude, ports, rate, concurrency, timeou
     runner = Scan(
         list(targets), db_path=db_path, scope_file=scope_file,
         exclude=[part for item in exclude for part in item.split(",") if part.strip()], allow_public=allow_public,
-        ports=port_list if given("ports") else None, rate=rate, concurrency=concurrency,
+        ports=port_list if given("ports") else None, rate=rate, arp_rate=arp_rate, concurrency=concurrency,
         timeout=timeout if given("timeout") else None, interface=interface, site=site,
         discovery=False if no_discovery else None, discovery_wait=discovery_wait,
         multicast=False if no_multicast else None, snmp=False if no_snmp else None,

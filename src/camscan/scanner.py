@@ -10,6 +10,7 @@ the sweep; an address heard only through discovery is still inventoried.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import time
 from collections.abc import Callable, Iterable
@@ -36,6 +37,7 @@ from camscan.protocols.spec import StreamSpec
 from camscan.scope import Scope
 from camscan.shard import Shard
 from camscan.store import Store
+from camscan.transport import DEFAULT_ARP_RATE
 from camscan.transport.interface import Network, Transport
 from camscan.transport.network import LiveNetwork
 
@@ -51,7 +53,8 @@ class ScanSettings:
     concurrency: int = 512
     timeout: float = 2.0
     interface: str | None = None
-    arp_wait: float = 1.0
+    arp_rate: float = DEFAULT_ARP_RATE  # requests/s, and each gets arp_wait seconds to be answered
+    arp_wait: float = 0.5
     checks: frozenset[str] = DEFAULT_CHECKS
     channels: bool = True  # ask identified recorders for their channels (camscan.channels)
     credentials: Credentials = field(default_factory=Credentials)
@@ -141,7 +144,7 @@ class Scan:
                 tasks.add(asyncio.create_task(self._host(transport, seen.ip, seen)))
 
             await asyncio.gather(*(
-                transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait)
+                transport.arp_sweep(interface, on_link, reply, self.settings.arp_wait, self.settings.arp_rate)
                 for interface, on_link in by_interface.items()
             ))
             self.progress.hosts_done += sum(len(v) for v in by_interface.values()) - self.progress.live_hosts
@@ -239,17 +242,85 @@ class Scan:
             max_age = float("inf")
 
     async def _sweep_routed(self, transport: Transport, hosts: list[str]) -> None:
-        """Sweep hosts that ARP cannot vouch for, a bounded number at a time (memory stays flat)."""
+        """Sweep hosts that ARP cannot vouch for: by a stateless SYN sweep at the scan's rate
+        where the transport can, the others by TCP connects, a bounded number of hosts at a
+        time (memory stays flat)."""
+        stateless = set(transport.stateless_targets(hosts))
+        if stateless:
+            await self._syn_sweep(transport, [ip for ip in hosts if ip in stateless])
+        await self._visit(transport, [ip for ip in hosts if ip not in stateless])
+
+    async def _syn_sweep(self, transport: Transport, hosts: list[str]) -> None:
+        """The SYN sweep, with each host that answers visited (its open ports' conversations,
+        its discovery) while the sweep goes on: once every port of it has answered (SYN-ACK or
+        RST), or ``timeout`` after its first answer, or the sweep's end. With discovery, the
+        silent hosts are visited after the sweep (their unicast discovery probes), else never.
+        Hosts are swept in groups that share their ports (all of them, or a shard's share)."""
+        ports_of = {ip: self._ports_of(ip) for ip in hosts}
+        groups: dict[tuple[int, ...], list[str]] = {}
+        for ip in hosts:
+            groups.setdefault(tuple(ports_of[ip]), []).append(ip)
+        answers: dict[str, dict[int, bool]] = {}
+        settled: dict[str, asyncio.Event] = {}
+        visits: set[asyncio.Task] = set()
+        visiting = asyncio.Semaphore(max(1, self.settings.concurrency // 4))
+
+        async def visit(ip: str) -> None:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(settled[ip].wait(), self.settings.timeout)
+            found = sorted(port for port, is_open in answers[ip].items() if is_open)
+            if not found and not self.discovery:
+                self.progress.hosts_done += 1
+                return
+            async with visiting:
+                await self._host(transport, ip, None, found)
+
+        def answered(ip: str, port: int, is_open: bool) -> None:
+            states = answers.setdefault(ip, {})
+            if port in states:
+                return
+            states[port] = is_open
+            if ip not in settled:
+                settled[ip] = asyncio.Event()
+                visits.add(asyncio.create_task(visit(ip)))
+            if len(states) == len(ports_of[ip]):
+                settled[ip].set()
+
+        unroutable = 0
+        try:
+            for ports, group in groups.items():
+                if ports:
+                    unroutable += (await transport.syn_sweep(group, list(ports), answered)).unroutable
+            for event in settled.values():  # the sweep's own wait is over: every answer has come that will
+                event.set()
+            silent = [ip for ip in hosts if ip not in answers]
+            if self.discovery:
+                await self._visit(transport, silent, open_ports=[])
+            else:
+                self.progress.hosts_done += len(silent)
+            await asyncio.gather(*visits)
+        finally:
+            for task in visits:
+                task.cancel()
+        if unroutable:
+            self.notices.append(f"{unroutable} address(es) had no route from this host: not swept")
+
+    async def _visit(self, transport: Transport, hosts: list[str], open_ports: list[int] | None = None) -> None:
+        """Every host in turn, a bounded number at a time: each its port sweep (unless its
+        ``open_ports`` are known), conversations and discovery."""
         pending = iter(hosts)
 
         async def worker() -> None:
             for ip in pending:
-                await self._host(transport, ip, None)
+                await self._host(transport, ip, None, open_ports)
 
         workers = max(1, self.settings.concurrency // 4)
         await asyncio.gather(*(worker() for _ in range(min(workers, len(hosts)))))
 
-    async def _host(self, transport: Transport, ip: str, arp_reply: Observation | None) -> None:
+    async def _host(self, transport: Transport, ip: str, arp_reply: Observation | None,
+                    open_ports: list[int] | None = None) -> None:
+        """Everything about one host: its port sweep (unless the SYN sweep found ``open_ports``
+        already), its conversations and discovery, its record and checks."""
         observations: list[Observation] = []
         services: dict[int, Service] = {}
         recorded: tuple[Device, int] | None = None
@@ -262,7 +333,7 @@ class Scan:
 
             async def sweep() -> None:
                 try:
-                    await self._sweep_ports(transport, ip, observations, services)
+                    await self._sweep_ports(transport, ip, observations, services, open_ports)
                 finally:
                     swept.set()
 
@@ -352,9 +423,11 @@ class Scan:
             self.store.record_findings(self.scan_id, device_id, findings)
 
     async def _sweep_ports(
-        self, transport: Transport, ip: str, observations: list[Observation], services: dict[int, Service]
+        self, transport: Transport, ip: str, observations: list[Observation], services: dict[int, Service],
+        open_ports: list[int] | None = None,
     ) -> None:
-        open_ports = await transport.open_ports(ip, self._ports_of(ip))
+        if open_ports is None:
+            open_ports = await transport.open_ports(ip, self._ports_of(ip))
         await asyncio.gather(*(self._probe_port(transport, ip, port, observations, services) for port in open_ports))
 
     def _ports_of(self, ip: str) -> list[int]:

@@ -21,6 +21,7 @@ from camscan.registry import discovery_titles
 from camscan.scope import Scope, read_scope_file
 from camscan.shard import Shard
 from camscan.store import HEARTBEAT_SECONDS, Store
+from camscan.transport import DEFAULT_ARP_RATE
 from camscan.transport.interface import Network
 
 if TYPE_CHECKING:
@@ -78,6 +79,7 @@ class Scan:
     allow_public: bool = False
     ports: list[int] | None = None
     rate: float = 10000.0
+    arp_rate: float = DEFAULT_ARP_RATE
     concurrency: int = 512
     timeout: float | None = None
     interface: str | None = None
@@ -175,7 +177,7 @@ class Scan:
         return (f"camscan will touch {self.scope.size} address(es) in {self.scope.describe()} on "
                 f"{len(options['ports'])} TCP port(s)"
                 + (f" (shard {shard.index} of {shard.count}: one address-port pair in {shard.count})" if shard else "")
-                + ", at most {self.rate:g} packets/s and {self.concurrency} "
+                + f", at most {self.rate:g} packets/s (ARP {self.arp_rate:g}/s) and {self.concurrency} "
                 f"connections at once" + discovery)
 
     def run(self) -> ScanResult:
@@ -195,7 +197,7 @@ class Scan:
 
             load_all()
         parameters = {"ports": options["ports"], "rate": self.rate, "concurrency": self.concurrency,
-                      "timeout": options["timeout"], "interface": self.interface, "exclude": list(self.exclude),
+                      "arp_rate": self.arp_rate, "timeout": options["timeout"], "interface": self.interface, "exclude": list(self.exclude),
                       "scope_file": self.scope_file, "discovery": options["discovery"],
                       "discovery_wait": self.discovery_wait, "multicast": options["multicast"],
                       "snmp": options["snmp"], "onvif_credentials": self.credentials.has("onvif"),
@@ -210,7 +212,7 @@ class Scan:
             wait=0.0 if self.replay else self.discovery_wait, multicast=options["multicast"], snmp=options["snmp"],
             credentials=self.credentials,
         ) if options["discovery"] else None
-        settings = ScanSettings(ports=options["ports"], rate=self.rate, concurrency=self.concurrency,
+        settings = ScanSettings(ports=options["ports"], rate=self.rate, arp_rate=self.arp_rate, concurrency=self.concurrency,
                                 timeout=options["timeout"], interface=self.interface, checks=checks,
                                 channels=self.channels, credentials=self.credentials, shard=self.shard_plan)
         with open_inventory(self.db_path, create=True) as store:

@@ -10,7 +10,7 @@ from test_tlsdecrypt import contexts, converse
 from camscan.capture.reader import Recording, TcpConversation
 from camscan.probes import flows
 from camscan.scope import Scope
-from camscan.transport.replay import ReplayTransport, request_key
+from camscan.transport.replay import AttemptedSend, ReplayTransport, request_key
 
 CAMERA = "198.18.0.10"
 SCANNER = "198.18.0.1"
@@ -21,8 +21,9 @@ def recording(*conversations: TcpConversation, keylog: bytes = b"") -> Recording
     return Recording(arp=[], datagrams=[], conversations=list(conversations), tls_keylog=keylog, problems=[])
 
 
-def conversation(port: int, turns, times=None, completed: bool = True, client_reset: bool = False) -> TcpConversation:
-    return TcpConversation((SCANNER, 40000 + port), (CAMERA, port), True, list(turns), 1.0, 2.0, list(times or []),
+def conversation(port: int, turns, times=None, completed: bool = True, client_reset: bool = False,
+                 end: float = 2.0) -> TcpConversation:
+    return TcpConversation((SCANNER, 40000 + port), (CAMERA, port), True, list(turns), 1.0, end, list(times or []),
                            completed, client_reset)
 
 
@@ -84,12 +85,32 @@ def test_https_is_read_with_the_recorded_keys_and_keeps_its_certificate_without_
 
 
 def test_the_sweep_finds_open_only_where_its_own_connect_probe_got_through():
-    late = conversation(80, [], completed=False, client_reset=True)  # the SYN-ACK came after the connect gave up
+    # The SYN-ACK came after the connect gave up (the timeout is 2 s), and the kernel reset it.
+    late = conversation(80, [], completed=False, client_reset=True, end=3.5)
     swept = conversation(554, [], client_reset=True)
     follow_up_only = conversation(8000, [("c", b"POST /onvif/device_service HTTP/1.1\r\n\r\n"), ("s", PAGE)])
     transport = ReplayTransport(recording(late, swept, follow_up_only), Scope([CAMERA]), 1000, 2.0, {SCANNER}, [])
     assert asyncio.run(transport.open_ports(CAMERA, [80, 554, 8000])) == [554]
     assert asyncio.run(transport.run_flow(CAMERA, 8000, flows.http_flow(CAMERA, 8000, vendor_paths=()))).connected
+
+
+def test_a_recorded_syn_sweep_is_replayed_as_one_and_finds_the_ports_that_answered_in_time():
+    # A SYN sweep's open port: SYN, SYN-ACK, the kernel's RST; never acknowledged.
+    answered = conversation(554, [], completed=False, client_reset=True, end=1.01)
+    late = conversation(80, [], completed=False, client_reset=True, end=3.5)
+    sends: list[AttemptedSend] = []
+    transport = ReplayTransport(recording(answered, late), Scope([CAMERA]), 1000, 2.0, {SCANNER}, sends)
+    assert transport.stateless_targets([CAMERA, "2001:2::5"]) == [CAMERA]
+    heard: list[tuple[str, int]] = []
+    report = asyncio.run(transport.syn_sweep([CAMERA], [80, 554], lambda ip, port, is_open: heard.append((ip, port))))
+    assert heard == [(CAMERA, 554)] and (report.sent, report.opened) == (2, 1)
+    assert sends == [AttemptedSend("syn", CAMERA, 80), AttemptedSend("syn", CAMERA, 554)]
+
+
+def test_a_recorded_connect_sweep_is_replayed_as_one():
+    transport = ReplayTransport(recording(conversation(554, [], client_reset=True)), Scope([CAMERA]), 1000, 2.0,
+                                {SCANNER}, [])
+    assert transport.stateless_targets([CAMERA]) == []
 
 
 def test_the_connect_probe_never_answers_a_flow_the_flows_own_connection_does():

@@ -9,18 +9,29 @@ from camscan.model import Observation
 from camscan.protocols import ProtocolError
 
 BROADCAST = "ff:ff:ff:ff:ff:ff"
-REPLY_FILTER = "arp and arp[6:2] = 2"
 ETHERTYPE_ARP = b"\x08\x06"
+ETH_P_ARP = 0x0806
 REQUEST, REPLY = 1, 2
 
 
-def build_request(source_mac: str, source_ip: str, target_ip: str) -> bytes:
-    """An Ethernet broadcast who-has for ``target_ip`` (RFC 826 over Ethernet II)."""
+def reply_filter(own_mac: str) -> str:
+    """The pcap filter of the ARP replies addressed to ``own_mac`` (the opcode is at byte 6 of the ARP header)."""
+    return f"arp and ether dst {own_mac} and arp[6:2] = {REPLY}"
+
+
+def build_requests(source_mac: str, source_ip: str, target_ips: list[str]) -> list[bytes]:
+    """Ethernet broadcast who-has frames, one per target (RFC 826 over Ethernet II); all but
+    the last four bytes (the target's address) are built once."""
     sender = bytes.fromhex(source_mac.replace(":", ""))
-    header = b"\xff" * 6 + sender + ETHERTYPE_ARP
     # hardware type Ethernet, protocol IPv4, address lengths 6 and 4, opcode 1 (request)
-    body = struct.pack("!HHBBH", 1, 0x0800, 6, 4, 1)
-    return header + body + sender + socket.inet_aton(source_ip) + b"\x00" * 6 + socket.inet_aton(target_ip)
+    common = (b"\xff" * 6 + sender + ETHERTYPE_ARP + struct.pack("!HHBBH", 1, 0x0800, 6, 4, REQUEST)
+              + sender + socket.inet_aton(source_ip) + b"\x00" * 6)
+    return [common + socket.inet_aton(target_ip) for target_ip in target_ips]
+
+
+def build_request(source_mac: str, source_ip: str, target_ip: str) -> bytes:
+    """An Ethernet broadcast who-has for ``target_ip``."""
+    return build_requests(source_mac, source_ip, [target_ip])[0]
 
 
 def parse_frame(frame: bytes, source: str = "arp", at: float = 0.0) -> tuple[int, Observation]:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from camscan.transport.discovery_sockets import Datagram
     from camscan.transport.linklisten import Frame
     from camscan.transport.live import FlowResult
+    from camscan.transport.synsweep import SweepReport
 
 
 class Transport(Protocol):
@@ -32,15 +33,26 @@ class Transport(Protocol):
     async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
         """The ports of ``ip`` that accept a TCP connection."""
 
+    def stateless_targets(self, hosts: list[str]) -> list[str]:
+        """Which of ``hosts`` :meth:`syn_sweep` can sweep (none where there are no raw sockets)."""
+
+    async def syn_sweep(
+        self, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None]
+    ) -> SweepReport:
+        """A stateless SYN sweep of ``hosts``' ports at the scan's rate; ``on_answer(ip, port, open)``
+        hears each port that answers, once."""
+
     async def run_flow(
         self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False
     ) -> FlowResult[FlowReturn]:
         """Drive a sans-IO flow over a conversation with ip:port."""
 
     async def arp_sweep(
-        self, interface: str, targets: Iterable[str], on_reply: Callable[[Observation], None], wait: float
+        self, interface: str, targets: Iterable[str], on_reply: Callable[[Observation], None], wait: float,
+        rate: float,
     ) -> None:
-        """Ask every target on ``interface`` for its MAC; ``on_reply`` hears each in-scope reply."""
+        """Ask every target on ``interface`` for its MAC, ``rate`` requests per second, each
+        given ``wait`` seconds to answer; ``on_reply`` hears each in-scope reply."""
 
 
 class DiscoveryChannel(Protocol):

@@ -1,12 +1,10 @@
-"""Live network I/O: ARP sweep (scapy, raw L2), TCP connects and flows over asyncio streams."""
+"""Live network I/O: ARP sweep (raw AF_PACKET socket), TCP connects and flows over asyncio streams."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import ipaddress
-import select
 import socket
 import ssl
 import struct
@@ -19,8 +17,10 @@ from typing import Any, Generic
 from camscan.model import Observation
 from camscan.protocols import Conversation, Exchange, FlowReturn, arp
 from camscan.scope import Scope
-from camscan.transport import Pacer, deepen_receive_queue
+from camscan.transport import Pacer, bpf, deepen_receive_queue, paced_batches, read_queued, send_or_skip
+from camscan.transport import synsweep
 from camscan.transport.guard import guard, guard_conversation
+from camscan.transport.synsweep import SweepReport
 
 # A reply may take this many reads, plus one for every READ_ALLOWANCE_BYTES it has brought;
 # a reply that comes in smaller pieces is cut short there (a real device's segments are
@@ -28,6 +28,7 @@ from camscan.transport.guard import guard, guard_conversation
 BASE_READS = 64
 READ_ALLOWANCE_BYTES = 512
 ARP_READ_BATCH = 256  # ARP replies parsed per event-loop turn
+ARP_FRAME_BYTES = 128  # an ARP reply is 42 bytes (60 with padding); the filter passes nothing larger to read
 
 
 def read_allowance(received: int) -> int:
@@ -104,6 +105,7 @@ class LiveTransport:
         self._tls = _permissive_tls()
         self._conceal = conceal
         self._tls_unlogged = self._tls
+        self._stateless: bool | None = None  # whether raw sockets allow a SYN sweep, once asked
         if keylog:
             # A recording keeps the TLS secrets so the HTTPS conversations can be replayed and read.
             self._tls.keylog_filename = str(keylog)
@@ -130,6 +132,19 @@ class LiveTransport:
                 except (OSError, asyncio.TimeoutError):
                     return False
                 return True
+
+    def stateless_targets(self, hosts: list[str]) -> list[str]:
+        """The hosts :meth:`syn_sweep` can sweep: the IPv4 ones, where this process has raw sockets."""
+        if self._stateless is None:
+            self._stateless = synsweep.stateless_sweep_possible()
+        return [ip for ip in hosts if ":" not in ip] if self._stateless else []
+
+    async def syn_sweep(
+        self, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None]
+    ) -> SweepReport:
+        """SYN every port of every host at the scan's rate; ``on_answer(ip, port, open)`` hears
+        each port that answers (SYN-ACK: open, RST: closed), once."""
+        return await synsweep.syn_sweep(self.scope, self.pacer, hosts, ports, on_answer, self.timeout)
 
     async def run_flow(
         self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False
@@ -240,68 +255,68 @@ class LiveTransport:
         # A reply cut short leaves the rest in the stream: do not reuse it.
         return bytes(buffer), not reply.complete
 
-    @staticmethod
-    async def _send_frame(socket_, frame: bytes) -> None:
-        """Send one frame; a full device queue gets one short wait, then the frame is
-        left to the next pass rather than ending the scan."""
-        for attempt in range(2):
-            try:
-                socket_.send(frame)
-                return
-            except OSError as error:
-                if error.errno not in (errno.ENOBUFS, errno.EAGAIN):
-                    raise
-                if attempt:
-                    return
-                await asyncio.sleep(0.01)
-
     async def arp_sweep(
         self,
         interface: str,
         targets: Iterable[str],
         on_reply: Callable[[Observation], None],
         wait: float,
+        rate: float,
     ) -> None:
-        """Send every who-has at the paced rate, retry the silent once, report replies as they come.
+        """Ask every target on ``interface`` for its MAC at ``rate`` requests per second; ask
+        once more each target still silent ``wait`` seconds after its request; report each
+        in-scope reply as it comes.
 
-        The raw socket is read from the event loop (no thread), through a BPF filter that
-        passes only ARP replies.
+        One raw AF_PACKET socket sends prebuilt frames in paced batches and, through a BPF
+        filter that passes only ARP replies addressed to this interface, hears the answers
+        (read from the event loop, no thread). Two attempts with a per-request wait follow
+        arp-scan (``--retry`` 2, ``--timeout`` 500 ms: arp-scan(1)).
         """
         from scapy.arch import get_if_addr, get_if_hwaddr
-        from scapy.config import conf
 
         source_mac = get_if_hwaddr(interface)
         source_ip = get_if_addr(interface)
-        wanted = {ip for ip in targets if ip != source_ip}
+        wanted = sorted({ip for ip in targets if ip != source_ip}, key=ipaddress.ip_address)
+        for ip in wanted:
+            guard(self.scope, ip)
+        requests = dict(zip(wanted, arp.build_requests(source_mac, source_ip, wanted)))
         answered: set[str] = set()
-        socket_ = await asyncio.to_thread(conf.L2socket, iface=interface, filter=arp.REPLY_FILTER)
-        deepen_receive_queue(socket_.ins)
+        loop = asyncio.get_running_loop()
+        # Protocol 0 hears nothing: the filter is in place before bind() lets the first frame in.
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, 0)
+        try:
+            bpf.attach(sock, bpf.compile_program(arp.reply_filter(source_mac), bpf.LINKTYPE_ETHERNET))
+            sock.bind((interface, arp.ETH_P_ARP))
+            sock.setblocking(False)
+            deepen_receive_queue(sock)
 
-        def read_replies() -> None:
-            # A bounded batch per event-loop turn: the loop calls again while replies wait.
-            for _ in range(ARP_READ_BATCH):
-                if not select.select([socket_], [], [], 0)[0]:
-                    return
-                frame = socket_.recv_raw()[1]
-                if frame is None:
-                    continue
+            def take_reply(frame: bytes) -> None:
                 try:
                     seen = arp.parse_reply(frame, at=time.time())
                 except ValueError:
-                    continue
-                if seen.ip in wanted and seen.ip not in answered and self.scope.allowed(seen.ip):
+                    return
+                if seen.ip in requests and seen.ip not in answered and self.scope.allowed(seen.ip):
                     answered.add(seen.ip)
                     on_reply(seen)
 
-        loop = asyncio.get_running_loop()
-        loop.add_reader(socket_.fileno(), read_replies)
-        try:
-            for listen in (wait / 2, wait):
-                for ip in sorted(wanted - answered, key=ipaddress.ip_address):
-                    guard(self.scope, ip)
-                    await self.pacer.wait()
-                    await self._send_frame(socket_, arp.build_request(source_mac, source_ip, ip))
-                await asyncio.sleep(listen)
+            loop.add_reader(sock.fileno(), read_queued, sock, ARP_FRAME_BYTES, ARP_READ_BATCH, take_reply)
+            pacer = Pacer(rate)
+            sent_at: dict[str, float] = {}
+            async for batch in paced_batches(pacer, wanted):
+                for ip in batch:
+                    await send_or_skip(sock.send, requests[ip])
+                    sent_at[ip] = loop.time()
+            async for batch in paced_batches(pacer, (ip for ip in wanted if ip not in answered)):
+                for ip in batch:
+                    if (early := sent_at[ip] + wait - loop.time()) > 0:
+                        await asyncio.sleep(early)
+                    if ip not in answered:
+                        await send_or_skip(sock.send, requests[ip])
+                        sent_at[ip] = loop.time()
+            if sent_at:
+                await asyncio.sleep(max(0.0, max(sent_at.values()) + wait - loop.time()))
         finally:
-            loop.remove_reader(socket_.fileno())
-            socket_.close()
+            with contextlib.suppress(ValueError, OSError):
+                loop.remove_reader(sock.fileno())
+            sock.close()
+

@@ -34,6 +34,7 @@ from camscan.transport.record import scan_options_from
 from camscan.transport.discovery_sockets import Datagram as DatagramHandler
 from camscan.transport.linklisten import Frame
 from camscan.transport.live import FlowResult
+from camscan.transport.synsweep import SweepReport
 
 REPLAY_LINK = "replay"
 ARP_ADDRESSES = ((28, 32), (38, 42))  # an Ethernet ARP frame's sender and target IPv4 addresses (RFC 826)
@@ -43,7 +44,7 @@ ARP_ADDRESSES = ((28, 32), (38, 42))  # an Ethernet ARP frame's sender and targe
 class AttemptedSend:
     """A send the scan attempted, logged before the guard decided on it.
 
-    ``kind`` is ``connect`` (the port sweep's bare connect), ``conversation`` (a flow's
+    ``kind`` is ``connect`` (the port sweep's bare connect), ``syn`` (the SYN sweep's probe), ``conversation`` (a flow's
     requests), ``arp`` (a who-has), ``unicast`` (a discovery probe) or ``multicast`` (to
     ``address``, a group, on the replayed link).
     """
@@ -160,18 +161,42 @@ class ReplayTransport:
         # Where the scan's port sweep connected, and where its flows' own connections did.
         self._swept_open: set[tuple[str, int]] = set()
         self._connected: set[tuple[str, int]] = set()
+        # Ports a SYN sweep found open: a SYN-ACK in time, answered by the kernel's RST, never acknowledged.
+        self._syn_answered: set[tuple[str, int]] = set()
         for recorded in recording.conversations:
             conversation = _Conversation(recorded, keylog, timeout)
             if not conversation.connect_probe:
                 self._by_service[recorded.server].append(conversation)
             if recorded.completed:
                 (self._swept_open if conversation.connect_probe else self._connected).add(recorded.server)
+            elif conversation.connect_probe and recorded.established and recorded.end - recorded.start <= timeout:
+                self._syn_answered.add(recorded.server)
+        self._swept_open |= self._syn_answered
 
     async def open_ports(self, ip: str, ports: list[int]) -> list[int]:
         """The ports the recorded sweep's connect probe reached (it acknowledged the SYN-ACK in time)."""
         self.sends += [AttemptedSend("connect", ip, port) for port in ports]
         guard(self.scope, ip)
         return [port for port in ports if (ip, port) in self._swept_open]
+
+    def stateless_targets(self, hosts: list[str]) -> list[str]:
+        """The IPv4 hosts, when the recording holds a SYN sweep's answers (the live scan swept them so)."""
+        return [ip for ip in hosts if ":" not in ip] if self._syn_answered else []
+
+    async def syn_sweep(
+        self, hosts: list[str], ports: list[int], on_answer: Callable[[str, int, bool], None]
+    ) -> SweepReport:
+        """Probe as the live sweep does; ``on_answer`` hears the ports the recorded sweep found open."""
+        report = SweepReport()
+        for ip in hosts:
+            self.sends += [AttemptedSend("syn", ip, port) for port in ports]
+            guard(self.scope, ip)
+            report.sent += len(ports)
+            for port in ports:
+                if (ip, port) in self._swept_open:
+                    report.opened += 1
+                    on_answer(ip, port, True)
+        return report
 
     async def run_flow(
         self, ip: str, port: int, flow: Conversation[FlowReturn], tls: bool = False
@@ -215,7 +240,7 @@ class ReplayTransport:
         return b""
 
     async def arp_sweep(
-        self, interface: str, targets, on_reply: Callable[[Observation], None], wait: float
+        self, interface: str, targets, on_reply: Callable[[Observation], None], wait: float, rate: float
     ) -> None:
         """Ask for every target, as the live sweep does, then hand over the recorded replies from in-scope targets."""
         wanted = set(targets) - self.scanner
