@@ -27,7 +27,7 @@ class FilterError(RuntimeError):
 
 def compile_program(expression: str, linktype: int) -> bytes:
     """The classic BPF program (``struct sock_filter`` array) of a pcap filter expression."""
-    from scapy.arch.common import compile_filter, free_filter
+    from scapy.arch.common import compile_filter
     from scapy.error import Scapy_Exception
 
     try:
@@ -37,7 +37,10 @@ def compile_program(expression: str, linktype: int) -> bytes:
     try:
         return ctypes.string_at(program.bf_insns, program.bf_len * INSTRUCTION.size)
     finally:
-        free_filter(program)
+        # libpcap's own free (scapy >= 2.7 wraps it as free_filter; the declared minimum 2.5 does not)
+        from scapy.libs.winpcapy import pcap_freecode
+
+        pcap_freecode(ctypes.byref(program))
 
 
 def attach(sock: socket.socket, program: bytes) -> None:
