@@ -21,8 +21,9 @@ from camscan.model import Observation
 from camscan.onlink import LinkHearing, link_filter
 from camscan.probes import flows
 from camscan.probes.onvif import OnvifMessages, device_information_flow, xaddr_target
-from camscan.probes.discovery_probes import DiscoveryProbe, discovery_probes, mdns_query_probe
+from camscan.probes.discovery_probes import discovery_probes, mdns_query_probe
 from camscan.protocols import ProtocolError, icmpv6, mdns, snmp, snmpv3
+from camscan.protocols.spec import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.store import Store
 from camscan.transport.guard import CONNECT_ONLY

@@ -6,8 +6,9 @@ import asyncio
 import socket
 import struct
 
-from camscan.probes.discovery_probes import DiscoveryProbe, discovery_probes
+from camscan.probes.discovery_probes import discovery_probes
 from camscan.protocols import dhip
+from camscan.protocols.spec import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport.discovery_sockets import DiscoverySockets, multicast_links

@@ -1,4 +1,5 @@
-"""Every recorded lab scan in pcaps/, replayed: the same inventory as the live scan that made it.
+"""Every recorded lab scan in pcaps/, replayed: the same inventory, and the same raw
+observations, as the live scan that made it.
 
 No root, no network: the replay answers each probe from the recording. A guard makes any
 attempt to open a network socket fail the test, and every send the scan attempted (which the
@@ -19,7 +20,7 @@ from click.testing import CliRunner
 from camscan.cli import main
 from camscan_lab import get_profile, load_profiles
 from camscan_lab.recorders import RECORDER_PROFILES, lab_credentials, recorder_lab
-from camscan_lab.score import without_timestamps
+from camscan_lab.score import stored_observations, without_timestamps
 from camscan.transport.replay import AttemptedSend, ReplayNetwork
 
 PCAPS = Path(__file__).resolve().parents[2] / "pcaps"
@@ -58,10 +59,15 @@ def credentials_options(tmp_path: Path, recording: Path) -> list[str]:
     return ["--credentials", str(path)]
 
 
+def replay_db(tmp_path: Path) -> Path:
+    """The database :func:`replayed` scans into."""
+    return tmp_path / "replay.db"
+
+
 def replayed(tmp_path: Path, recording: Path, networks: list[ReplayNetwork], *options: str,
              in_scope: set[str] = hosts_of(NETWORK)) -> list[dict]:
     """The inventory of a replay of ``NETWORK``; every send it attempted was within ``in_scope``."""
-    db = tmp_path / "replay.db"
+    db = replay_db(tmp_path)
     runner = CliRunner()
     result = runner.invoke(main, ["scan", NETWORK, "--replay", str(recording), "--db", str(db), "--yes", "--json",
                                   *credentials_options(tmp_path, recording), *options])
@@ -81,12 +87,21 @@ def comparable(inventory: list[dict]) -> list[dict]:
 
 def test_there_is_a_fixture_for_every_lab_profile():
     assert {path.stem for path in FIXTURES} == {profile.name for profile in load_profiles()} | RECORDERS
+    assert all(recording.with_suffix(".observations.json").is_file() for recording in FIXTURES)
+
+
+def expected_observations(recording: Path) -> list[dict]:
+    """The raw observations kept beside a recording (``pcaps/record_fixtures.py`` writes them)."""
+    return json.loads(recording.with_suffix(".observations.json").read_text())
 
 
 @pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)
-def test_replay_gives_the_live_inventory(recording, tmp_path, no_network, replay_networks):
+def test_replay_gives_the_live_inventory_and_observations(recording, tmp_path, no_network, replay_networks):
+    """The observations too: a parser that comes to observe something else fails here even when
+    the inventory it feeds stays the same."""
     expected = json.loads(recording.with_suffix(".json").read_text())
     assert comparable(replayed(tmp_path, recording, replay_networks)) == comparable(expected)
+    assert stored_observations(replay_db(tmp_path)) == expected_observations(recording)
 
 
 @pytest.mark.parametrize("recording", FIXTURES, ids=lambda path: path.stem)

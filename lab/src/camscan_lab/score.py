@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import closing
 from dataclasses import dataclass, field
+from pathlib import Path
+
+import sqlite_utils
 
 from camscan_lab.profiles import LabHost
 
@@ -85,3 +89,15 @@ def without_timestamps(value):
     if isinstance(value, list):
         return [without_timestamps(item) for item in value]
     return value
+
+
+OBSERVATION_FIELDS = ("ip", "source", "field", "value", "port", "transport")
+
+
+def stored_observations(db: Path) -> list[dict]:
+    """Every raw observation a camscan database holds (field, value, port, source, by address),
+    without its scan, device or time, in a fixed order: two runs that observed the same facts
+    (a live scan and its replay, say) compare equal."""
+    columns = ", ".join(OBSERVATION_FIELDS)
+    with closing(sqlite_utils.Database(db)) as database:
+        return list(database.query(f"SELECT {columns} FROM observations ORDER BY {columns}"))

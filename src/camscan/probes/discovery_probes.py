@@ -1,6 +1,6 @@
 """The UDP discovery probes camscan sends, and how each reply is read.
 
-One :class:`DiscoveryProbe` per protocol of :data:`camscan.registry.DISCOVERY` that sends
+One :class:`~camscan.protocols.spec.DiscoveryProbe` per protocol of :data:`camscan.registry.DISCOVERY` that sends
 requests names its port, its multicast group (none for SNMP, the XMEye search and Bosch
 discovery, which camscan sends to each live host only), the requests to send (built once
 per scan, so replies can be matched to them) and the sans-IO parser for what comes back.
@@ -11,27 +11,10 @@ from __future__ import annotations
 
 import random
 from collections.abc import Iterable
-from dataclasses import dataclass
 
 from camscan.protocols import mdns
-from camscan.protocols.spec import DatagramParser
+from camscan.protocols.spec import DiscoveryProbe
 from camscan.registry import DISCOVERY
-
-
-@dataclass(frozen=True)
-class DiscoveryProbe:
-    """One discovery protocol: where its requests go and how its replies are parsed."""
-
-    name: str
-    port: int
-    group: str | None
-    requests: tuple[bytes, ...]
-    parse: DatagramParser
-    # Where multicast is allowed, listen on the protocol's own port: replies some devices send
-    # to the group or the broadcast address arrive there. An SNMP agent answers the asker's port.
-    listens_on_port: bool = True
-    # Devices answer to this port whoever asks (Bosch: 1758): the socket always binds it.
-    reply_port: int | None = None
 
 
 def discovery_probes(seed: int | None = None, without: Iterable[str] = ()) -> list[DiscoveryProbe]:

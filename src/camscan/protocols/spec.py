@@ -83,6 +83,25 @@ class DiscoverySpec:
 
 
 @dataclass(frozen=True)
+class DiscoveryProbe:
+    """One discovery protocol as one scan sends it (built from its :class:`DiscoverySpec` by
+    :func:`camscan.probes.discovery_probes.discovery_probes`): where its requests go, the
+    requests themselves, and how its replies are parsed. Transports carry it without knowing
+    the probes that build it."""
+
+    name: str
+    port: int
+    group: str | None
+    requests: tuple[bytes, ...]
+    parse: DatagramParser
+    # Where multicast is allowed, listen on the protocol's own port: replies some devices send
+    # to the group or the broadcast address arrive there. An SNMP agent answers the asker's port.
+    listens_on_port: bool = True
+    # Devices answer to this port whoever asks (Bosch: 1758): the socket always binds it.
+    reply_port: int | None = None
+
+
+@dataclass(frozen=True)
 class StreamSpec:
     """A conversation with an open TCP port: how it goes, what it proves (the ports it gets are data:
     camscan/probes/default_ports.yaml)."""

@@ -20,7 +20,7 @@ import subprocess
 import time
 from collections.abc import Callable, Sequence
 
-from camscan.probes.discovery_probes import DiscoveryProbe
+from camscan.protocols.spec import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import Pacer, deepen_receive_queue
 from camscan.transport.guard import guard, guard_multicast, multicast_allowed

@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from camscan.model import Observation
-    from camscan.probes.discovery_probes import DiscoveryProbe
     from camscan.protocols import Conversation, FlowReturn
+    from camscan.protocols.spec import DiscoveryProbe
     from camscan.scope import Scope
     from camscan.transport import Pacer
     from camscan.transport.discovery_sockets import Datagram

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from camscan.model import Observation
-from camscan.probes.discovery_probes import DiscoveryProbe
+from camscan.protocols.spec import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import Pacer, raw_frames_allowed
 from camscan.transport import mdns as mdns_transport

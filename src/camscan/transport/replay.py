@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from camscan.capture.reader import Datagram, Recording, TcpConversation
 from camscan.model import Observation
-from camscan.probes.discovery_probes import DiscoveryProbe
 from camscan.protocols import Conversation, FlowReturn, ProtocolError, arp, icmpv6, mdns, tls_handshake
 from camscan.protocols.tlsdecrypt import TlsDecryptError, decrypt_session, parse_keylog
+from camscan.protocols.spec import DiscoveryProbe
 from camscan.scope import Scope
 from camscan.transport import Pacer
 from camscan.transport.guard import guard, guard_conversation, guard_multicast, multicast_allowed
