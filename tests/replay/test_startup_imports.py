@@ -38,7 +38,7 @@ def modules_after(tmp_path: Path, *arguments: str) -> set[str]:
 
 
 def test_a_refused_scope_is_told_before_the_scan_modules_load(tmp_path):
-    loaded = modules_after(tmp_path, "scan", "0.0.0.1")
+    loaded = modules_after(tmp_path, "scan", "0.0.0.1", "--replay", str(PCAPS / "linux-nginx.pcapng"))
     assert "camscan.cli" in loaded
     assert not {"camscan.scanner", "camscan.scan_discovery", "camscan.transport.network"} & loaded
 

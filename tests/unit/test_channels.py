@@ -171,12 +171,12 @@ table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.DeviceType=IPC-HDW1025C
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_0.SerialNo=<serial1>
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_1.Name=
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_1.Enable=false
-table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_1.Address=192.168.0.0
+table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_1.Address=198.19.0.0
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_1.DeviceType=DH-IPC-HDW1235C-A-V7
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_2.Enable=false
-table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_2.Address=192.168.0.0
+table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_2.Address=198.19.0.0
 table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_15.Enable=false
-table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_15.Address=192.168.0.0
+table.RemoteDevice.uuid:System_CONFIG_NETCAMERA_INFO_15.Address=198.19.0.0
 """.replace("\n", "\r\n").encode()
 
 DAHUA_TITLES = (b"table.ChannelTitle[0].Name=IPC\r\ntable.ChannelTitle[1].Name=Front desk\r\n"
